@@ -1,0 +1,121 @@
+import { Cron } from 'croner';
+import { z } from 'zod';
+
+/**
+ * The one schema for the process environment. Parsed once at start; a bad variable stops the
+ * process with a message naming it. Every variable here is documented in `.env.example`.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(
+      z
+        .string()
+        .refine(
+          (v) => protocols.some((p) => v.startsWith(`${p}://`)),
+          `must start with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+        )
+        .optional(),
+    )
+    .optional();
+
+/** A five-field cron expression, or six fields with seconds first. */
+export const cronExpression = z
+  .string()
+  .trim()
+  .refine((v) => {
+    if (![5, 6].includes(v.split(/\s+/).length)) return false;
+    try {
+      new Cron(v, { paused: true }).stop();
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a cron expression of 5 fields, or 6 with seconds first');
+
+const regex = z
+  .string()
+  .optional()
+  .refine((v) => {
+    if (!v) return true;
+    try {
+      new RegExp(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(0, 65535).default(8080),
+  DATA_DIR: z.string().default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PRETTY: bool.optional(),
+  APP_VERSION: z.string().optional(),
+
+  DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+  DB_POOL_MAX: int(1, 200).default(20),
+  DB_POOL_IDLE_TIMEOUT_MS: int(1000, 600_000).default(30_000),
+  DB_CONNECTION_TIMEOUT_MS: int(100, 60_000).default(5_000),
+  DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  MIGRATIONS_DIR: z.string().default('migrations'),
+  MIGRATE_ON_START: bool.optional(),
+
+  REDIS_URL: optionalUrl(['redis', 'rediss']),
+  NATS_URL: optionalUrl(['nats', 'tls']),
+  LOCAL_SERVICES: bool.default(true),
+
+  ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  CORS_ORIGIN_REGEX: regex,
+  TRUST_PROXY: z.string().default('loopback'),
+  BODY_LIMIT: z.string().default('100kb'),
+  SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(20_000),
+
+  SCHEDULER_ENABLED: bool.optional(),
+  POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),
+  POU_FINALIZER_ENABLED: bool.default(true),
+  USEFULNESS_AGGREGATOR_CRON: cronExpression.default('0 * * * *'),
+  USEFULNESS_AGGREGATOR_ENABLED: bool.default(true),
+  CREDITS_CRON: cronExpression.default('5 * * * *'),
+  CREDITS_ENABLED: bool.default(false),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid environment:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+/** Parses the environment; throws an EnvError naming every bad variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  // Empty strings count as unset so `FOO=` in a .env file falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  return result.data;
+}

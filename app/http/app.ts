@@ -1,0 +1,56 @@
+import cors from 'cors';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { AppContext } from '../context.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { httpMetrics } from './middleware/http-metrics.js';
+import { jsonOnly } from './middleware/json-only.js';
+import { requestId } from './middleware/request-context.js';
+import { platformRoutes } from './routes/platform.js';
+
+/** CORS: an exact list of origins plus an optional regular expression (for preview hosts). */
+function corsOptions(ctx: AppContext): cors.CorsOptions {
+  const list = new Set(ctx.env.CORS_ORIGINS);
+  const pattern = ctx.env.CORS_ORIGIN_REGEX ? new RegExp(ctx.env.CORS_ORIGIN_REGEX) : undefined;
+  return {
+    origin: (origin, cb) => cb(null, !origin || list.has(origin) || pattern?.test(origin) === true),
+    exposedHeaders: ['X-Request-ID', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
+    maxAge: 600,
+  };
+}
+
+export function createApp(ctx: AppContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', ctx.env.TRUST_PROXY === 'false' ? false : ctx.env.TRUST_PROXY);
+  app.set('query parser', 'simple');
+
+  app.use(requestId);
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req) => (req as { id?: string }).id ?? '',
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      // Probes and scrapes would drown the log.
+      autoLogging: { ignore: (req) => ['/live', '/ready', '/metrics'].includes(req.url ?? '') },
+      quietReqLogger: true,
+      wrapSerializers: true,
+      serializers: {
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+    }),
+  );
+  app.use(httpMetrics(ctx.metrics));
+  app.use(helmet({ contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }));
+  app.use(cors(corsOptions(ctx)));
+  app.use(jsonOnly);
+  app.use(express.json({ limit: ctx.env.BODY_LIMIT, strict: true, type: 'application/json' }));
+
+  app.use(platformRoutes(ctx));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,98 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+
+/** The one error class of the service: a code from SPEC section 4, an HTTP status and a message. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    /** Extra top-level fields of the error body (for example `needed` and `have`). */
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+
+  static validation(message: string, details?: unknown) {
+    return new AppError(400, 'VALIDATION_ERROR', message, details);
+  }
+  static unauthorized(message = 'Authentication required') {
+    return new AppError(401, 'UNAUTHORIZED', message);
+  }
+  static forbidden(message = 'Not allowed') {
+    return new AppError(403, 'FORBIDDEN', message);
+  }
+  static notFound(message = 'Not found') {
+    return new AppError(404, 'NOT_FOUND', message);
+  }
+  static conflict(message: string, code = 'CONFLICT') {
+    return new AppError(409, code, message);
+  }
+  static unavailable(message = 'Service unavailable') {
+    return new AppError(503, 'UNAVAILABLE', message);
+  }
+}
+
+export function zodDetails(error: z.ZodError) {
+  return error.issues.map((i) => ({
+    field: i.path.join('.') || '(body)',
+    message: i.message,
+    ...(i.code === 'unrecognized_keys' ? { keys: i.keys } : {}),
+  }));
+}
+
+/** Maps what body-parser and friends throw (they carry `type` and `status`) to SPEC errors. */
+function fromHttpError(err: { type?: string; status?: number; message?: string }): AppError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return AppError.validation('Malformed JSON body');
+    case 'entity.too.large':
+      return new AppError(413, 'PAYLOAD_TOO_LARGE', 'Request body exceeds the size limit');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', err.message ?? 'Unsupported body encoding');
+    case 'request.aborted':
+      return new AppError(400, 'BAD_REQUEST', 'Request aborted by the client');
+    case 'request.size.invalid':
+      return AppError.validation('Request body size does not match Content-Length');
+  }
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
+    return new AppError(err.status, 'BAD_REQUEST', err.message ?? 'Bad request');
+  }
+  return undefined;
+}
+
+export const notFoundHandler: RequestHandler = (req) => {
+  throw AppError.notFound(`No route for ${req.method} ${req.path}`);
+};
+
+/** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const requestId = String(res.getHeader('X-Request-ID') ?? '');
+    let appError: AppError | undefined;
+    if (err instanceof AppError) appError = err;
+    else if (err instanceof z.ZodError) appError = AppError.validation('Invalid request', zodDetails(err));
+    else if (err && typeof err === 'object') appError = fromHttpError(err as { type?: string });
+
+    if (!appError || appError.status >= 500) {
+      if (!appError) logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      appError ??= new AppError(500, 'INTERNAL', 'Internal server error');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (appError.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
+    res.status(appError.status).json({
+      error: appError.code,
+      message: appError.message,
+      ...(appError.details !== undefined ? { details: appError.details } : {}),
+      ...appError.extra,
+      request_id: requestId,
+    });
+  };
+}

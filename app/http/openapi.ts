@@ -1,0 +1,59 @@
+import { OpenApiGeneratorV31, OpenAPIRegistry, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+extendZodWithOpenApi(z);
+
+/**
+ * The routes' zod schemas are registered here next to the handlers that validate with them, so
+ * `/openapi.json` is generated from the very schemas that check requests.
+ */
+export const openapi = new OpenAPIRegistry();
+
+export const ErrorBody = openapi.register(
+  'Error',
+  z.object({
+    error: z.string().openapi({ example: 'VALIDATION_ERROR' }),
+    message: z.string(),
+    details: z.unknown().optional(),
+    request_id: z.string(),
+  }),
+);
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorBody } },
+});
+
+/** The error responses every route can give, merged into each path's responses. */
+export const commonErrors = {
+  400: errorResponse('Invalid input (VALIDATION_ERROR, details lists fields)'),
+  413: errorResponse('Body over the size limit (PAYLOAD_TOO_LARGE)'),
+  429: errorResponse('Rate limit exceeded (RATE_LIMIT_EXCEEDED)'),
+  500: errorResponse('Internal error (INTERNAL)'),
+};
+export const authErrors = {
+  401: errorResponse('Missing, unknown or revoked credentials (UNAUTHORIZED)'),
+  403: errorResponse('Credentials valid but not allowed to act here (FORBIDDEN)'),
+};
+export { errorResponse };
+
+export function jsonContent<T extends z.ZodType>(schema: T, description = 'OK') {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+let cached: unknown;
+
+export function openApiDocument(version: string): unknown {
+  cached ??= new OpenApiGeneratorV31(openapi.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'AINP broker',
+      version,
+      description:
+        'Off-chain mirror of the ERC-8004 registries and the AINP proof-of-usefulness flow. ' +
+        'Errors are {error, message, details?, request_id}.',
+    },
+    servers: [{ url: '/' }],
+  });
+  return cached;
+}

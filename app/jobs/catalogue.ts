@@ -1,0 +1,8 @@
+import type { JobDefinition } from './job.js';
+
+/** Every periodic job, by the name used in `job <name>` and in the chart's CronJobs. */
+export const jobCatalogue: JobDefinition[] = [];
+
+export function findJob(name: string): JobDefinition | undefined {
+  return jobCatalogue.find((j) => j.name === name);
+}

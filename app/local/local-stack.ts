@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseEnv } from '../config/env.js';
+import { start, type RunningBroker } from '../server.js';
+import { startNatsServer, startRedisServer, type LocalService } from './child-service.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+
+/** Reads the local admin token from DATA_DIR, generating it at first start (mode 600). */
+async function localAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
+  const file = path.join(dataDir, 'admin-token');
+  try {
+    return { token: (await readFile(file, 'utf8')).trim(), created: false };
+  } catch {
+    const token = randomBytes(32).toString('base64url');
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    return { token, created: true };
+  }
+}
+
+/**
+ * `npm start`: the whole broker on one machine with no cluster. PostgreSQL comes from the npm
+ * package when DATABASE_URL is unset; Valkey and NATS are started from redis-server / nats-server
+ * when they are installed and REDIS_URL / NATS_URL are unset, else the broker runs on in-process
+ * stand-ins and says it is degraded. Everything persists under DATA_DIR.
+ */
+export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanup: () => Promise<void> }> {
+  const env = parseEnv();
+  const dataDir = path.resolve(env.DATA_DIR);
+  await mkdir(dataDir, { recursive: true });
+  const started = Date.now();
+  const services: { stop(): Promise<void> }[] = [];
+  const cleanup = async () => {
+    for (const s of services.reverse()) await s.stop().catch(() => undefined);
+  };
+  try {
+    const overrides: Record<string, string> = {};
+    if (!env.DATABASE_URL) {
+      const pg = await startEmbeddedPostgres({ dir: path.join(dataDir, 'postgres') });
+      services.push(pg);
+      overrides.DATABASE_URL = pg.url;
+    }
+    const optional = async (key: 'REDIS_URL' | 'NATS_URL', run: () => Promise<LocalService | undefined>) => {
+      if (env[key] || !env.LOCAL_SERVICES) return;
+      const svc = await run().catch((err: Error) => {
+        console.warn(`could not start a local server for ${key}: ${err.message}`);
+        return undefined;
+      });
+      if (svc) {
+        services.push(svc);
+        overrides[key] = svc.url;
+      }
+    };
+    await Promise.all([
+      optional('REDIS_URL', () => startRedisServer(path.join(dataDir, 'valkey'))),
+      optional('NATS_URL', () => startNatsServer(path.join(dataDir, 'nats'))),
+    ]);
+    const admin = env.ADMIN_TOKEN ? undefined : await localAdminToken(dataDir);
+    if (admin) overrides.ADMIN_TOKEN = admin.token;
+
+    const broker = await start({
+      env: { MIGRATE_ON_START: 'true', SCHEDULER_ENABLED: 'true', ...process.env, ...overrides },
+    });
+    printBanner(broker, Date.now() - started, admin);
+    return { broker, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function printBanner(broker: RunningBroker, ms: number, admin?: { token: string; created: boolean }) {
+  const base = `http://localhost:${broker.port}`;
+  const lines = [
+    '',
+    `AINP broker ${broker.ctx.version} ready in ${ms} ms`,
+    `  API      ${base}/api/v1/agents`,
+    `  health   ${base}/health`,
+    `  docs     ${base}/docs   (OpenAPI: ${base}/openapi.json)`,
+    `  metrics  ${base}/metrics`,
+  ];
+  if (admin) {
+    lines.push(
+      `  admin token ${admin.created ? 'generated' : 'read'} from ${path.join(broker.ctx.env.DATA_DIR, 'admin-token')}`,
+      '  create an API key:',
+      `    curl -s -X POST ${base}/api/admin/api-keys -H "Authorization: Bearer $(cat ${path.join(broker.ctx.env.DATA_DIR, 'admin-token')})" \\`,
+      `      -H 'Content-Type: application/json' -d '{"name":"dev","address":"0x${'0'.repeat(39)}1"}'`,
+    );
+  }
+  lines.push('  Ctrl-C stops everything.', '');
+  console.log(lines.join('\n'));
+}

@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { EnvError, parseEnv, type Env } from './config/env.js';
+import { closeContext, createContext } from './context.js';
+import { createPool } from './data/db.js';
+import { findJob, jobCatalogue } from './jobs/catalogue.js';
+import { runJob } from './jobs/run-job.js';
+import { startLocalStack } from './local/local-stack.js';
+import { createLogger } from './logger.js';
+import { loadMigrations, migrateDown, migrateUp, migrationStatus, MigrationError } from './migrate/runner.js';
+import { appVersion, start, type RunningBroker } from './server.js';
+
+/**
+ * The one entry point of the image and of `npm start`:
+ *   local               the local stack (default): embedded PostgreSQL, local Valkey/NATS when found
+ *   serve               the API server (Kubernetes Deployment)
+ *   migrate up|down|status [--steps N]   the migration runner (Kubernetes Job)
+ *   job <name>          one run of a periodic job (Kubernetes CronJob)
+ */
+const USAGE = `usage: main.js [local | serve | migrate up|down|status [--steps N] | job <name>]`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'local', ...rest] = argv;
+  switch (command) {
+    case 'local':
+      return runUntilSignal(await startLocalStack());
+    case 'serve':
+      return runUntilSignal(await serve());
+    case 'migrate':
+      return migrate(rest);
+    case 'job':
+      return job(rest[0]);
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+async function serve(): Promise<{ broker: RunningBroker; cleanup?: () => Promise<void> }> {
+  const env = parseEnv();
+  if (!env.DATABASE_URL) throw new EnvError(['DATABASE_URL: required by `serve` (use `local` for embedded PostgreSQL)']);
+  if (env.NODE_ENV === 'production' && !env.ADMIN_TOKEN) {
+    throw new EnvError(['ADMIN_TOKEN: required in production (mount it from a Secret)']);
+  }
+  return { broker: await start() };
+}
+
+/** Serves until SIGTERM/SIGINT, then drains; a second signal or the bound forces the exit. */
+function runUntilSignal(running: { broker: RunningBroker; cleanup?: () => Promise<void> }): Promise<number> {
+  const { broker, cleanup } = running;
+  return new Promise((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) process.exit(130);
+      broker.ctx.logger.info({ signal }, 'signal received');
+      setTimeout(() => {
+        broker.ctx.logger.error('shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, broker.ctx.env.SHUTDOWN_TIMEOUT_MS + 5000).unref();
+      void broker
+        .stop()
+        .then(() => cleanup?.())
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            console.error(err);
+            resolve(1);
+          },
+        );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function migrate(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { steps: { type: 'string', default: '1' } },
+  });
+  const action = positionals[0] ?? 'up';
+  const env = parseEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, pretty: env.LOG_PRETTY });
+  if (!env.DATABASE_URL) throw new EnvError(['DATABASE_URL: required by `migrate`']);
+  const db = createPool(poolOptions(env), logger);
+  try {
+    const files = await loadMigrations(path.resolve(env.MIGRATIONS_DIR));
+    if (action === 'up') {
+      const applied = await migrateUp(db, files);
+      logger.info({ applied }, applied.length ? 'migrations applied' : 'schema already at head');
+    } else if (action === 'down') {
+      const steps = Number(values.steps);
+      if (!Number.isInteger(steps) || steps < 1) throw new MigrationError('--steps must be a positive integer');
+      logger.info({ reverted: await migrateDown(db, files, steps) }, 'migrations reverted');
+    } else if (action === 'status') {
+      const s = await migrationStatus(db, files);
+      console.log(
+        JSON.stringify(
+          {
+            applied: s.applied.map((a) => `${String(a.version).padStart(4, '0')}_${a.name}`),
+            pending: s.pending.map((m) => m.file),
+            applied_by_newer_release: s.unknown.map((a) => a.version),
+            modified: s.modified,
+          },
+          null,
+          2,
+        ),
+      );
+      return s.modified.length ? 1 : 0;
+    } else {
+      console.error(USAGE);
+      return 2;
+    }
+    return 0;
+  } catch (err) {
+    logger.error({ err: err instanceof MigrationError ? err.message : err }, 'migration failed');
+    return 1;
+  } finally {
+    await db.end();
+  }
+}
+
+async function job(name: string | undefined): Promise<number> {
+  const definition = name ? findJob(name) : undefined;
+  if (!definition) {
+    console.error(`unknown job ${name ?? '(none)'}; jobs: ${jobCatalogue.map((j) => j.name).join(', ') || '(none)'}`);
+    return 2;
+  }
+  const env = parseEnv();
+  const logger = createLogger({ level: env.LOG_LEVEL, pretty: env.LOG_PRETTY });
+  const ctx = await createContext(env, logger, appVersion(env));
+  const abort = new AbortController();
+  // A CronJob's pod gets SIGTERM on deadline or eviction: stop claiming work, finish the batch.
+  process.once('SIGTERM', () => abort.abort());
+  try {
+    const result = await runJob(ctx, definition, abort.signal);
+    return result.outcome === 'success' ? 0 : 1;
+  } finally {
+    await closeContext(ctx);
+  }
+}
+
+function poolOptions(env: Env) {
+  return {
+    url: env.DATABASE_URL!,
+    max: 2,
+    idleTimeoutMs: env.DB_POOL_IDLE_TIMEOUT_MS,
+    connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
+    statementTimeoutMs: 0,
+    applicationName: 'ainp-migrate',
+  };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof EnvError ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+import client from 'prom-client';
+import type { Db } from './data/db.js';
+
+/**
+ * One Prometheus registry per broker instance (tests run several in one process). Every metric
+ * the broker exports is declared here, so `/metrics` is one place to read.
+ */
+export function createMetrics(db: Db) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'ainp_' });
+
+  const httpRequests = new client.Counter({
+    name: 'ainp_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new client.Histogram({
+    name: 'ainp_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'ainp_db_pool_connections',
+    help: 'PostgreSQL pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'total' }, db.totalCount);
+      this.set({ state: 'idle' }, db.idleCount);
+      this.set({ state: 'waiting' }, db.waitingCount);
+    },
+  });
+  const dbErrors = new client.Counter({
+    name: 'ainp_db_errors_total',
+    help: 'Database errors seen by request handlers and jobs',
+    registers: [registry],
+  });
+  const dependencyUp = new client.Gauge({
+    name: 'ainp_dependency_up',
+    help: '1 when a dependency answers, 0 when it is down or replaced by an in-process stand-in',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+  });
+  const jobRuns = new client.Counter({
+    name: 'ainp_job_runs_total',
+    help: 'Periodic job runs by job and outcome',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [registry],
+  });
+  const jobDuration = new client.Gauge({
+    name: 'ainp_job_last_duration_seconds',
+    help: 'Duration of the last run of each job',
+    labelNames: ['job'] as const,
+    registers: [registry],
+  });
+  const jobLastSuccess = new client.Gauge({
+    name: 'ainp_job_last_success_timestamp_seconds',
+    help: 'Unix time of the last successful run of each job',
+    labelNames: ['job'] as const,
+    registers: [registry],
+  });
+
+  return { registry, httpRequests, httpDuration, dbErrors, dependencyUp, jobRuns, jobDuration, jobLastSuccess };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,98 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { parseEnv, type Env } from './config/env.js';
+import { closeContext, createContext, type AppContext } from './context.js';
+import { createApp } from './http/app.js';
+import { jobCatalogue } from './jobs/catalogue.js';
+import type { JobDefinition } from './jobs/job.js';
+import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import { createLogger } from './logger.js';
+import { migrateUp } from './migrate/runner.js';
+
+export interface StartOptions {
+  /** Environment variables; defaults to process.env. Tests pass their own. */
+  env?: Record<string, string | undefined>;
+  /** Jobs for the in-process schedule; defaults to the catalogue. */
+  jobs?: JobDefinition[];
+}
+
+export interface RunningBroker {
+  url: string;
+  port: number;
+  ctx: AppContext;
+  server: Server;
+  /** Drains and closes everything; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export function appVersion(env: Pick<Env, 'APP_VERSION'>): string {
+  if (env.APP_VERSION) return env.APP_VERSION;
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    // Built layout: dist/app/server.js sits one level deeper.
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  }
+}
+
+/**
+ * Starts the broker: clients, migrations when asked, HTTP server, in-process schedule when asked.
+ * `PORT=0` picks a free port (tests read it from the result).
+ */
+export async function start(options: StartOptions = {}): Promise<RunningBroker> {
+  const env = parseEnv(options.env ?? process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, pretty: env.LOG_PRETTY });
+  const ctx = await createContext(env, logger, appVersion(env));
+  try {
+    if (env.MIGRATE_ON_START) {
+      const applied = await migrateUp(ctx.db, ctx.migrations);
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    }
+  } catch (err) {
+    await closeContext(ctx);
+    throw err;
+  }
+
+  const app = createApp(ctx);
+  const server = app.listen(env.PORT, env.HOST);
+  await once(server, 'listening');
+  // Keep-alive longer than typical load balancer idle timeouts, so they close first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+
+  const scheduler: Scheduler | undefined = env.SCHEDULER_ENABLED
+    ? startScheduler(ctx, options.jobs ?? jobCatalogue)
+    : undefined;
+
+  const port = (server.address() as AddressInfo).port;
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= shutdown(ctx, server, scheduler));
+  logger.info({ port, version: ctx.version }, 'broker listening');
+  return { url: `http://127.0.0.1:${port}`, port, ctx, server, stop };
+}
+
+/**
+ * Graceful shutdown, in one place: readiness goes false, the listener stops taking connections,
+ * idle keep-alive connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS,
+ * after which the remaining sockets are cut), the schedule waits for its runs, then pools close.
+ */
+async function shutdown(ctx: AppContext, server: Server, scheduler: Scheduler | undefined): Promise<void> {
+  ctx.state.draining = true;
+  ctx.logger.info('shutting down: draining in-flight requests');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => {
+    ctx.logger.warn('shutdown bound reached: closing remaining connections');
+    server.closeAllConnections();
+  }, ctx.env.SHUTDOWN_TIMEOUT_MS);
+  timer.unref();
+  await Promise.all([closed, scheduler?.stop()]);
+  clearTimeout(timer);
+  await closeContext(ctx);
+  ctx.logger.info('shutdown complete');
+}
