@@ -32,6 +32,8 @@ export function createLogger({ level, pretty }: LoggerOptions): Logger {
       ],
       censor: '[redacted]',
     },
-    ...(usePretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+    ...(usePretty
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
+      : {}),
   });
 }

@@ -38,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(): Promise<{ broker: RunningBroker; cleanup?: () => Promise<void> }> {
   const env = parseEnv();
-  if (!env.DATABASE_URL) throw new EnvError(['DATABASE_URL: required by `serve` (use `local` for embedded PostgreSQL)']);
+  if (!env.DATABASE_URL)
+    throw new EnvError(['DATABASE_URL: required by `serve` (use `local` for embedded PostgreSQL)']);
   if (env.NODE_ENV === 'production' && !env.ADMIN_TOKEN) {
     throw new EnvError(['ADMIN_TOKEN: required in production (mount it from a Secret)']);
   }
@@ -92,7 +93,8 @@ async function migrate(args: string[]): Promise<number> {
       logger.info({ applied }, applied.length ? 'migrations applied' : 'schema already at head');
     } else if (action === 'down') {
       const steps = Number(values.steps);
-      if (!Number.isInteger(steps) || steps < 1) throw new MigrationError('--steps must be a positive integer');
+      if (!Number.isInteger(steps) || steps < 1)
+        throw new MigrationError('--steps must be a positive integer');
       logger.info({ reverted: await migrateDown(db, files, steps) }, 'migrations reverted');
     } else if (action === 'status') {
       const s = await migrationStatus(db, files);
@@ -125,7 +127,9 @@ async function migrate(args: string[]): Promise<number> {
 async function job(name: string | undefined): Promise<number> {
   const definition = name ? findJob(name) : undefined;
   if (!definition) {
-    console.error(`unknown job ${name ?? '(none)'}; jobs: ${jobCatalogue.map((j) => j.name).join(', ') || '(none)'}`);
+    console.error(
+      `unknown job ${name ?? '(none)'}; jobs: ${jobCatalogue.map((j) => j.name).join(', ') || '(none)'}`,
+    );
     return 2;
   }
   const env = parseEnv();

@@ -63,7 +63,16 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
-  return { registry, httpRequests, httpDuration, dbErrors, dependencyUp, jobRuns, jobDuration, jobLastSuccess };
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    dbErrors,
+    dependencyUp,
+    jobRuns,
+    jobDuration,
+    jobLastSuccess,
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -30,11 +30,15 @@ export interface RunningBroker {
 export function appVersion(env: Pick<Env, 'APP_VERSION'>): string {
   if (env.APP_VERSION) return env.APP_VERSION;
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     return pkg.version;
   } catch {
     // Built layout: dist/app/server.js sits one level deeper.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     return pkg.version;
   }
 }

@@ -14,7 +14,10 @@ async function migrationState(ctx: AppContext): Promise<MigrationState> {
 }
 
 /** Asks every dependency how it is, in parallel; also feeds the `ainp_dependency_up` gauge. */
-export async function probeDependencies(ctx: AppContext, which: 'all' | 'database' = 'all'): Promise<HealthChecks> {
+export async function probeDependencies(
+  ctx: AppContext,
+  which: 'all' | 'database' = 'all',
+): Promise<HealthChecks> {
   const dbUp = await pingDb(ctx.db);
   const [migrations, redis] = await Promise.all([
     dbUp ? migrationState(ctx) : Promise.resolve<MigrationState>('unknown'),

@@ -13,7 +13,10 @@ export type RedisState = 'up' | 'down' | 'in_memory';
 export class RedisHandle {
   readonly client: RedisClient | undefined;
 
-  constructor(url: string | undefined, private readonly logger: Logger) {
+  constructor(
+    url: string | undefined,
+    private readonly logger: Logger,
+  ) {
     if (!url) return;
     this.client = createClient({
       url,

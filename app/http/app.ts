@@ -15,7 +15,13 @@ function corsOptions(ctx: AppContext): cors.CorsOptions {
   const pattern = ctx.env.CORS_ORIGIN_REGEX ? new RegExp(ctx.env.CORS_ORIGIN_REGEX) : undefined;
   return {
     origin: (origin, cb) => cb(null, !origin || list.has(origin) || pattern?.test(origin) === true),
-    exposedHeaders: ['X-Request-ID', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
+    exposedHeaders: [
+      'X-Request-ID',
+      'RateLimit-Limit',
+      'RateLimit-Remaining',
+      'RateLimit-Reset',
+      'Retry-After',
+    ],
     maxAge: 600,
   };
 }
@@ -31,7 +37,8 @@ export function createApp(ctx: AppContext): Express {
     pinoHttp({
       logger: ctx.logger,
       genReqId: (req) => (req as { id?: string }).id ?? '',
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
       // Probes and scrapes would drown the log.
       autoLogging: { ignore: (req) => ['/live', '/ready', '/metrics'].includes(req.url ?? '') },
       quietReqLogger: true,

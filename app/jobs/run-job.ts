@@ -25,7 +25,13 @@ export async function runJob(ctx: AppContext, job: JobDefinition, signal = new A
     result = { id, outcome: 'success', counts, durationMs: Date.now() - started };
   } catch (err) {
     ctx.logger.error({ err, job: job.name }, 'job failed');
-    result = { id, outcome: 'failure', counts: {}, durationMs: Date.now() - started, error: (err as Error).message };
+    result = {
+      id,
+      outcome: 'failure',
+      counts: {},
+      durationMs: Date.now() - started,
+      error: (err as Error).message,
+    };
   }
   await ctx.db.query(
     `UPDATE job_runs SET finished_at = now(), outcome = $2, counts = $3, error = $4 WHERE id = $1`,

@@ -17,7 +17,13 @@ export async function findBinary(names: string[]): Promise<string | undefined> {
   for (const name of names) {
     for (const dir of dirs) {
       const candidate = path.join(dir, name);
-      if (await access(candidate, 1).then(() => true, () => false)) return candidate;
+      if (
+        await access(candidate, 1).then(
+          () => true,
+          () => false,
+        )
+      )
+        return candidate;
     }
   }
   return undefined;

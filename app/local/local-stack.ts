@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEnv } from '../config/env.js';
 import { start, type RunningBroker } from '../server.js';
@@ -28,6 +28,8 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
   const env = parseEnv();
   const dataDir = path.resolve(env.DATA_DIR);
   await mkdir(dataDir, { recursive: true });
+  // PostgreSQL runs as its own user when we are root; it must be able to reach its folder inside.
+  await chmod(dataDir, 0o755);
   const started = Date.now();
   const services: { stop(): Promise<void> }[] = [];
   const cleanup = async () => {

@@ -56,7 +56,8 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
     const down = DOWN_RE.exec(file);
     const up = down ? null : FILE_RE.exec(file);
     const match = down ?? up;
-    if (!match) throw new MigrationError(`${file}: migration files are named NNNN_name.sql / NNNN_name.down.sql`);
+    if (!match)
+      throw new MigrationError(`${file}: migration files are named NNNN_name.sql / NNNN_name.down.sql`);
     const version = Number(match[1]);
     const sql = await readFile(path.join(dir, file), 'utf8');
     if (down) {
@@ -140,7 +141,12 @@ function refuseModified(status: MigrationStatus): void {
   }
 }
 
-async function inTransaction(client: pg.ClientBase, sql: string, after: () => Promise<unknown>, what: string) {
+async function inTransaction(
+  client: pg.ClientBase,
+  sql: string,
+  after: () => Promise<unknown>,
+  what: string,
+) {
   try {
     await client.query('BEGIN');
     await client.query(sql);
@@ -186,7 +192,10 @@ export async function migrateDown(db: pg.Pool, files: Migration[], steps = 1): P
     const done: string[] = [];
     for (const a of targets) {
       const m = byVersion.get(a.version);
-      if (!m) throw new MigrationError(`version ${a.version} (${a.name}) was applied by a newer release; no file here`);
+      if (!m)
+        throw new MigrationError(
+          `version ${a.version} (${a.name}) was applied by a newer release; no file here`,
+        );
       if (m.down === undefined) throw new MigrationError(`${m.file} has no down file`);
       await inTransaction(
         client,

@@ -3,7 +3,8 @@ import { AppError } from '../errors.js';
 
 /** A request that carries a body must say it is JSON; anything else is 415, before any parsing. */
 export const jsonOnly: RequestHandler = (req, _res, next) => {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (hasBody && !req.is('application/json')) {
     throw new AppError(
       415,

@@ -81,7 +81,11 @@ export function platformRoutes(ctx: AppContext): Router {
     if (ctx.state.draining) return void res.status(503).json({ ready: false, reason: 'draining' });
     const checks = await probeDependencies(ctx, 'database');
     const ready = isReady(checks, ctx.state.draining);
-    res.status(ready ? 200 : 503).json(ready ? { ready } : { ready, reason: `database ${checks.database}, migrations ${checks.migrations}` });
+    res
+      .status(ready ? 200 : 503)
+      .json(
+        ready ? { ready } : { ready, reason: `database ${checks.database}, migrations ${checks.migrations}` },
+      );
   });
 
   router.get('/api/v1/agents/health', async (_req, res) => {

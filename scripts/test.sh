@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): makes sure the real services exist, then runs every vitest suite
+# against real PostgreSQL, Valkey and NATS on free loopback ports, and ends with one plain
+# "N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+mkdir -p .test-data
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.test-data/results.json "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".test-data/results.json", "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+' || true
+exit $status

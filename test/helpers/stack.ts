@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
+import { startNatsServer, startRedisServer, type LocalService } from '../../app/local/child-service.js';
+import { start, type RunningBroker, type StartOptions } from '../../app/server.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface TestStack {
+  databaseUrl: string;
+  redis: LocalService;
+  nats: LocalService;
+  dir: string;
+  /** Environment for a broker on this stack (port 0, migrations on start, quiet logs). */
+  env(extra?: Record<string, string | undefined>): Record<string, string | undefined>;
+  /** Starts a broker in this process on a free port; stopped after the file. */
+  broker(
+    extra?: Record<string, string | undefined>,
+    options?: Omit<StartOptions, 'env'>,
+  ): Promise<RunningBroker>;
+  /** A pool on this file's database for assertions. */
+  db: pg.Pool;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/**
+ * A private stack per test file: its own database in the run's PostgreSQL, and its own
+ * redis-server and nats-server (JetStream) on free loopback ports. Torn down after the file.
+ */
+export async function createTestStack(): Promise<TestStack> {
+  const baseUrl = inject('pgUrl');
+  const database = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const databaseUrl = withDatabase(baseUrl, database);
+
+  const dir = await mkdtemp(path.resolve('.test-data', 'stack-'));
+  const [redis, nats] = await Promise.all([
+    startRedisServer(path.join(dir, 'redis')),
+    startNatsServer(path.join(dir, 'nats')),
+  ]);
+  if (!redis || !nats)
+    throw new Error('redis-server and nats-server must be installed (scripts/install-deps.sh)');
+
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const brokers: RunningBroker[] = [];
+  const env = (extra: Record<string, string | undefined> = {}) => ({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redis.url,
+    NATS_URL: nats.url,
+    ADMIN_TOKEN,
+    MIGRATE_ON_START: 'true',
+    SCHEDULER_ENABLED: 'false',
+    DATA_DIR: dir,
+    ...extra,
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(brokers.map((b) => b.stop()));
+    await db.end();
+    await Promise.allSettled([redis.stop(), nats.stop()]);
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.end();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  return {
+    databaseUrl,
+    redis,
+    nats,
+    dir,
+    db,
+    env,
+    async broker(extra, options) {
+      const b = await start({ ...options, env: env(extra) });
+      brokers.push(b);
+      return b;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../app/server.js';
+import { createTestStack } from './helpers/stack.js';
+
+let broker: RunningBroker;
+
+beforeAll(async () => {
+  const stack = await createTestStack();
+  broker = await stack.broker();
+});
+
+const get = (path: string, init?: RequestInit) => fetch(`${broker.url}${path}`, init);
+
+describe('GET /health', () => {
+  it('reports healthy with every dependency up and the schema at head', async () => {
+    const res = await get('/health');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body).toMatchObject({
+      status: 'healthy',
+      version: '0.1.0',
+      checks: { database: 'up', redis: 'up', nats: 'up', migrations: 'up_to_date' },
+    });
+    expect(new Date(body.timestamp).toISOString()).toBe(body.timestamp);
+  });
+});
+
+describe('GET /ready, /live, /api/v1/agents/health', () => {
+  it('is ready when the database answers and migrations are at head', async () => {
+    const res = await get('/ready');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ready: true });
+  });
+
+  it('is alive', async () => {
+    expect((await (await get('/live')).json()) as any).toEqual({ alive: true });
+  });
+
+  it('reports registry health with database and redis', async () => {
+    const body = (await (await get('/api/v1/agents/health')).json()) as any;
+    expect(body).toMatchObject({ status: 'healthy', database: 'up', redis: 'up' });
+  });
+});
+
+describe('X-Request-ID', () => {
+  it('echoes a well-formed id sent by the client', async () => {
+    const res = await get('/live', { headers: { 'X-Request-ID': 'abc-123.x' } });
+    expect(res.headers.get('x-request-id')).toBe('abc-123.x');
+  });
+
+  it('generates a UUID when none (or a malformed one) is sent, and puts it in error bodies', async () => {
+    const res = await get('/nope', { headers: { 'X-Request-ID': 'bad id with spaces' } });
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await res.json()) as any).request_id).toBe(id);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('counts requests by route template, not raw path, and exports pool and process metrics', async () => {
+    await get('/live');
+    await get('/no/such/route/123');
+    const text = await (await get('/metrics')).text();
+    expect(text).toMatch(/ainp_http_requests_total\{method="GET",route="\/live",status="200"\} [1-9]/);
+    expect(text).toMatch(/ainp_http_requests_total\{method="GET",route="unmatched",status="404"\} [1-9]/);
+    expect(text).toMatch(/ainp_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/live"/);
+    expect(text).toMatch(/ainp_db_pool_connections\{state="total"\} \d+/);
+    expect(text).toContain('ainp_process_resident_memory_bytes');
+    expect(text).not.toContain('no/such/route/123');
+  });
+});
+
+describe('GET /openapi.json and /docs', () => {
+  it('serves an OpenAPI 3.1 document describing the platform endpoints', async () => {
+    const doc = (await (await get('/openapi.json')).json()) as any;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/health', '/ready', '/live', '/metrics']),
+    );
+    expect(
+      doc.paths['/health'].get.responses['200'].content['application/json'].schema.properties.status.enum,
+    ).toEqual(['healthy', 'degraded', 'unhealthy']);
+  });
+
+  it('serves human docs that load the OpenAPI document', async () => {
+    const res = await get('/docs/');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('swagger-ui');
+    const init = await (await get('/docs/swagger-ui-init.js')).text();
+    expect(init).toContain('/openapi.json');
+  });
+});

@@ -1,0 +1,81 @@
+import { request } from 'node:http';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+import { spawnBroker } from './helpers/process.js';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await createTestStack();
+});
+
+/** A POST whose body is sent in two halves, so the request is in flight for as long as we like. */
+function slowPost(url: string) {
+  const body = JSON.stringify({ name: 'slow', description: 'x'.repeat(2000) });
+  const half = Math.floor(body.length / 2);
+  let finish!: () => void;
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      `${url}/api/v1/agents/register`,
+      {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          Connection: 'close',
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.write(body.slice(0, half));
+    finish = () => req.end(body.slice(half));
+  });
+  return { response, finish: () => finish() };
+}
+
+describe('SIGTERM', () => {
+  it('finishes every in-flight request, refuses new connections, and exits 0', async () => {
+    const broker = await spawnBroker(stack.env({ SHUTDOWN_TIMEOUT_MS: '10000' }));
+    const inFlight = Array.from({ length: 5 }, () => slowPost(broker.url));
+    // A steady stream of reads around the signal as well.
+    const reads: Promise<number | 'refused'>[] = [];
+    const reader = setInterval(() => {
+      reads.push(
+        fetch(`${broker.url}/live`, { headers: { Connection: 'close' } }).then(
+          (r) => r.status,
+          () => 'refused' as const,
+        ),
+      );
+    }, 5);
+    await new Promise((r) => setTimeout(r, 300));
+
+    broker.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    clearInterval(reader);
+    const refused = await fetch(`${broker.url}/live`).then(
+      () => false,
+      () => true,
+    );
+    expect(refused).toBe(true);
+
+    for (const r of inFlight) r.finish();
+    const responses = await Promise.all(inFlight.map((r) => r.response));
+    for (const res of responses) {
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(JSON.parse(res.body).request_id).toMatch(/[0-9a-f-]{36}/);
+    }
+    // Every read either got a full answer or was refused at connect; none was cut mid-way.
+    const results = await Promise.all(reads);
+    expect(results.length).toBeGreaterThan(10);
+    expect(results.every((r) => r === 200 || r === 'refused')).toBe(true);
+    expect(results.filter((r) => r === 200).length).toBeGreaterThan(5);
+    expect(await broker.exited).toBe(0);
+    expect(broker.output()).toContain('shutdown complete');
+  });
+});
