@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Env } from './config/env.js';
 import { createPool, type Db } from './data/db.js';
 import { NatsHandle } from './data/nats.js';
+import { ReadCache } from './data/read-cache.js';
 import { RedisHandle } from './data/redis.js';
 import { loadMigrations, type Migration } from './migrate/runner.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -15,6 +16,7 @@ export interface AppContext {
   redis: RedisHandle;
   nats: NatsHandle;
   metrics: Metrics;
+  cache: ReadCache;
   migrations: Migration[];
   version: string;
   state: { draining: boolean };
@@ -38,13 +40,15 @@ export async function createContext(env: Env, logger: Logger, version: string): 
   if (!env.NATS_URL) logger.warn('NATS_URL is not set: in-process event delivery (degraded)');
   await Promise.all([redis.connect(), nats.connect()]);
   const migrations = await loadMigrations(path.resolve(env.MIGRATIONS_DIR));
+  const metrics = createMetrics(db);
   return {
     env,
     logger,
     db,
     redis,
     nats,
-    metrics: createMetrics(db),
+    metrics,
+    cache: new ReadCache(redis, env.CACHE_TTL_SECONDS, metrics.cacheRequests),
     migrations,
     version,
     state: { draining: false },

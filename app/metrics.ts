@@ -63,7 +63,22 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
+  const cacheRequests = new client.Counter({
+    name: 'ainp_cache_requests_total',
+    help: 'Reputation/stats cache lookups by kind and result (hit, miss, bypass while Valkey is down)',
+    labelNames: ['kind', 'result'] as const,
+    registers: [registry],
+  });
+  const rateLimited = new client.Counter({
+    name: 'ainp_rate_limited_total',
+    help: 'Requests refused by a rate limit, by route class',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+  });
+
   return {
+    cacheRequests,
+    rateLimited,
     registry,
     httpRequests,
     httpDuration,

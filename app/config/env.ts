@@ -91,6 +91,30 @@ export const envSchema = z.object({
   BODY_LIMIT: z.string().default('100kb'),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(20_000),
 
+  API_KEY_CACHE_SECONDS: int(0, 300).default(5),
+  AGENT_REGISTRY_ADDRESS: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/, 'must be 0x followed by 40 hex characters')
+    .transform((v) => v.toLowerCase())
+    .default('0x0000000000000000000000000000000000000000'),
+
+  RATE_LIMIT_WINDOW_MS: int(1000, 3_600_000).default(60_000),
+  RATE_LIMIT_REGISTER: int(1, 1_000_000).default(10),
+  RATE_LIMIT_FEEDBACK: int(1, 1_000_000).default(100),
+  RATE_LIMIT_LINK_PAYMENT: int(1, 1_000_000).default(50),
+  RATE_LIMIT_SEARCH: int(1, 1_000_000).default(300),
+  RATE_LIMIT_GET: int(1, 1_000_000).default(1000),
+  RATE_LIMIT_WRITE: int(1, 1_000_000).default(100),
+
+  CACHE_TTL_SECONDS: int(1, 86_400).default(300),
+  TRUST_MIN_FEEDBACK: int(0, 1_000_000).default(3),
+  TRUST_EXCELLENT_AVERAGE: z.coerce.number().min(0).max(100).default(90),
+  TRUST_EXCELLENT_SUCCESS_RATE: z.coerce.number().min(0).max(1).default(0.9),
+  TRUST_GOOD_AVERAGE: z.coerce.number().min(0).max(100).default(75),
+  TRUST_GOOD_SUCCESS_RATE: z.coerce.number().min(0).max(1).default(0.7),
+  TRUST_FAIR_AVERAGE: z.coerce.number().min(0).max(100).default(50),
+  TRUST_FAIR_SUCCESS_RATE: z.coerce.number().min(0).max(1).default(0.4),
+
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),
   POU_FINALIZER_ENABLED: bool.default(true),

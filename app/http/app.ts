@@ -7,6 +7,11 @@ import { errorHandler, notFoundHandler } from './errors.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { requestId } from './middleware/request-context.js';
+import { apiKeyAuth } from './middleware/auth.js';
+import { rateLimiters } from './middleware/rate-limit.js';
+import { adminRoutes } from './routes/admin.js';
+import { agentRoutes } from './routes/agents.js';
+import { feedbackRoutes } from './routes/feedback.js';
 import { platformRoutes } from './routes/platform.js';
 
 /** CORS: an exact list of origins plus an optional regular expression (for preview hosts). */
@@ -56,6 +61,11 @@ export function createApp(ctx: AppContext): Express {
   app.use(express.json({ limit: ctx.env.BODY_LIMIT, strict: true, type: 'application/json' }));
 
   app.use(platformRoutes(ctx));
+
+  const apiKeys = apiKeyAuth(ctx);
+  const limits = rateLimiters(ctx);
+  app.use('/api/admin', adminRoutes(ctx, apiKeys.forget));
+  app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, limits), agentRoutes(ctx, limits));
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

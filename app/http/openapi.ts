@@ -57,3 +57,38 @@ export function openApiDocument(version: string): unknown {
   });
   return cached;
 }
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+interface Operation {
+  summary: string;
+  tags: string[];
+  security?: 'apiKey' | 'admin' | 'did';
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  responses: Record<number, ReturnType<typeof jsonContent> | { description: string }>;
+}
+
+openapi.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'API key' });
+openapi.registerComponent('securitySchemes', 'admin', { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' });
+
+/** Documents an Express route (`:param` syntax) with the schemas its handler validates with. */
+export function documentRoute(method: Method, expressPath: string, op: Operation): void {
+  openapi.registerPath({
+    method,
+    path: expressPath.replace(/:([a-z_]+)/g, '{$1}'),
+    summary: op.summary,
+    tags: op.tags,
+    ...(op.security ? { security: [{ [op.security]: [] }] } : {}),
+    request: {
+      ...(op.params ? { params: op.params } : {}),
+      ...(op.query ? { query: op.query } : {}),
+      ...(op.body ? { body: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
+    },
+    responses: {
+      ...commonErrors,
+      ...(op.security === 'apiKey' || op.security === 'admin' ? authErrors : {}),
+      ...op.responses,
+    },
+  });
+}

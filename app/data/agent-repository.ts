@@ -1,0 +1,176 @@
+import type { TrustThresholds } from '../domain/reputation-summary.js';
+import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
+import { iso, type Queryable } from './sql.js';
+
+export interface AgentRecord {
+  id: string;
+  agent_id: number;
+  chain_id: number;
+  owner_address: string;
+  name: string;
+  description: string;
+  did: string | null;
+  image: string | null;
+  services: RegisterAgentInput['services'];
+  x402_support: boolean;
+  supported_trust: RegisterAgentInput['supported_trust'];
+  metadata: Record<string, string>;
+  tags: string[];
+  status: 'active' | 'inactive';
+  created_at: string;
+  updated_at: string;
+}
+
+type Row = Omit<AgentRecord, 'agent_id' | 'chain_id' | 'created_at' | 'updated_at'> & {
+  agent_id: string;
+  chain_id: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export const AGENT_COLUMNS = `a.id, a.agent_id, a.chain_id, a.owner_address, a.name, a.description, a.did, a.image,
+  a.services, a.x402_support, a.supported_trust, a.metadata, a.tags, a.status, a.created_at, a.updated_at`;
+
+export const toAgent = (r: Row): AgentRecord => ({
+  ...r,
+  agent_id: Number(r.agent_id),
+  chain_id: Number(r.chain_id),
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+
+/** Inserts an agent with the next agent_id of its chain; call inside a transaction. */
+export async function insertAgent(tx: Queryable, input: RegisterAgentInput, owner: string): Promise<AgentRecord> {
+  // The counter row is locked until commit, so concurrent registrations on one chain get
+  // distinct, consecutive ids, and a failed insert rolls its number back.
+  const counter = await tx.query<{ last_agent_id: string }>(
+    `INSERT INTO chain_agent_counters (chain_id, last_agent_id) VALUES ($1, 1)
+     ON CONFLICT (chain_id) DO UPDATE SET last_agent_id = chain_agent_counters.last_agent_id + 1
+     RETURNING last_agent_id`,
+    [input.chain_id],
+  );
+  const { rows } = await tx.query<Row>(
+    `INSERT INTO agents AS a (chain_id, agent_id, owner_address, name, description, did, image, services,
+                              x402_support, supported_trust, metadata, tags)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     RETURNING ${AGENT_COLUMNS}`,
+    [
+      input.chain_id,
+      counter.rows[0]!.last_agent_id,
+      owner,
+      input.name,
+      input.description,
+      input.did ?? null,
+      input.image ?? null,
+      JSON.stringify(input.services),
+      input.x402_support,
+      input.supported_trust,
+      JSON.stringify(input.metadata),
+      input.tags,
+    ],
+  );
+  const agent = toAgent(rows[0]!);
+  await tx.query('INSERT INTO agent_feedback_stats (agent_uuid) VALUES ($1)', [agent.id]);
+  return agent;
+}
+
+export async function findAgent(db: Queryable, id: string): Promise<AgentRecord | undefined> {
+  const { rows } = await db.query<Row>(`SELECT ${AGENT_COLUMNS} FROM agents a WHERE a.id = $1`, [id]);
+  return rows[0] && toAgent(rows[0]);
+}
+
+const PATCHABLE = ['name', 'description', 'image', 'services', 'x402_support', 'supported_trust', 'metadata', 'tags', 'status'] as const;
+const JSON_COLUMNS = new Set(['services', 'metadata']);
+
+/** Applies the given fields; column names come from the fixed list above, values are parameters. */
+export async function updateAgent(db: Queryable, id: string, patch: PatchAgentInput): Promise<AgentRecord | undefined> {
+  const sets: string[] = [];
+  const values: unknown[] = [id];
+  for (const column of PATCHABLE) {
+    const value = patch[column];
+    if (value === undefined) continue;
+    values.push(JSON_COLUMNS.has(column) ? JSON.stringify(value) : value);
+    sets.push(`${column} = $${values.length}`);
+  }
+  const { rows } = await db.query<Row>(
+    `UPDATE agents a SET ${sets.join(', ')}, updated_at = now() WHERE a.id = $1 RETURNING ${AGENT_COLUMNS}`,
+    values,
+  );
+  return rows[0] && toAgent(rows[0]);
+}
+
+/**
+ * SQL for the average and trust level of an agent from its feedback aggregate `s`, with the
+ * thresholds as parameters starting at `$first` (the same rule as domain/reputation-summary.ts).
+ */
+export function trustLevelSql(first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  const avg = `(CASE WHEN s.total > 0 THEN s.score_sum / s.total ELSE 0 END)`;
+  const rate = `(CASE WHEN s.total > 0 THEN s.positive::numeric / s.total ELSE 0 END)`;
+  return `(CASE WHEN s.total < ${p(0)} THEN 'new'
+    WHEN ${avg} >= ${p(1)} AND ${rate} >= ${p(2)} THEN 'excellent'
+    WHEN ${avg} >= ${p(3)} AND ${rate} >= ${p(4)} THEN 'good'
+    WHEN ${avg} >= ${p(5)} AND ${rate} >= ${p(6)} THEN 'fair'
+    ELSE 'poor' END)`;
+}
+export const thresholdParams = (t: TrustThresholds) => [
+  t.minFeedback,
+  t.excellent.average,
+  t.excellent.successRate,
+  t.good.average,
+  t.good.successRate,
+  t.fair.average,
+  t.fair.successRate,
+];
+
+export async function searchAgents(
+  db: Queryable,
+  f: SearchAgentsInput,
+  thresholds: TrustThresholds,
+): Promise<{ agents: AgentRecord[]; total: number }> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const param = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  if (f.status !== 'all') where.push(`a.status = ${param(f.status)}`);
+  if (f.owner_address) where.push(`a.owner_address = ${param(f.owner_address)}`);
+  if (f.chain_id) where.push(`a.chain_id = ${param(f.chain_id)}`);
+  if (f.tag) where.push(`a.tags @> ARRAY[${param(f.tag)}]::text[]`);
+  let order = 'a.created_at DESC, a.id';
+  if (f.q) {
+    const q = param(f.q);
+    where.push(`a.search_vector @@ websearch_to_tsquery('english', ${q})`);
+    order = `ts_rank(a.search_vector, websearch_to_tsquery('english', ${q})) DESC, ${order}`;
+  }
+  if (f.min_reputation !== undefined) {
+    where.push(`(CASE WHEN s.total > 0 THEN s.score_sum / s.total ELSE 0 END) >= ${param(f.min_reputation)}`);
+  }
+  if (f.trust_level) {
+    const first = values.length + 1;
+    values.push(...thresholdParams(thresholds));
+    where.push(`${trustLevelSql(first)} = ${param(f.trust_level)}`);
+  }
+  const limit = param(f.limit);
+  const offset = param(f.offset);
+  const { rows } = await db.query<Row & { total: string }>(
+    `SELECT ${AGENT_COLUMNS}, count(*) OVER () AS total
+       FROM agents a JOIN agent_feedback_stats s ON s.agent_uuid = a.id
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${order}
+      LIMIT ${limit} OFFSET ${offset}`,
+    values,
+  );
+  let total = rows[0] ? Number(rows[0].total) : 0;
+  if (!rows[0] && f.offset > 0) {
+    // Past the last page the window count is not there; count separately.
+    const c = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM agents a JOIN agent_feedback_stats s ON s.agent_uuid = a.id
+       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
+      values.slice(0, -2),
+    );
+    total = Number(c.rows[0]!.n);
+  }
+  return { agents: rows.map(({ total: _t, ...r }) => toAgent(r)), total };
+}

@@ -1,0 +1,69 @@
+import type { RequestHandler, Response } from 'express';
+import type { AppContext } from '../../context.js';
+import { findActiveApiKeyByHash, type ApiKeyRecord } from '../../data/api-key-repository.js';
+import { hashApiKey, secretsEqual } from '../../domain/api-keys.js';
+import { AppError } from '../errors.js';
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    apiKey?: ApiKeyRecord;
+  }
+}
+
+/** The API key of the request, set by `identifyApiKey`. */
+export function callerKey(res: Response): ApiKeyRecord {
+  const key = res.locals.apiKey;
+  if (!key) throw AppError.unauthorized('An API key is required (Authorization: Bearer <key> or X-API-Key)');
+  return key;
+}
+
+function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
+  if (xApiKey) return xApiKey.trim();
+  const m = /^Bearer\s+(.+)$/i.exec(authorization ?? '');
+  return m?.[1]?.trim();
+}
+
+/**
+ * Resolves a presented API key (before rate limiting, so limits are per key). A key that is
+ * unknown or revoked is 401 at once; no key passes through for routes that allow that.
+ * Lookups are cached in process for API_KEY_CACHE_SECONDS; a revocation here clears it at once.
+ */
+export function apiKeyAuth(ctx: AppContext) {
+  const ttlMs = ctx.env.API_KEY_CACHE_SECONDS * 1000;
+  const cache = new Map<string, { key: ApiKeyRecord; expires: number }>();
+
+  const identify: RequestHandler = async (req, res, next) => {
+    const presented = presentedKey(req.get('authorization'), req.get('x-api-key'));
+    if (!presented) return next();
+    const hash = hashApiKey(presented);
+    let key = cache.get(hash);
+    if (!key || key.expires < Date.now()) {
+      const found = await findActiveApiKeyByHash(ctx.db, hash);
+      if (!found) throw AppError.unauthorized('Unknown or revoked API key');
+      key = { key: found, expires: Date.now() + ttlMs };
+      if (ttlMs > 0) {
+        if (cache.size > 10_000) cache.clear();
+        cache.set(hash, key);
+      }
+    }
+    res.locals.apiKey = key.key;
+    next();
+  };
+
+  const require: RequestHandler = (_req, res, next) => {
+    callerKey(res);
+    next();
+  };
+
+  return { identify, require, forget: (hash: string) => cache.delete(hash) };
+}
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
+export function adminAuth(ctx: AppContext): RequestHandler {
+  return (req, _res, next) => {
+    if (!ctx.env.ADMIN_TOKEN) throw AppError.unavailable('Admin endpoints are disabled: ADMIN_TOKEN is not set');
+    const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
+    if (!m || !secretsEqual(m[1]!.trim(), ctx.env.ADMIN_TOKEN)) throw AppError.unauthorized('Admin token required');
+    next();
+  };
+}

@@ -1,0 +1,57 @@
+import type { AppContext } from '../context.js';
+import { findAgent, insertAgent, searchAgents, updateAgent, type AgentRecord } from '../data/agent-repository.js';
+import type { ApiKeyRecord } from '../data/api-key-repository.js';
+import { withTransaction } from '../data/db.js';
+import { isUniqueViolation } from '../data/sql.js';
+import { trustThresholds } from '../domain/trust-thresholds.js';
+import { AppError } from '../errors.js';
+import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
+
+export async function requireAgent(ctx: AppContext, id: string): Promise<AgentRecord> {
+  const agent = await findAgent(ctx.db, id);
+  if (!agent) throw AppError.notFound(`No agent ${id}`);
+  return agent;
+}
+
+export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: RegisterAgentInput) {
+  const owner = input.owner_address ?? key.address;
+  if (owner !== key.address) {
+    throw AppError.forbidden(`owner_address must be the API key's address (${key.address})`);
+  }
+  try {
+    return await withTransaction(ctx.db, (tx) => insertAgent(tx, input, owner));
+  } catch (err) {
+    if (isUniqueViolation(err, 'agents_did_key')) throw AppError.conflict(`DID ${input.did} is already registered`);
+    throw err;
+  }
+}
+
+export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string, patch: PatchAgentInput) {
+  const agent = await requireAgent(ctx, id);
+  if (agent.owner_address !== key.address) throw AppError.forbidden('Only a key of the owner address may change this agent');
+  const updated = await updateAgent(ctx.db, id, patch);
+  if (!updated) throw AppError.notFound(`No agent ${id}`);
+  await ctx.cache.invalidate(id);
+  return updated;
+}
+
+/** The ERC-8004 registration file (registration-v1) of an agent. */
+export async function registrationFile(ctx: AppContext, id: string) {
+  const a = await requireAgent(ctx, id);
+  return {
+    type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1' as const,
+    name: a.name,
+    description: a.description,
+    ...(a.image ? { image: a.image } : {}),
+    services: a.services,
+    x402Support: a.x402_support,
+    active: a.status === 'active',
+    registrations: [{ agentId: a.agent_id, agentRegistry: `eip155:${a.chain_id}:${ctx.env.AGENT_REGISTRY_ADDRESS}` }],
+    supportedTrust: a.supported_trust,
+  };
+}
+
+export async function findAgents(ctx: AppContext, query: SearchAgentsInput) {
+  const { agents, total } = await searchAgents(ctx.db, query, trustThresholds(ctx.env));
+  return { agents, total, limit: query.limit, offset: query.offset };
+}

@@ -1,0 +1,156 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../app/server.js';
+import { agentBody, newClient, type Client } from './helpers/api.js';
+import { createTestStack } from './helpers/stack.js';
+
+let broker: RunningBroker;
+let owner: Client;
+let other: Client;
+
+beforeAll(async () => {
+  const stack = await createTestStack();
+  // Generous limits: this file is about behaviour, rate-limits.test.ts about limits.
+  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000' });
+  [owner, other] = await Promise.all([newClient(broker.url), newClient(broker.url)]);
+});
+
+describe('GET /api/v1/agents (search) on an empty registry', () => {
+  it('returns exactly the empty page', async () => {
+    const res = await owner.get('/api/v1/agents');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ agents: [], total: 0, limit: 50, offset: 0 });
+  });
+});
+
+describe('POST /api/v1/agents/register', () => {
+  it('registers an agent owned by the key address with id, agent_id and status active', async () => {
+    const res = await owner.post('/api/v1/agents/register', agentBody({ metadata: { lang: 'en' } }));
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      owner_address: owner.address,
+      chain_id: 8453,
+      status: 'active',
+      name: 'Translator',
+      tags: ['translation'],
+      metadata: { lang: 'en' },
+      x402_support: false,
+    });
+    expect(res.body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.body.agent_id).toBeGreaterThanOrEqual(1);
+    const got = await other.get(`/api/v1/agents/${res.body.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual(res.body);
+  });
+
+  it('refuses an owner_address other than the key address (403 FORBIDDEN)', async () => {
+    const res = await owner.post('/api/v1/agents/register', agentBody({ owner_address: other.address }));
+    expect(res.status).toBe(403);
+    expect(res.body.error).toBe('FORBIDDEN');
+  });
+
+  it('accepts owner_address equal to the key address in any case', async () => {
+    const res = await owner.post('/api/v1/agents/register', agentBody({ owner_address: owner.address.toUpperCase().replace('0X', '0x') }));
+    expect(res.status).toBe(201);
+  });
+
+  it('rejects unknown fields, bad services, long tags and a bad chain id with 400 naming each', async () => {
+    const res = await owner.post(
+      '/api/v1/agents/register',
+      agentBody({ color: 'red', services: [{ name: 'ftp', endpoint: 'x' }], tags: ['t'.repeat(65)], chain_id: 0 }),
+    );
+    expect(res.status).toBe(400);
+    const fields = res.body.details.map((d: any) => d.field);
+    expect(fields).toEqual(expect.arrayContaining(['services.0.name', 'tags.0', 'chain_id', '(body)']));
+  });
+
+  it('gives concurrent registrations on one chain distinct consecutive agent_ids', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => owner.post('/api/v1/agents/register', agentBody({ chain_id: 777, name: `c${i}` }))),
+    );
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    const ids = results.map((r) => r.body.agent_id).sort((a, b) => a - b);
+    expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('refuses a DID registered twice with 409', async () => {
+    const did = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
+    expect((await owner.post('/api/v1/agents/register', agentBody({ did }))).status).toBe(201);
+    const again = await other.post('/api/v1/agents/register', agentBody({ did }));
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('CONFLICT');
+  });
+});
+
+describe('PATCH /api/v1/agents/:id', () => {
+  it('lets only a key of the owner address change the agent, including its status', async () => {
+    const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ chain_id: 5 }));
+    const denied = await other.patch(`/api/v1/agents/${agent.id}`, { status: 'inactive' });
+    expect(denied.status).toBe(403);
+    const res = await owner.patch(`/api/v1/agents/${agent.id}`, { status: 'inactive', description: 'retired' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'inactive', description: 'retired', name: agent.name });
+    expect(new Date(res.body.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(agent.updated_at).getTime());
+  });
+
+  it('rejects an empty patch, an unknown field and a bad status with 400', async () => {
+    const { body: agent } = await owner.post('/api/v1/agents/register', agentBody());
+    expect((await owner.patch(`/api/v1/agents/${agent.id}`, {})).status).toBe(400);
+    expect((await owner.patch(`/api/v1/agents/${agent.id}`, { owner_address: other.address })).status).toBe(400);
+    expect((await owner.patch(`/api/v1/agents/${agent.id}`, { status: 'deleted' })).status).toBe(400);
+  });
+
+  it('is 404 for an unknown agent and 400 for a malformed id', async () => {
+    expect((await owner.patch('/api/v1/agents/6f9619ff-8b86-4011-b42d-00c04fc964ff', { status: 'active' })).status).toBe(404);
+    expect((await owner.get('/api/v1/agents/not-a-uuid')).status).toBe(400);
+  });
+});
+
+describe('GET /api/v1/agents/:id/registration', () => {
+  it('returns the ERC-8004 registration-v1 file', async () => {
+    const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ image: 'https://img.example/a.png', x402_support: true }));
+    const res = await other.get(`/api/v1/agents/${agent.id}/registration`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1',
+      name: 'Translator',
+      description: 'Translates documents between languages',
+      image: 'https://img.example/a.png',
+      services: [{ name: 'A2A', endpoint: 'https://agent.example/a2a', version: '0.3', skills: ['translate'] }],
+      x402Support: true,
+      active: true,
+      registrations: [{ agentId: agent.agent_id, agentRegistry: 'eip155:8453:0x0000000000000000000000000000000000000000' }],
+      supportedTrust: ['reputation'],
+    });
+  });
+});
+
+describe('search filters and pagination', () => {
+  it('filters by owner, chain, tag, text and status, and pages with total', async () => {
+    const searcher = await newClient(broker.url);
+    const mk = (extra: Record<string, unknown>) => searcher.post('/api/v1/agents/register', agentBody({ chain_id: 999, ...extra }));
+    await mk({ name: 'Weather oracle', description: 'Forecasts rain', tags: ['weather'] });
+    await mk({ name: 'Code reviewer', description: 'Reviews pull requests', tags: ['code', 'review'] });
+    const inactive = await mk({ name: 'Old weather bot', description: 'Retired forecaster', tags: ['weather'] });
+    await searcher.patch(`/api/v1/agents/${inactive.body.id}`, { status: 'inactive' });
+
+    const mine = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}`);
+    expect(mine.body.total).toBe(2);
+    const byTag = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}&tag=weather`);
+    expect(byTag.body.agents.map((a: any) => a.name)).toEqual(['Weather oracle']);
+    const all = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}&tag=weather&status=all`);
+    expect(all.body.total).toBe(2);
+    const text = await searcher.get(`/api/v1/agents?chain_id=999&q=pull%20requests`);
+    expect(text.body.agents.map((a: any) => a.name)).toEqual(['Code reviewer']);
+    const page = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}&limit=1&offset=1`);
+    expect(page.body).toMatchObject({ total: 2, limit: 1, offset: 1 });
+    expect(page.body.agents).toHaveLength(1);
+    const past = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}&offset=10`);
+    expect(past.body).toEqual({ agents: [], total: 2, limit: 50, offset: 10 });
+  });
+
+  it('rejects a limit over 100, an unknown filter and a bad trust level with 400', async () => {
+    expect((await owner.get('/api/v1/agents?limit=101')).status).toBe(400);
+    expect((await owner.get('/api/v1/agents?colour=red')).status).toBe(400);
+    expect((await owner.get('/api/v1/agents?trust_level=legendary')).status).toBe(400);
+  });
+});
