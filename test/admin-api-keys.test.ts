@@ -13,7 +13,10 @@ beforeAll(async () => {
 describe('/api/admin/api-keys', () => {
   it('creates a key acting for one lowercased address, shown once and stored only as a hash', async () => {
     const address = randomAddress().toUpperCase().replace('0X', '0x');
-    const res = await call(broker.url, 'POST', '/api/admin/api-keys', { token: ADMIN_TOKEN, body: { name: 'ci', address } });
+    const res = await call(broker.url, 'POST', '/api/admin/api-keys', {
+      token: ADMIN_TOKEN,
+      body: { name: 'ci', address },
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ name: 'ci', address: address.toLowerCase() });
     expect(res.body.key).toMatch(/^ainp_[A-Za-z0-9_-]{43}$/);
@@ -33,7 +36,14 @@ describe('/api/admin/api-keys', () => {
   it('refuses without the admin token, with a wrong one, or with an API key', async () => {
     const body = { name: 'x', address: randomAddress() };
     expect((await call(broker.url, 'POST', '/api/admin/api-keys', { body })).status).toBe(401);
-    expect((await call(broker.url, 'POST', '/api/admin/api-keys', { body, token: 'wrong-token-wrong-token-wrong' })).status).toBe(401);
+    expect(
+      (
+        await call(broker.url, 'POST', '/api/admin/api-keys', {
+          body,
+          token: 'wrong-token-wrong-token-wrong',
+        })
+      ).status,
+    ).toBe(401);
     const client = await newClient(broker.url);
     expect((await call(broker.url, 'GET', '/api/admin/api-keys', { token: client.key })).status).toBe(401);
   });
@@ -61,9 +71,14 @@ describe('/api/admin/api-keys', () => {
     const after = await client.get('/api/v1/agents');
     expect(after.status).toBe(401);
     expect(after.body.error).toBe('UNAUTHORIZED');
-    const missing = await call(broker.url, 'DELETE', `/api/admin/api-keys/00000000-0000-4000-8000-000000000000`, {
-      token: ADMIN_TOKEN,
-    });
+    const missing = await call(
+      broker.url,
+      'DELETE',
+      `/api/admin/api-keys/00000000-0000-4000-8000-000000000000`,
+      {
+        token: ADMIN_TOKEN,
+      },
+    );
     expect(missing.status).toBe(404);
   });
 

@@ -49,14 +49,22 @@ describe('POST /api/v1/agents/register', () => {
   });
 
   it('accepts owner_address equal to the key address in any case', async () => {
-    const res = await owner.post('/api/v1/agents/register', agentBody({ owner_address: owner.address.toUpperCase().replace('0X', '0x') }));
+    const res = await owner.post(
+      '/api/v1/agents/register',
+      agentBody({ owner_address: owner.address.toUpperCase().replace('0X', '0x') }),
+    );
     expect(res.status).toBe(201);
   });
 
   it('rejects unknown fields, bad services, long tags and a bad chain id with 400 naming each', async () => {
     const res = await owner.post(
       '/api/v1/agents/register',
-      agentBody({ color: 'red', services: [{ name: 'ftp', endpoint: 'x' }], tags: ['t'.repeat(65)], chain_id: 0 }),
+      agentBody({
+        color: 'red',
+        services: [{ name: 'ftp', endpoint: 'x' }],
+        tags: ['t'.repeat(65)],
+        chain_id: 0,
+      }),
     );
     expect(res.status).toBe(400);
     const fields = res.body.details.map((d: any) => d.field);
@@ -65,7 +73,9 @@ describe('POST /api/v1/agents/register', () => {
 
   it('gives concurrent registrations on one chain distinct consecutive agent_ids', async () => {
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => owner.post('/api/v1/agents/register', agentBody({ chain_id: 777, name: `c${i}` }))),
+      Array.from({ length: 20 }, (_, i) =>
+        owner.post('/api/v1/agents/register', agentBody({ chain_id: 777, name: `c${i}` })),
+      ),
     );
     expect(results.every((r) => r.status === 201)).toBe(true);
     const ids = results.map((r) => r.body.agent_id).sort((a, b) => a - b);
@@ -86,28 +96,40 @@ describe('PATCH /api/v1/agents/:id', () => {
     const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ chain_id: 5 }));
     const denied = await other.patch(`/api/v1/agents/${agent.id}`, { status: 'inactive' });
     expect(denied.status).toBe(403);
-    const res = await owner.patch(`/api/v1/agents/${agent.id}`, { status: 'inactive', description: 'retired' });
+    const res = await owner.patch(`/api/v1/agents/${agent.id}`, {
+      status: 'inactive',
+      description: 'retired',
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'inactive', description: 'retired', name: agent.name });
-    expect(new Date(res.body.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(agent.updated_at).getTime());
+    expect(new Date(res.body.updated_at).getTime()).toBeGreaterThanOrEqual(
+      new Date(agent.updated_at).getTime(),
+    );
   });
 
   it('rejects an empty patch, an unknown field and a bad status with 400', async () => {
     const { body: agent } = await owner.post('/api/v1/agents/register', agentBody());
     expect((await owner.patch(`/api/v1/agents/${agent.id}`, {})).status).toBe(400);
-    expect((await owner.patch(`/api/v1/agents/${agent.id}`, { owner_address: other.address })).status).toBe(400);
+    expect((await owner.patch(`/api/v1/agents/${agent.id}`, { owner_address: other.address })).status).toBe(
+      400,
+    );
     expect((await owner.patch(`/api/v1/agents/${agent.id}`, { status: 'deleted' })).status).toBe(400);
   });
 
   it('is 404 for an unknown agent and 400 for a malformed id', async () => {
-    expect((await owner.patch('/api/v1/agents/6f9619ff-8b86-4011-b42d-00c04fc964ff', { status: 'active' })).status).toBe(404);
+    expect(
+      (await owner.patch('/api/v1/agents/6f9619ff-8b86-4011-b42d-00c04fc964ff', { status: 'active' })).status,
+    ).toBe(404);
     expect((await owner.get('/api/v1/agents/not-a-uuid')).status).toBe(400);
   });
 });
 
 describe('GET /api/v1/agents/:id/registration', () => {
   it('returns the ERC-8004 registration-v1 file', async () => {
-    const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ image: 'https://img.example/a.png', x402_support: true }));
+    const { body: agent } = await owner.post(
+      '/api/v1/agents/register',
+      agentBody({ image: 'https://img.example/a.png', x402_support: true }),
+    );
     const res = await other.get(`/api/v1/agents/${agent.id}/registration`);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
@@ -115,10 +137,14 @@ describe('GET /api/v1/agents/:id/registration', () => {
       name: 'Translator',
       description: 'Translates documents between languages',
       image: 'https://img.example/a.png',
-      services: [{ name: 'A2A', endpoint: 'https://agent.example/a2a', version: '0.3', skills: ['translate'] }],
+      services: [
+        { name: 'A2A', endpoint: 'https://agent.example/a2a', version: '0.3', skills: ['translate'] },
+      ],
       x402Support: true,
       active: true,
-      registrations: [{ agentId: agent.agent_id, agentRegistry: 'eip155:8453:0x0000000000000000000000000000000000000000' }],
+      registrations: [
+        { agentId: agent.agent_id, agentRegistry: 'eip155:8453:0x0000000000000000000000000000000000000000' },
+      ],
       supportedTrust: ['reputation'],
     });
   });
@@ -127,10 +153,15 @@ describe('GET /api/v1/agents/:id/registration', () => {
 describe('search filters and pagination', () => {
   it('filters by owner, chain, tag, text and status, and pages with total', async () => {
     const searcher = await newClient(broker.url);
-    const mk = (extra: Record<string, unknown>) => searcher.post('/api/v1/agents/register', agentBody({ chain_id: 999, ...extra }));
+    const mk = (extra: Record<string, unknown>) =>
+      searcher.post('/api/v1/agents/register', agentBody({ chain_id: 999, ...extra }));
     await mk({ name: 'Weather oracle', description: 'Forecasts rain', tags: ['weather'] });
     await mk({ name: 'Code reviewer', description: 'Reviews pull requests', tags: ['code', 'review'] });
-    const inactive = await mk({ name: 'Old weather bot', description: 'Retired forecaster', tags: ['weather'] });
+    const inactive = await mk({
+      name: 'Old weather bot',
+      description: 'Retired forecaster',
+      tags: ['weather'],
+    });
     await searcher.patch(`/api/v1/agents/${inactive.body.id}`, { status: 'inactive' });
 
     const mine = await searcher.get(`/api/v1/agents?owner_address=${searcher.address}`);

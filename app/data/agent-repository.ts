@@ -40,7 +40,11 @@ export const toAgent = (r: Row): AgentRecord => ({
 });
 
 /** Inserts an agent with the next agent_id of its chain; call inside a transaction. */
-export async function insertAgent(tx: Queryable, input: RegisterAgentInput, owner: string): Promise<AgentRecord> {
+export async function insertAgent(
+  tx: Queryable,
+  input: RegisterAgentInput,
+  owner: string,
+): Promise<AgentRecord> {
   // The counter row is locked until commit, so concurrent registrations on one chain get
   // distinct, consecutive ids, and a failed insert rolls its number back.
   const counter = await tx.query<{ last_agent_id: string }>(
@@ -79,11 +83,25 @@ export async function findAgent(db: Queryable, id: string): Promise<AgentRecord 
   return rows[0] && toAgent(rows[0]);
 }
 
-const PATCHABLE = ['name', 'description', 'image', 'services', 'x402_support', 'supported_trust', 'metadata', 'tags', 'status'] as const;
+const PATCHABLE = [
+  'name',
+  'description',
+  'image',
+  'services',
+  'x402_support',
+  'supported_trust',
+  'metadata',
+  'tags',
+  'status',
+] as const;
 const JSON_COLUMNS = new Set(['services', 'metadata']);
 
 /** Applies the given fields; column names come from the fixed list above, values are parameters. */
-export async function updateAgent(db: Queryable, id: string, patch: PatchAgentInput): Promise<AgentRecord | undefined> {
+export async function updateAgent(
+  db: Queryable,
+  id: string,
+  patch: PatchAgentInput,
+): Promise<AgentRecord | undefined> {
   const sets: string[] = [];
   const values: unknown[] = [id];
   for (const column of PATCHABLE) {

@@ -18,7 +18,11 @@ interface Row {
   created_at: Date;
   revoked_at: Date | null;
 }
-const toRecord = (r: Row): ApiKeyRecord => ({ ...r, created_at: iso(r.created_at)!, revoked_at: iso(r.revoked_at) });
+const toRecord = (r: Row): ApiKeyRecord => ({
+  ...r,
+  created_at: iso(r.created_at)!,
+  revoked_at: iso(r.revoked_at),
+});
 const COLUMNS = 'id, name, address, prefix, created_at, revoked_at';
 
 export async function insertApiKey(
@@ -56,7 +60,10 @@ async function countApiKeys(db: Queryable): Promise<number> {
 }
 
 /** Revokes a key once; returns undefined when there is no such key, the record otherwise. */
-export async function revokeApiKey(db: Queryable, id: string): Promise<{ record: ApiKeyRecord; hash: string } | undefined> {
+export async function revokeApiKey(
+  db: Queryable,
+  id: string,
+): Promise<{ record: ApiKeyRecord; hash: string } | undefined> {
   const { rows } = await db.query<Row & { key_hash: string }>(
     `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}, key_hash`,
     [id],

@@ -122,7 +122,14 @@ export async function revokeFeedback(
 
 export async function insertFeedbackResponse(
   db: Queryable,
-  f: { agentId: string; client: string; index: number; responder: string; uri: string; hash?: string | undefined },
+  f: {
+    agentId: string;
+    client: string;
+    index: number;
+    responder: string;
+    uri: string;
+    hash?: string | undefined;
+  },
 ) {
   const { rows } = await db.query<{ id: string; created_at: Date }>(
     `INSERT INTO feedback_responses (feedback_id, responder_address, response_uri, response_hash)

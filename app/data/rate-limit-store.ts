@@ -30,7 +30,10 @@ export class FallbackRateLimitStore implements Store {
     const client = this.redis.client;
     if (!client || !this.redis.ready) return undefined;
     if (!this.shared) {
-      const store = new RedisStore({ prefix: this.prefix, sendCommand: (...args: string[]) => client.sendCommand(args) });
+      const store = new RedisStore({
+        prefix: this.prefix,
+        sendCommand: (...args: string[]) => client.sendCommand(args),
+      });
       store.init(this.options).catch(() => {
         if (this.shared === store) this.shared = undefined;
       });

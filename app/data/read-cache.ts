@@ -49,7 +49,10 @@ export class ReadCache {
   async invalidate(id: string): Promise<void> {
     const client = this.redis.client;
     if (!client) {
-      this.memory.set(`v:${id}`, { value: String(Number(this.memory.get(`v:${id}`)?.value ?? 0) + 1), expires: Infinity });
+      this.memory.set(`v:${id}`, {
+        value: String(Number(this.memory.get(`v:${id}`)?.value ?? 0) + 1),
+        expires: Infinity,
+      });
       return;
     }
     try {

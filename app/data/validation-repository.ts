@@ -77,5 +77,8 @@ export async function validationSummary(
     [agentId, f.validator ?? null, f.tag ?? null],
   );
   const r = rows[0]!;
-  return { count: Number(r.count), average: r.average === null ? null : Math.round(Number(r.average) * 100) / 100 };
+  return {
+    count: Number(r.count),
+    average: r.average === null ? null : Math.round(Number(r.average) * 100) / 100,
+  };
 }

@@ -69,8 +69,16 @@ interface Operation {
   responses: Record<number, ReturnType<typeof jsonContent> | { description: string }>;
 }
 
-openapi.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'API key' });
-openapi.registerComponent('securitySchemes', 'admin', { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' });
+openapi.registerComponent('securitySchemes', 'apiKey', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'API key',
+});
+openapi.registerComponent('securitySchemes', 'admin', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'ADMIN_TOKEN',
+});
 
 /** Documents an Express route (`:param` syntax) with the schemas its handler validates with. */
 export function documentRoute(method: Method, expressPath: string, op: Operation): void {

@@ -1,5 +1,11 @@
 import type { AppContext } from '../context.js';
-import { findAgent, insertAgent, searchAgents, updateAgent, type AgentRecord } from '../data/agent-repository.js';
+import {
+  findAgent,
+  insertAgent,
+  searchAgents,
+  updateAgent,
+  type AgentRecord,
+} from '../data/agent-repository.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { withTransaction } from '../data/db.js';
 import { isUniqueViolation } from '../data/sql.js';
@@ -21,14 +27,16 @@ export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: R
   try {
     return await withTransaction(ctx.db, (tx) => insertAgent(tx, input, owner));
   } catch (err) {
-    if (isUniqueViolation(err, 'agents_did_key')) throw AppError.conflict(`DID ${input.did} is already registered`);
+    if (isUniqueViolation(err, 'agents_did_key'))
+      throw AppError.conflict(`DID ${input.did} is already registered`);
     throw err;
   }
 }
 
 export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string, patch: PatchAgentInput) {
   const agent = await requireAgent(ctx, id);
-  if (agent.owner_address !== key.address) throw AppError.forbidden('Only a key of the owner address may change this agent');
+  if (agent.owner_address !== key.address)
+    throw AppError.forbidden('Only a key of the owner address may change this agent');
   const updated = await updateAgent(ctx.db, id, patch);
   if (!updated) throw AppError.notFound(`No agent ${id}`);
   await ctx.cache.invalidate(id);
@@ -46,7 +54,9 @@ export async function registrationFile(ctx: AppContext, id: string) {
     services: a.services,
     x402Support: a.x402_support,
     active: a.status === 'active',
-    registrations: [{ agentId: a.agent_id, agentRegistry: `eip155:${a.chain_id}:${ctx.env.AGENT_REGISTRY_ADDRESS}` }],
+    registrations: [
+      { agentId: a.agent_id, agentRegistry: `eip155:${a.chain_id}:${ctx.env.AGENT_REGISTRY_ADDRESS}` },
+    ],
     supportedTrust: a.supported_trust,
   };
 }

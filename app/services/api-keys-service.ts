@@ -8,7 +8,14 @@ export async function createApiKey(ctx: AppContext, input: { name: string; addre
   const { key, prefix, hash } = generateApiKey();
   const record = await insertApiKey(ctx.db, { ...input, prefix, hash });
   ctx.logger.info({ api_key_id: record.id, prefix, address: record.address }, 'api key created');
-  return { id: record.id, key, prefix, name: record.name, address: record.address, created_at: record.created_at };
+  return {
+    id: record.id,
+    key,
+    prefix,
+    name: record.name,
+    address: record.address,
+    created_at: record.created_at,
+  };
 }
 
 export async function listKeys(ctx: AppContext, limit: number, offset: number) {

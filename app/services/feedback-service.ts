@@ -1,7 +1,12 @@
 import type { AppContext } from '../context.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { withTransaction } from '../data/db.js';
-import { feedbackStats, insertFeedback, insertFeedbackResponse, revokeFeedback } from '../data/feedback-repository.js';
+import {
+  feedbackStats,
+  insertFeedback,
+  insertFeedbackResponse,
+  revokeFeedback,
+} from '../data/feedback-repository.js';
 import { feedbackScore, trustLevel } from '../domain/reputation-summary.js';
 import { trustThresholds } from '../domain/trust-thresholds.js';
 import { AppError } from '../errors.js';
@@ -10,16 +15,20 @@ import { requireAgent } from './agents-service.js';
 
 function actingAs(key: ApiKeyRecord, address: string | undefined, field: string): string {
   const acting = address ?? key.address;
-  if (acting !== key.address) throw AppError.forbidden(`${field} must be the API key's address (${key.address})`);
+  if (acting !== key.address)
+    throw AppError.forbidden(`${field} must be the API key's address (${key.address})`);
   return acting;
 }
 
 export async function giveFeedback(ctx: AppContext, key: ApiKeyRecord, input: FeedbackInput) {
   const client = actingAs(key, input.client_address, 'client_address');
   const agent = await requireAgent(ctx, input.agent_id);
-  if (agent.owner_address === client) throw new AppError(403, 'SELF_FEEDBACK', 'An owner may not rate its own agent');
+  if (agent.owner_address === client)
+    throw new AppError(403, 'SELF_FEEDBACK', 'An owner may not rate its own agent');
   const score = feedbackScore(input.value, input.value_decimals);
-  const record = await withTransaction(ctx.db, (tx) => insertFeedback(tx, { ...input, client_address: client }, score));
+  const record = await withTransaction(ctx.db, (tx) =>
+    insertFeedback(tx, { ...input, client_address: client }, score),
+  );
   await ctx.cache.invalidate(agent.id);
   return record;
 }
@@ -32,7 +41,8 @@ export async function revokeGivenFeedback(
   actingAs(key, f.client_address, 'client_address');
   await requireAgent(ctx, f.id);
   const outcome = await withTransaction(ctx.db, (tx) => revokeFeedback(tx, f.id, f.client_address, f.index));
-  if (outcome === 'not_found') throw AppError.notFound(`No feedback ${f.index} from ${f.client_address} to this agent`);
+  if (outcome === 'not_found')
+    throw AppError.notFound(`No feedback ${f.index} from ${f.client_address} to this agent`);
   if (outcome === 'already_revoked') throw AppError.conflict('This feedback is already revoked');
   await ctx.cache.invalidate(f.id);
   return { agent_id: f.id, client_address: f.client_address, feedback_index: f.index, revoked: true };
@@ -41,7 +51,13 @@ export async function revokeGivenFeedback(
 export async function respondToFeedback(
   ctx: AppContext,
   key: ApiKeyRecord,
-  f: { id: string; client_address: string; index: number; response_uri: string; response_hash?: string | undefined },
+  f: {
+    id: string;
+    client_address: string;
+    index: number;
+    response_uri: string;
+    response_hash?: string | undefined;
+  },
 ) {
   const response = await insertFeedbackResponse(ctx.db, {
     agentId: f.id,

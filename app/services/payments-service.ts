@@ -14,15 +14,25 @@ export async function linkAgentPayment(ctx: AppContext, key: ApiKeyRecord, input
   const agent = await requireAgent(ctx, input.agent_id);
   const from = input.from_address ?? key.address;
   if (from !== key.address && agent.owner_address !== key.address) {
-    throw AppError.forbidden("from_address must be the API key's address unless the key is the agent owner's");
+    throw AppError.forbidden(
+      "from_address must be the API key's address unless the key is the agent owner's",
+    );
   }
-  const { created, payment } = await linkPayment(ctx.db, { ...input, from_address: from, linked_by: key.address });
+  const { created, payment } = await linkPayment(ctx.db, {
+    ...input,
+    from_address: from,
+    linked_by: key.address,
+  });
   if (!created) {
     if (payment.agent_id !== input.agent_id) {
-      throw AppError.conflict(`Transaction ${input.tx_hash} on chain ${input.chain_id} is linked to another agent`);
+      throw AppError.conflict(
+        `Transaction ${input.tx_hash} on chain ${input.chain_id} is linked to another agent`,
+      );
     }
     if (payment.amount_atomic !== input.amount_atomic || (input.asset ?? null) !== payment.asset) {
-      throw AppError.conflict(`Transaction ${input.tx_hash} is already linked with a different amount or asset`);
+      throw AppError.conflict(
+        `Transaction ${input.tx_hash} is already linked with a different amount or asset`,
+      );
     }
     return { created, payment };
   }

@@ -16,7 +16,8 @@ export async function requestValidation(
   body: { validator_address: string; request_uri: string; request_hash: string },
 ) {
   const agent = await requireAgent(ctx, agentId);
-  if (agent.owner_address !== key.address) throw AppError.forbidden('Only a key of the owner address may request validation');
+  if (agent.owner_address !== key.address)
+    throw AppError.forbidden('Only a key of the owner address may request validation');
   const created = await insertValidationRequest(ctx.db, {
     agentId,
     validator: body.validator_address,
@@ -39,7 +40,12 @@ export async function respondToValidation(
   if (request.validator_address !== key.address) {
     throw AppError.forbidden(`Only the named validator (${request.validator_address}) may respond`);
   }
-  const response = await insertValidationResponse(ctx.db, { hash, response: body.response, uri: body.response_uri, tag: body.tag });
+  const response = await insertValidationResponse(ctx.db, {
+    hash,
+    response: body.response,
+    uri: body.response_uri,
+    tag: body.tag,
+  });
   return { ...response, agent_id: request.agent_uuid, validator_address: request.validator_address };
 }
 

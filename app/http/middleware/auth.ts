@@ -61,9 +61,11 @@ export function apiKeyAuth(ctx: AppContext) {
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 export function adminAuth(ctx: AppContext): RequestHandler {
   return (req, _res, next) => {
-    if (!ctx.env.ADMIN_TOKEN) throw AppError.unavailable('Admin endpoints are disabled: ADMIN_TOKEN is not set');
+    if (!ctx.env.ADMIN_TOKEN)
+      throw AppError.unavailable('Admin endpoints are disabled: ADMIN_TOKEN is not set');
     const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
-    if (!m || !secretsEqual(m[1]!.trim(), ctx.env.ADMIN_TOKEN)) throw AppError.unauthorized('Admin token required');
+    if (!m || !secretsEqual(m[1]!.trim(), ctx.env.ADMIN_TOKEN))
+      throw AppError.unauthorized('Admin token required');
     next();
   };
 }

@@ -27,10 +27,14 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler
       standardHeaders: 'draft-6',
       legacyHeaders: false,
       store: new FallbackRateLimitStore(ctx.redis, `rl:${name}:`),
-      keyGenerator: (req, res) => (res.locals.apiKey ? `key:${res.locals.apiKey.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
+      keyGenerator: (req, res) =>
+        res.locals.apiKey ? `key:${res.locals.apiKey.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`,
       handler: (req, res) => {
-        const info = (req as unknown as { rateLimit: { limit: number; remaining: number; resetTime?: Date } }).rateLimit;
-        const reset = info.resetTime ? Math.max(0, Math.ceil((info.resetTime.getTime() - Date.now()) / 1000)) : 0;
+        const info = (req as unknown as { rateLimit: { limit: number; remaining: number; resetTime?: Date } })
+          .rateLimit;
+        const reset = info.resetTime
+          ? Math.max(0, Math.ceil((info.resetTime.getTime() - Date.now()) / 1000))
+          : 0;
         ctx.metrics.rateLimited.inc({ limit: name });
         res.setHeader('Retry-After', String(reset));
         res.status(429).json({

@@ -31,7 +31,9 @@ documentRoute('get', '/api/admin/api-keys', {
   security: 'admin',
   query: Pagination,
   responses: {
-    200: jsonContent(z.object({ api_keys: z.array(ApiKey), total: z.number(), limit: z.number(), offset: z.number() })),
+    200: jsonContent(
+      z.object({ api_keys: z.array(ApiKey), total: z.number(), limit: z.number(), offset: z.number() }),
+    ),
   },
 });
 documentRoute('delete', '/api/admin/api-keys/:id', {

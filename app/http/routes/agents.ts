@@ -1,7 +1,13 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { findAgents, patchAgent, registerAgent, registrationFile, requireAgent } from '../../services/agents-service.js';
+import {
+  findAgents,
+  patchAgent,
+  registerAgent,
+  registrationFile,
+  requireAgent,
+} from '../../services/agents-service.js';
 import { reputation } from '../../services/feedback-service.js';
 import { agentStats } from '../../services/stats-service.js';
 import { summarizeValidations, requestValidation } from '../../services/validations-service.js';
@@ -30,7 +36,10 @@ documentRoute('post', '/api/v1/agents/register', {
   tags,
   security: 'apiKey',
   body: RegisterAgentBody,
-  responses: { 201: jsonContent(Agent, 'Registered'), 409: errorResponse('DID already registered (CONFLICT)') },
+  responses: {
+    201: jsonContent(Agent, 'Registered'),
+    409: errorResponse('DID already registered (CONFLICT)'),
+  },
 });
 documentRoute('get', '/api/v1/agents', {
   summary: 'Search agents',
@@ -89,7 +98,10 @@ documentRoute('get', '/api/v1/agents/:id/validations/summary', {
   security: 'apiKey',
   params: IdParams,
   query: ValidationSummaryQuery,
-  responses: { 200: jsonContent(z.object({ count: z.number(), average: z.number().nullable() })), ...notFound },
+  responses: {
+    200: jsonContent(z.object({ count: z.number(), average: z.number().nullable() })),
+    ...notFound,
+  },
 });
 
 /** Agent identity, search, reputation, stats and validation requests (per-agent routes). */
@@ -97,7 +109,9 @@ export function agentRoutes(ctx: AppContext, limit: Record<LimitClass, RequestHa
   const router = Router();
 
   router.post('/register', limit.register, async (req, res) => {
-    res.status(201).json(await registerAgent(ctx, callerKey(res), parse(RegisterAgentBody, req.body, 'body')));
+    res
+      .status(201)
+      .json(await registerAgent(ctx, callerKey(res), parse(RegisterAgentBody, req.body, 'body')));
   });
 
   router.get('/', limit.search, async (req, res) => {
@@ -134,7 +148,9 @@ export function agentRoutes(ctx: AppContext, limit: Record<LimitClass, RequestHa
   router.post('/:id/validations', limit.write, async (req, res) => {
     const key = callerKey(res);
     const { id } = parse(IdParams, req.params, 'params');
-    res.status(201).json(await requestValidation(ctx, key, id, parse(ValidationRequestBody, req.body, 'body')));
+    res
+      .status(201)
+      .json(await requestValidation(ctx, key, id, parse(ValidationRequestBody, req.body, 'body')));
   });
 
   router.get('/:id/validations/summary', limit.get, async (req, res) => {

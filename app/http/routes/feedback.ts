@@ -44,7 +44,10 @@ documentRoute('post', '/api/v1/agents/:id/feedback/:client_address/:index/respon
   security: 'apiKey',
   params: FeedbackParams,
   body: FeedbackResponseBody,
-  responses: { 201: jsonContent(z.object({ id: z.string() }).loose(), 'Recorded'), 404: errorResponse('No such feedback') },
+  responses: {
+    201: jsonContent(z.object({ id: z.string() }).loose(), 'Recorded'),
+    404: errorResponse('No such feedback'),
+  },
 });
 documentRoute('post', '/api/v1/agents/link-payment', {
   summary: 'Link an on-chain payment to an agent (idempotent for the same agent)',
@@ -63,7 +66,10 @@ documentRoute('post', '/api/v1/agents/validations/:request_hash/responses', {
   security: 'apiKey',
   params: RequestHashParams,
   body: ValidationResponseBody,
-  responses: { 201: jsonContent(z.object({ response: z.number() }).loose(), 'Recorded'), 404: errorResponse('No such request') },
+  responses: {
+    201: jsonContent(z.object({ response: z.number() }).loose(), 'Recorded'),
+    404: errorResponse('No such request'),
+  },
 });
 
 /** Writes that are not under one agent's path, plus the per-feedback routes. */
@@ -87,14 +93,22 @@ export function feedbackRoutes(ctx: AppContext, limit: Record<LimitClass, Reques
   });
 
   router.post('/link-payment', limit.link_payment, async (req, res) => {
-    const { created, payment } = await linkAgentPayment(ctx, callerKey(res), parse(LinkPaymentBody, req.body, 'body'));
+    const { created, payment } = await linkAgentPayment(
+      ctx,
+      callerKey(res),
+      parse(LinkPaymentBody, req.body, 'body'),
+    );
     res.status(created ? 201 : 200).json(payment);
   });
 
   router.post('/validations/:request_hash/responses', limit.write, async (req, res) => {
     const key = callerKey(res);
     const { request_hash } = parse(RequestHashParams, req.params, 'params');
-    res.status(201).json(await respondToValidation(ctx, key, request_hash, parse(ValidationResponseBody, req.body, 'body')));
+    res
+      .status(201)
+      .json(
+        await respondToValidation(ctx, key, request_hash, parse(ValidationResponseBody, req.body, 'body')),
+      );
   });
 
   return router;

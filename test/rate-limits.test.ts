@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { createClient } from 'redis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer } from '../app/local/child-service.js';
+import { freePort } from '../app/local/free-port.js';
+import { agentBody, newClient } from './helpers/api.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await createTestStack();
+});
+
+describe('rate limits', () => {
+  it('gives 15 rapid registrations on a 10-per-minute limit exactly 10 successes, then 429 with Retry-After', async () => {
+    const broker = await stack.broker();
+    const client = await newClient(broker.url);
+    const results = [];
+    for (let i = 0; i < 15; i++)
+      results.push(await client.post('/api/v1/agents/register', agentBody({ name: `r${i}` })));
+    expect(results.map((r) => r.status)).toEqual([...Array(10).fill(201), ...Array(5).fill(429)]);
+    const limited = results[14]!;
+    expect(limited.body).toMatchObject({ error: 'RATE_LIMIT_EXCEEDED', limit: 10, remaining: 0 });
+    expect(limited.body.retry_after).toBeGreaterThan(0);
+    expect(limited.body.retry_after).toBeLessThanOrEqual(60);
+    expect(limited.body.reset).toBe(limited.body.retry_after);
+    expect(Number(limited.headers.get('retry-after'))).toBe(limited.body.retry_after);
+    expect(results[0]!.headers.get('ratelimit-limit')).toBe('10');
+    expect(results[0]!.headers.get('ratelimit-remaining')).toBe('9');
+    // Limits are per key and per route: another key, and another route, still pass.
+    const other = await newClient(broker.url);
+    expect((await other.post('/api/v1/agents/register', agentBody())).status).toBe(201);
+    expect((await client.get('/api/v1/agents?limit=1')).status).toBe(200);
+    const metrics = await (await fetch(`${broker.url}/metrics`)).text();
+    expect(metrics).toMatch(/ainp_rate_limited_total\{limit="register"\} 5/);
+  });
+
+  it('shares one budget between two broker processes through Valkey', async () => {
+    const env = { RATE_LIMIT_SEARCH: '10' };
+    const [a, b] = [await stack.broker(env), await stack.broker(env)];
+    const client = await newClient(a.url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const target = i % 2 === 0 ? a.url : b.url;
+      statuses.push(
+        (await fetch(`${target}/api/v1/agents`, { headers: { 'X-API-Key': client.key } })).status,
+      );
+      statuses.push(
+        (await fetch(`${target}/api/v1/agents`, { headers: { 'X-API-Key': client.key } })).status,
+      );
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(6);
+  });
+
+  it('keeps limiting on a local store while Valkey is down, and shares again when it returns', async () => {
+    const port = await freePort();
+    let redis = await startRedisServer(path.join(stack.dir, 'rl-redis'), port);
+    const broker = await stack.broker({ REDIS_URL: redis!.url, RATE_LIMIT_GET: '3' });
+    const client = await newClient(broker.url);
+    const { body: agent } = await client.post('/api/v1/agents/register', agentBody());
+    await redis!.stop();
+    await waitFor(
+      async () => (await (await fetch(`${broker.url}/health`)).json()) as any,
+      (h) => h.checks.redis === 'down',
+    );
+
+    const during = [];
+    for (let i = 0; i < 5; i++) during.push((await client.get(`/api/v1/agents/${agent.id}`)).status);
+    expect(during).toEqual([200, 200, 200, 429, 429]);
+
+    redis = await startRedisServer(path.join(stack.dir, 'rl-redis'), port);
+    try {
+      await waitFor(
+        async () => (await (await fetch(`${broker.url}/health`)).json()) as any,
+        (h) => h.checks.redis === 'up',
+      );
+      const other = await newClient(broker.url);
+      expect((await other.get(`/api/v1/agents/${agent.id}`)).status).toBe(200);
+      const probe = createClient({ url: redis!.url });
+      await probe.connect();
+      const keys = await probe.keys('rl:get:*');
+      await probe.close();
+      expect(keys.length).toBeGreaterThan(0);
+    } finally {
+      await redis?.stop();
+    }
+  });
+});
+
+async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
