@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     // CLI entry points and scripts talk to a human on stdout.
-    files: ['app/main.ts', 'app/local/local-stack.ts', 'scripts/**', 'loadtests/**'],
+    files: ['app/main.ts', 'app/local/local-stack.ts', 'scripts/**', 'loadtests/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
   {

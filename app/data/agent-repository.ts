@@ -79,7 +79,12 @@ export async function insertAgent(
 }
 
 export async function findAgent(db: Queryable, id: string): Promise<AgentRecord | undefined> {
-  const { rows } = await db.query<Row>(`SELECT ${AGENT_COLUMNS} FROM agents a WHERE a.id = $1`, [id]);
+  // Named: a prepared statement per connection, parsed and planned once (the hottest read).
+  const { rows } = await db.query<Row>({
+    name: 'agent-by-id',
+    text: `SELECT ${AGENT_COLUMNS} FROM agents a WHERE a.id = $1`,
+    values: [id],
+  });
   return rows[0] && toAgent(rows[0]);
 }
 

@@ -38,10 +38,11 @@ export async function insertApiKey(
 
 /** The live (not revoked) key with this hash. */
 export async function findActiveApiKeyByHash(db: Queryable, hash: string): Promise<ApiKeyRecord | undefined> {
-  const { rows } = await db.query<Row>(
-    `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
-    [hash],
-  );
+  const { rows } = await db.query<Row>({
+    name: 'api-key-by-hash',
+    text: `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+    values: [hash],
+  });
   return rows[0] && toRecord(rows[0]);
 }
 

@@ -42,8 +42,13 @@ export function createApp(ctx: AppContext): Express {
     pinoHttp({
       logger: ctx.logger,
       genReqId: (req) => (req as { id?: string }).id ?? '',
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      // Every write and every failure is an info+ access-log line; successful reads are debug:
+      // metrics count them, and a log line per read costs about a fifth of read throughput.
+      customLogLevel: (req, res, err) => {
+        if (err || res.statusCode >= 500) return 'error';
+        if (res.statusCode >= 400) return 'warn';
+        return req.method === 'GET' || req.method === 'HEAD' ? 'debug' : 'info';
+      },
       // Probes and scrapes would drown the log.
       autoLogging: { ignore: (req) => ['/live', '/ready', '/metrics'].includes(req.url ?? '') },
       quietReqLogger: true,
