@@ -76,7 +76,37 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
+  new client.Gauge({
+    name: 'ainp_receipts_pending',
+    help: 'Task receipts waiting for quorum',
+    registers: [registry],
+    async collect() {
+      try {
+        const { rows } = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM receipts WHERE status = 'pending'`,
+        );
+        this.set(Number(rows[0]?.n ?? 0));
+      } catch {
+        // Before migrations or while the database is down the gauge keeps its last value.
+      }
+    },
+  });
+  const finalizations = new client.Counter({
+    name: 'ainp_receipt_finalizations_total',
+    help: 'Receipts that left pending, by result (finalized, failed, disputed, expired) and path (api, job)',
+    labelNames: ['result', 'path'] as const,
+    registers: [registry],
+  });
+  const attestations = new client.Counter({
+    name: 'ainp_attestations_total',
+    help: 'Attestations accepted, by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
+
   return {
+    finalizations,
+    attestations,
     cacheRequests,
     rateLimited,
     registry,

@@ -115,6 +115,22 @@ export const envSchema = z.object({
   TRUST_FAIR_AVERAGE: z.coerce.number().min(0).max(100).default(50),
   TRUST_FAIR_SUCCESS_RATE: z.coerce.number().min(0).max(1).default(0.4),
 
+  POU_M: int(0, 101).default(5),
+  POU_K: int(1, 101).default(3),
+  POU_MIN_STAKE: z
+    .string()
+    .regex(/^\d{1,78}$/, 'must be an integer amount in atomic units')
+    .default('1000000'),
+  NEGOTIATION_TTL_MINUTES: int(1, 7 * 24 * 60).default(60),
+  RECEIPT_TTL_HOURS: z.coerce
+    .number()
+    .min(0.001)
+    .max(24 * 365)
+    .default(24),
+  REPUTATION_ALPHA: z.coerce.number().gt(0).max(1).default(0.2),
+  POU_FINALIZER_BATCH: int(1, 10_000).default(100),
+  POU_FINALIZER_BUDGET_MS: int(100, 3_600_000).default(50_000),
+
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),
   POU_FINALIZER_ENABLED: bool.default(true),

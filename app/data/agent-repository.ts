@@ -88,6 +88,14 @@ export async function findAgent(db: Queryable, id: string): Promise<AgentRecord 
   return rows[0] && toAgent(rows[0]);
 }
 
+export async function findActiveAgentByDid(db: Queryable, did: string): Promise<AgentRecord | undefined> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${AGENT_COLUMNS} FROM agents a WHERE a.did = $1 AND a.status = 'active'`,
+    [did],
+  );
+  return rows[0] && toAgent(rows[0]);
+}
+
 const PATCHABLE = [
   'name',
   'description',

@@ -8,6 +8,8 @@ import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { requestId } from './middleware/request-context.js';
 import { apiKeyAuth } from './middleware/auth.js';
+import { didAuth } from './middleware/did-auth.js';
+import { pouRoutes } from './routes/pou.js';
 import { rateLimiters } from './middleware/rate-limit.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
@@ -63,7 +65,17 @@ export function createApp(ctx: AppContext): Express {
   app.use(helmet({ contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }));
   app.use(cors(corsOptions(ctx)));
   app.use(jsonOnly);
-  app.use(express.json({ limit: ctx.env.BODY_LIMIT, strict: true, type: 'application/json' }));
+  app.use(
+    express.json({
+      limit: ctx.env.BODY_LIMIT,
+      strict: true,
+      type: 'application/json',
+      // DID signatures cover the raw bytes of the body, so keep them.
+      verify: (req, _res, buf) => {
+        (req as unknown as { rawBody: Buffer }).rawBody = buf;
+      },
+    }),
+  );
 
   app.use(platformRoutes(ctx));
 
@@ -71,6 +83,7 @@ export function createApp(ctx: AppContext): Express {
   const limits = rateLimiters(ctx);
   app.use('/api/admin', adminRoutes(ctx, apiKeys.forget));
   app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, limits), agentRoutes(ctx, limits));
+  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx));
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

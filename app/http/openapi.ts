@@ -74,6 +74,14 @@ openapi.registerComponent('securitySchemes', 'apiKey', {
   scheme: 'bearer',
   description: 'API key',
 });
+openapi.registerComponent('securitySchemes', 'did', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'X-AINP-Signature',
+  description:
+    'did:key request signature: X-AINP-DID, X-AINP-Timestamp (Unix ms) and X-AINP-Signature (base64url) over ' +
+    'METHOD \\n PATH_WITH_QUERY \\n TIMESTAMP \\n sha256-hex(body)',
+});
 openapi.registerComponent('securitySchemes', 'admin', {
   type: 'http',
   scheme: 'bearer',
@@ -95,7 +103,7 @@ export function documentRoute(method: Method, expressPath: string, op: Operation
     },
     responses: {
       ...commonErrors,
-      ...(op.security === 'apiKey' || op.security === 'admin' ? authErrors : {}),
+      ...(op.security ? authErrors : {}),
       ...op.responses,
     },
   });

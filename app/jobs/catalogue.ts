@@ -1,7 +1,8 @@
+import { finalizerJob } from './finalizer.js';
 import type { JobDefinition } from './job.js';
 
 /** Every periodic job, by the name used in `job <name>` and in the chart's CronJobs. */
-export const jobCatalogue: JobDefinition[] = [];
+export const jobCatalogue: JobDefinition[] = [finalizerJob];
 
 export function findJob(name: string): JobDefinition | undefined {
   return jobCatalogue.find((j) => j.name === name);

@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { createApiKey, listKeys, revokeKey } from '../../services/api-keys-service.js';
+import { slash } from '../../services/reputation-service.js';
+import { SlashBody } from '../schemas/pou.js';
 import { adminAuth } from '../middleware/auth.js';
 import { documentRoute, errorResponse, jsonContent } from '../openapi.js';
 import { Address, IdParams, Pagination } from '../schemas/common.js';
@@ -44,6 +46,16 @@ documentRoute('delete', '/api/admin/api-keys/:id', {
   responses: { 200: jsonContent(ApiKey), 404: errorResponse('No such key') },
 });
 
+documentRoute('post', '/api/admin/slash', {
+  summary: 'Slash an agent: reduce its locked stake (never below zero) and multiply its reputation by 0.9',
+  tags: ['admin'],
+  security: 'admin',
+  body: SlashBody,
+  responses: {
+    200: jsonContent(z.object({ applied_atomic: z.string(), locked_atomic: z.string() }).loose()),
+  },
+});
+
 export function adminRoutes(ctx: AppContext, forgetKey: (hash: string) => void): Router {
   const router = Router();
   router.use(adminAuth(ctx));
@@ -60,6 +72,9 @@ export function adminRoutes(ctx: AppContext, forgetKey: (hash: string) => void):
     const { record, hash } = await revokeKey(ctx, id);
     forgetKey(hash);
     res.json(record);
+  });
+  router.post('/slash', async (req, res) => {
+    res.json(await slash(ctx, parse(SlashBody, req.body, 'body')));
   });
   return router;
 }

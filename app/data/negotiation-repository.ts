@@ -1,0 +1,143 @@
+import type { NegotiationState, Party } from '../domain/negotiation.js';
+import { iso, type Queryable } from './sql.js';
+
+export interface IntentRecord {
+  id: string;
+  client_did: string;
+  intent_type: string;
+  description: string;
+  budget_atomic: string;
+  sla_ms: number | null;
+  inputs_ref: string | null;
+  status: 'open' | 'settled';
+  created_at: string;
+}
+
+export interface Offer {
+  by: Party;
+  price_atomic: string;
+  eta_ms: number;
+  at: string;
+}
+
+export interface NegotiationRecord {
+  id: string;
+  intent_id: string;
+  client_did: string;
+  agent_did: string;
+  state: NegotiationState;
+  price_atomic: string;
+  eta_ms: number;
+  last_offer_by: Party;
+  offers: Offer[];
+  expires_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const INTENT_COLUMNS = `id, client_did, intent_type, description, budget_atomic::text AS budget_atomic, sla_ms, inputs_ref, status, created_at`;
+const NEG_COLUMNS = `id, intent_id, client_did, agent_did, state, price_atomic::text AS price_atomic, eta_ms, last_offer_by,
+  offers, expires_at, created_at, updated_at`;
+
+type Dated<T, K extends keyof T> = Omit<T, K> & { [P in K]: Date };
+const toIntent = (r: Dated<IntentRecord, 'created_at'>): IntentRecord => ({
+  ...r,
+  created_at: iso(r.created_at)!,
+});
+const toNegotiation = (
+  r: Dated<NegotiationRecord, 'expires_at' | 'created_at' | 'updated_at'>,
+): NegotiationRecord => ({
+  ...r,
+  expires_at: iso(r.expires_at)!,
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+
+export async function insertIntent(
+  db: Queryable,
+  i: {
+    client_did: string;
+    intent_type: string;
+    description: string;
+    budget_atomic: string;
+    sla_ms?: number | undefined;
+    inputs_ref?: string | undefined;
+  },
+): Promise<IntentRecord> {
+  const { rows } = await db.query(
+    `INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${INTENT_COLUMNS}`,
+    [i.client_did, i.intent_type, i.description, i.budget_atomic, i.sla_ms ?? null, i.inputs_ref ?? null],
+  );
+  return toIntent(rows[0]);
+}
+
+export async function findIntent(db: Queryable, id: string, lock = false): Promise<IntentRecord | undefined> {
+  const { rows } = await db.query(
+    `SELECT ${INTENT_COLUMNS} FROM intents WHERE id = $1 ${lock ? 'FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toIntent(rows[0]);
+}
+
+export async function insertNegotiation(
+  db: Queryable,
+  n: {
+    intent_id: string;
+    client_did: string;
+    agent_did: string;
+    price_atomic: string;
+    eta_ms: number;
+    ttlMinutes: number;
+  },
+): Promise<NegotiationRecord> {
+  const offer = [
+    { by: 'agent', price_atomic: n.price_atomic, eta_ms: n.eta_ms, at: new Date().toISOString() },
+  ];
+  const { rows } = await db.query(
+    `INSERT INTO negotiations (intent_id, client_did, agent_did, state, price_atomic, eta_ms, last_offer_by, offers, expires_at)
+     VALUES ($1, $2, $3, 'proposed', $4, $5, 'agent', $6, now() + make_interval(mins => $7))
+     RETURNING ${NEG_COLUMNS}`,
+    [n.intent_id, n.client_did, n.agent_did, n.price_atomic, n.eta_ms, JSON.stringify(offer), n.ttlMinutes],
+  );
+  return toNegotiation(rows[0]);
+}
+
+export async function findNegotiation(
+  db: Queryable,
+  id: string,
+  lock = false,
+): Promise<NegotiationRecord | undefined> {
+  const { rows } = await db.query(
+    `SELECT ${NEG_COLUMNS} FROM negotiations WHERE id = $1 ${lock ? 'FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toNegotiation(rows[0]);
+}
+
+export async function updateNegotiation(
+  db: Queryable,
+  id: string,
+  change: { state: NegotiationState; offer?: Offer },
+): Promise<NegotiationRecord> {
+  const { rows } = await db.query(
+    `UPDATE negotiations SET state = $2, updated_at = now(),
+            price_atomic = coalesce($3::numeric, price_atomic), eta_ms = coalesce($4::int, eta_ms),
+            last_offer_by = coalesce($5, last_offer_by),
+            offers = CASE WHEN $6::jsonb IS NULL THEN offers ELSE offers || $6::jsonb END
+      WHERE id = $1 RETURNING ${NEG_COLUMNS}`,
+    [
+      id,
+      change.state,
+      change.offer?.price_atomic ?? null,
+      change.offer?.eta_ms ?? null,
+      change.offer?.by ?? null,
+      change.offer ? JSON.stringify([change.offer]) : null,
+    ],
+  );
+  return toNegotiation(rows[0]);
+}
+
+export async function markIntentSettled(db: Queryable, id: string): Promise<void> {
+  await db.query(`UPDATE intents SET status = 'settled' WHERE id = $1`, [id]);
+}

@@ -1,0 +1,204 @@
+import type { AttestationFact, ReceiptStatus } from '../domain/quorum.js';
+import type { ScoredAttestation } from '../domain/reputation.js';
+import { iso, isUniqueViolation, type Queryable } from './sql.js';
+
+export interface ReceiptRecord {
+  task_id: string;
+  negotiation_id: string;
+  intent_id: string;
+  client_did: string;
+  agent_did: string;
+  price_atomic: string;
+  budget_atomic: string;
+  sla_ms: number | null;
+  latency_ms: number | null;
+  outputs_ref: string | null;
+  status: ReceiptStatus;
+  committee: string[];
+  committee_weights: number[];
+  k: number;
+  m: number;
+  selection_seed: string;
+  committee_shortfall: boolean;
+  created_at: string;
+  finalized_at: string | null;
+}
+
+export type ReceiptRow = Omit<ReceiptRecord, 'created_at' | 'finalized_at'> & {
+  created_at: Date;
+  finalized_at: Date | null;
+};
+
+const COLUMNS = `task_id, negotiation_id, intent_id, client_did, agent_did, price_atomic::text AS price_atomic,
+  budget_atomic::text AS budget_atomic, sla_ms, latency_ms, outputs_ref, status, committee, committee_weights, k, m,
+  selection_seed, committee_shortfall, created_at, finalized_at`;
+
+export const toReceipt = (r: ReceiptRow): ReceiptRecord => ({
+  ...r,
+  created_at: iso(r.created_at)!,
+  finalized_at: iso(r.finalized_at),
+});
+
+export async function insertReceipt(
+  db: Queryable,
+  r: Omit<ReceiptRecord, 'task_id' | 'status' | 'created_at' | 'finalized_at'>,
+): Promise<ReceiptRecord> {
+  const { rows } = await db.query<ReceiptRow>(
+    `INSERT INTO receipts (negotiation_id, intent_id, client_did, agent_did, price_atomic, budget_atomic, sla_ms, latency_ms,
+                           outputs_ref, committee, committee_weights, k, m, selection_seed, committee_shortfall)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}`,
+    [
+      r.negotiation_id,
+      r.intent_id,
+      r.client_did,
+      r.agent_did,
+      r.price_atomic,
+      r.budget_atomic,
+      r.sla_ms,
+      r.latency_ms,
+      r.outputs_ref,
+      r.committee,
+      r.committee_weights,
+      r.k,
+      r.m,
+      r.selection_seed,
+      r.committee_shortfall,
+    ],
+  );
+  return toReceipt(rows[0]!);
+}
+
+export async function findReceipt(
+  db: Queryable,
+  taskId: string,
+  lock?: 'share' | 'update',
+): Promise<ReceiptRow | undefined> {
+  const suffix = lock === 'update' ? 'FOR UPDATE' : lock === 'share' ? 'FOR SHARE' : '';
+  const { rows } = await db.query<ReceiptRow>(
+    `SELECT ${COLUMNS} FROM receipts WHERE task_id = $1 ${suffix}`,
+    [taskId],
+  );
+  return rows[0];
+}
+
+/**
+ * Claims up to `limit` pending receipts after the cursor, skipping rows another finalizer holds,
+ * so concurrent finalizers split the work and never touch the same receipt at once.
+ */
+export async function claimPending(
+  tx: Queryable,
+  after: { created_at: Date; task_id: string } | undefined,
+  limit: number,
+): Promise<ReceiptRow[]> {
+  const { rows } = await tx.query<ReceiptRow>(
+    `SELECT ${COLUMNS} FROM receipts
+      WHERE status = 'pending' AND ($1::timestamptz IS NULL OR (created_at, task_id) > ($1::timestamptz, $2::uuid))
+      ORDER BY created_at, task_id
+      LIMIT $3
+      FOR UPDATE SKIP LOCKED`,
+    [after?.created_at ?? null, after?.task_id ?? null, limit],
+  );
+  return rows;
+}
+
+export type AttestationType = AttestationFact['type'];
+export interface AttestationRow extends ScoredAttestation {
+  task_id: string;
+  signer: string;
+}
+
+/** Attestations of many receipts in one query (the finalizer's batch). */
+export async function attestationsFor(
+  db: Queryable,
+  taskIds: string[],
+): Promise<Map<string, AttestationRow[]>> {
+  const { rows } = await db.query<AttestationRow>(
+    `SELECT task_id, signer_did AS signer, type, score, confidence FROM attestations WHERE task_id = ANY($1::uuid[])`,
+    [taskIds],
+  );
+  const byTask = new Map<string, AttestationRow[]>(taskIds.map((id) => [id, []]));
+  for (const r of rows) byTask.get(r.task_id)!.push(r);
+  return byTask;
+}
+
+/** Returns false when (task, signer, type) exists already. */
+export async function insertAttestation(
+  db: Queryable,
+  a: {
+    task_id: string;
+    signer: string;
+    type: AttestationType;
+    score: number;
+    confidence: number;
+    evidence_ref?: string | undefined;
+  },
+) {
+  try {
+    const { rows } = await db.query<{ id: string; created_at: Date }>(
+      `INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
+      [a.task_id, a.signer, a.type, a.score, a.confidence, a.evidence_ref ?? null],
+    );
+    return {
+      id: rows[0]!.id,
+      task_id: a.task_id,
+      signer_did: a.signer,
+      type: a.type,
+      score: a.score,
+      confidence: a.confidence,
+      evidence_ref: a.evidence_ref ?? null,
+      created_at: iso(rows[0]!.created_at)!,
+    };
+  } catch (err) {
+    if (isUniqueViolation(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function attestationCounts(db: Queryable, taskId: string): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ type: string; n: string }>(
+    `SELECT type, count(*) AS n FROM attestations WHERE task_id = $1 GROUP BY type`,
+    [taskId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]));
+}
+
+export async function listAttestations(db: Queryable, taskId: string, limit: number, offset: number) {
+  const { rows } = await db.query<{
+    id: string;
+    signer_did: string;
+    type: string;
+    score: number;
+    confidence: number;
+    evidence_ref: string | null;
+    created_at: Date;
+  }>(
+    `SELECT id, signer_did, type, score, confidence, evidence_ref, created_at FROM attestations
+      WHERE task_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+    [taskId, limit, offset],
+  );
+  return rows.map((r) => ({ ...r, created_at: iso(r.created_at)! }));
+}
+
+/** Moves receipts out of pending; returns the ids actually moved (a receipt leaves pending once). */
+export async function closeReceipts(
+  db: Queryable,
+  changes: { task_id: string; status: ReceiptStatus }[],
+): Promise<Set<string>> {
+  if (!changes.length) return new Set();
+  const { rows } = await db.query<{ task_id: string }>(
+    `UPDATE receipts r SET status = c.status, finalized_at = now()
+       FROM unnest($1::uuid[], $2::text[]) AS c(task_id, status)
+      WHERE r.task_id = c.task_id AND r.status = 'pending'
+      RETURNING r.task_id`,
+    [changes.map((c) => c.task_id), changes.map((c) => c.status)],
+  );
+  return new Set(rows.map((r) => r.task_id));
+}
+
+export async function countPendingReceipts(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM receipts WHERE status = 'pending'`,
+  );
+  return Number(rows[0]!.n);
+}

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { AtomicAmount, Pagination, Uuid } from './common.js';
+
+export const IntentBody = z.strictObject({
+  intent_type: z.string().trim().min(1).max(100),
+  description: z.string().max(4000),
+  budget_atomic: AtomicAmount,
+  sla_ms: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3_600_000)
+    .optional(),
+  inputs_ref: z.string().min(1).max(2048).optional(),
+});
+
+export const NegotiationBody = z.strictObject({
+  intent_id: Uuid,
+  price_atomic: AtomicAmount,
+  eta_ms: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3_600_000),
+});
+export const OfferBody = NegotiationBody.omit({ intent_id: true });
+export const EmptyBody = z.strictObject({});
+
+export const SettleBody = z.strictObject({
+  outputs_ref: z.string().min(1).max(2048).optional(),
+  metrics: z
+    .strictObject({
+      latency_ms: z
+        .number()
+        .int()
+        .min(0)
+        .max(7 * 24 * 3_600_000),
+    })
+    .optional(),
+});
+
+export const AttestationBody = z.strictObject({
+  type: z.enum(['ACCEPTED', 'REJECTED', 'AUDIT_PASS', 'AUDIT_FAIL', 'SAFETY_PASS', 'SAFETY_FAIL']),
+  score: z.number().min(0).max(1),
+  confidence: z.number().min(0).max(1),
+  evidence_ref: z.string().min(1).max(2048).optional(),
+});
+
+export const StakeBody = z.strictObject({
+  amount_atomic: AtomicAmount,
+  lock_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(10 * 365 * 86_400),
+});
+export const SlashBody = z.strictObject({
+  did: z.string().min(8).max(256),
+  amount_atomic: AtomicAmount,
+  reason: z.string().trim().min(1).max(1000),
+});
+
+export const TaskParams = z.strictObject({ task_id: Uuid });
+export const DidParams = z.strictObject({
+  did: z
+    .string()
+    .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID')
+    .max(256),
+});
+export const AttestationPage = Pagination;
+
+export const Negotiation = z
+  .object({
+    id: Uuid,
+    intent_id: Uuid,
+    client_did: z.string(),
+    agent_did: z.string(),
+    state: z.enum(['proposed', 'accepted', 'rejected', 'settled', 'expired']),
+    price_atomic: z.string(),
+    eta_ms: z.number(),
+    last_offer_by: z.enum(['client', 'agent']),
+    offers: z.array(
+      z.object({ by: z.string(), price_atomic: z.string(), eta_ms: z.number(), at: z.string() }),
+    ),
+    expires_at: z.string(),
+  })
+  .openapi('Negotiation');
+
+export const Receipt = z
+  .object({
+    task_id: Uuid,
+    status: z.enum(['pending', 'finalized', 'failed', 'disputed', 'expired']),
+    agent_did: z.string(),
+    client_did: z.string(),
+    committee: z.array(z.string()),
+    k: z.number(),
+    m: z.number(),
+    selection_seed: z.string(),
+    committee_shortfall: z.boolean(),
+  })
+  .loose()
+  .openapi('Receipt');
+
+export const ReputationVector = z
+  .object({
+    did: z.string(),
+    q: z.number(),
+    t: z.number(),
+    r: z.number(),
+    s: z.number(),
+    v: z.number(),
+    i: z.number(),
+    e: z.number(),
+    trust_score: z.number(),
+    tasks_finalized: z.number(),
+    updated_at: z.string().nullable(),
+  })
+  .openapi('ReputationVector');

@@ -1,0 +1,49 @@
+import type { AppContext } from '../context.js';
+import { withTransaction } from '../data/db.js';
+import { claimPending } from '../data/receipt-repository.js';
+import { countResults, finalizeLocked } from '../services/finalization.js';
+import type { JobCounts, JobDefinition } from './job.js';
+
+/**
+ * Walks the pending receipts in (created_at, task_id) order, a batch per transaction, claimed
+ * with FOR UPDATE SKIP LOCKED: two finalizers split the work, a killed one loses only its open
+ * batch (rolled back whole, picked up by the next run). Stops claiming when the time budget is
+ * spent or the run is asked to stop.
+ */
+export async function finalizePending(ctx: AppContext, signal: AbortSignal): Promise<JobCounts> {
+  const deadline = Date.now() + ctx.env.POU_FINALIZER_BUDGET_MS;
+  const totals: JobCounts = {
+    claimed: 0,
+    finalized: 0,
+    failed: 0,
+    disputed: 0,
+    expired: 0,
+    pending: 0,
+    batches: 0,
+  };
+  let cursor: { created_at: Date; task_id: string } | undefined;
+  while (!signal.aborted && Date.now() < deadline) {
+    const batch = await withTransaction(ctx.db, async (tx) => {
+      const claimed = await claimPending(tx, cursor, ctx.env.POU_FINALIZER_BATCH);
+      if (!claimed.length) return undefined;
+      return { claimed, results: await finalizeLocked(ctx, tx, claimed) };
+    });
+    if (!batch) break;
+    const last = batch.claimed[batch.claimed.length - 1]!;
+    cursor = { created_at: last.created_at, task_id: last.task_id };
+    const counts = countResults(batch.results);
+    for (const [result, n] of Object.entries(counts)) {
+      totals[result] = (totals[result] ?? 0) + n;
+      if (result !== 'pending' && n) ctx.metrics.finalizations.inc({ result, path: 'job' }, n);
+    }
+    totals.claimed! += batch.claimed.length;
+    totals.batches! += 1;
+  }
+  return totals;
+}
+
+export const finalizerJob: JobDefinition = {
+  name: 'finalizer',
+  schedule: (env) => ({ cron: env.POU_FINALIZER_CRON, enabled: env.POU_FINALIZER_ENABLED }),
+  run: finalizePending,
+};

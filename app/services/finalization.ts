@@ -1,0 +1,83 @@
+import type { AppContext } from '../context.js';
+import { attestationsFor, closeReceipts, type ReceiptRow } from '../data/receipt-repository.js';
+import { lockReputations, saveReputations } from '../data/reputation-repository.js';
+import type { Queryable } from '../data/sql.js';
+import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
+import { applyEwma, observe, trustScore } from '../domain/reputation.js';
+
+/**
+ * Settles the fate of receipts the caller has locked (FOR UPDATE), inside the caller's
+ * transaction: the one quorum rule decides, receipts leaving `pending` are closed, and the
+ * provider's reputation moves exactly once per receipt (only a receipt this transaction moved out
+ * of pending updates it). Used by POST /receipts/{id}/finalize and by the finalizer job.
+ */
+export async function finalizeLocked(
+  ctx: AppContext,
+  tx: Queryable,
+  receipts: ReceiptRow[],
+  now = new Date(),
+): Promise<Map<string, QuorumResult>> {
+  const attestations = await attestationsFor(
+    tx,
+    receipts.map((r) => r.task_id),
+  );
+  const results = new Map<string, QuorumResult>();
+  for (const r of receipts) {
+    results.set(
+      r.task_id,
+      evaluateQuorum({
+        committee: r.committee,
+        k: r.k,
+        clientDid: r.client_did,
+        attestations: attestations.get(r.task_id)!,
+        createdAt: r.created_at,
+        now,
+        ttlHours: ctx.env.RECEIPT_TTL_HOURS,
+      }),
+    );
+  }
+  const leaving = receipts.filter((r) => results.get(r.task_id)!.status !== 'pending');
+  const moved = await closeReceipts(
+    tx,
+    leaving.map((r) => ({ task_id: r.task_id, status: results.get(r.task_id)!.status })),
+  );
+  const updated = leaving.filter((r) => moved.has(r.task_id));
+  if (updated.length) {
+    const reps = await lockReputations(
+      tx,
+      updated.map((r) => r.agent_did),
+    );
+    for (const r of updated) {
+      const status = results.get(r.task_id)!.status as Exclude<QuorumResult['status'], 'pending'>;
+      const rep = reps.get(r.agent_did)!;
+      const next = applyEwma(
+        rep,
+        observe({
+          status,
+          attestations: attestations.get(r.task_id)!,
+          latencyMs: r.latency_ms,
+          slaMs: r.sla_ms,
+          price: BigInt(r.price_atomic),
+          budget: BigInt(r.budget_atomic),
+          usefulness: null,
+        }),
+        ctx.env.REPUTATION_ALPHA,
+      );
+      reps.set(r.agent_did, {
+        ...rep,
+        ...next,
+        trust_score: trustScore(next),
+        tasks_finalized: rep.tasks_finalized + (status === 'finalized' ? 1 : 0),
+      });
+    }
+    await saveReputations(tx, [...reps.values()]);
+  }
+  return results;
+}
+
+/** Counts moved receipts by result for metrics, after the transaction committed. */
+export function countResults(results: Map<string, QuorumResult>): Record<string, number> {
+  const counts: Record<string, number> = { finalized: 0, failed: 0, disputed: 0, expired: 0, pending: 0 };
+  for (const r of results.values()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  return counts;
+}

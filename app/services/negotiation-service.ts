@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import { withTransaction } from '../data/db.js';
+import { insertLedgerEntries } from '../data/ledger-repository.js';
+import {
+  findIntent,
+  findNegotiation,
+  insertIntent,
+  insertNegotiation,
+  markIntentSettled,
+  updateNegotiation,
+  type NegotiationRecord,
+} from '../data/negotiation-repository.js';
+import { insertReceipt, type ReceiptRecord } from '../data/receipt-repository.js';
+import { eligibleCandidates } from '../data/reputation-repository.js';
+import { findActiveAgentByDid } from '../data/agent-repository.js';
+import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
+import { splitPrice } from '../domain/credit-split.js';
+import { transition, type NegotiationAction, type Party } from '../domain/negotiation.js';
+import { AppError } from '../errors.js';
+
+const MAX_OFFERS = 50;
+
+/** A refusal decided inside a transaction that must still commit (an expiry), thrown after it. */
+type Refusal = { reason: 'INVALID_STATE' | 'FORBIDDEN'; message: string };
+type Outcome<T> = { refusal: Refusal; value?: undefined } | { refusal?: undefined; value: T };
+
+function unwrap<T>(o: Outcome<T>): T {
+  if (o.refusal) {
+    const { reason, message } = o.refusal;
+    throw reason === 'FORBIDDEN' ? AppError.forbidden(message) : AppError.conflict(message, 'INVALID_STATE');
+  }
+  return o.value as T;
+}
+
+export async function createIntent(
+  ctx: AppContext,
+  did: string,
+  body: {
+    intent_type: string;
+    description: string;
+    budget_atomic: string;
+    sla_ms?: number | undefined;
+    inputs_ref?: string | undefined;
+  },
+) {
+  return insertIntent(ctx.db, { ...body, client_did: did });
+}
+
+export async function requireRegisteredAgent(ctx: AppContext, did: string, role: string) {
+  const agent = await findActiveAgentByDid(ctx.db, did);
+  if (!agent) throw AppError.forbidden(`Only an active agent registered with this DID may act as ${role}`);
+  return agent;
+}
+
+export async function openNegotiation(
+  ctx: AppContext,
+  did: string,
+  body: { intent_id: string; price_atomic: string; eta_ms: number },
+) {
+  await requireRegisteredAgent(ctx, did, 'a provider');
+  const intent = await findIntent(ctx.db, body.intent_id);
+  if (!intent) throw AppError.notFound(`No intent ${body.intent_id}`);
+  if (intent.status !== 'open') throw AppError.conflict('The intent is no longer open', 'INVALID_STATE');
+  if (intent.client_did === did) throw AppError.forbidden('A client cannot negotiate with itself');
+  return insertNegotiation(ctx.db, {
+    intent_id: intent.id,
+    client_did: intent.client_did,
+    agent_did: did,
+    price_atomic: body.price_atomic,
+    eta_ms: body.eta_ms,
+    ttlMinutes: ctx.env.NEGOTIATION_TTL_MINUTES,
+  });
+}
+
+function partyOf(n: NegotiationRecord, did: string): Party {
+  if (did === n.client_did) return 'client';
+  if (did === n.agent_did) return 'agent';
+  throw AppError.forbidden('Only the client and the provider of this negotiation may act on it');
+}
+
+/**
+ * Applies propose / accept / reject under a row lock. An expired negotiation is recorded as
+ * expired (committed) and the action refused with INVALID_STATE.
+ */
+export async function actOnNegotiation(
+  ctx: AppContext,
+  did: string,
+  id: string,
+  action: Exclude<NegotiationAction, 'settle'>,
+  offer?: { price_atomic: string; eta_ms: number },
+) {
+  const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<NegotiationRecord>> => {
+    const n = await findNegotiation(tx, id, true);
+    if (!n) throw AppError.notFound(`No negotiation ${id}`);
+    const party = partyOf(n, did);
+    const t = transition(
+      { state: n.state, lastOfferBy: n.last_offer_by, expiresAt: new Date(n.expires_at) },
+      action,
+      party,
+      new Date(),
+    );
+    if (!t.ok) {
+      if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
+      return { refusal: t };
+    }
+    if (action === 'propose' && n.offers.length >= MAX_OFFERS) {
+      return {
+        refusal: { reason: 'INVALID_STATE', message: `At most ${MAX_OFFERS} offers per negotiation` },
+      };
+    }
+    const change = offer
+      ? { state: t.state, offer: { by: party, ...offer, at: new Date().toISOString() } }
+      : { state: t.state };
+    return { value: await updateNegotiation(tx, id, change) };
+  });
+  return unwrap(outcome);
+}
+
+/**
+ * Settles an accepted negotiation, in one transaction: the receipt with its committee (seeded,
+ * trust-weighted), the credit split in the ledger, and the negotiation and intent closed.
+ */
+export async function settle(
+  ctx: AppContext,
+  did: string,
+  id: string,
+  body: { outputs_ref?: string | undefined; metrics?: { latency_ms: number } | undefined },
+): Promise<ReceiptRecord> {
+  const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<ReceiptRecord>> => {
+    const n = await findNegotiation(tx, id, true);
+    if (!n) throw AppError.notFound(`No negotiation ${id}`);
+    const party = partyOf(n, did);
+    const t = transition(
+      { state: n.state, lastOfferBy: n.last_offer_by, expiresAt: new Date(n.expires_at) },
+      'settle',
+      party,
+      new Date(),
+    );
+    if (!t.ok) {
+      if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
+      return { refusal: t };
+    }
+    const intent = (await findIntent(tx, n.intent_id, true))!;
+    const candidates = (await eligibleCandidates(tx, ctx.env.POU_MIN_STAKE, [n.agent_did, n.client_did])).map(
+      (c) => ({
+        did: c.did,
+        weight: weightFromTrust(c.trust_score),
+      }),
+    );
+    const seed = randomBytes(32).toString('hex');
+    const committee = selectCommittee(candidates, ctx.env.POU_M, seed);
+    const receipt = await insertReceipt(tx, {
+      negotiation_id: n.id,
+      intent_id: n.intent_id,
+      client_did: n.client_did,
+      agent_did: n.agent_did,
+      price_atomic: n.price_atomic,
+      budget_atomic: intent.budget_atomic,
+      sla_ms: intent.sla_ms,
+      latency_ms: body.metrics?.latency_ms ?? null,
+      outputs_ref: body.outputs_ref ?? null,
+      committee: committee.map((c) => c.did),
+      committee_weights: committee.map((c) => c.weight),
+      k: effectiveQuorum(ctx.env.POU_K, committee.length),
+      m: committee.length,
+      selection_seed: seed,
+      committee_shortfall: committee.length === 0,
+    });
+    const split = splitPrice(BigInt(n.price_atomic));
+    const entry = (
+      account: 'agent' | 'broker' | 'validators' | 'pool',
+      amount: bigint,
+      owner: string | null,
+    ) => ({
+      account,
+      did: owner,
+      kind: 'settlement',
+      amount_atomic: amount.toString(),
+      task_id: receipt.task_id,
+    });
+    await insertLedgerEntries(tx, [
+      entry('agent', split.agent, n.agent_did),
+      entry('broker', split.broker, null),
+      entry('validators', split.validators, null),
+      entry('pool', split.pool, null),
+    ]);
+    await updateNegotiation(tx, id, { state: 'settled' });
+    await markIntentSettled(tx, n.intent_id);
+    return { value: receipt };
+  });
+  return unwrap(outcome);
+}
+
+export async function getNegotiation(ctx: AppContext, did: string, id: string) {
+  const n = await findNegotiation(ctx.db, id);
+  if (!n) throw AppError.notFound(`No negotiation ${id}`);
+  partyOf(n, did);
+  return n;
+}

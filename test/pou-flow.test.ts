@@ -1,0 +1,286 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectCommittee } from '../app/domain/committee.js';
+import type { RunningBroker } from '../app/server.js';
+import { newClient, type Client } from './helpers/api.js';
+import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+let broker: RunningBroker;
+let owner: Client;
+let provider: Signer;
+let committee: Signer[];
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000' });
+  owner = await newClient(broker.url);
+  provider = (await registeredAgent(broker.url, owner, { name: 'provider' })).signer;
+  committee = [];
+  for (let i = 0; i < 5; i++) {
+    committee.push(
+      (await registeredAgent(broker.url, owner, { stake: '5000', type: i % 2 ? 'p256' : 'ed25519' })).signer,
+    );
+  }
+  // Registered but without enough stake: never on a committee.
+  await registeredAgent(broker.url, owner, { stake: '10' });
+});
+
+const byDid = (did: string) => committee.find((c) => c.did === did)!;
+
+describe('settle → attest → finalize over HTTP with real signatures', () => {
+  it('runs the whole flow and updates reputation exactly once', async () => {
+    const client = newSigner();
+    const before = await signed(
+      broker.url,
+      client,
+      'GET',
+      `/api/reputation/${encodeURIComponent(provider.did)}`,
+    );
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ q: 0.5, r: 0.5, tasks_finalized: 0 });
+
+    const receipt = await settledReceipt(broker.url, client, provider, {
+      price: '1000003',
+      latency_ms: 2000,
+      sla_ms: 10_000,
+    });
+    expect(receipt).toMatchObject({
+      status: 'pending',
+      agent_did: provider.did,
+      client_did: client.did,
+      k: 3,
+      m: 5,
+    });
+    expect(receipt.committee.sort()).toEqual(committee.map((c) => c.did).sort());
+    expect(receipt.selection_seed).toMatch(/^[0-9a-f]{64}$/);
+
+    // The credit split sums to the price: 700002 + 100000 + 100000 + 100001.
+    const ledger = await stack.db.query(
+      `SELECT account, amount_atomic::text AS a FROM credit_ledger WHERE task_id = $1 ORDER BY account`,
+      [receipt.task_id],
+    );
+    expect(ledger.rows).toEqual([
+      { account: 'agent', a: '700002' },
+      { account: 'broker', a: '100000' },
+      { account: 'pool', a: '100001' },
+      { account: 'validators', a: '100000' },
+    ]);
+
+    const path = `/api/receipts/${receipt.task_id}`;
+    const notYet = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+    expect(notYet.status).toBe(409);
+    expect(await notYet.json()).toMatchObject({ error: 'QUORUM_NOT_MET', needed: 3, have: 0 });
+
+    for (const member of receipt.committee.slice(0, 3)) {
+      const r = await signed(broker.url, byDid(member), 'POST', `${path}/attestations`, {
+        type: 'AUDIT_PASS',
+        score: 0.9,
+        confidence: 0.8,
+      });
+      expect(r.status).toBe(201);
+    }
+    expect(
+      (
+        await signed(broker.url, client, 'POST', `${path}/attestations`, {
+          type: 'ACCEPTED',
+          score: 1,
+          confidence: 1,
+        })
+      ).status,
+    ).toBe(201);
+
+    const fin = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+    expect(fin.status).toBe(200);
+    expect(await fin.json()).toEqual({ ok: true, status: 'finalized' });
+    const rep1 = (
+      await signed(broker.url, client, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`)
+    ).body;
+    expect(rep1.tasks_finalized).toBe(1);
+    expect(rep1.r).toBeCloseTo(0.6, 10); // 0.8·0.5 + 0.2·1
+    expect(rep1.q).toBeCloseTo(0.8 * 0.5 + 0.2 * ((0.9 * 3 + 1) / 4), 10);
+    expect(rep1.t).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
+    expect(rep1.v).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
+    expect(rep1.trust_score).toBeCloseTo(0.35 * rep1.r + 0.35 * rep1.v + 0.2 * rep1.q + 0.1 * rep1.t, 10);
+
+    // Repeating finalize returns the same result and changes nothing.
+    const again = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+    expect(await again.json()).toEqual({ ok: true, status: 'finalized' });
+    const rep2 = (
+      await signed(broker.url, client, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`)
+    ).body;
+    expect(rep2).toEqual(rep1);
+
+    const view = await signed(broker.url, client, 'GET', path);
+    expect(view.body).toMatchObject({
+      status: 'finalized',
+      attestation_counts: { AUDIT_PASS: 3, ACCEPTED: 1 },
+      attestations_total: 4,
+    });
+    expect(view.body.attestations).toHaveLength(4);
+    // No attestation after the receipt left pending.
+    const late = await signed(broker.url, byDid(receipt.committee[4]), 'POST', `${path}/attestations`, {
+      type: 'AUDIT_PASS',
+      score: 1,
+      confidence: 1,
+    });
+    expect(late.status).toBe(409);
+  });
+
+  it('recomputes the stored committee from the stored seed and weights', async () => {
+    const receipt = await settledReceipt(broker.url, newSigner(), provider);
+    const res = await fetch(`${broker.url}/api/receipts/${receipt.task_id}/committee`);
+    const c = (await res.json()) as any;
+    // Nobody's trust changed since settlement: the eligible set and weights are the same.
+    const eligible = await stack.db.query(
+      `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust FROM agents a JOIN stakes s ON s.did = a.did
+        LEFT JOIN reputations p ON p.did = a.did WHERE s.locked_atomic >= 1000 AND a.did <> $1`,
+      [provider.did],
+    );
+    const { weightFromTrust } = await import('../app/domain/committee.js');
+    const candidates = eligible.rows.map((r) => ({ did: r.did, weight: weightFromTrust(r.trust) }));
+    expect(selectCommittee(candidates, 5, c.selection_seed).map((x) => x.did)).toEqual(c.committee);
+    expect(c.weights).toEqual(c.committee.map((d: string) => candidates.find((x) => x.did === d)!.weight));
+  });
+});
+
+describe('attestation rules', () => {
+  it('refuses AUDIT_PASS from a non-member and ACCEPTED from anyone but the client, and duplicates', async () => {
+    const client = newSigner();
+    const receipt = await settledReceipt(broker.url, client, provider);
+    const path = `/api/receipts/${receipt.task_id}/attestations`;
+    const outsider = newSigner();
+    const r1 = await signed(broker.url, outsider, 'POST', path, {
+      type: 'AUDIT_PASS',
+      score: 1,
+      confidence: 1,
+    });
+    expect(r1.status).toBe(403);
+    expect(r1.body.message).toBe('UNAUTHORIZED_ATTESTATION');
+    const member = byDid(receipt.committee[0]);
+    const r2 = await signed(broker.url, member, 'POST', path, { type: 'ACCEPTED', score: 1, confidence: 1 });
+    expect(r2.status).toBe(403);
+    expect(r2.body.message).toBe('UNAUTHORIZED_ATTESTATION');
+    expect(
+      (await signed(broker.url, member, 'POST', path, { type: 'AUDIT_FAIL', score: 0.9, confidence: 1 }))
+        .status,
+    ).toBe(201);
+    const dup = await signed(broker.url, member, 'POST', path, {
+      type: 'AUDIT_FAIL',
+      score: 0.1,
+      confidence: 1,
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.body.error).toBe('DUPLICATE_ATTESTATION');
+    const bad = await signed(broker.url, member, 'POST', path, {
+      type: 'AUDIT_PASS',
+      score: 2,
+      confidence: 1,
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  it('fails a receipt once AUDIT_FAIL makes k unreachable', async () => {
+    const receipt = await settledReceipt(broker.url, newSigner(), provider);
+    const path = `/api/receipts/${receipt.task_id}`;
+    for (const m of receipt.committee.slice(0, 3)) {
+      await signed(broker.url, byDid(m), 'POST', `${path}/attestations`, {
+        type: 'AUDIT_FAIL',
+        score: 1,
+        confidence: 1,
+      });
+    }
+    expect(await (await fetch(`${broker.url}${path}/finalize`, { method: 'POST' })).json()).toEqual({
+      ok: true,
+      status: 'failed',
+    });
+  });
+
+  it('disputes a receipt the client REJECTED while audits passed', async () => {
+    const client = newSigner();
+    const receipt = await settledReceipt(broker.url, client, provider);
+    const path = `/api/receipts/${receipt.task_id}`;
+    await signed(broker.url, byDid(receipt.committee[0]), 'POST', `${path}/attestations`, {
+      type: 'AUDIT_PASS',
+      score: 1,
+      confidence: 1,
+    });
+    await signed(broker.url, client, 'POST', `${path}/attestations`, {
+      type: 'REJECTED',
+      score: 0.9,
+      confidence: 1,
+    });
+    expect(await (await fetch(`${broker.url}${path}/finalize`, { method: 'POST' })).json()).toEqual({
+      ok: true,
+      status: 'disputed',
+    });
+  });
+});
+
+describe('negotiation state machine', () => {
+  it('lets only the other party accept, refuses illegal transitions with INVALID_STATE, and only the client settles', async () => {
+    const client = newSigner();
+    const intent = await signed(broker.url, client, 'POST', '/api/intents', {
+      intent_type: 'x',
+      description: 'y',
+      budget_atomic: '10',
+    });
+    expect(intent.body).toMatchObject({ status: 'open', client_did: client.did });
+    const unregistered = await signed(broker.url, newSigner(), 'POST', '/api/negotiations', {
+      intent_id: intent.body.id,
+      price_atomic: '5',
+      eta_ms: 10,
+    });
+    expect(unregistered.status).toBe(403);
+    const neg = (
+      await signed(broker.url, provider, 'POST', '/api/negotiations', {
+        intent_id: intent.body.id,
+        price_atomic: '5',
+        eta_ms: 10,
+      })
+    ).body;
+    expect(neg).toMatchObject({ state: 'proposed', agent_did: provider.did, client_did: client.did });
+    const base = `/api/negotiations/${neg.id}`;
+    expect((await signed(broker.url, provider, 'POST', `${base}/accept`, {})).status).toBe(403);
+    expect((await signed(broker.url, newSigner(), 'POST', `${base}/reject`, {})).status).toBe(403);
+    const counter = await signed(broker.url, client, 'POST', `${base}/propose`, {
+      price_atomic: '4',
+      eta_ms: 20,
+    });
+    expect(counter.body).toMatchObject({ state: 'proposed', last_offer_by: 'client', price_atomic: '4' });
+    expect(counter.body.offers).toHaveLength(2);
+    expect((await signed(broker.url, client, 'POST', `${base}/settle`, {})).body.error).toBe('INVALID_STATE');
+    expect((await signed(broker.url, provider, 'POST', `${base}/accept`, {})).body.state).toBe('accepted');
+    expect((await signed(broker.url, provider, 'POST', `${base}/settle`, {})).status).toBe(403);
+    const reject = await signed(broker.url, client, 'POST', `${base}/reject`, {});
+    expect(reject.status).toBe(409);
+    expect(reject.body.error).toBe('INVALID_STATE');
+    expect((await signed(broker.url, client, 'POST', `${base}/settle`, {})).status).toBe(201);
+    expect((await signed(broker.url, client, 'POST', `${base}/settle`, {})).body.error).toBe('INVALID_STATE');
+  });
+
+  it('expires a negotiation after its TTL', async () => {
+    const client = newSigner();
+    const intent = await signed(broker.url, client, 'POST', '/api/intents', {
+      intent_type: 'x',
+      description: 'y',
+      budget_atomic: '10',
+    });
+    const neg = (
+      await signed(broker.url, provider, 'POST', '/api/negotiations', {
+        intent_id: intent.body.id,
+        price_atomic: '5',
+        eta_ms: 10,
+      })
+    ).body;
+    await stack.db.query(`UPDATE negotiations SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+      neg.id,
+    ]);
+    const res = await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/accept`, {});
+    expect(res.status).toBe(409);
+    expect(res.body.message).toContain('expired');
+    expect(
+      (await stack.db.query('SELECT state FROM negotiations WHERE id = $1', [neg.id])).rows[0].state,
+    ).toBe('expired');
+  });
+});
