@@ -1,0 +1,169 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { finalizePending } from '../app/jobs/finalizer.js';
+import type { RunningBroker } from '../app/server.js';
+import { newClient } from './helpers/api.js';
+import { newSigner, registeredAgent, settledReceipt, signed } from './helpers/ainp.js';
+import { runMain } from './helpers/process.js';
+import { seedReadyReceipts } from './helpers/seed.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+let broker: RunningBroker;
+beforeAll(async () => {
+  stack = await createTestStack();
+  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000' });
+});
+
+const providers = Array.from({ length: 10 }, (_, i) => `did:key:zProvider${i}`);
+const committee = ['did:key:zMemberA', 'did:key:zMemberB', 'did:key:zMemberC'];
+
+/** Per provider: receipts finalized vs the reputation's count — equal when each was applied once. */
+async function consistency() {
+  const { rows } = await stack.db.query(
+    `SELECT p.did, p.tasks_finalized, p.r, (SELECT count(*)::int FROM receipts r WHERE r.agent_did = p.did AND r.status = 'finalized') AS finalized
+       FROM reputations p WHERE p.did = ANY($1::text[]) ORDER BY p.did`,
+    [providers],
+  );
+  return rows;
+}
+
+describe('finalizer job', () => {
+  it('two finalizer processes started together finalize 1,000 receipts, each exactly once', async () => {
+    await seedReadyReceipts(stack.db, { n: 1000, providers, committee });
+    const env = stack.env({ POU_FINALIZER_BATCH: '50', LOG_LEVEL: 'info' });
+    const a = runMain(['job', 'finalizer'], env);
+    const b = runMain(['job', 'finalizer'], env);
+    expect(await a.exited).toBe(0);
+    expect(await b.exited).toBe(0);
+    const pending = await stack.db.query(`SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`);
+    expect(pending.rows[0].n).toBe(0);
+    const rows = await consistency();
+    expect(rows.reduce((s, r) => s + r.tasks_finalized, 0)).toBe(1000);
+    for (const r of rows) {
+      expect(r.tasks_finalized).toBe(r.finalized);
+      // Reliability after n identical EWMA updates from 0.5 towards 1: 1 − 0.5·0.8ⁿ.
+      expect(r.r).toBeCloseTo(1 - 0.5 * 0.8 ** r.finalized, 10);
+    }
+    // Both runs were recorded, and between them they finalized every receipt once.
+    const runs = await stack.db.query(
+      `SELECT counts FROM job_runs WHERE job = 'finalizer' AND outcome = 'success'`,
+    );
+    expect(runs.rows).toHaveLength(2);
+    expect(runs.rows.reduce((s, r) => s + r.counts.finalized, 0)).toBe(1000);
+  });
+
+  it('a finalizer killed mid-run leaves no half-finalized receipt and the next run completes the work', async () => {
+    await seedReadyReceipts(stack.db, { n: 4000, providers, committee });
+    const run = runMain(['job', 'finalizer'], stack.env({ POU_FINALIZER_BATCH: '20' }));
+    for (;;) {
+      const { rows } = await stack.db.query(
+        `SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`,
+      );
+      if (rows[0].n < 4000 || run.child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const midway = await stack.db.query(`SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`);
+    expect(midway.rows[0].n).toBeGreaterThan(0);
+    for (const r of await consistency()) expect(r.tasks_finalized).toBe(r.finalized);
+
+    const counts = await finalizePending(broker.ctx, new AbortController().signal);
+    expect(counts.finalized).toBe(midway.rows[0].n);
+    for (const r of await consistency()) expect(r.tasks_finalized).toBe(r.finalized);
+    const left = await stack.db.query(`SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`);
+    expect(left.rows[0].n).toBe(0);
+  });
+
+  it('expires receipts pending past the TTL', async () => {
+    const owner = await newClient(broker.url);
+    const provider = (await registeredAgent(broker.url, owner)).signer;
+    const receipt = await settledReceipt(broker.url, newSigner(), provider);
+    await stack.db.query(`UPDATE receipts SET created_at = now() - interval '25 hours' WHERE task_id = $1`, [
+      receipt.task_id,
+    ]);
+    const counts = await finalizePending(broker.ctx, new AbortController().signal);
+    expect(counts.expired).toBeGreaterThanOrEqual(1);
+    const { rows } = await stack.db.query('SELECT status FROM receipts WHERE task_id = $1', [
+      receipt.task_id,
+    ]);
+    expect(rows[0].status).toBe('expired');
+    const rep = await signed(
+      broker.url,
+      provider,
+      'GET',
+      `/api/reputation/${encodeURIComponent(provider.did)}`,
+    );
+    expect(rep.body.r).toBeCloseTo(0.4, 10); // 0.8·0.5 + 0.2·0
+  });
+});
+
+describe('committee size', () => {
+  it('shrinks k to a small committee, and with none lets the client ACCEPTED finalize alone', async () => {
+    const other = await createTestStack();
+    const b = await other.broker({ POU_MIN_STAKE: '100', RATE_LIMIT_REGISTER: '1000' });
+    const owner = await newClient(b.url);
+    const provider = (await registeredAgent(b.url, owner)).signer;
+
+    const client = newSigner();
+    const lone = await settledReceipt(b.url, client, provider);
+    expect(lone).toMatchObject({ committee: [], k: 0, m: 0, committee_shortfall: true });
+    await signed(b.url, client, 'POST', `/api/receipts/${lone.task_id}/attestations`, {
+      type: 'ACCEPTED',
+      score: 1,
+      confidence: 1,
+    });
+    expect(
+      await (await fetch(`${b.url}/api/receipts/${lone.task_id}/finalize`, { method: 'POST' })).json(),
+    ).toEqual({ ok: true, status: 'finalized' });
+
+    const members = [];
+    for (let i = 0; i < 2; i++) members.push((await registeredAgent(b.url, owner, { stake: '100' })).signer);
+    const small = await settledReceipt(b.url, newSigner(), provider);
+    expect(small).toMatchObject({ k: 2, m: 2, committee_shortfall: false });
+    const path = `/api/receipts/${small.task_id}`;
+    await signed(b.url, members[0]!, 'POST', `${path}/attestations`, {
+      type: 'AUDIT_PASS',
+      score: 1,
+      confidence: 1,
+    });
+    const one = await fetch(`${b.url}${path}/finalize`, { method: 'POST' });
+    expect(await one.json()).toMatchObject({ error: 'QUORUM_NOT_MET', needed: 2, have: 1 });
+    await signed(b.url, members[1]!, 'POST', `${path}/attestations`, {
+      type: 'AUDIT_PASS',
+      score: 1,
+      confidence: 1,
+    });
+    expect(await (await fetch(`${b.url}${path}/finalize`, { method: 'POST' })).json()).toEqual({
+      ok: true,
+      status: 'finalized',
+    });
+  });
+});
+
+describe('stakes and slash', () => {
+  it('slashes the locked stake (never below zero) and multiplies reputation by 0.9', async () => {
+    const owner = await newClient(broker.url);
+    const agent = (await registeredAgent(broker.url, owner, { stake: '500' })).signer;
+    const res = await fetch(`${broker.url}/api/admin/slash`, {
+      method: 'POST',
+      headers: {
+        Authorization: 'Bearer test-admin-token-0123456789abcdef',
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ did: agent.did, amount_atomic: '800', reason: 'lied in an audit' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      applied_atomic: '500',
+      locked_atomic: '0',
+      reputation: { q: 0.45, trust_score: 0.45 },
+    });
+    const unauth = await fetch(`${broker.url}/api/admin/slash`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(unauth.status).toBe(401);
+  });
+});
