@@ -1,4 +1,4 @@
-import { ed25519 } from '@noble/curves/ed25519';
+import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { p256 } from '@noble/curves/p256';
 import { sha256 } from '@noble/hashes/sha256';
 import { bytesToHex } from '@noble/hashes/utils';
@@ -61,21 +61,40 @@ export function canonicalString(
   return `${method.toUpperCase()}\n${pathWithQuery}\n${timestamp}\n${bytesToHex(sha256(raw))}`;
 }
 
-/** Verifies a base64url (no padding) signature over `message` by the key of `did`. */
-export function verifySignature(key: DidKey, message: string, signatureB64url: string): boolean {
-  let signature: Uint8Array;
-  try {
-    if (!/^[A-Za-z0-9_-]+$/.test(signatureB64url)) return false;
-    signature = new Uint8Array(Buffer.from(signatureB64url, 'base64url'));
-  } catch {
-    return false;
+// SubjectPublicKeyInfo DER headers, so OpenSSL (node:crypto) takes the raw did:key bytes.
+const SPKI_PREFIX: Record<KeyType, Buffer> = {
+  ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
+  p256: Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+};
+const keyObjects = new Map<string, KeyObject>();
+
+function keyObject(key: DidKey): KeyObject {
+  let k = keyObjects.get(key.did);
+  if (!k) {
+    k = createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX[key.type], key.publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
+    if (keyObjects.size > 50_000) keyObjects.clear();
+    keyObjects.set(key.did, k);
   }
-  const msg = new TextEncoder().encode(message);
+  return k;
+}
+
+/**
+ * Verifies a base64url (no padding) signature over `message` by the key of `did`, with OpenSSL:
+ * Ed25519, or ECDSA P-256/SHA-256 with a 64-byte r||s (high-S accepted: WebCrypto does not
+ * normalise S).
+ */
+export function verifySignature(key: DidKey, message: string, signatureB64url: string): boolean {
+  if (!/^[A-Za-z0-9_-]+$/.test(signatureB64url)) return false;
+  const signature = Buffer.from(signatureB64url, 'base64url');
+  if (signature.length !== 64) return false;
+  const msg = Buffer.from(message, 'utf8');
   try {
-    if (key.type === 'ed25519')
-      return signature.length === 64 && ed25519.verify(signature, msg, key.publicKey);
-    // ECDSA/SHA-256 with a 64-byte r||s; high-S accepted since WebCrypto does not normalise S.
-    return signature.length === 64 && p256.verify(signature, sha256(msg), key.publicKey, { lowS: false });
+    if (key.type === 'ed25519') return nodeVerify(null, msg, keyObject(key), signature);
+    return nodeVerify('sha256', msg, { key: keyObject(key), dsaEncoding: 'ieee-p1363' }, signature);
   } catch {
     return false;
   }

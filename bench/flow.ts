@@ -1,0 +1,100 @@
+/**
+ * Rate of complete settle → attest → finalize flows over HTTP with real signatures:
+ *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20]
+ * Each flow is 9 signed requests: intent, negotiation, accept, settle, 3 AUDIT_PASS, ACCEPTED, finalize.
+ */
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { freePort } from '../app/local/free-port.js';
+import { newClient } from '../test/helpers/api.js';
+import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
+import { ADMIN_TOKEN } from '../test/helpers/stack.js';
+import { benchServices } from './services.js';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '15' }, workers: { type: 'string', default: '20' } },
+});
+const services = await benchServices();
+const port = await freePort();
+const child = spawn(process.execPath, ['dist/app/main.js', 'serve'], {
+  env: {
+    ...process.env,
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    NATS_URL: services.natsUrl,
+    ADMIN_TOKEN,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    MIGRATE_ON_START: 'true',
+    NODE_ENV: 'production',
+    POU_MIN_STAKE: '1',
+    RATE_LIMIT_REGISTER: '1000000',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+const base = `http://127.0.0.1:${port}`;
+try {
+  while (
+    !(await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  )
+    await new Promise((r) => setTimeout(r, 100));
+  const owner = await newClient(base);
+  const provider = (await registeredAgent(base, owner)).signer;
+  const members: Signer[] = [];
+  for (let i = 0; i < 5; i++) members.push((await registeredAgent(base, owner, { stake: '10' })).signer);
+  const byDid = new Map(members.map((m) => [m.did, m]));
+
+  const deadline = Date.now() + Number(values.seconds) * 1000;
+  let flows = 0;
+  const latencies: number[] = [];
+  const worker = async () => {
+    while (Date.now() < deadline) {
+      const t0 = performance.now();
+      const client = newSigner();
+      const receipt = await settledReceipt(base, client, provider);
+      const path = `/api/receipts/${receipt.task_id}`;
+      await Promise.all([
+        ...receipt.committee
+          .slice(0, 3)
+          .map((d: string) =>
+            signed(base, byDid.get(d)!, 'POST', `${path}/attestations`, {
+              type: 'AUDIT_PASS',
+              score: 0.9,
+              confidence: 0.9,
+            }),
+          ),
+        signed(base, client, 'POST', `${path}/attestations`, { type: 'ACCEPTED', score: 1, confidence: 1 }),
+      ]);
+      const fin = (await (await fetch(`${base}${path}/finalize`, { method: 'POST' })).json()) as {
+        status: string;
+      };
+      if (fin.status !== 'finalized') throw new Error(`flow ended ${JSON.stringify(fin)}`);
+      flows += 1;
+      latencies.push(performance.now() - t0);
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: Number(values.workers) }, worker));
+  const seconds = (Date.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!);
+  console.log(
+    JSON.stringify({
+      workers: Number(values.workers),
+      seconds,
+      flows,
+      flows_per_second: Math.round((flows / seconds) * 10) / 10,
+      flow_p50_ms: pct(0.5),
+      flow_p95_ms: pct(0.95),
+      requests_per_flow: 9,
+    }),
+  );
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  await services.stop();
+}
