@@ -9,13 +9,14 @@ let stack: TestStack;
 let broker: RunningBroker;
 let owner: Client;
 let provider: Signer;
+let providerId: string;
 let committee: Signer[];
 
 beforeAll(async () => {
   stack = await createTestStack();
   broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000' });
   owner = await newClient(broker.url);
-  provider = (await registeredAgent(broker.url, owner, { name: 'provider' })).signer;
+  ({ signer: provider, id: providerId } = await registeredAgent(broker.url, owner, { name: 'provider' }));
   committee = [];
   for (let i = 0; i < 5; i++) {
     committee.push(
@@ -110,6 +111,11 @@ describe('settle → attest → finalize over HTTP with real signatures', () => 
       await signed(broker.url, client, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`)
     ).body;
     expect(rep2).toEqual(rep1);
+
+    // The provider's registry stats see the task and its trust score at once (cache invalidated).
+    const stats = await owner.get(`/api/v1/agents/${providerId}/stats`);
+    expect(stats.body).toMatchObject({ tasks: { settled: 1, finalized: 1, failed: 0 }, success_rate: 1 });
+    expect(stats.body.trust_score).toBeCloseTo(rep1.trust_score, 4);
 
     const view = await signed(broker.url, client, 'GET', path);
     expect(view.body).toMatchObject({

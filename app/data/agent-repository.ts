@@ -96,6 +96,13 @@ export async function findActiveAgentByDid(db: Queryable, did: string): Promise<
   return rows[0] && toAgent(rows[0]);
 }
 
+export async function agentIdsByDid(db: Queryable, dids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM agents WHERE did = ANY($1::text[])`, [
+    dids,
+  ]);
+  return rows.map((r) => r.id);
+}
+
 const PATCHABLE = [
   'name',
   'description',

@@ -202,3 +202,15 @@ export async function countPendingReceipts(db: Queryable): Promise<number> {
   );
   return Number(rows[0]!.n);
 }
+
+/** Settled (all receipts), finalized and failed-or-expired task counts of a provider. */
+export async function taskCounts(db: Queryable, agentDid: string) {
+  const { rows } = await db.query<{ settled: number; finalized: number; failed: number }>(
+    `SELECT count(*)::int AS settled,
+            count(*) FILTER (WHERE status = 'finalized')::int AS finalized,
+            count(*) FILTER (WHERE status IN ('failed', 'expired'))::int AS failed
+       FROM receipts WHERE agent_did = $1`,
+    [agentDid],
+  );
+  return rows[0]!;
+}

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import { claimPending } from '../data/receipt-repository.js';
+import { invalidateAgentsByDid } from '../services/agents-service.js';
 import { countResults, finalizeLocked } from '../services/finalization.js';
 import type { JobCounts, JobDefinition } from './job.js';
 
@@ -36,6 +37,10 @@ export async function finalizePending(ctx: AppContext, signal: AbortSignal): Pro
       totals[result] = (totals[result] ?? 0) + n;
       if (result !== 'pending' && n) ctx.metrics.finalizations.inc({ result, path: 'job' }, n);
     }
+    await invalidateAgentsByDid(
+      ctx,
+      batch.claimed.filter((r) => batch.results.get(r.task_id)!.status !== 'pending').map((r) => r.agent_did),
+    );
     totals.claimed! += batch.claimed.length;
     totals.batches! += 1;
   }

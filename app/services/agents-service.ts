@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
 import {
+  agentIdsByDid,
   findAgent,
   insertAgent,
   searchAgents,
@@ -64,4 +65,11 @@ export async function registrationFile(ctx: AppContext, id: string) {
 export async function findAgents(ctx: AppContext, query: SearchAgentsInput) {
   const { agents, total } = await searchAgents(ctx.db, query, trustThresholds(ctx.env));
   return { agents, total, limit: query.limit, offset: query.offset };
+}
+
+/** After a commit that changed agents' task counts or trust: drop their cached stats. */
+export async function invalidateAgentsByDid(ctx: AppContext, dids: Iterable<string>): Promise<void> {
+  const unique = [...new Set(dids)];
+  if (!unique.length) return;
+  for (const id of await agentIdsByDid(ctx.db, unique)) await ctx.cache.invalidate(id);
 }

@@ -18,6 +18,7 @@ import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/com
 import { splitPrice } from '../domain/credit-split.js';
 import { transition, type NegotiationAction, type Party } from '../domain/negotiation.js';
 import { AppError } from '../errors.js';
+import { invalidateAgentsByDid } from './agents-service.js';
 
 const MAX_OFFERS = 50;
 
@@ -189,7 +190,9 @@ export async function settle(
     await markIntentSettled(tx, n.intent_id);
     return { value: receipt };
   });
-  return unwrap(outcome);
+  const receipt = unwrap(outcome);
+  await invalidateAgentsByDid(ctx, [receipt.agent_did]);
+  return receipt;
 }
 
 export async function getNegotiation(ctx: AppContext, did: string, id: string) {

@@ -9,6 +9,7 @@ import {
   type AttestationType,
 } from '../data/receipt-repository.js';
 import { AppError } from '../errors.js';
+import { invalidateAgentsByDid } from './agents-service.js';
 import { countResults, finalizeLocked } from './finalization.js';
 
 const CLIENT_TYPES = new Set<AttestationType>(['ACCEPTED', 'REJECTED']);
@@ -98,7 +99,7 @@ export async function finalize(ctx: AppContext, taskId: string) {
   const result = await withTransaction(ctx.db, async (tx) => {
     const r = await findReceipt(tx, taskId, 'update');
     if (!r) throw AppError.notFound(`No receipt ${taskId}`);
-    if (r.status !== 'pending') return { status: r.status, moved: false };
+    if (r.status !== 'pending') return { status: r.status, moved: false, agent: r.agent_did };
     const q = (await finalizeLocked(ctx, tx, [r])).get(taskId)!;
     if (q.status === 'pending') {
       throw new AppError(409, 'QUORUM_NOT_MET', `Quorum not met: ${q.have} of ${q.needed}`, undefined, {
@@ -106,9 +107,12 @@ export async function finalize(ctx: AppContext, taskId: string) {
         have: q.have,
       });
     }
-    return { status: q.status, moved: true };
+    return { status: q.status, moved: true, agent: r.agent_did };
   });
-  if (result.moved) ctx.metrics.finalizations.inc({ result: result.status, path: 'api' });
+  if (result.moved) {
+    ctx.metrics.finalizations.inc({ result: result.status, path: 'api' });
+    await invalidateAgentsByDid(ctx, [result.agent]);
+  }
   return { ok: true, status: result.status };
 }
 

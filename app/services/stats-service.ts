@@ -1,25 +1,37 @@
 import type { AppContext } from '../context.js';
 import { paymentTotals } from '../data/payment-repository.js';
+import { taskCounts } from '../data/receipt-repository.js';
+import { findReputation } from '../data/reputation-repository.js';
 import { requireAgent } from './agents-service.js';
 import { loadReputation } from './feedback-service.js';
 
 /**
- * Per-agent statistics. Task counts, usefulness and trust score come from the proof-of-usefulness
- * tables; until an agent has settled tasks they are 0 / null.
+ * Per-agent statistics: feedback, payments, and for an agent with a DID its proof-of-usefulness
+ * tasks and trust score. success_rate is finalized / (finalized + failed or expired) when the
+ * agent has closed tasks, else the share of positive feedback; usefulness arrives with the
+ * usefulness aggregator.
  */
 export async function agentStats(ctx: AppContext, agentId: string) {
-  await requireAgent(ctx, agentId);
+  const agent = await requireAgent(ctx, agentId);
   return ctx.cache.get('stats', agentId, async () => {
-    const [rep, payments] = await Promise.all([loadReputation(ctx, agentId), paymentTotals(ctx.db, agentId)]);
+    const none = { settled: 0, finalized: 0, failed: 0 };
+    const [rep, payments, tasks, pou] = await Promise.all([
+      loadReputation(ctx, agentId),
+      paymentTotals(ctx.db, agentId),
+      agent.did ? taskCounts(ctx.db, agent.did) : Promise.resolve(none),
+      agent.did ? findReputation(ctx.db, agent.did) : Promise.resolve(undefined),
+    ]);
     const { trust_level, ...feedback } = rep;
+    const closed = tasks.finalized + tasks.failed;
+    const rate = closed ? tasks.finalized / closed : rep.total ? rep.positive / rep.total : null;
     return {
       agent_id: agentId,
       feedback,
       payments,
-      tasks: { settled: 0, finalized: 0, failed: 0 },
-      success_rate: rep.total ? Math.round((rep.positive / rep.total) * 10_000) / 10_000 : null,
+      tasks,
+      success_rate: rate === null ? null : Math.round(rate * 10_000) / 10_000,
       usefulness: null,
-      trust_score: null,
+      trust_score: pou ? Math.round(pou.trust_score * 10_000) / 10_000 : null,
       trust_level,
     };
   });

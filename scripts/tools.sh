@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the pinned command-line tools into .tools/bin (git-ignored, kept between runs) from their
+# Go modules: helm (chart tests) and k6 (load tests). Usage: scripts/tools.sh [helm] [k6]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HELM_VERSION=v3.22.0
+K6_VERSION=v1.8.1
+BIN="$PWD/.tools/bin"
+mkdir -p "$BIN"
+export GOBIN="$BIN" GOFLAGS=-mod=mod CGO_ENABLED=0
+
+build() { # name version module
+  local name=$1 version=$2 module=$3 stamp="$BIN/.$1.version"
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
+  echo "building $name $version (cached in .tools/bin afterwards)"
+  go install "$module@$version"
+  echo "$version" >"$stamp"
+}
+
+wanted=("$@")
+[ ${#wanted[@]} -eq 0 ] && wanted=(helm k6)
+for tool in "${wanted[@]}"; do
+  case "$tool" in
+    helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
+    k6) build k6 "$K6_VERSION" go.k6.io/k6 ;;
+    *) echo "unknown tool $tool" >&2; exit 2 ;;
+  esac
+done
