@@ -46,21 +46,33 @@ export function createMetrics(db: Db) {
   });
   const jobRuns = new client.Counter({
     name: 'ainp_job_runs_total',
-    help: 'Periodic job runs by job and outcome',
-    labelNames: ['job', 'outcome'] as const,
+    help: 'Periodic job runs by job and outcome (in the process that ran them)',
+    labelNames: ['job_name', 'outcome'] as const,
     registers: [registry],
   });
   const jobDuration = new client.Gauge({
     name: 'ainp_job_last_duration_seconds',
-    help: 'Duration of the last run of each job',
-    labelNames: ['job'] as const,
+    help: 'Duration of the last run of each job (in the process that ran it)',
+    labelNames: ['job_name'] as const,
     registers: [registry],
   });
-  const jobLastSuccess = new client.Gauge({
+  // Read from job_runs, so every replica reports the runs of short-lived CronJob pods too.
+  // (`job_name`, not `job`: Prometheus owns the `job` label.)
+  new client.Gauge({
     name: 'ainp_job_last_success_timestamp_seconds',
-    help: 'Unix time of the last successful run of each job',
-    labelNames: ['job'] as const,
+    help: 'Unix time of the last successful run of each periodic job, from job_runs',
+    labelNames: ['job_name'] as const,
     registers: [registry],
+    async collect() {
+      try {
+        const { rows } = await db.query<{ job: string; t: number }>(
+          `SELECT job, extract(epoch FROM max(finished_at))::float8 AS t FROM job_runs WHERE outcome = 'success' GROUP BY job`,
+        );
+        for (const r of rows) this.set({ job_name: r.job }, r.t);
+      } catch {
+        // Before migrations or while the database is down the gauge keeps its last values.
+      }
+    },
   });
 
   const cacheRequests = new client.Counter({
@@ -116,7 +128,6 @@ export function createMetrics(db: Db) {
     dependencyUp,
     jobRuns,
     jobDuration,
-    jobLastSuccess,
   };
 }
 

@@ -81,6 +81,14 @@ describe('degraded mode', () => {
     const ready = await fetch(`${broker.url}/ready`);
     expect(ready.status).toBe(503);
     expect(((await ready.json()) as any).ready).toBe(false);
+    // An API call that needs the database is a retryable 503, never a 500, and is counted.
+    const api = await fetch(`${broker.url}/api/receipts/6f9619ff-8b86-4011-b42d-00c04fc964ff/committee`);
+    expect(api.status).toBe(503);
+    expect(((await api.json()) as any).error).toBe('UNAVAILABLE');
+    expect(api.headers.get('retry-after')).toBe('5');
+    const metrics = await (await fetch(`${broker.url}/metrics`)).text();
+    expect(metrics).toMatch(/ainp_db_errors_total 1/);
+    expect(metrics).toMatch(/ainp_dependency_up\{dependency="database"\} 0/);
   });
 
   it('is not ready while migrations are pending', async () => {

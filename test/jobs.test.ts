@@ -29,8 +29,8 @@ describe('runJob', () => {
     expect(rows[0]).toMatchObject({ job: 'probe', outcome: 'success', counts: { claimed: 3, finalized: 2 } });
     expect(rows[0].finished_at).toBeInstanceOf(Date);
     const metrics = await broker.ctx.metrics.registry.metrics();
-    expect(metrics).toMatch(/ainp_job_runs_total\{job="probe",outcome="success"\} 1/);
-    expect(metrics).toMatch(/ainp_job_last_success_timestamp_seconds\{job="probe"\} \d+/);
+    expect(metrics).toMatch(/ainp_job_runs_total\{job_name="probe",outcome="success"\} 1/);
+    expect(metrics).toMatch(/ainp_job_last_success_timestamp_seconds\{job_name="probe"\} \d+/);
   });
 
   it('records a failed run with its error', async () => {

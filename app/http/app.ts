@@ -3,7 +3,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppContext } from '../context.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { requestId } from './middleware/request-context.js';
@@ -86,6 +86,6 @@ export function createApp(ctx: AppContext): Express {
   app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(ctx.logger));
+  app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));
   return app;
 }

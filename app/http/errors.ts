@@ -39,7 +39,31 @@ export const notFoundHandler: RequestHandler = (req) => {
 };
 
 /** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** pg errors carry a SQLSTATE and a severity; connection failures carry a socket error code. */
+export function isDatabaseError(err: unknown): boolean {
+  const e = err as { severity?: unknown; code?: unknown; message?: unknown };
+  if (typeof e?.severity === 'string' && typeof e.code === 'string') return true;
+  return (
+    typeof e?.message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|ECONNREFUSED/.test(e.message)
+  );
+}
+
+/** The database is unreachable or refusing connections: a 503 the client may retry, not a 500. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^(08|57P0|53300)/.test(code)) return true;
+  const message = (err as { message?: unknown })?.message;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|ECONNREFUSED/.test(message)
+  );
+}
+
+export function errorHandler(
+  logger: Logger,
+  onInternal: (err: unknown) => void = () => undefined,
+): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const requestId = String(res.getHeader('X-Request-ID') ?? '');
     let appError: AppError | undefined;
@@ -48,8 +72,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     else if (err && typeof err === 'object') appError = fromHttpError(err as { type?: string });
 
     if (!appError || appError.status >= 500) {
-      if (!appError) logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-      appError ??= new AppError(500, 'INTERNAL', 'Internal server error');
+      if (!appError) {
+        logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+        onInternal(err);
+      }
+      appError ??= isDatabaseUnavailable(err)
+        ? AppError.unavailable('The database is unavailable; retry shortly')
+        : new AppError(500, 'INTERNAL', 'Internal server error');
     }
     if (res.headersSent) {
       res.destroy();

@@ -38,9 +38,8 @@ export async function runJob(ctx: AppContext, job: JobDefinition, signal = new A
     [id, result.outcome, JSON.stringify(result.counts), result.error ?? null],
   );
   const { metrics } = ctx;
-  metrics.jobRuns.inc({ job: job.name, outcome: result.outcome });
-  metrics.jobDuration.set({ job: job.name }, result.durationMs / 1000);
-  if (result.outcome === 'success') metrics.jobLastSuccess.set({ job: job.name }, Date.now() / 1000);
+  metrics.jobRuns.inc({ job_name: job.name, outcome: result.outcome });
+  metrics.jobDuration.set({ job_name: job.name }, result.durationMs / 1000);
   ctx.logger.info({ job: job.name, ...result }, 'job run');
   return result;
 }
