@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): makes sure the real services exist, then runs every vitest suite
-# against real PostgreSQL, Valkey and NATS on free loopback ports, and ends with one plain
-# "N passed, N failed" line.
+# The test command (`npm test`): makes sure the real services and pinned tools exist, builds the
+# image's entry point (dist/), then runs every vitest suite against real PostgreSQL, Valkey and
+# NATS on free loopback ports, and ends with one plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/tools.sh helm
+npm run --silent build
 mkdir -p .test-data
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-data/results.json "$@" || status=$?

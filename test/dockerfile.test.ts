@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { validate } from 'dockerfile-utils';
+import { describe, expect, it } from 'vitest';
+
+/** There is no Docker engine here: the Dockerfile is linted and held to the image policy instead. */
+const dockerfile = readFileSync('Dockerfile', 'utf8');
+const dockerignore = readFileSync('.dockerignore', 'utf8');
+
+describe('Dockerfile', () => {
+  it('has no lint problems (dockerfile-utils)', () => {
+    const problems = validate(dockerfile).map((d) => `${d.range.start.line + 1}: ${d.message}`);
+    expect(problems).toEqual([]);
+  });
+
+  it('is multi-stage from one exactly pinned base, never latest', () => {
+    const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(base).toMatch(/^node:\d+\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    expect(base!.split('-')[0]).toBe(`node:${process.versions.node}`);
+    const froms = dockerfile.match(/^FROM .+$/gm)!;
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    expect(froms.every((f) => f.startsWith('FROM ${NODE_IMAGE} AS '))).toBe(true);
+  });
+
+  it('ships production dependencies only, runs as a non-root user, and runs every role from one entry point', () => {
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/^USER 1000:1000$/m);
+    expect(runtime).not.toMatch(/npm ci(?! --omit=dev)/);
+    expect(runtime).toContain('ENTRYPOINT ["node", "--enable-source-maps", "dist/app/main.js"]');
+    expect(runtime).toContain('COPY --chown=root:root migrations ./migrations');
+  });
+
+  it('holds no secret and copies nothing but sources, lockfile and migrations', () => {
+    expect(dockerfile).not.toMatch(/(PASSWORD|TOKEN|SECRET|DATABASE_URL)\s*=/i);
+    expect(dockerignore.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      '*',
+      '!package.json',
+      '!package-lock.json',
+      '!tsconfig.json',
+      '!tsconfig.build.json',
+      '!app/',
+      '!migrations/',
+    ]);
+  });
+});

@@ -1,0 +1,248 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+
+/**
+ * The chart, rendered by the real helm (built by scripts/tools.sh), every manifest validated
+ * against the Kubernetes schemas (kubernetes-models, and the Prometheus operator models).
+ */
+const run = promisify(execFile);
+const HELM = path.resolve('.tools/bin/helm');
+const CHART = path.resolve('helm');
+const KUBE = '1.30.0';
+
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: any;
+  data?: any;
+};
+
+export async function renderChart(args: string[] = []): Promise<Manifest[]> {
+  const { stdout } = await run(
+    HELM,
+    ['template', 'rel', CHART, '--namespace', 'ainp', '--kube-version', KUBE, ...args],
+    {
+      maxBuffer: 20 * 1024 * 1024,
+    },
+  );
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Manifest)
+    .filter(Boolean);
+}
+
+async function renderError(args: string[]): Promise<string> {
+  try {
+    await renderChart(args);
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  throw new Error(`rendering with ${args.join(' ')} should have failed`);
+}
+
+/** Validates a manifest with the model class of its apiVersion and kind. */
+export async function validateManifest(m: Manifest): Promise<void> {
+  const [group, version] = m.apiVersion.includes('/') ? m.apiVersion.split('/') : ['', m.apiVersion];
+  const modulePath =
+    group === 'monitoring.coreos.com'
+      ? `@kubernetes-models/prometheus-operator/${group}/${version}/${m.kind}`
+      : `kubernetes-models/${group ? `${group}/` : ''}${version}/${m.kind}`;
+  const mod = (await import(modulePath)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const Model = mod[m.kind]!;
+  new Model(m).validate();
+}
+
+const byKind = (ms: Manifest[], kind: string) => ms.filter((m) => m.kind === kind);
+const one = (ms: Manifest[], kind: string) => {
+  const found = byKind(ms, kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0]!;
+};
+
+beforeAll(() => {
+  if (!existsSync(HELM)) throw new Error('helm is not built: run scripts/tools.sh helm (npm test does)');
+});
+
+describe('helm lint', () => {
+  it.each([[[]], [['-f', 'helm/ci/staging-values.yaml']], [['-f', 'helm/ci/prod-values.yaml']]])(
+    'passes with %j',
+    async (args) => {
+      const { stdout } = await run(HELM, ['lint', CHART, '--strict', '--kube-version', KUBE, ...args]);
+      expect(stdout).toContain('0 chart(s) failed');
+    },
+  );
+});
+
+describe.each([
+  ['default', []],
+  ['staging-like', ['-f', 'helm/ci/staging-values.yaml']],
+  ['prod-like', ['-f', 'helm/ci/prod-values.yaml']],
+])('helm template (%s values)', (_name, args) => {
+  let ms: Manifest[];
+  beforeAll(async () => {
+    ms = await renderChart(args);
+  });
+
+  it('renders only manifests valid against the Kubernetes schemas', async () => {
+    expect(ms.length).toBeGreaterThanOrEqual(10);
+    for (const m of ms) await validateManifest(m);
+  });
+
+  it('runs the broker non-root on a read-only root filesystem with probes, limits and a drain', () => {
+    const d = one(ms, 'Deployment');
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(c.readinessProbe.httpGet.path).toBe('/ready');
+    expect(c.livenessProbe.httpGet.path).toBe('/live');
+    expect(c.startupProbe.httpGet.path).toBe('/live');
+    expect(c.resources.requests).toHaveProperty('cpu');
+    expect(c.resources.limits).toHaveProperty('memory');
+    expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    // Grace period covers the preStop sleep and the app's drain bound (SHUTDOWN_TIMEOUT_MS).
+    const drainMs = Number(c.env.find((e: any) => e.name === 'SHUTDOWN_TIMEOUT_MS').value);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(5 + drainMs / 1000);
+    expect(pod.topologySpreadConstraints.map((t: any) => t.topologyKey)).toEqual([
+      'kubernetes.io/hostname',
+      'topology.kubernetes.io/zone',
+    ]);
+    expect(c.image).not.toMatch(/:latest$/);
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it('takes every credential from a Secret, never from a rendered value', () => {
+    for (const m of ms.filter((x) => ['Deployment', 'Job', 'CronJob'].includes(x.kind))) {
+      const spec = m.kind === 'CronJob' ? m.spec.jobTemplate.spec.template.spec : m.spec.template.spec;
+      const env = spec.containers[0].env as any[];
+      for (const key of ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ADMIN_TOKEN']) {
+        const e = env.find((x) => x.name === key);
+        expect(e.valueFrom.secretKeyRef.key, `${m.kind} ${key}`).toBe(key);
+        expect(e.value).toBeUndefined();
+      }
+    }
+    expect(byKind(ms, 'Secret')).toHaveLength(0);
+  });
+
+  it('migrates in a pre-install/pre-upgrade hook Job before the rollout', () => {
+    const job = one(ms, 'Job');
+    expect(job.metadata.annotations!['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(job.spec.template.spec.containers[0].args).toEqual(['migrate', 'up']);
+    expect(job.spec.template.spec.restartPolicy).toBe('Never');
+  });
+
+  it('runs each periodic job as a CronJob with Forbid, history limits and deadlines', () => {
+    const crons = byKind(ms, 'CronJob');
+    expect(crons.length).toBeGreaterThanOrEqual(1);
+    for (const c of crons) {
+      expect(c.spec).toMatchObject({
+        concurrencyPolicy: 'Forbid',
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+      });
+      expect(c.spec.startingDeadlineSeconds).toBeGreaterThan(0);
+      expect(c.spec.jobTemplate.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+      expect(c.spec.jobTemplate.spec.template.spec.containers[0].args[0]).toBe('job');
+    }
+  });
+
+  it('limits traffic with a NetworkPolicy, keeps pods through drains, and scales', () => {
+    const np = one(ms, 'NetworkPolicy');
+    expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec.ingress[0].ports).toEqual([{ port: 8080, protocol: 'TCP' }]);
+    expect(np.spec.egress.flatMap((e: any) => e.ports.map((p: any) => p.port)).sort()).toEqual(
+      [4222, 53, 53, 5432, 6379].sort(),
+    );
+    expect(one(ms, 'PodDisruptionBudget').spec.minAvailable).toBeGreaterThanOrEqual(1);
+    expect(one(ms, 'HorizontalPodAutoscaler').spec.minReplicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('ships monitoring: ServiceMonitor, alert rules for each SLO, a dashboard', () => {
+    expect(one(ms, 'ServiceMonitor').spec.endpoints[0].path).toBe('/metrics');
+    const alerts = one(ms, 'PrometheusRule').spec.groups[0].rules.map((r: any) => r.alert);
+    expect(alerts).toEqual(
+      expect.arrayContaining([
+        'AinpHighErrorRate',
+        'AinpHighLatencyP95',
+        'AinpPendingReceiptsStuck',
+        'AinpJobStaleFinalizer',
+        'AinpDatabaseErrors',
+      ]),
+    );
+    const dashboard = byKind(ms, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard'))!;
+    expect(JSON.parse(dashboard.data['ainp-broker.json']).panels.length).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('schema validation', () => {
+  it('catches an invalid manifest (the check can fail)', async () => {
+    const [d] = byKind(await renderChart(), 'Deployment');
+    await expect(validateManifest({ ...d!, spec: { ...d!.spec, replicas: 'three' } })).rejects.toThrow(
+      /replicas/,
+    );
+  });
+});
+
+describe('stack differences', () => {
+  it('prod: three or more replicas, finalizer every 5 minutes, k=5 m=9; staging: every minute, k=3 m=5', async () => {
+    const prod = await renderChart(['-f', 'helm/ci/prod-values.yaml']);
+    const staging = await renderChart(['-f', 'helm/ci/staging-values.yaml']);
+    const env = (ms: Manifest[]) =>
+      Object.fromEntries(
+        one(ms, 'Deployment')
+          .spec.template.spec.containers[0].env.filter((e: any) => 'value' in e)
+          .map((e: any) => [e.name, e.value]),
+      );
+    expect(one(prod, 'HorizontalPodAutoscaler').spec.minReplicas).toBeGreaterThanOrEqual(3);
+    expect(one(prod, 'CronJob').spec.schedule).toBe('*/5 * * * *');
+    expect(env(prod)).toMatchObject({ POU_K: '5', POU_M: '9' });
+    expect(one(staging, 'CronJob').spec.schedule).toBe('*/1 * * * *');
+    expect(env(staging)).toMatchObject({ POU_K: '3', POU_M: '5' });
+    expect(one(prod, 'Ingress').spec.tls[0].secretName).toBe('broker-tls');
+  });
+});
+
+describe('bad values fail rendering with a clear message', () => {
+  it.each([
+    [['--set', 'image.tag=latest'], '/image/tag'],
+    [['--set', 'image.tag=', '--set', 'image.digest='], 'image.tag or image.digest is required'],
+    [['--set', 'image.digest=md5:abc'], '/image/digest'],
+    [['--set', 'replicaCount=0', '--set', 'autoscaling.enabled=false'], '/replicaCount'],
+    [['--set', 'environment=production'], '/environment'],
+    [['--set', 'existingSecret='], '/existingSecret'],
+    [['--set', 'config.DATABASE_URL=postgres://u:p@h/db'], '/config'],
+    [['--set', 'ingress.enabled=true'], 'ingress.host is required'],
+    [
+      [
+        '--set',
+        'ingress.enabled=true',
+        '--set',
+        'ingress.host=a.example.com',
+        '--set',
+        'ingress.tls.secretName=',
+      ],
+      'ingress.tls.secretName is required',
+    ],
+    [
+      ['--set', 'environment=prod', '--set', 'autoscaling.minReplicas=2'],
+      'prod needs autoscaling.minReplicas >= 3',
+    ],
+    [['--set', 'autoscaling.minReplicas=5', '--set', 'autoscaling.maxReplicas=3'], 'must not exceed'],
+    [['--set', 'jobs.finalizer.schedule=often'], '/jobs/finalizer/schedule'],
+    [['--set', 'unknownValue=1'], 'unknownValue'],
+  ])('%j → %s', async (args, message) => {
+    expect(await renderError(args)).toContain(message);
+  });
+});
