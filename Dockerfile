@@ -28,8 +28,9 @@ COPY --from=prod-deps --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
 COPY --chown=root:root package.json ./
 COPY --chown=root:root migrations ./migrations
-# The node user (uid 1000) owns nothing in /app: the root filesystem can be mounted read-only.
-USER 1000:1000
+# An unprivileged uid above the host range (10001) that owns nothing in /app, so the root
+# filesystem can be mounted read-only.
+USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["node", "--enable-source-maps", "dist/app/main.js"]
 CMD ["serve"]

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/tools.sh helm
+bash scripts/tools.sh helm kube-score
 npm run --silent build
 mkdir -p .test-data
 status=0

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the pinned command-line tools into .tools/bin (git-ignored, kept between runs) from their
-# Go modules: helm (chart tests) and k6 (load tests). Usage: scripts/tools.sh [helm] [k6]
+# Go modules: helm and kube-score (chart tests), k6 (load tests). Usage: scripts/tools.sh [helm] [kube-score] [k6]
+# kube-score stands in for kube-linter, whose module the Go module proxy refuses (403).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HELM_VERSION=v3.22.0
 K6_VERSION=v1.8.1
+KUBE_SCORE_VERSION=v1.20.0
 BIN="$PWD/.tools/bin"
 mkdir -p "$BIN"
 export GOBIN="$BIN" GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -18,10 +20,11 @@ build() { # name version module
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(helm k6)
+[ ${#wanted[@]} -eq 0 ] && wanted=(helm kube-score k6)
 for tool in "${wanted[@]}"; do
   case "$tool" in
     helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
+    kube-score) build kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score ;;
     k6) build k6 "$K6_VERSION" go.k6.io/k6 ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
   esac

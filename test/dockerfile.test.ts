@@ -24,7 +24,7 @@ describe('Dockerfile', () => {
   it('ships production dependencies only, runs as a non-root user, and runs every role from one entry point', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
-    expect(runtime).toMatch(/^USER 1000:1000$/m);
+    expect(runtime).toMatch(/^USER 10001:10001$/m);
     expect(runtime).not.toMatch(/npm ci(?! --omit=dev)/);
     expect(runtime).toContain('ENTRYPOINT ["node", "--enable-source-maps", "dist/app/main.js"]');
     expect(runtime).toContain('COPY --chown=root:root migrations ./migrations');

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -98,7 +98,7 @@ describe.each([
     const c = pod.containers[0];
     expect(pod.securityContext).toMatchObject({
       runAsNonRoot: true,
-      runAsUser: 1000,
+      runAsUser: 10001,
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(c.securityContext).toMatchObject({
@@ -183,6 +183,48 @@ describe.each([
     );
     const dashboard = byKind(ms, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard'))!;
     expect(JSON.parse(dashboard.data['ainp-broker.json']).panels.length).toBeGreaterThanOrEqual(5);
+  });
+});
+
+const KUBE_SCORE = path.resolve('.tools/bin/kube-score');
+
+/** kube-score on rendered output: every default check, two optional ones, and the justified ignores. */
+async function kubeScore(args: string[]): Promise<{ code: number; problems: string[] }> {
+  const { stdout: rendered } = await run(HELM, ['template', 'rel', CHART, '--kube-version', KUBE, ...args], {
+    maxBuffer: 20 * 1024 * 1024,
+  });
+  const ignores = readFileSync('helm/kube-score-ignores.txt', 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .flatMap((l) => ['--ignore-test', l.split(/\s+/)[0]!]);
+  const optional = [
+    '--enable-optional-test',
+    'container-seccomp-profile',
+    '--enable-optional-test',
+    'container-ports-check',
+  ];
+  const child = execFile(KUBE_SCORE, ['score', '-', '--output-format', 'ci', ...ignores, ...optional]);
+  child.stdin!.end(rendered);
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  return { code, problems: out.split('\n').filter((l) => /^\[(CRITICAL|WARNING)\]/.test(l)) };
+}
+
+describe('kube-score', () => {
+  it.each([[[]], [['-f', 'helm/ci/staging-values.yaml']], [['-f', 'helm/ci/prod-values.yaml']]])(
+    'passes on the output of %j',
+    async (args) => {
+      const { code, problems } = await kubeScore(args);
+      expect(problems).toEqual([]);
+      expect(code).toBe(0);
+    },
+  );
+
+  it('fails when a check is broken (pods without a NetworkPolicy)', async () => {
+    const { code, problems } = await kubeScore(['--set', 'networkPolicy.enabled=false']);
+    expect(code).not.toBe(0);
+    expect(problems.join('\n')).toMatch(/NetworkPolicy/);
   });
 });
 

@@ -40,9 +40,9 @@ ainp.io/environment: {{ .Values.environment }}
 {{/* Pod-level and container-level security: non-root, read-only root filesystem, no privileges. */}}
 {{- define "ainp.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 1000
-runAsGroup: 1000
-fsGroup: 1000
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
