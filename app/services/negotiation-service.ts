@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
+import type { Queryable } from '../data/sql.js';
 import { insertLedgerEntries } from '../data/ledger-repository.js';
 import {
   findIntent,
@@ -16,7 +17,12 @@ import { eligibleCandidates } from '../data/reputation-repository.js';
 import { findActiveAgentByDid } from '../data/agent-repository.js';
 import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
 import { splitPrice } from '../domain/credit-split.js';
-import { transition, type NegotiationAction, type Party } from '../domain/negotiation.js';
+import {
+  transition,
+  type NegotiationAction,
+  type NegotiationState,
+  type Party,
+} from '../domain/negotiation.js';
 import { AppError } from '../errors.js';
 import { invalidateAgentsByDid } from './agents-service.js';
 
@@ -81,6 +87,34 @@ function partyOf(n: NegotiationRecord, did: string): Party {
 }
 
 /**
+ * Locks the negotiation and checks that `did` may take `action` now; an expired negotiation is
+ * marked expired here (the caller commits it) and the action refused.
+ */
+async function lockForAction(
+  tx: Queryable,
+  id: string,
+  did: string,
+  action: NegotiationAction,
+): Promise<
+  { refusal: Refusal } | { refusal?: undefined; n: NegotiationRecord; party: Party; state: NegotiationState }
+> {
+  const n = await findNegotiation(tx, id, true);
+  if (!n) throw AppError.notFound(`No negotiation ${id}`);
+  const party = partyOf(n, did);
+  const t = transition(
+    { state: n.state, lastOfferBy: n.last_offer_by, expiresAt: new Date(n.expires_at) },
+    action,
+    party,
+    new Date(),
+  );
+  if (!t.ok) {
+    if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
+    return { refusal: t };
+  }
+  return { n, party, state: t.state };
+}
+
+/**
  * Applies propose / accept / reject under a row lock. An expired negotiation is recorded as
  * expired (committed) and the action refused with INVALID_STATE.
  */
@@ -92,27 +126,17 @@ export async function actOnNegotiation(
   offer?: { price_atomic: string; eta_ms: number },
 ) {
   const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<NegotiationRecord>> => {
-    const n = await findNegotiation(tx, id, true);
-    if (!n) throw AppError.notFound(`No negotiation ${id}`);
-    const party = partyOf(n, did);
-    const t = transition(
-      { state: n.state, lastOfferBy: n.last_offer_by, expiresAt: new Date(n.expires_at) },
-      action,
-      party,
-      new Date(),
-    );
-    if (!t.ok) {
-      if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
-      return { refusal: t };
-    }
+    const locked = await lockForAction(tx, id, did, action);
+    if (locked.refusal) return { refusal: locked.refusal };
+    const { n, party, state } = locked;
     if (action === 'propose' && n.offers.length >= MAX_OFFERS) {
       return {
         refusal: { reason: 'INVALID_STATE', message: `At most ${MAX_OFFERS} offers per negotiation` },
       };
     }
     const change = offer
-      ? { state: t.state, offer: { by: party, ...offer, at: new Date().toISOString() } }
-      : { state: t.state };
+      ? { state, offer: { by: party, ...offer, at: new Date().toISOString() } }
+      : { state };
     return { value: await updateNegotiation(tx, id, change) };
   });
   return unwrap(outcome);
@@ -129,19 +153,9 @@ export async function settle(
   body: { outputs_ref?: string | undefined; metrics?: { latency_ms: number } | undefined },
 ): Promise<ReceiptRecord> {
   const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<ReceiptRecord>> => {
-    const n = await findNegotiation(tx, id, true);
-    if (!n) throw AppError.notFound(`No negotiation ${id}`);
-    const party = partyOf(n, did);
-    const t = transition(
-      { state: n.state, lastOfferBy: n.last_offer_by, expiresAt: new Date(n.expires_at) },
-      'settle',
-      party,
-      new Date(),
-    );
-    if (!t.ok) {
-      if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
-      return { refusal: t };
-    }
+    const locked = await lockForAction(tx, id, did, 'settle');
+    if (locked.refusal) return { refusal: locked.refusal };
+    const { n } = locked;
     const intent = (await findIntent(tx, n.intent_id, true))!;
     const candidates = (await eligibleCandidates(tx, ctx.env.POU_MIN_STAKE, [n.agent_did, n.client_did])).map(
       (c) => ({
