@@ -116,7 +116,21 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
+  const creditsDistributed = new client.Counter({
+    name: 'ainp_credits_distributed_atomic_total',
+    help: 'Credits paid out by the hourly distribution, in atomic units',
+    registers: [registry],
+  });
+  const usefulnessProofs = new client.Counter({
+    name: 'ainp_usefulness_proofs_total',
+    help: 'Usefulness proofs by result (counted, flagged)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+
   return {
+    creditsDistributed,
+    usefulnessProofs,
     finalizations,
     attestations,
     cacheRequests,

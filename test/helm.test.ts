@@ -248,9 +248,17 @@ describe('stack differences', () => {
           .map((e: any) => [e.name, e.value]),
       );
     expect(one(prod, 'HorizontalPodAutoscaler').spec.minReplicas).toBeGreaterThanOrEqual(3);
-    expect(one(prod, 'CronJob').spec.schedule).toBe('*/5 * * * *');
+    const finalizer = (ms: Manifest[]) =>
+      byKind(ms, 'CronJob').find((c) => c.metadata.name.endsWith('-finalizer'))!;
+    expect(finalizer(prod).spec.schedule).toBe('*/5 * * * *');
     expect(env(prod)).toMatchObject({ POU_K: '5', POU_M: '9' });
-    expect(one(staging, 'CronJob').spec.schedule).toBe('*/1 * * * *');
+    expect(finalizer(staging).spec.schedule).toBe('*/1 * * * *');
+    // Credits stay off unless enabled; the aggregator runs hourly everywhere.
+    expect(
+      byKind(prod, 'CronJob')
+        .map((c) => c.metadata.name)
+        .sort(),
+    ).toEqual(['rel-ainp-broker-aggregator', 'rel-ainp-broker-finalizer']);
     expect(env(staging)).toMatchObject({ POU_K: '3', POU_M: '5' });
     expect(one(prod, 'Ingress').spec.tls[0].secretName).toBe('broker-tls');
   });

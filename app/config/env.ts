@@ -131,6 +131,20 @@ export const envSchema = z.object({
   POU_FINALIZER_BATCH: int(1, 10_000).default(100),
   POU_FINALIZER_BUDGET_MS: int(100, 3_600_000).default(50_000),
 
+  MAX_PROOFS_PER_HOUR: int(1, 1_000_000).default(100),
+  PROOF_NEAR_PERFECT_SCORE: z.coerce.number().min(0).max(100).default(99),
+  PROOF_BURST_MAX: int(0, 10_000).default(5),
+  PROOF_BURST_WINDOW_MINUTES: int(1, 1440).default(10),
+  USEFULNESS_WINDOW_DAYS: int(1, 365).default(30),
+  REWARD_POOL_ATOMIC: z
+    .string()
+    .regex(/^\d{1,78}$/, 'must be an integer amount in atomic units')
+    .default('1000000000'),
+  MIN_USEFULNESS_FOR_REWARDS: z.coerce.number().min(0).max(100).default(10),
+  DISCOVERY_WEIGHT_RELEVANCE: z.coerce.number().min(0).max(1).default(0.6),
+  DISCOVERY_WEIGHT_TRUST: z.coerce.number().min(0).max(1).default(0.3),
+  DISCOVERY_WEIGHT_USEFULNESS: z.coerce.number().min(0).max(1).default(0.1),
+
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),
   POU_FINALIZER_ENABLED: bool.default(true),
@@ -138,6 +152,21 @@ export const envSchema = z.object({
   USEFULNESS_AGGREGATOR_ENABLED: bool.default(true),
   CREDITS_CRON: cronExpression.default('5 * * * *'),
   CREDITS_ENABLED: bool.default(false),
+});
+
+/** Cross-field rules, checked after each variable is valid on its own. */
+const checkedEnvSchema = envSchema.superRefine((env, ctx) => {
+  const sum = env.DISCOVERY_WEIGHT_RELEVANCE + env.DISCOVERY_WEIGHT_TRUST + env.DISCOVERY_WEIGHT_USEFULNESS;
+  if (Math.abs(sum - 1) > 1e-9) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DISCOVERY_WEIGHT_RELEVANCE'],
+      message: `DISCOVERY_WEIGHT_RELEVANCE + DISCOVERY_WEIGHT_TRUST + DISCOVERY_WEIGHT_USEFULNESS must sum to 1 (they sum to ${sum})`,
+    });
+  }
+  if (env.POU_K > Math.max(env.POU_M, 1)) {
+    ctx.addIssue({ code: 'custom', path: ['POU_K'], message: `must not exceed POU_M (${env.POU_M})` });
+  }
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -153,7 +182,7 @@ export class EnvError extends Error {
 export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
   // Empty strings count as unset so `FOO=` in a .env file falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const result = envSchema.safeParse(cleaned);
+  const result = checkedEnvSchema.safeParse(cleaned);
   if (!result.success) {
     throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }

@@ -10,6 +10,7 @@ import { requestId } from './middleware/request-context.js';
 import { apiKeyAuth } from './middleware/auth.js';
 import { didAuth } from './middleware/did-auth.js';
 import { pouRoutes } from './routes/pou.js';
+import { usefulnessRoutes } from './routes/usefulness.js';
 import { rateLimiters } from './middleware/rate-limit.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
@@ -83,7 +84,7 @@ export function createApp(ctx: AppContext): Express {
   const limits = rateLimiters(ctx);
   app.use('/api/admin', adminRoutes(ctx, apiKeys.forget));
   app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, limits), agentRoutes(ctx, limits));
-  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx));
+  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx), usefulnessRoutes(ctx));
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));

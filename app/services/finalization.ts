@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { attestationsFor, closeReceipts, type ReceiptRow } from '../data/receipt-repository.js';
 import { lockReputations, saveReputations } from '../data/reputation-repository.js';
+import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
 import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
 import { applyEwma, observe, trustScore } from '../domain/reputation.js';
@@ -43,10 +44,9 @@ export async function finalizeLocked(
   );
   const updated = leaving.filter((r) => moved.has(r.task_id));
   if (updated.length) {
-    const reps = await lockReputations(
-      tx,
-      updated.map((r) => r.agent_did),
-    );
+    const dids = updated.map((r) => r.agent_did);
+    const reps = await lockReputations(tx, dids);
+    const useful = await usefulnessScores(tx, dids);
     for (const r of updated) {
       const status = results.get(r.task_id)!.status as Exclude<QuorumResult['status'], 'pending'>;
       const rep = reps.get(r.agent_did)!;
@@ -59,7 +59,7 @@ export async function finalizeLocked(
           slaMs: r.sla_ms,
           price: BigInt(r.price_atomic),
           budget: BigInt(r.budget_atomic),
-          usefulness: null,
+          usefulness: useful.get(r.agent_did) ?? null,
         }),
         ctx.env.REPUTATION_ALPHA,
       );

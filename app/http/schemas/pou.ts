@@ -116,3 +116,21 @@ export const ReputationVector = z
     updated_at: z.string().nullable(),
   })
   .openapi('ReputationVector');
+
+const Count = z.number().int().min(0).max(1_000_000_000);
+export const ProofBody = z.strictObject({
+  trace_id: z.string().trim().min(1).max(200),
+  task_id: Uuid.optional(),
+  metrics: z.strictObject({
+    compute_ms: Count,
+    memory_mb: Count,
+    hops: Count,
+    checks: Count,
+    samples: Count,
+  }),
+});
+
+export const DiscoveryQuery = Pagination.extend({
+  q: z.string().trim().min(1).max(200).optional(),
+  tag: z.string().min(1).max(64).optional(),
+});

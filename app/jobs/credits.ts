@@ -1,0 +1,79 @@
+import type { AppContext } from '../context.js';
+import {
+  carriedInto,
+  claimWindow,
+  nextUnpaidWindow,
+  rewardCandidates,
+} from '../data/credit-window-repository.js';
+import { withTransaction } from '../data/db.js';
+import { insertLedgerEntries } from '../data/ledger-repository.js';
+import { distributeRewards, scoreWeight } from '../domain/rewards.js';
+import type { JobCounts, JobDefinition } from './job.js';
+
+const HOUR = 3_600_000;
+const MAX_WINDOWS_PER_RUN = 168;
+
+/**
+ * Pays every complete hour window not paid yet (from the one after the last paid, or the last
+ * complete hour on a first run). Each window is one transaction: its row in credit_windows (the
+ * claim: a window pays exactly once, whoever runs and however often) and one ledger entry per
+ * payee. A crash rolls the window back whole; the next run pays it.
+ */
+export async function distributeCredits(
+  ctx: AppContext,
+  signal: AbortSignal,
+  now = new Date(),
+): Promise<JobCounts> {
+  const lastComplete = new Date(Math.floor(now.getTime() / HOUR) * HOUR - HOUR);
+  let start = (await nextUnpaidWindow(ctx.db)) ?? lastComplete;
+  const counts: JobCounts = { windows_paid: 0, windows_skipped: 0, payouts: 0 };
+  for (let i = 0; i < MAX_WINDOWS_PER_RUN && start <= lastComplete && !signal.aborted; i++) {
+    const windowStart = start;
+    const paid = await withTransaction(ctx.db, async (tx) => {
+      const carriedIn = await carriedInto(tx, windowStart);
+      const pool = BigInt(ctx.env.REWARD_POOL_ATOMIC);
+      const candidates = await rewardCandidates(tx, ctx.env.MIN_USEFULNESS_FOR_REWARDS);
+      const { shares, carried } = distributeRewards(
+        pool + carriedIn,
+        candidates.map((c) => ({ did: c.did, weight: scoreWeight(c.score) })),
+      );
+      const distributed = shares.reduce((s, x) => s + x.amount, 0n);
+      const claimed = await claimWindow(tx, {
+        start: windowStart,
+        pool,
+        carriedIn,
+        distributed,
+        carriedOut: carried,
+        recipients: shares.length,
+      });
+      if (!claimed) return undefined;
+      await insertLedgerEntries(
+        tx,
+        shares.map((s) => ({
+          account: 'agent' as const,
+          did: s.did,
+          kind: 'reward',
+          amount_atomic: s.amount.toString(),
+          task_id: null,
+          window_start: windowStart,
+        })),
+      );
+      return { payouts: shares.length, distributed };
+    });
+    if (paid) {
+      counts.windows_paid! += 1;
+      counts.payouts! += paid.payouts;
+      ctx.metrics.creditsDistributed.inc(Number(paid.distributed));
+    } else {
+      counts.windows_skipped! += 1;
+    }
+    start = new Date(windowStart.getTime() + HOUR);
+  }
+  return counts;
+}
+
+export const creditsJob: JobDefinition = {
+  name: 'credits',
+  schedule: (env) => ({ cron: env.CREDITS_CRON, enabled: env.CREDITS_ENABLED }),
+  run: (ctx, signal) => distributeCredits(ctx, signal),
+};

@@ -1,0 +1,84 @@
+import type { AppContext } from '../context.js';
+import { withTransaction } from '../data/db.js';
+import { creditsOf } from '../data/ledger-repository.js';
+import {
+  insertProof,
+  lockAgentProofs,
+  recentProofCounts,
+  usefulnessOf,
+} from '../data/usefulness-repository.js';
+import { isSuspiciousBurst, proofScore, type ProofMetrics } from '../domain/usefulness.js';
+import { AppError } from '../errors.js';
+import { requireRegisteredAgent } from './negotiation-service.js';
+
+/**
+ * Records a usefulness proof of the signing agent. Anti-fraud: a trace_id counts once (409),
+ * at most MAX_PROOFS_PER_HOUR per agent (429), and a burst of near-perfect scores is flagged:
+ * stored, but left out of the average.
+ */
+export async function submitProof(
+  ctx: AppContext,
+  did: string,
+  body: { trace_id: string; task_id?: string | undefined; metrics: ProofMetrics },
+) {
+  await requireRegisteredAgent(ctx, did, 'a usefulness prover');
+  const score = Math.round(proofScore(body.metrics) * 1000) / 1000;
+  const env = ctx.env;
+  const proof = await withTransaction(ctx.db, async (tx) => {
+    await lockAgentProofs(tx, did);
+    const recent = await recentProofCounts(
+      tx,
+      did,
+      env.PROOF_NEAR_PERFECT_SCORE,
+      env.PROOF_BURST_WINDOW_MINUTES,
+    );
+    if (recent.last_hour >= env.MAX_PROOFS_PER_HOUR) {
+      throw new AppError(
+        429,
+        'RATE_LIMIT_EXCEEDED',
+        `At most ${env.MAX_PROOFS_PER_HOUR} usefulness proofs per agent per hour`,
+      );
+    }
+    const flagged = isSuspiciousBurst(score, recent.burst, env.PROOF_NEAR_PERFECT_SCORE, env.PROOF_BURST_MAX);
+    const inserted = await insertProof(tx, {
+      did,
+      trace_id: body.trace_id,
+      task_id: body.task_id,
+      ...body.metrics,
+      score,
+      flagged,
+      flag_reason: flagged
+        ? `more than ${env.PROOF_BURST_MAX} near-perfect proofs within ${env.PROOF_BURST_WINDOW_MINUTES} minutes`
+        : null,
+    });
+    if (!inserted) throw AppError.conflict(`trace_id ${body.trace_id} was already used`);
+    return {
+      ...inserted,
+      agent_did: did,
+      trace_id: body.trace_id,
+      task_id: body.task_id ?? null,
+      score,
+      flagged,
+    };
+  });
+  ctx.metrics.usefulnessProofs.inc({ result: proof.flagged ? 'flagged' : 'counted' });
+  return proof;
+}
+
+export async function usefulness(ctx: AppContext, did: string) {
+  const u = await usefulnessOf(ctx.db, did, ctx.env.USEFULNESS_WINDOW_DAYS);
+  return {
+    did,
+    // The aggregator's value (used by discovery and rewards), and the live window it comes from.
+    usefulness: u.computed ?? 0,
+    computed_at: u.computed_at ? u.computed_at.toISOString() : null,
+    live_average: u.score === null ? null : Math.round(u.score * 1000) / 1000,
+    proofs: u.proofs,
+    flagged: u.flagged,
+    window_days: ctx.env.USEFULNESS_WINDOW_DAYS,
+  };
+}
+
+export async function credits(ctx: AppContext, did: string, limit: number, offset: number) {
+  return creditsOf(ctx.db, did, limit, offset);
+}
