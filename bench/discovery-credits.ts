@@ -8,6 +8,7 @@ import pg from 'pg';
 import { parseEnv } from '../app/config/env.js';
 import { closeContext, createContext } from '../app/context.js';
 import { distributeCredits } from '../app/jobs/credits.js';
+import { refreshRankBase } from '../app/data/discovery-repository.js';
 import { freePort } from '../app/local/free-port.js';
 import { createLogger } from '../app/logger.js';
 import { ADMIN_TOKEN } from '../test/helpers/stack.js';

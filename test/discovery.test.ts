@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEnv } from '../app/config/env.js';
+import { refreshRankBase } from '../app/data/discovery-repository.js';
+import { discoveryWeights } from '../app/services/discovery-service.js';
 import type { RunningBroker } from '../app/server.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
@@ -33,6 +35,8 @@ async function agent(
       did,
       usefulness,
     ]);
+  // What finalization and the aggregator do after trust or usefulness change.
+  await refreshRankBase(stack.db, discoveryWeights(broker.ctx.env), { dids: [did] });
   return res.body.id as string;
 }
 
@@ -82,6 +86,39 @@ describe('GET /api/discovery', () => {
   it('needs credentials and validates its query', async () => {
     expect((await fetch(`${broker.url}/api/discovery`)).status).toBe(401);
     expect((await client.get('/api/discovery?limit=0')).status).toBe(400);
+  });
+});
+
+describe('paging through many matches', () => {
+  it('returns the exact top of a broad match set, page by page', async () => {
+    // 450 matches (more than two chunks) with distinct trust; the best page must be the highest trust.
+    await stack.db.query(
+      `WITH g AS (SELECT i FROM generate_series(1, 450) i)
+       INSERT INTO agents (chain_id, agent_id, owner_address, name, description, did, tags)
+       SELECT 4242, i, '0x00000000000000000000000000000000000000aa', 'bulk ' || i, 'bulk widget maker', 'did:key:zBulk' || i, ARRAY['bulk'] FROM g`,
+    );
+    await stack.db.query(
+      `INSERT INTO reputations (did, trust_score) SELECT did, agent_id / 1000.0 FROM agents WHERE chain_id = 4242`,
+    );
+    await refreshRankBase(stack.db, discoveryWeights(broker.ctx.env), 'all');
+    const first = await client.get('/api/discovery?q=widget&limit=5');
+    expect(first.body.total).toBe(450);
+    expect(first.body.agents.map((a: any) => a.name)).toEqual([
+      'bulk 450',
+      'bulk 449',
+      'bulk 448',
+      'bulk 447',
+      'bulk 446',
+    ]);
+    const deep = await client.get('/api/discovery?q=widget&limit=5&offset=300');
+    expect(deep.body.agents.map((a: any) => a.name)).toEqual([
+      'bulk 150',
+      'bulk 149',
+      'bulk 148',
+      'bulk 147',
+      'bulk 146',
+    ]);
+    expect(deep.body.agents[0].discovery.trust).toBe(0.15);
   });
 });
 

@@ -64,6 +64,15 @@ describe('finalizer job', () => {
     }
     run.child.kill('SIGKILL');
     await run.exited;
+    // PostgreSQL ends the dead client's session (rolling its open batch back) once it sees the
+    // socket close; wait for that, as a CronJob's next run would come a schedule later.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await stack.db.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'receipts'::regclass AND pid <> pg_backend_pid()`,
+      );
+      if (rows[0].n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const midway = await stack.db.query(`SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`);
     expect(midway.rows[0].n).toBeGreaterThan(0);
     for (const r of await consistency()) expect(r.tasks_finalized).toBe(r.finalized);

@@ -15,51 +15,97 @@ export interface DiscoveredAgent {
   usefulness: number;
 }
 
+interface Filter {
+  q?: string | undefined;
+  tag?: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+const MATCH = `a.status = 'active'
+  AND ($1::text IS NULL OR a.discovery_vector @@ websearch_to_tsquery('english', $1))
+  AND ($2::text IS NULL OR a.tags @> ARRAY[$2::text])`;
+
 /**
- * Active agents ranked by w_r·relevance + w_t·trust + w_u·usefulness/100. Relevance is
- * ts_rank_cd normalised to [0,1) (rank/(rank+1)) over name, tags, skills and description; without
- * a query it is 0 and trust and usefulness decide. Agents without a reputation count as 0.5
- * trust, without usefulness as 0.
+ * Recomputes rank_base = w_t·trust + w_u·usefulness/100 for the given agents (all when omitted).
+ * Called after every change of trust (finalization, slash) or usefulness (aggregator).
+ */
+export async function refreshRankBase(
+  db: Queryable,
+  w: DiscoveryWeights,
+  which: { dids: string[] } | { ids: string[] } | 'all',
+): Promise<number> {
+  const dids = typeof which === 'object' && 'dids' in which ? which.dids : null;
+  const ids = typeof which === 'object' && 'ids' in which ? which.ids : null;
+  const { rowCount } = await db.query(
+    `UPDATE agents a SET rank_base = $1::float8 * coalesce(p.trust_score, 0.5) + $2::float8 * coalesce(u.score, 0) / 100
+       FROM agents x
+       LEFT JOIN reputations p ON p.did = x.did
+       LEFT JOIN agent_usefulness u ON u.did = x.did
+      WHERE x.id = a.id AND ($3::text[] IS NULL OR x.did = ANY($3::text[])) AND ($4::uuid[] IS NULL OR x.id = ANY($4::uuid[]))
+        AND a.rank_base IS DISTINCT FROM $1::float8 * coalesce(p.trust_score, 0.5) + $2::float8 * coalesce(u.score, 0) / 100`,
+    [w.trust, w.usefulness, dids, ids],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Active agents ranked by w_r·relevance + rank_base (= w_t·trust + w_u·usefulness/100, kept on the
+ * agent row), where relevance is ts_rank_cd normalised to [0,1) over name, tags, skills and
+ * description. Without a query the page is read straight from the rank_base index; with one, the
+ * matches (found through the GIN index) are ranked on narrow rows with no joins, and only the
+ * page's agents are read in full.
  */
 export async function discoverAgents(
   db: Queryable,
-  f: { q?: string | undefined; tag?: string | undefined; limit: number; offset: number },
+  f: Filter,
   w: DiscoveryWeights,
 ): Promise<{ results: DiscoveredAgent[]; total: number }> {
-  // Rank narrow rows (id and the three inputs) and join the full agent back only for the page:
-  // carrying descriptions and JSON through the sort and the window count costs more than ranking.
-  const { rows } = await db.query(
-    `WITH q AS (SELECT CASE WHEN $1::text IS NULL THEN NULL ELSE websearch_to_tsquery('english', $1) END AS query),
-     ranked AS (
-       SELECT a.id, a.created_at,
-              CASE WHEN q.query IS NULL THEN 0 ELSE ts_rank_cd(a.discovery_vector, q.query, 32) END AS relevance,
-              coalesce(p.trust_score, 0.5) AS trust,
-              coalesce(u.score, 0) AS usefulness
-         FROM agents a CROSS JOIN q
-         LEFT JOIN reputations p ON p.did = a.did
-         LEFT JOIN agent_usefulness u ON u.did = a.did
-        WHERE a.status = 'active'
-          AND (q.query IS NULL OR a.discovery_vector @@ q.query)
-          AND ($2::text IS NULL OR a.tags @> ARRAY[$2::text])
-     ),
-     page AS (
-       SELECT *, $3::float8 * relevance + $4::float8 * trust + $5::float8 * usefulness / 100 AS score, count(*) OVER () AS total
-         FROM ranked ORDER BY score DESC, created_at DESC, id LIMIT $6 OFFSET $7
-     )
-     SELECT ${AGENT_COLUMNS}, page.relevance, page.trust, page.usefulness, page.score, page.total
-       FROM page JOIN agents a ON a.id = page.id
-      ORDER BY page.score DESC, page.created_at DESC, page.id`,
-    [f.q ?? null, f.tag ?? null, w.relevance, w.trust, w.usefulness, f.limit, f.offset],
-  );
+  const ranking = f.q
+    ? `SELECT a.id, ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) AS relevance,
+              $3::float8 * ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) + a.rank_base AS score
+         FROM agents a WHERE ${MATCH} ORDER BY score DESC, a.id LIMIT $4 OFFSET $5`
+    : `SELECT a.id, 0::float8 AS relevance, a.rank_base AS score
+         FROM agents a WHERE ${MATCH} AND $3::float8 IS NOT NULL ORDER BY a.rank_base DESC, a.id LIMIT $4 OFFSET $5`;
+  const [page, count] = await Promise.all([
+    db.query<{ id: string; relevance: number; score: number }>(ranking, [
+      f.q ?? null,
+      f.tag ?? null,
+      w.relevance,
+      f.limit,
+      f.offset,
+    ]),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM agents a WHERE ${MATCH}`, [
+      f.q ?? null,
+      f.tag ?? null,
+    ]),
+  ]);
+  const agents = page.rows.length
+    ? await db.query(
+        `SELECT ${AGENT_COLUMNS}, coalesce(p.trust_score, 0.5) AS trust, coalesce(u.score, 0) AS usefulness
+           FROM agents a LEFT JOIN reputations p ON p.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
+          WHERE a.id = ANY($1::uuid[])`,
+        [page.rows.map((p) => p.id)],
+      )
+    : { rows: [] as Record<string, unknown>[] };
+  const byId = new Map(agents.rows.map((r) => [r.id as string, r]));
   const round = (x: number) => Math.round(x * 1e6) / 1e6;
   return {
-    total: rows[0] ? Number(rows[0].total) : 0,
-    results: rows.map(({ relevance, trust, usefulness, score, total: _t, ...agent }) => ({
-      agent: toAgent(agent),
-      score: round(score),
-      relevance: round(relevance),
-      trust: round(trust),
-      usefulness: round(usefulness),
-    })),
+    total: Number(count.rows[0]!.n),
+    results: page.rows
+      .filter((p) => byId.has(p.id))
+      .map((p) => {
+        const { trust, usefulness, ...agent } = byId.get(p.id)! as Record<string, unknown> & {
+          trust: number;
+          usefulness: number;
+        };
+        return {
+          agent: toAgent(agent as Parameters<typeof toAgent>[0]),
+          score: round(p.score),
+          relevance: round(p.relevance),
+          trust: round(trust),
+          usefulness: round(usefulness),
+        };
+      }),
   };
 }

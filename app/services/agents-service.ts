@@ -11,6 +11,8 @@ import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { withTransaction } from '../data/db.js';
 import { isUniqueViolation } from '../data/sql.js';
 import { trustThresholds } from '../domain/trust-thresholds.js';
+import { refreshRankBase } from '../data/discovery-repository.js';
+import { discoveryWeights } from './discovery-service.js';
 import { AppError } from '../errors.js';
 import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
 
@@ -26,7 +28,11 @@ export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: R
     throw AppError.forbidden(`owner_address must be the API key's address (${key.address})`);
   }
   try {
-    return await withTransaction(ctx.db, (tx) => insertAgent(tx, input, owner));
+    return await withTransaction(ctx.db, async (tx) => {
+      const agent = await insertAgent(tx, input, owner);
+      await refreshRankBase(tx, discoveryWeights(ctx.env), { ids: [agent.id] });
+      return agent;
+    });
   } catch (err) {
     if (isUniqueViolation(err, 'agents_did_key'))
       throw AppError.conflict(`DID ${input.did} is already registered`);

@@ -1,15 +1,20 @@
+import type { Env } from '../config/env.js';
 import type { AppContext } from '../context.js';
-import { discoverAgents } from '../data/discovery-repository.js';
+import { discoverAgents, type DiscoveryWeights } from '../data/discovery-repository.js';
+
+export function discoveryWeights(env: Env): DiscoveryWeights {
+  return {
+    relevance: env.DISCOVERY_WEIGHT_RELEVANCE,
+    trust: env.DISCOVERY_WEIGHT_TRUST,
+    usefulness: env.DISCOVERY_WEIGHT_USEFULNESS,
+  };
+}
 
 export async function discover(
   ctx: AppContext,
   f: { q?: string | undefined; tag?: string | undefined; limit: number; offset: number },
 ) {
-  const { results, total } = await discoverAgents(ctx.db, f, {
-    relevance: ctx.env.DISCOVERY_WEIGHT_RELEVANCE,
-    trust: ctx.env.DISCOVERY_WEIGHT_TRUST,
-    usefulness: ctx.env.DISCOVERY_WEIGHT_USEFULNESS,
-  });
+  const { results, total } = await discoverAgents(ctx.db, f, discoveryWeights(ctx.env));
   return {
     agents: results.map((r) => ({
       ...r.agent,

@@ -1,10 +1,12 @@
 import type { AppContext } from '../context.js';
 import { attestationsFor, closeReceipts, type ReceiptRow } from '../data/receipt-repository.js';
+import { refreshRankBase } from '../data/discovery-repository.js';
 import { lockReputations, saveReputations } from '../data/reputation-repository.js';
 import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
 import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
 import { applyEwma, observe, trustScore } from '../domain/reputation.js';
+import { discoveryWeights } from './discovery-service.js';
 
 /**
  * Settles the fate of receipts the caller has locked (FOR UPDATE), inside the caller's
@@ -71,6 +73,7 @@ export async function finalizeLocked(
       });
     }
     await saveReputations(tx, [...reps.values()]);
+    await refreshRankBase(tx, discoveryWeights(ctx.env), { dids });
   }
   return results;
 }

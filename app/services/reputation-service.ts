@@ -11,6 +11,8 @@ import {
 import { findActiveAgentByDid } from '../data/agent-repository.js';
 import { slashReputation, trustScore } from '../domain/reputation.js';
 import { AppError } from '../errors.js';
+import { refreshRankBase } from '../data/discovery-repository.js';
+import { discoveryWeights } from './discovery-service.js';
 import { requireRegisteredAgent } from './negotiation-service.js';
 
 export async function getReputation(ctx: AppContext, did: string) {
@@ -37,6 +39,7 @@ export async function slash(ctx: AppContext, body: { did: string; amount_atomic:
     const rep = reps.get(body.did)!;
     const next = slashReputation(rep);
     await saveReputations(tx, [{ ...rep, ...next, trust_score: trustScore(next) }]);
+    await refreshRankBase(tx, discoveryWeights(ctx.env), { dids: [body.did] });
     ctx.logger.warn({ ...result, reason: body.reason }, 'agent slashed');
     return { ...result, reputation: { ...next, trust_score: trustScore(next) } };
   });
