@@ -85,7 +85,9 @@ try {
   await db.query(
     `INSERT INTO agent_usefulness (did, score, proofs) SELECT did, random() * 100, 1 FROM agents`,
   );
-  await db.query('ANALYZE');
+  // What the aggregator does after usefulness changes: the discovery rank base of every agent.
+  await refreshRankBase(db, { relevance: 0.6, trust: 0.3, usefulness: 0.1 }, 'all');
+  await db.query('VACUUM ANALYZE'); // steady state, as autovacuum leaves it after the bulk load
   console.log(
     JSON.stringify({
       seeded_agents: Number(values.agents),
