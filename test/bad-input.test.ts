@@ -57,6 +57,21 @@ describe('bad input never yields a 500', () => {
     await expectError(await post('/api/v1/agents/register', '"just a string"'), 400, 'VALIDATION_ERROR');
   });
 
+  it('rejects NUL characters in the body or the URL with 400 instead of failing in the database', async () => {
+    const body = await expectError(
+      await post('/api/v1/agents/register', JSON.stringify({ name: 'a\u0000b' })),
+      400,
+      'VALIDATION_ERROR',
+    );
+    expect(body.message).toContain('U+0000');
+    await expectError(
+      await post('/api/v1/agents/register', JSON.stringify({ metadata: { 'k\u0000': 'v' } })),
+      400,
+      'VALIDATION_ERROR',
+    );
+    await expectError(await fetch(`${broker.url}/api/v1/agents?q=a%00b`), 400, 'VALIDATION_ERROR');
+  });
+
   it('rejects an unsupported body encoding with 415', async () => {
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(

@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js';
 import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
+import { rejectNul } from './middleware/reject-nul.js';
 import { requestId } from './middleware/request-context.js';
 import { apiKeyAuth } from './middleware/auth.js';
 import { didAuth } from './middleware/did-auth.js';
@@ -78,6 +79,7 @@ export function createApp(ctx: AppContext): Express {
     }),
   );
 
+  app.use(rejectNul);
   app.use(platformRoutes(ctx));
 
   const apiKeys = apiKeyAuth(ctx);
