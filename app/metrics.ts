@@ -128,7 +128,41 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
+  const wsConnections = new client.Gauge({
+    name: 'ainp_ws_connections',
+    help: 'Open WebSocket connections in this process',
+    registers: [registry],
+  });
+  const eventsPublished = new client.Counter({
+    name: 'ainp_events_published_total',
+    help: 'Outbox events published to JetStream by this process',
+    registers: [registry],
+  });
+  const eventsDelivered = new client.Counter({
+    name: 'ainp_events_delivered_total',
+    help: 'Events sent to WebSocket connections of this process',
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'ainp_outbox_backlog',
+    help: 'Outbox events not yet published to JetStream',
+    registers: [registry],
+    async collect() {
+      try {
+        const { rows } = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
+        );
+        this.set(Number(rows[0]?.n ?? 0));
+      } catch {
+        // Before migrations or while the database is down the gauge keeps its last value.
+      }
+    },
+  });
+
   return {
+    wsConnections,
+    eventsPublished,
+    eventsDelivered,
     creditsDistributed,
     usefulnessProofs,
     finalizations,

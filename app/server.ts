@@ -10,6 +10,7 @@ import type { JobDefinition } from './jobs/job.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createLogger } from './logger.js';
 import { migrateUp } from './migrate/runner.js';
+import { attachRealtime, type Realtime } from './ws/ws-server.js';
 
 export interface StartOptions {
   /** Environment variables; defaults to process.env. Tests pass their own. */
@@ -23,6 +24,7 @@ export interface RunningBroker {
   port: number;
   ctx: AppContext;
   server: Server;
+  realtime: Realtime;
   /** Drains and closes everything; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -69,15 +71,16 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
 
+  const realtime = attachRealtime(ctx, server);
   const scheduler: Scheduler | undefined = env.SCHEDULER_ENABLED
     ? startScheduler(ctx, options.jobs ?? jobCatalogue)
     : undefined;
 
   const port = (server.address() as AddressInfo).port;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= shutdown(ctx, server, scheduler));
+  const stop = () => (stopping ??= shutdown(ctx, server, scheduler, realtime));
   logger.info({ port, version: ctx.version }, 'broker listening');
-  return { url: `http://127.0.0.1:${port}`, port, ctx, server, stop };
+  return { url: `http://127.0.0.1:${port}`, port, ctx, server, realtime, stop };
 }
 
 /**
@@ -85,9 +88,15 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
  * idle keep-alive connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS,
  * after which the remaining sockets are cut), the schedule waits for its runs, then pools close.
  */
-async function shutdown(ctx: AppContext, server: Server, scheduler: Scheduler | undefined): Promise<void> {
+async function shutdown(
+  ctx: AppContext,
+  server: Server,
+  scheduler: Scheduler | undefined,
+  realtime: Realtime,
+): Promise<void> {
   ctx.state.draining = true;
   ctx.logger.info('shutting down: draining in-flight requests');
+  await realtime.close();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const timer = setTimeout(() => {

@@ -145,6 +145,8 @@ export const envSchema = z.object({
   DISCOVERY_WEIGHT_TRUST: z.coerce.number().min(0).max(1).default(0.3),
   DISCOVERY_WEIGHT_USEFULNESS: z.coerce.number().min(0).max(1).default(0.1),
 
+  WS_PING_INTERVAL_MS: int(100, 600_000).default(30_000),
+
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),
   POU_FINALIZER_ENABLED: bool.default(true),

@@ -6,6 +6,7 @@ import {
   rewardCandidates,
 } from '../data/credit-window-repository.js';
 import { withTransaction } from '../data/db.js';
+import { appendEvents } from '../data/event-repository.js';
 import { insertLedgerEntries } from '../data/ledger-repository.js';
 import { distributeRewards, scoreWeight } from '../domain/rewards.js';
 import type { JobCounts, JobDefinition } from './job.js';
@@ -56,6 +57,18 @@ export async function distributeCredits(
           amount_atomic: s.amount.toString(),
           task_id: null,
           window_start: windowStart,
+        })),
+      );
+      await appendEvents(
+        tx,
+        shares.map((s) => ({
+          type: 'credits.distributed',
+          recipients: [s.did],
+          payload: {
+            did: s.did,
+            amount_atomic: s.amount.toString(),
+            window_start: windowStart.toISOString(),
+          },
         })),
       );
       return { payouts: shares.length, distributed };

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { attestationsFor, closeReceipts, type ReceiptRow } from '../data/receipt-repository.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
+import { appendEvents } from '../data/event-repository.js';
 import { lockReputations, saveReputations } from '../data/reputation-repository.js';
 import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
@@ -45,6 +46,17 @@ export async function finalizeLocked(
     leaving.map((r) => ({ task_id: r.task_id, status: results.get(r.task_id)!.status })),
   );
   const updated = leaving.filter((r) => moved.has(r.task_id));
+  await appendEvents(
+    tx,
+    updated.map((r) => {
+      const status = results.get(r.task_id)!.status;
+      return {
+        type: `receipt.${status}`,
+        recipients: [r.client_did, r.agent_did, ...r.committee],
+        payload: { task_id: r.task_id, status, agent_did: r.agent_did, client_did: r.client_did },
+      };
+    }),
+  );
   if (updated.length) {
     const dids = updated.map((r) => r.agent_did);
     const reps = await lockReputations(tx, dids);

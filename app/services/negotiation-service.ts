@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import type { Queryable } from '../data/sql.js';
+import { appendEvents } from '../data/event-repository.js';
 import { insertLedgerEntries } from '../data/ledger-repository.js';
 import {
   findIntent,
@@ -70,14 +71,27 @@ export async function openNegotiation(
   if (!intent) throw AppError.notFound(`No intent ${body.intent_id}`);
   if (intent.status !== 'open') throw AppError.conflict('The intent is no longer open', 'INVALID_STATE');
   if (intent.client_did === did) throw AppError.forbidden('A client cannot negotiate with itself');
-  return insertNegotiation(ctx.db, {
-    intent_id: intent.id,
-    client_did: intent.client_did,
-    agent_did: did,
-    price_atomic: body.price_atomic,
-    eta_ms: body.eta_ms,
-    ttlMinutes: ctx.env.NEGOTIATION_TTL_MINUTES,
+  return withTransaction(ctx.db, async (tx) => {
+    const n = await insertNegotiation(tx, {
+      intent_id: intent.id,
+      client_did: intent.client_did,
+      agent_did: did,
+      price_atomic: body.price_atomic,
+      eta_ms: body.eta_ms,
+      ttlMinutes: ctx.env.NEGOTIATION_TTL_MINUTES,
+    });
+    await appendEvents(tx, [negotiationEvent(n)]);
+    return n;
   });
+}
+
+/** negotiation.<state> (a counter-offer is negotiation.proposed again) for both parties. */
+function negotiationEvent(n: NegotiationRecord) {
+  return {
+    type: `negotiation.${n.state}`,
+    recipients: [n.client_did, n.agent_did],
+    payload: { negotiation: n },
+  };
 }
 
 function partyOf(n: NegotiationRecord, did: string): Party {
@@ -108,7 +122,8 @@ async function lockForAction(
     new Date(),
   );
   if (!t.ok) {
-    if (t.expired) await updateNegotiation(tx, id, { state: 'expired' });
+    if (t.expired)
+      await appendEvents(tx, [negotiationEvent(await updateNegotiation(tx, id, { state: 'expired' }))]);
     return { refusal: t };
   }
   return { n, party, state: t.state };
@@ -137,7 +152,9 @@ export async function actOnNegotiation(
     const change = offer
       ? { state, offer: { by: party, ...offer, at: new Date().toISOString() } }
       : { state };
-    return { value: await updateNegotiation(tx, id, change) };
+    const updated = await updateNegotiation(tx, id, change);
+    await appendEvents(tx, [negotiationEvent(updated)]);
+    return { value: updated };
   });
   return unwrap(outcome);
 }
@@ -200,8 +217,16 @@ export async function settle(
       entry('validators', split.validators, null),
       entry('pool', split.pool, null),
     ]);
-    await updateNegotiation(tx, id, { state: 'settled' });
+    const settled = await updateNegotiation(tx, id, { state: 'settled' });
     await markIntentSettled(tx, n.intent_id);
+    await appendEvents(tx, [
+      negotiationEvent(settled),
+      {
+        type: 'receipt.created',
+        recipients: [n.client_did, n.agent_did, ...receipt.committee],
+        payload: { receipt },
+      },
+    ]);
     return { value: receipt };
   });
   const receipt = unwrap(outcome);

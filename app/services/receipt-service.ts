@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
+import { appendEvents } from '../data/event-repository.js';
 import {
   attestationCounts,
   findReceipt,
@@ -88,6 +89,9 @@ export async function attest(
         `This signer already gave a ${body.type} attestation for this receipt`,
         'DUPLICATE_ATTESTATION',
       );
+    await appendEvents(tx, [
+      { type: 'attestation.submitted', recipients: [r.client_did, r.agent_did], payload: { attestation: a } },
+    ]);
     return a;
   });
   ctx.metrics.attestations.inc({ type: body.type });

@@ -62,6 +62,18 @@ openapi.registerPath({
   responses: { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } } },
 });
 
+openapi.registerPath({
+  method: 'get',
+  path: '/ws',
+  tags: ['realtime'],
+  summary:
+    'WebSocket upgrade: events for the connected identity (API key or DID signature over GET /ws); ?last_event_id=N resumes',
+  responses: {
+    101: { description: 'Switching protocols; messages are {id, event_id, type, payload, created_at}' },
+    401: { description: 'Missing, unknown or forged credentials' },
+  },
+});
+
 export function platformRoutes(ctx: AppContext): Router {
   const router = Router();
 

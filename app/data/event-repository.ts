@@ -1,0 +1,86 @@
+import { iso, type Queryable } from './sql.js';
+
+export interface NewEvent {
+  type: string;
+  recipients: string[];
+  payload: Record<string, unknown>;
+}
+
+export interface StoredEvent extends NewEvent {
+  id: string;
+  event_id: string;
+  created_at: string;
+}
+
+/** Appends events inside the caller's transaction (the outbox). */
+export async function appendEvents(tx: Queryable, events: NewEvent[]): Promise<void> {
+  if (!events.length) return;
+  await tx.query(
+    `INSERT INTO events (type, recipients, payload)
+     SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
+       FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)`,
+    [JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] })))],
+  );
+}
+
+type Row = Omit<StoredEvent, 'created_at'> & { created_at: Date };
+const toEvent = (r: Row): StoredEvent => ({ ...r, created_at: iso(r.created_at)! });
+
+/** Unpublished events in id order, locked so two publishers never send the same batch at once. */
+export async function claimUnpublished(tx: Queryable, limit: number): Promise<StoredEvent[]> {
+  const { rows } = await tx.query<Row>(
+    `SELECT id, event_id, type, recipients, payload, created_at FROM events
+      WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return rows.map(toEvent);
+}
+
+export async function markPublished(tx: Queryable, ids: string[]): Promise<void> {
+  await tx.query(`UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+}
+
+/** Unpublished events after `afterId` (the degraded path: delivery from the database). */
+export async function unpublishedAfter(
+  db: Queryable,
+  afterId: string,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT id, event_id, type, recipients, payload, created_at FROM events
+      WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows.map(toEvent);
+}
+
+/** Events for any of `identities` after `afterId`, oldest first (resume after a reconnect). */
+export async function eventsSince(
+  db: Queryable,
+  identities: string[],
+  afterId: string,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT id, event_id, type, recipients, payload, created_at FROM events
+      WHERE recipients && $1::text[] AND id > $2 ORDER BY id LIMIT $3`,
+    [identities, afterId, limit],
+  );
+  return rows.map(toEvent);
+}
+
+export async function outboxBacklog(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
+  );
+  return Number(rows[0]!.n);
+}
+
+/** DIDs of the agents a wallet address owns: an API-key connection receives their events. */
+export async function ownedAgentDids(db: Queryable, address: string): Promise<string[]> {
+  const { rows } = await db.query<{ did: string }>(
+    `SELECT did FROM agents WHERE owner_address = $1 AND did IS NOT NULL`,
+    [address],
+  );
+  return rows.map((r) => r.did);
+}

@@ -1,0 +1,138 @@
+import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
+import type { AppContext } from '../context.js';
+import { withTransaction } from '../data/db.js';
+import {
+  claimUnpublished,
+  markPublished,
+  unpublishedAfter,
+  type StoredEvent,
+} from '../data/event-repository.js';
+import type { Hub } from './hub.js';
+
+export const STREAM = 'AINP_EVENTS';
+const SUBJECTS = 'ainp.events.>';
+const codec = JSONCodec<StoredEvent>();
+
+/**
+ * Moves events from the outbox to JetStream (event_id as the message id, so a retried publish is
+ * dropped by the stream's duplicate window), marking them published in the same transaction that
+ * claimed them. Every broker process listens on the subject and hands events to its sockets.
+ * While NATS is unreachable the relay reads the unpublished events from the database and hands
+ * them to local sockets directly; once NATS is back they are published and the sockets' seen-sets
+ * keep them from arriving twice.
+ */
+export class EventRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private sub: Subscription | undefined;
+  private streamReady = false;
+  private localCursor: string | undefined;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly hub: Hub,
+    private readonly intervalMs = 100,
+  ) {}
+
+  /** Database delivery starts after what exists now: older events are for resume only. */
+  async start(): Promise<void> {
+    const { rows } = await this.ctx.db.query<{ max: string | null }>(
+      'SELECT max(id)::text AS max FROM events',
+    );
+    this.localCursor = rows[0]?.max ?? '0';
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.sub?.unsubscribe();
+    while (this.running) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** One pass; never throws (a failed pass is retried on the next tick). */
+  async tick(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      const nc = this.ctx.nats.connection;
+      if (nc) {
+        await this.ensureNats();
+        await this.publishBatch();
+      } else {
+        await this.deliverFromDatabase();
+      }
+    } catch (err) {
+      this.ctx.logger.debug({ err: (err as Error).message }, 'event relay pass failed');
+      this.streamReady = false;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async ensureNats(): Promise<void> {
+    const nc = this.ctx.nats.connection!;
+    if (!this.sub || this.sub.isClosed()) {
+      this.sub = nc.subscribe(SUBJECTS, {
+        callback: (err, msg) => {
+          if (!err) this.hub.dispatch(codec.decode(msg.data));
+        },
+      });
+    }
+    if (this.streamReady) return;
+    const jsm = await nc.jetstreamManager();
+    try {
+      await jsm.streams.info(STREAM);
+    } catch {
+      await jsm.streams.add({
+        name: STREAM,
+        subjects: [SUBJECTS],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: 7 * 24 * 3600 * 1e9,
+        duplicate_window: 10 * 60 * 1e9,
+      });
+    }
+    this.streamReady = true;
+  }
+
+  private async publishBatch(): Promise<void> {
+    const js = this.ctx.nats.connection!.jetstream();
+    for (let more = true; more && !this.stopped;) {
+      const published = await withTransaction(this.ctx.db, async (tx) => {
+        const events = await claimUnpublished(tx, 100);
+        for (const e of events)
+          await js.publish(`ainp.events.${e.type}`, codec.encode(e), { msgID: e.event_id });
+        if (events.length)
+          await markPublished(
+            tx,
+            events.map((e) => e.id),
+          );
+        return events.length;
+      });
+      if (published) this.ctx.metrics.eventsPublished.inc(published);
+      more = published === 100;
+    }
+  }
+
+  private async deliverFromDatabase(): Promise<void> {
+    if (this.localCursor === undefined) {
+      const { rows } = await this.ctx.db.query<{ max: string | null }>(
+        'SELECT max(id)::text AS max FROM events',
+      );
+      this.localCursor = rows[0]?.max ?? '0';
+    }
+    const events = await unpublishedAfter(this.ctx.db, this.localCursor, 500);
+    for (const e of events) this.hub.dispatch(e);
+    if (!events.length) return;
+    this.localCursor = events[events.length - 1]!.id;
+    // With no NATS configured at all there is nothing to drain to: delivered is done.
+    if (this.ctx.nats.state() === 'in_process')
+      await markPublished(
+        this.ctx.db,
+        events.map((e) => e.id),
+      );
+  }
+}

@@ -1,0 +1,112 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AppContext } from '../context.js';
+import { findActiveApiKeyByHash } from '../data/api-key-repository.js';
+import { eventsSince, ownedAgentDids } from '../data/event-repository.js';
+import { hashApiKey } from '../domain/api-keys.js';
+import { AppError } from '../errors.js';
+import { signatureNonces, verifySignedRequest } from '../http/middleware/did-auth.js';
+import { EventRelay } from './event-relay.js';
+import { CLOSE, Hub, send, type Connection } from './hub.js';
+
+const RESUME_LIMIT = 1000;
+
+export interface Realtime {
+  hub: Hub;
+  relay: EventRelay;
+  close(): Promise<void>;
+}
+
+/**
+ * `GET /ws`: authenticated at the upgrade by an API key (its address and the DIDs of the agents it
+ * owns) or a DID signature over `GET /ws...` with an empty body. A client resumes with
+ * `?last_event_id=N` (or the Last-Event-ID header): it first gets what it missed (at most 1,000
+ * events), then live ones. A ping every WS_PING_INTERVAL_MS; a connection that missed a pong is
+ * dropped. Shutdown closes every socket with 1001.
+ */
+export function attachRealtime(ctx: AppContext, server: Server): Realtime {
+  const hub = new Hub(ctx.metrics);
+  const relay = new EventRelay(ctx, hub);
+  relay.start();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
+  const nonces = signatureNonces(ctx);
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  const identify = async (req: IncomingMessage): Promise<string[]> => {
+    const header = (n: string) => {
+      const v = req.headers[n.toLowerCase()];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    if (header('x-ainp-did')) {
+      return [await verifySignedRequest(nonces, { method: 'GET', url: req.url ?? '/ws', header })];
+    }
+    const bearer = /^Bearer\s+(.+)$/i.exec(header('authorization') ?? '')?.[1];
+    const presented = header('x-api-key') ?? bearer;
+    if (!presented) throw AppError.unauthorized('An API key or a DID signature is required to connect');
+    const key = await findActiveApiKeyByHash(ctx.db, hashApiKey(presented.trim()));
+    if (!key) throw AppError.unauthorized('Unknown or revoked API key');
+    return [key.address, ...(await ownedAgentDids(ctx.db, key.address))];
+  };
+
+  const refuse = (socket: Duplex, status: number, body: unknown) => {
+    const json = JSON.stringify(body);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ws')
+      return refuse(socket, 404, { error: 'NOT_FOUND', message: `No WebSocket at ${url.pathname}` });
+    if (ctx.state.draining) return refuse(socket, 503, { error: 'UNAVAILABLE', message: 'Shutting down' });
+    identify(req).then(
+      (identities) => wss.handleUpgrade(req, socket, head, (ws) => void open(ws, identities, url, req)),
+      (err: unknown) => {
+        const e = err instanceof AppError ? err : AppError.unauthorized('Authentication failed');
+        refuse(socket, e.status, { error: e.code, message: e.message });
+      },
+    );
+  };
+
+  const open = async (ws: WebSocket, identities: string[], url: URL, req: IncomingMessage) => {
+    const conn: Connection = { ws, identities, seen: new Set() };
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('close', () => hub.remove(conn));
+    ws.on('error', () => ws.terminate());
+    ws.on('message', () => undefined); // clients only listen; frames are ignored
+    hub.add(conn);
+    const last =
+      url.searchParams.get('last_event_id') ?? (req.headers['last-event-id'] as string | undefined);
+    if (last && /^\d{1,18}$/.test(last)) {
+      for (const e of await eventsSince(ctx.db, identities, last, RESUME_LIMIT)) send(conn, e, ctx.metrics);
+    }
+  };
+
+  server.on('upgrade', onUpgrade);
+  const pinger = setInterval(() => {
+    for (const c of hub.all()) {
+      if (!alive.get(c.ws)) {
+        c.ws.terminate();
+        continue;
+      }
+      alive.set(c.ws, false);
+      c.ws.ping();
+    }
+  }, ctx.env.WS_PING_INTERVAL_MS);
+  pinger.unref();
+
+  return {
+    hub,
+    relay,
+    async close() {
+      server.off('upgrade', onUpgrade);
+      clearInterval(pinger);
+      for (const c of hub.all()) c.ws.close(CLOSE.goingAway, 'server shutting down');
+      await relay.stop();
+      wss.close();
+    },
+  };
+}

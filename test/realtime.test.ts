@@ -1,0 +1,165 @@
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signedHeaders } from '../app/domain/did-signing.js';
+import { startNatsServer } from '../app/local/child-service.js';
+import type { RunningBroker } from '../app/server.js';
+import { newClient } from './helpers/api.js';
+import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+let a: RunningBroker;
+let b: RunningBroker;
+let provider: Signer;
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  [a, b] = [await stack.broker(), await stack.broker()];
+  provider = (await registeredAgent(b.url, await newClient(b.url))).signer;
+});
+
+interface Received {
+  id: string;
+  event_id: string;
+  type: string;
+}
+
+function connect(base: string, signer: Signer, lastEventId?: string) {
+  const p = `/ws${lastEventId ? `?last_event_id=${lastEventId}` : ''}`;
+  const ws = new WebSocket(base.replace('http', 'ws') + p, { headers: signedHeaders(signer, 'GET', p, '') });
+  const received: Received[] = [];
+  ws.on('message', (data) => received.push(JSON.parse(String(data))));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  return { ws, received, opened };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function eventIdsFor(did: string, afterId = '0'): Promise<string[]> {
+  const { rows } = await stack.db.query(
+    `SELECT event_id FROM events WHERE $1 = ANY(recipients) AND id > $2 ORDER BY id`,
+    [did, afterId],
+  );
+  return rows.map((r) => r.event_id);
+}
+
+describe('GET /ws', () => {
+  it('connects an API key for its address and the agents it owns, and closes with 1001 on shutdown', async () => {
+    const broker = await stack.broker();
+    const owner = await newClient(broker.url);
+    const agent = (await registeredAgent(broker.url, owner)).signer;
+    const ws = new WebSocket(broker.url.replace('http', 'ws') + '/ws', {
+      headers: { 'X-API-Key': owner.key },
+    });
+    const received: Received[] = [];
+    ws.on('message', (d) => received.push(JSON.parse(String(d))));
+    await new Promise((r) => ws.once('open', r));
+    await settledReceipt(b.url, newSigner(), agent);
+    await until(() => received.some((e) => e.type === 'receipt.created'));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    await broker.stop();
+    expect(await closed).toBe(1001);
+  });
+
+  it('delivers to a client on one replica what happened through the other', async () => {
+    const client = newSigner();
+    const c = connect(a.url, client);
+    await c.opened;
+    const receipt = await settledReceipt(b.url, client, provider);
+    await until(() => c.received.some((e) => e.type === 'receipt.created'));
+    expect(c.received.map((e) => e.type)).toEqual([
+      'negotiation.proposed',
+      'negotiation.accepted',
+      'negotiation.settled',
+      'receipt.created',
+    ]);
+    expect(c.received.map((e) => e.event_id)).toEqual(await eventIdsFor(client.did));
+    expect(receipt.committee_shortfall).toBe(true);
+    c.ws.close();
+  });
+
+  it('resumes after a reconnect with exactly the events missed', async () => {
+    const client = newSigner();
+    const first = connect(a.url, client);
+    await first.opened;
+    const receipt = await settledReceipt(b.url, client, provider);
+    await until(() => first.received.length === 4);
+    const last = first.received[3]!.id;
+    first.ws.close();
+    await signed(b.url, client, 'POST', `/api/receipts/${receipt.task_id}/attestations`, {
+      type: 'ACCEPTED',
+      score: 1,
+      confidence: 1,
+    });
+    await fetch(`${b.url}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
+    const again = connect(a.url, client, last);
+    await again.opened;
+    await until(() => again.received.length >= 2);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more, nothing twice
+    expect(again.received.map((e) => e.type)).toEqual(['attestation.submitted', 'receipt.finalized']);
+    expect(again.received.map((e) => e.event_id)).toEqual(await eventIdsFor(client.did, last));
+    again.ws.close();
+  });
+
+  it('loses and doubles nothing when NATS stops and returns mid-flow', async () => {
+    const client = newSigner();
+    const c = connect(a.url, client);
+    await c.opened;
+    await stack.nats.stop();
+    const receipt = await settledReceipt(b.url, client, provider);
+    await signed(b.url, client, 'POST', `/api/receipts/${receipt.task_id}/attestations`, {
+      type: 'ACCEPTED',
+      score: 1,
+      confidence: 1,
+    });
+    // Same process delivery without NATS: from the outbox in the database.
+    await until(() => c.received.length === 5);
+    const backlog = await stack.db.query(`SELECT count(*)::int AS n FROM events WHERE published_at IS NULL`);
+    expect(backlog.rows[0].n).toBeGreaterThanOrEqual(5);
+
+    const nats = await startNatsServer(path.join(stack.dir, 'nats'), stack.nats.port);
+    await until(
+      async () =>
+        (await stack.db.query(`SELECT count(*)::int AS n FROM events WHERE published_at IS NULL`)).rows[0]
+          .n === 0,
+      20_000,
+    );
+    await fetch(`${b.url}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
+    await until(() => c.received.some((e) => e.type === 'receipt.finalized'));
+    await new Promise((r) => setTimeout(r, 500));
+    const ids = c.received.map((e) => e.event_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(await eventIdsFor(client.did));
+    c.ws.close();
+    await nats!.stop();
+  });
+
+  it('refuses a connection without credentials or with a forged signature', async () => {
+    const none = new WebSocket(a.url.replace('http', 'ws') + '/ws');
+    await expect(
+      new Promise((_, reject) =>
+        none.once('unexpected-response', (_r, res) => reject(new Error(`HTTP ${res.statusCode}`))),
+      ),
+    ).rejects.toThrow('HTTP 401');
+    const victim = newSigner();
+    const forged = new WebSocket(a.url.replace('http', 'ws') + '/ws', {
+      headers: { ...signedHeaders(newSigner(), 'GET', '/ws', ''), 'X-AINP-DID': victim.did },
+    });
+    await expect(
+      new Promise((_, reject) =>
+        forged.once('unexpected-response', (_r, res) => reject(new Error(`HTTP ${res.statusCode}`))),
+      ),
+    ).rejects.toThrow('HTTP 401');
+  });
+});
