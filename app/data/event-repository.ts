@@ -21,7 +21,11 @@ export async function appendEvents(tx: Queryable, events: NewEvent[]): Promise<v
        FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)`,
     [JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] })))],
   );
+  // NOTIFY is delivered at commit (and dropped on rollback): relays wake up at once.
+  await tx.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
 }
+
+export const EVENTS_CHANNEL = 'ainp_events';
 
 type Row = Omit<StoredEvent, 'created_at'> & { created_at: Date };
 const toEvent = (r: Row): StoredEvent => ({ ...r, created_at: iso(r.created_at)! });

@@ -1,8 +1,10 @@
 import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
+import pg from 'pg';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import {
   claimUnpublished,
+  EVENTS_CHANNEL,
   markPublished,
   unpublishedAfter,
   type StoredEvent,
@@ -28,11 +30,14 @@ export class EventRelay {
   private sub: Subscription | undefined;
   private streamReady = false;
   private localCursor: string | undefined;
+  private listener: pg.Client | undefined;
+  private again = false;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly hub: Hub,
-    private readonly intervalMs = 100,
+    /** The fallback poll; commits wake the relay at once through LISTEN/NOTIFY. */
+    private readonly intervalMs = 1000,
   ) {}
 
   /** Database delivery starts after what exists now: older events are for resume only. */
@@ -43,19 +48,49 @@ export class EventRelay {
     this.localCursor = rows[0]?.max ?? '0';
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
+    void this.listen();
+  }
+
+  /** A dedicated connection LISTENs for commits that wrote events; re-established on failure. */
+  private async listen(): Promise<void> {
+    if (this.stopped || !this.ctx.env.DATABASE_URL) return;
+    const client = new pg.Client({
+      connectionString: this.ctx.env.DATABASE_URL,
+      application_name: 'ainp-events',
+    });
+    client.on('notification', () => void this.tick());
+    client.on('error', () => undefined);
+    client.on('end', () => {
+      if (this.listener === client) this.listener = undefined;
+      if (!this.stopped) setTimeout(() => void this.listen(), 1000).unref();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      if (this.stopped) return void (await client.end());
+      this.listener = client;
+    } catch {
+      await client.end().catch(() => undefined);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.sub?.unsubscribe();
+    await this.listener?.end().catch(() => undefined);
     while (this.running) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** One pass; never throws (a failed pass is retried on the next tick). */
   async tick(): Promise<void> {
-    if (this.running || this.stopped) return;
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true; // a commit arrived mid-pass: run once more right after
+      return;
+    }
     this.running = true;
+    this.again = false;
     try {
       const nc = this.ctx.nats.connection;
       if (nc) {
@@ -70,6 +105,7 @@ export class EventRelay {
     } finally {
       this.running = false;
     }
+    if (this.again) void this.tick();
   }
 
   private async ensureNats(): Promise<void> {

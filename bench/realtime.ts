@@ -1,0 +1,94 @@
+/**
+ * Event latency, change committed → message on the socket, across replicas: a client socket on
+ * broker A, the changes made through broker B (NATS in between).
+ *   npm run build && npx tsx bench/realtime.ts [--samples 300]
+ * Each sample: the provider opens a negotiation on B; the time runs from sending that request to
+ * the negotiation.proposed message on A's socket, so it bounds commit → socket from above (it also
+ * holds B's own handling of the request).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
+import { signedHeaders } from '../app/domain/did-signing.js';
+import { freePort } from '../app/local/free-port.js';
+import { newClient } from '../test/helpers/api.js';
+import { newSigner, registeredAgent, signed } from '../test/helpers/ainp.js';
+import { ADMIN_TOKEN } from '../test/helpers/stack.js';
+import { benchServices } from './services.js';
+
+const { values } = parseArgs({ options: { samples: { type: 'string', default: '300' } } });
+const services = await benchServices();
+const brokers: ChildProcess[] = [];
+async function broker(): Promise<string> {
+  const port = await freePort();
+  brokers.push(
+    spawn(process.execPath, ['dist/app/main.js', 'serve'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: services.databaseUrl,
+        REDIS_URL: services.redisUrl,
+        NATS_URL: services.natsUrl,
+        ADMIN_TOKEN,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        MIGRATE_ON_START: 'true',
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  while (
+    !(await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  )
+    await new Promise((r) => setTimeout(r, 100));
+  return base;
+}
+try {
+  const a = await broker();
+  const b = await broker();
+  const provider = (await registeredAgent(b, await newClient(b))).signer;
+  const client = newSigner();
+  const ws = new WebSocket(`${a.replace('http', 'ws')}/ws`, {
+    headers: signedHeaders(client, 'GET', '/ws', ''),
+  });
+  const arrivals = new Map<string, number>();
+  ws.on('message', (d) => {
+    const e = JSON.parse(String(d)) as { payload: { negotiation: { id: string } } };
+    arrivals.set(e.payload.negotiation.id, performance.now());
+  });
+  await new Promise((r) => ws.once('open', r));
+  const latencies: number[] = [];
+  for (let i = 0; i < Number(values.samples); i++) {
+    const intent = await signed(b, client, 'POST', '/api/intents', {
+      intent_type: 'x',
+      description: 'y',
+      budget_atomic: '10',
+    });
+    const t0 = performance.now();
+    const neg = await signed(b, provider, 'POST', '/api/negotiations', {
+      intent_id: intent.body.id,
+      price_atomic: '5',
+      eta_ms: 10,
+    });
+    const deadline = Date.now() + 10_000;
+    while (!arrivals.has(neg.body.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    if (!arrivals.has(neg.body.id)) throw new Error('event did not arrive within 10 s');
+    latencies.push(arrivals.get(neg.body.id)! - t0);
+  }
+  ws.close();
+  latencies.sort((x, y) => x - y);
+  const pct = (p: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! * 10) / 10;
+  console.log(
+    JSON.stringify({ samples: latencies.length, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: pct(1) }),
+  );
+} finally {
+  for (const c of brokers) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  await services.stop();
+}
