@@ -145,6 +145,28 @@ describe('GET /ws', () => {
     await nats!.stop();
   });
 
+  it('drops a connection that stops answering pings, and counts connections and events in /metrics', async () => {
+    const broker = await stack.broker({ WS_PING_INTERVAL_MS: '200' });
+    const gauge = async () =>
+      Number(/ainp_ws_connections (\d+)/.exec(await (await fetch(`${broker.url}/metrics`)).text())![1]);
+    const c = connect(broker.url, newSigner());
+    await c.opened;
+    expect(await gauge()).toBe(1);
+    // A client that no longer reads (a dead peer) never answers the server's ping.
+    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await until(async () => (await gauge()) === 0, 5000);
+    const text = await (await fetch(`${a.url}/metrics`)).text();
+    expect(Number(/ainp_events_delivered_total (\d+)/.exec(text)![1])).toBeGreaterThan(0);
+    expect(text).toMatch(/ainp_outbox_backlog \d+/);
+    const published = await Promise.all(
+      [a, b].map(async (x) =>
+        Number(/ainp_events_published_total (\d+)/.exec(await (await fetch(`${x.url}/metrics`)).text())![1]),
+      ),
+    );
+    expect(published[0]! + published[1]!).toBeGreaterThan(0);
+    c.ws.terminate();
+  });
+
   it('refuses a connection without credentials or with a forged signature', async () => {
     const none = new WebSocket(a.url.replace('http', 'ws') + '/ws');
     await expect(
