@@ -12,6 +12,7 @@ import {
 import type { Hub } from './hub.js';
 
 export const STREAM = 'AINP_EVENTS';
+const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
 const SUBJECTS = 'ainp.events.>';
 const codec = JSONCodec<StoredEvent>();
 
@@ -138,6 +139,12 @@ export class EventRelay {
     const js = this.ctx.nats.connection!.jetstream();
     for (let more = true; more && !this.stopped;) {
       const published = await withTransaction(this.ctx.db, async (tx) => {
+        // One publisher at a time across replicas, so the stream (and every socket) sees events
+        // in id order; the others skip this pass.
+        const { rows } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+          PUBLISH_LOCK,
+        ]);
+        if (!rows[0]!.ok) return 0;
         const events = await claimUnpublished(tx, 100);
         for (const e of events)
           await js.publish(`ainp.events.${e.type}`, codec.encode(e), { msgID: e.event_id });
