@@ -2,17 +2,15 @@
  * Discovery latency with 100,000 agents loaded, and the credit job's time for 10,000 agents:
  *   npm run build && npx tsx bench/discovery-credits.ts [--agents 100000] [--seconds 10] [--workers 8]
  */
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseEnv } from '../app/config/env.js';
 import { closeContext, createContext } from '../app/context.js';
 import { distributeCredits } from '../app/jobs/credits.js';
 import { refreshRankBase } from '../app/data/discovery-repository.js';
-import { freePort } from '../app/local/free-port.js';
 import { createLogger } from '../app/logger.js';
 import { ADMIN_TOKEN } from '../test/helpers/stack.js';
-import { benchServices } from './services.js';
+import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,33 +20,10 @@ const { values } = parseArgs({
   },
 });
 const services = await benchServices();
-const port = await freePort();
-const child = spawn(process.execPath, ['dist/app/main.js', 'serve'], {
-  env: {
-    ...process.env,
-    DATABASE_URL: services.databaseUrl,
-    REDIS_URL: services.redisUrl,
-    NATS_URL: services.natsUrl,
-    ADMIN_TOKEN,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    MIGRATE_ON_START: 'true',
-    NODE_ENV: 'production',
-    RATE_LIMIT_SEARCH: '1000000',
-    RATE_LIMIT_GET: '1000000',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
+const broker = await startBroker(services, { RATE_LIMIT_SEARCH: '1000000', RATE_LIMIT_GET: '1000000' });
+const base = broker.url;
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 try {
-  while (
-    !(await fetch(`${base}/ready`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  )
-    await new Promise((r) => setTimeout(r, 100));
   const db = new pg.Pool({ connectionString: services.databaseUrl });
   const words = [
     'translate',
@@ -159,7 +134,6 @@ try {
   );
   await closeContext(ctx);
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await broker.stop();
   await services.stop();
 }

@@ -3,44 +3,18 @@
  *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20]
  * Each flow is 9 signed requests: intent, negotiation, accept, settle, 3 AUDIT_PASS, ACCEPTED, finalize.
  */
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { freePort } from '../app/local/free-port.js';
 import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
-import { ADMIN_TOKEN } from '../test/helpers/stack.js';
-import { benchServices } from './services.js';
+import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '15' }, workers: { type: 'string', default: '20' } },
 });
 const services = await benchServices();
-const port = await freePort();
-const child = spawn(process.execPath, ['dist/app/main.js', 'serve'], {
-  env: {
-    ...process.env,
-    DATABASE_URL: services.databaseUrl,
-    REDIS_URL: services.redisUrl,
-    NATS_URL: services.natsUrl,
-    ADMIN_TOKEN,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    MIGRATE_ON_START: 'true',
-    NODE_ENV: 'production',
-    POU_MIN_STAKE: '1',
-    RATE_LIMIT_REGISTER: '1000000',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
+const broker = await startBroker(services, { POU_MIN_STAKE: '1', RATE_LIMIT_REGISTER: '1000000' });
+const base = broker.url;
 try {
-  while (
-    !(await fetch(`${base}/ready`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  )
-    await new Promise((r) => setTimeout(r, 100));
   const owner = await newClient(base);
   const provider = (await registeredAgent(base, owner)).signer;
   const members: Signer[] = [];
@@ -92,7 +66,6 @@ try {
     }),
   );
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await broker.stop();
   await services.stop();
 }

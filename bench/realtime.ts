@@ -6,47 +6,20 @@
  * the negotiation.proposed message on A's socket, so it bounds commit → socket from above (it also
  * holds B's own handling of the request).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { signedHeaders } from '../app/domain/did-signing.js';
-import { freePort } from '../app/local/free-port.js';
 import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, signed } from '../test/helpers/ainp.js';
-import { ADMIN_TOKEN } from '../test/helpers/stack.js';
-import { benchServices } from './services.js';
+import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '300' } } });
 const services = await benchServices();
-const brokers: ChildProcess[] = [];
+const brokers: { url: string; stop(): Promise<void> }[] = [];
 async function broker(): Promise<string> {
-  const port = await freePort();
-  brokers.push(
-    spawn(process.execPath, ['dist/app/main.js', 'serve'], {
-      env: {
-        ...process.env,
-        DATABASE_URL: services.databaseUrl,
-        REDIS_URL: services.redisUrl,
-        NATS_URL: services.natsUrl,
-        ADMIN_TOKEN,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        MIGRATE_ON_START: 'true',
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    }),
-  );
-  const base = `http://127.0.0.1:${port}`;
-  while (
-    !(await fetch(`${base}/ready`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  )
-    await new Promise((r) => setTimeout(r, 100));
-  return base;
+  const b = await startBroker(services, { LOG_LEVEL: 'warn' });
+  brokers.push(b);
+  return b.url;
 }
 try {
   const a = await broker();
@@ -88,7 +61,6 @@ try {
     JSON.stringify({ samples: latencies.length, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: pct(1) }),
   );
 } finally {
-  for (const c of brokers) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(brokers.map((x) => x.stop()));
   await services.stop();
 }
