@@ -7,6 +7,21 @@ import type { Db } from './data/db.js';
  */
 export function createMetrics(db: Db) {
   const registry = new client.Registry();
+  /** A gauge read from the database at scrape time (`sql` returns one row with `n`). */
+  const countGauge = (name: string, help: string, sql: string) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        try {
+          const { rows } = await db.query<{ n: string }>(sql);
+          this.set(Number(rows[0]?.n ?? 0));
+        } catch {
+          // Before migrations or while the database is down the gauge keeps its last value.
+        }
+      },
+    });
   client.collectDefaultMetrics({ register: registry, prefix: 'ainp_' });
 
   const httpRequests = new client.Counter({
@@ -88,21 +103,11 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
-  new client.Gauge({
-    name: 'ainp_receipts_pending',
-    help: 'Task receipts waiting for quorum',
-    registers: [registry],
-    async collect() {
-      try {
-        const { rows } = await db.query<{ n: string }>(
-          `SELECT count(*) AS n FROM receipts WHERE status = 'pending'`,
-        );
-        this.set(Number(rows[0]?.n ?? 0));
-      } catch {
-        // Before migrations or while the database is down the gauge keeps its last value.
-      }
-    },
-  });
+  countGauge(
+    'ainp_receipts_pending',
+    'Task receipts waiting for quorum',
+    `SELECT count(*) AS n FROM receipts WHERE status = 'pending'`,
+  );
   const finalizations = new client.Counter({
     name: 'ainp_receipt_finalizations_total',
     help: 'Receipts that left pending, by result (finalized, failed, disputed, expired) and path (api, job)',
@@ -143,21 +148,11 @@ export function createMetrics(db: Db) {
     help: 'Events sent to WebSocket connections of this process',
     registers: [registry],
   });
-  new client.Gauge({
-    name: 'ainp_outbox_backlog',
-    help: 'Outbox events not yet published to JetStream',
-    registers: [registry],
-    async collect() {
-      try {
-        const { rows } = await db.query<{ n: string }>(
-          `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
-        );
-        this.set(Number(rows[0]?.n ?? 0));
-      } catch {
-        // Before migrations or while the database is down the gauge keeps its last value.
-      }
-    },
-  });
+  countGauge(
+    'ainp_outbox_backlog',
+    'Outbox events not yet published to JetStream',
+    `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
+  );
 
   return {
     wsConnections,

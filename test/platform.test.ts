@@ -66,6 +66,8 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/ainp_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/live"/);
     expect(text).toMatch(/ainp_db_pool_connections\{state="total"\} \d+/);
     expect(text).toContain('ainp_process_resident_memory_bytes');
+    expect(text).toMatch(/^ainp_receipts_pending 0$/m);
+    expect(text).toMatch(/^ainp_outbox_backlog 0$/m);
     expect(text).not.toContain('no/such/route/123');
   });
 });
