@@ -105,6 +105,12 @@ describe('revoke and responses', () => {
 });
 
 describe('GET /api/v1/agents/:id/reputation', () => {
+  it('is 404 for an unknown agent', async () => {
+    const res = await rater.get('/api/v1/agents/6f9619ff-8b86-4011-b42d-00c04fc964ff/reputation');
+    expect(res.status).toBe(404);
+    expect(res.body.error).toBe('NOT_FOUND');
+  });
+
   it('summarises live feedback and never serves a stale value after a write', async () => {
     const c = await newClient(broker.url);
     const { body: agent } = await owner.post('/api/v1/agents/register', agentBody());

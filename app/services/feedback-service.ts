@@ -95,7 +95,7 @@ export async function loadReputation(ctx: AppContext, agentId: string) {
   };
 }
 
+/** Cached; an unknown agent is a 404 from loadReputation (and a miss is never cached). */
 export async function reputation(ctx: AppContext, agentId: string) {
-  await requireAgent(ctx, agentId);
   return ctx.cache.get('reputation', agentId, () => loadReputation(ctx, agentId));
 }

@@ -11,7 +11,7 @@ import {
 } from '../data/receipt-repository.js';
 import { AppError } from '../errors.js';
 import { invalidateAgentsByDid } from './agents-service.js';
-import { countResults, finalizeLocked } from './finalization.js';
+import { finalizeLocked } from './finalization.js';
 
 const CLIENT_TYPES = new Set<AttestationType>(['ACCEPTED', 'REJECTED']);
 export const ATTESTATIONS_INLINE = 100;
@@ -119,5 +119,3 @@ export async function finalize(ctx: AppContext, taskId: string) {
   }
   return { ok: true, status: result.status };
 }
-
-export { countResults };
