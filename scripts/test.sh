@@ -9,7 +9,13 @@ bash scripts/tools.sh helm kube-score
 npm run --silent build
 mkdir -p .test-data
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json=.test-data/results.json "$@" || status=$?
+npx vitest run --reporter=default --reporter=json --outputFile.json=.test-data/results.json "$@" 2>&1 |
+  tee .test-data/vitest.log || status=$?
+# Vitest reports an unhandled rejection but can still exit 0: such a run is a failure here.
+if grep -q 'unhandled error' .test-data/vitest.log; then
+  echo "vitest caught unhandled errors (see above): failing the run"
+  status=1
+fi
 node -e '
   const r = JSON.parse(require("fs").readFileSync(".test-data/results.json", "utf8"));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));

@@ -41,15 +41,23 @@ export class EventRelay {
     private readonly intervalMs = 1000,
   ) {}
 
-  /** Database delivery starts after what exists now: older events are for resume only. */
-  async start(): Promise<void> {
+  /**
+   * Database delivery starts after what exists now: older events are for resume only. Never
+   * rejects: with the database unreachable (or not yet migrated) the cursor is read on a later pass.
+   */
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+    void this.readCursor().catch(() => undefined);
+    void this.listen();
+  }
+
+  private async readCursor(): Promise<void> {
+    if (this.localCursor !== undefined) return;
     const { rows } = await this.ctx.db.query<{ max: string | null }>(
       'SELECT max(id)::text AS max FROM events',
     );
-    this.localCursor = rows[0]?.max ?? '0';
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
-    this.timer.unref();
-    void this.listen();
+    this.localCursor ??= rows[0]?.max ?? '0';
   }
 
   /** A dedicated connection LISTENs for commits that wrote events; re-established on failure. */
@@ -161,13 +169,8 @@ export class EventRelay {
   }
 
   private async deliverFromDatabase(): Promise<void> {
-    if (this.localCursor === undefined) {
-      const { rows } = await this.ctx.db.query<{ max: string | null }>(
-        'SELECT max(id)::text AS max FROM events',
-      );
-      this.localCursor = rows[0]?.max ?? '0';
-    }
-    const events = await unpublishedAfter(this.ctx.db, this.localCursor, 500);
+    await this.readCursor();
+    const events = await unpublishedAfter(this.ctx.db, this.localCursor!, 500);
     for (const e of events) this.hub.dispatch(e);
     if (!events.length) return;
     this.localCursor = events[events.length - 1]!.id;
