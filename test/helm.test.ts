@@ -1,40 +1,13 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { CHART, HELM, KUBE, renderChart, run, validateManifest, type Manifest } from './helpers/k8s.js';
 
 /**
  * The chart, rendered by the real helm (built by scripts/tools.sh), every manifest validated
  * against the Kubernetes schemas (kubernetes-models, and the Prometheus operator models).
  */
-const run = promisify(execFile);
-const HELM = path.resolve('.tools/bin/helm');
-const CHART = path.resolve('helm');
-const KUBE = '1.30.0';
-
-type Manifest = {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec: any;
-  data?: any;
-};
-
-export async function renderChart(args: string[] = []): Promise<Manifest[]> {
-  const { stdout } = await run(
-    HELM,
-    ['template', 'rel', CHART, '--namespace', 'ainp', '--kube-version', KUBE, ...args],
-    {
-      maxBuffer: 20 * 1024 * 1024,
-    },
-  );
-  return parseAllDocuments(stdout)
-    .map((d) => d.toJS() as Manifest)
-    .filter(Boolean);
-}
-
 async function renderError(args: string[]): Promise<string> {
   try {
     await renderChart(args);
@@ -42,18 +15,6 @@ async function renderError(args: string[]): Promise<string> {
     return String((err as { stderr?: string }).stderr ?? err);
   }
   throw new Error(`rendering with ${args.join(' ')} should have failed`);
-}
-
-/** Validates a manifest with the model class of its apiVersion and kind. */
-export async function validateManifest(m: Manifest): Promise<void> {
-  const [group, version] = m.apiVersion.includes('/') ? m.apiVersion.split('/') : ['', m.apiVersion];
-  const modulePath =
-    group === 'monitoring.coreos.com'
-      ? `@kubernetes-models/prometheus-operator/${group}/${version}/${m.kind}`
-      : `kubernetes-models/${group ? `${group}/` : ''}${version}/${m.kind}`;
-  const mod = (await import(modulePath)) as Record<string, new (data: unknown) => { validate(): void }>;
-  const Model = mod[m.kind]!;
-  new Model(m).validate();
 }
 
 const byKind = (ms: Manifest[], kind: string) => ms.filter((m) => m.kind === kind);

@@ -4,6 +4,28 @@ import type { Logger } from 'pino';
 export type NatsState = 'up' | 'down' | 'in_process';
 
 /**
+ * Connection options for a NATS_URL. nats.js ignores credentials in the URL, so they are taken
+ * out here: `nats://TOKEN@host:4222` authenticates with a token, `nats://user:pass@host:4222`
+ * with a user and password. The server list keeps no credentials (it is logged).
+ */
+export function natsConnectOptions(url: string): {
+  servers: string;
+  token?: string;
+  user?: string;
+  pass?: string;
+} {
+  const u = new URL(url);
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  const servers = u.toString().replace(/\/$/, '');
+  if (user && pass) return { servers, user, pass };
+  if (user) return { servers, token: user };
+  return { servers };
+}
+
+/**
  * The NATS connection. With a URL it connects in the background and reconnects forever, so a NATS
  * server that is down at start or goes away later degrades the broker instead of stopping it.
  * Without a URL the broker runs on in-process delivery and reports `in_process` (degraded).
@@ -24,7 +46,7 @@ export class NatsHandle {
   private async connectInBackground(url: string): Promise<void> {
     // waitOnFirstConnect: a server that is down at start is retried rather than failing connect().
     const nc = await connect({
-      servers: url,
+      ...natsConnectOptions(url),
       name: 'ainp-broker',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,

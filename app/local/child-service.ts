@@ -88,11 +88,15 @@ export async function startRedisServer(dir: string, port?: number): Promise<Loca
 }
 
 /** Starts nats-server with JetStream on a free loopback port, storing streams under `dir`. */
-export async function startNatsServer(dir: string, port?: number): Promise<LocalService | undefined> {
+export async function startNatsServer(
+  dir: string,
+  port?: number,
+  extraArgs: string[] = [],
+): Promise<LocalService | undefined> {
   const bin = await findBinary(['nats-server']);
   if (!bin) return undefined;
   const p = port ?? (await freePort());
   await mkdir(dir, { recursive: true });
-  const args = ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', path.resolve(dir)];
+  const args = ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', path.resolve(dir), ...extraArgs];
   return runService(bin, args, p, `nats://127.0.0.1:${p}`);
 }

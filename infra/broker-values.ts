@@ -1,0 +1,66 @@
+import { cronPeriodSeconds, type StackConfig } from './config.js';
+import { alertThresholds, type Slo } from './slo.js';
+
+export type ComputedInputs = {
+  imageRepository: string;
+  imageDigest: string;
+  /** The Secret holding DATABASE_URL, REDIS_URL, NATS_URL and ADMIN_TOKEN. */
+  existingSecret: string;
+  /** Whether the Prometheus operator's CRDs exist (ServiceMonitor, PrometheusRule). */
+  monitoring: boolean;
+  slo: Slo;
+};
+
+export const BROKER_RELEASE = 'ainp-broker';
+
+function job(enabled: boolean, schedule: string) {
+  const intervalSeconds = cronPeriodSeconds(schedule);
+  // Forbid concurrency; a stuck run is stopped after two periods (at least 2, at most 15 minutes).
+  const activeDeadlineSeconds = Math.min(900, Math.max(120, intervalSeconds * 2));
+  return { enabled, schedule, intervalSeconds, activeDeadlineSeconds };
+}
+
+/**
+ * The broker chart's values for a stack: a pure function of the stack config and what the program
+ * computed (image digest, secret name). The chart test renders exactly these with the real helm.
+ */
+export function brokerValues(c: StackConfig, x: ComputedInputs) {
+  const replicas = c.brokerReplicas;
+  return {
+    environment: c.environment,
+    image: { repository: x.imageRepository, digest: x.imageDigest, pullPolicy: 'IfNotPresent' },
+    replicaCount: replicas,
+    existingSecret: x.existingSecret,
+    config: {
+      LOG_LEVEL: c.logLevel,
+      POU_K: String(c.pouK),
+      POU_M: String(c.pouM),
+    },
+    resources: {
+      requests: { cpu: c.brokerCpuRequest, memory: c.brokerMemoryRequest, 'ephemeral-storage': '64Mi' },
+      limits: { cpu: c.brokerCpuLimit, memory: c.brokerMemoryLimit, 'ephemeral-storage': '256Mi' },
+    },
+    autoscaling: { enabled: true, minReplicas: replicas, maxReplicas: c.brokerMaxReplicas },
+    // One pod may go at a time; with three or more, all but one stay.
+    pdb: { enabled: true, minAvailable: Math.max(1, replicas - 1) },
+    ingress: c.host
+      ? { enabled: true, host: c.host, tls: { enabled: true, secretName: `${BROKER_RELEASE}-tls` } }
+      : { enabled: false },
+    networkPolicy: {
+      enabled: true,
+      monitoringNamespaceSelector: { 'kubernetes.io/metadata.name': c.monitoringNamespace },
+    },
+    jobs: {
+      finalizer: job(true, c.finalizerCron),
+      aggregator: job(true, c.aggregatorCron),
+      credits: job(c.creditsEnabled, c.creditsCron),
+    },
+    metrics: {
+      serviceMonitor: { enabled: x.monitoring },
+      prometheusRule: { enabled: x.monitoring, ...alertThresholds(x.slo) },
+      dashboard: { enabled: x.monitoring },
+    },
+  };
+}
+
+export type BrokerValues = ReturnType<typeof brokerValues>;

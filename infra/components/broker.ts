@@ -1,0 +1,129 @@
+import * as docker from '@pulumi/docker';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+import { fileURLToPath } from 'node:url';
+import { BROKER_RELEASE, brokerValues } from '../broker-values.js';
+import type { StackConfig } from '../config.js';
+import type { Slo } from '../slo.js';
+
+export type BrokerArgs = {
+  config: StackConfig;
+  namespace: pulumi.Input<string>;
+  slo: Slo;
+  monitoring: boolean;
+  databaseUrl: pulumi.Input<string>;
+  redisUrl: pulumi.Input<string>;
+  natsUrl: pulumi.Input<string>;
+  registryPassword?: pulumi.Input<string>;
+  /** The backing services: the release (and its migration hook) waits for all of them. */
+  dependsOn: pulumi.Resource[];
+};
+
+export const ENV_SECRET = 'ainp-broker-env';
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+
+/** Splits `repo@sha256:…` (docker's repoDigest) into its repository and digest. */
+export function splitRepoDigest(ref: string): { repository: string; digest: string } {
+  const at = ref.lastIndexOf('@');
+  if (at < 0 || !/^sha256:[0-9a-f]{64}$/.test(ref.slice(at + 1)))
+    throw new Error(`not a digest reference: ${ref}`);
+  return { repository: ref.slice(0, at), digest: ref.slice(at + 1) };
+}
+
+/**
+ * The broker: its image (built from this repository's Dockerfile and pushed, unless the stack pins
+ * `imageDigest`, as promotion does for prod), a Secret with the connection URLs and the admin
+ * token, and a Helm release of `helm/` with values from `brokerValues`. Helm runs the migration Job
+ * as a pre-install/pre-upgrade hook and waits for it, so the Deployment rolls only after it.
+ */
+export class Broker extends pulumi.ComponentResource {
+  readonly release: k8s.helm.v3.Release;
+  readonly envSecret: k8s.core.v1.Secret;
+  readonly imageRef: pulumi.Output<string>;
+  readonly imageDigest: pulumi.Output<string>;
+  readonly url: pulumi.Output<string>;
+
+  constructor(name: string, args: BrokerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('ainp:broker:Broker', name, {}, opts);
+    const c = args.config;
+    const parent = { parent: this };
+
+    let ref: pulumi.Output<string>;
+    if (c.imageDigest) {
+      ref = pulumi.output(`${c.imageRepository}@${c.imageDigest}`);
+    } else {
+      const image = new docker.Image(
+        `${name}-image`,
+        {
+          imageName: `${c.imageRepository}:${c.environment}-${pulumi.getStack()}`,
+          build: { context: PROJECT_ROOT, dockerfile: `${PROJECT_ROOT}/Dockerfile`, platform: 'linux/amd64' },
+          ...(c.registryServer
+            ? {
+                registry: {
+                  server: c.registryServer,
+                  ...(c.registryUsername ? { username: c.registryUsername } : {}),
+                  ...(args.registryPassword ? { password: args.registryPassword } : {}),
+                },
+              }
+            : {}),
+        },
+        parent,
+      );
+      ref = image.repoDigest;
+    }
+    this.imageRef = ref;
+    this.imageDigest = ref.apply((r) => splitRepoDigest(r).digest);
+
+    const adminToken = new random.RandomPassword(
+      `${name}-admin-token`,
+      { length: 48, special: false },
+      parent,
+    );
+    this.envSecret = new k8s.core.v1.Secret(
+      `${name}-env`,
+      {
+        metadata: { name: ENV_SECRET, namespace: args.namespace },
+        type: 'Opaque',
+        stringData: {
+          DATABASE_URL: pulumi.secret(args.databaseUrl),
+          REDIS_URL: pulumi.secret(args.redisUrl),
+          NATS_URL: pulumi.secret(args.natsUrl),
+          ADMIN_TOKEN: pulumi.secret(adminToken.result),
+        },
+      },
+      parent,
+    );
+
+    const values = ref.apply((r) => {
+      const { repository, digest } = splitRepoDigest(r);
+      return brokerValues(c, {
+        imageRepository: repository,
+        imageDigest: digest,
+        existingSecret: ENV_SECRET,
+        monitoring: args.monitoring,
+        slo: args.slo,
+      });
+    });
+
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: BROKER_RELEASE,
+        chart: `${PROJECT_ROOT}/helm`,
+        namespace: args.namespace,
+        values,
+        // Wait for the migration hook, the rollout and the Jobs; a failed upgrade fails `up`.
+        skipAwait: false,
+        waitForJobs: true,
+        timeout: 900,
+      },
+      { parent: this, dependsOn: [this.envSecret, ...args.dependsOn] },
+    );
+
+    this.url = c.host
+      ? pulumi.output(`https://${c.host}`)
+      : pulumi.interpolate`http://${BROKER_RELEASE}.${args.namespace}.svc`;
+    this.registerOutputs({ url: this.url, imageDigest: this.imageDigest });
+  }
+}

@@ -1,0 +1,34 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+
+export type NamespaceArgs = { name: string; environment: string };
+
+/**
+ * The stack's namespace. Pod Security admission enforces `baseline` (the third-party charts are
+ * not all `restricted`-clean) and warns and audits at `restricted`, which the broker meets.
+ */
+export class Namespace extends pulumi.ComponentResource {
+  readonly name: pulumi.Output<string>;
+
+  constructor(name: string, args: NamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('ainp:platform:Namespace', name, {}, opts);
+    const ns = new k8s.core.v1.Namespace(
+      name,
+      {
+        metadata: {
+          name: args.name,
+          labels: {
+            'app.kubernetes.io/part-of': 'ainp',
+            'ainp.dev/environment': args.environment,
+            'pod-security.kubernetes.io/enforce': 'baseline',
+            'pod-security.kubernetes.io/warn': 'restricted',
+            'pod-security.kubernetes.io/audit': 'restricted',
+          },
+        },
+      },
+      { parent: this },
+    );
+    this.name = ns.metadata.name;
+    this.registerOutputs({ name: this.name });
+  }
+}

@@ -1,0 +1,150 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+import type { ChartRef } from '../charts.js';
+
+export type DatabaseArgs = {
+  namespace: pulumi.Input<string>;
+  operatorChart: ChartRef;
+  instances: number;
+  storageSize: string;
+  storageClass: string;
+  podMonitor: boolean;
+  backup?: {
+    destinationPath: string;
+    endpointURL: string;
+    retention: string;
+    schedule: string;
+    accessKeyId: pulumi.Input<string>;
+    secretAccessKey: pulumi.Input<string>;
+  };
+};
+
+/** The PostgreSQL image CloudNativePG runs: pinned by version, never a moving tag. */
+export const POSTGRES_IMAGE = 'ghcr.io/cloudnative-pg/postgresql:16.6';
+export const CLUSTER_NAME = 'ainp-db';
+const DATABASE = 'ainp';
+const OWNER = 'ainp';
+
+/**
+ * PostgreSQL: the CloudNativePG operator (Helm release in its own namespace) and a `Cluster` with
+ * a generated owner password, pod anti-affinity, a PDB, a PodMonitor, and (when configured) WAL
+ * archiving and a nightly base backup to object storage. `databaseUrl` is a secret.
+ */
+export class Database extends pulumi.ComponentResource {
+  readonly operator: k8s.helm.v3.Release;
+  readonly cluster: k8s.apiextensions.CustomResource;
+  readonly host: pulumi.Output<string>;
+  readonly databaseUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('ainp:postgres:Database', name, {}, opts);
+    const parent = { parent: this };
+
+    this.operator = new k8s.helm.v3.Release(
+      `${name}-operator`,
+      {
+        name: 'cnpg',
+        chart: args.operatorChart.chart,
+        version: args.operatorChart.version,
+        repositoryOpts: { repo: args.operatorChart.repo },
+        namespace: 'cnpg-system',
+        createNamespace: true,
+        values: { monitoring: { podMonitorEnabled: args.podMonitor } },
+      },
+      parent,
+    );
+
+    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, parent);
+    const appSecret = new k8s.core.v1.Secret(
+      `${name}-app`,
+      {
+        metadata: { name: `${CLUSTER_NAME}-owner`, namespace: args.namespace },
+        type: 'kubernetes.io/basic-auth',
+        stringData: { username: OWNER, password: pulumi.secret(password.result) },
+      },
+      parent,
+    );
+
+    let backupSecret: k8s.core.v1.Secret | undefined;
+    if (args.backup) {
+      backupSecret = new k8s.core.v1.Secret(
+        `${name}-backup-credentials`,
+        {
+          metadata: { name: `${CLUSTER_NAME}-backup`, namespace: args.namespace },
+          type: 'Opaque',
+          stringData: {
+            ACCESS_KEY_ID: pulumi.secret(args.backup.accessKeyId),
+            SECRET_ACCESS_KEY: pulumi.secret(args.backup.secretAccessKey),
+          },
+        },
+        parent,
+      );
+    }
+
+    const spec: Record<string, unknown> = {
+      instances: args.instances,
+      imageName: POSTGRES_IMAGE,
+      primaryUpdateStrategy: 'unsupervised',
+      enablePDB: true,
+      storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
+      bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
+      affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname' },
+      resources: {
+        requests: { cpu: '250m', memory: '512Mi' },
+        limits: { cpu: '2', memory: '1Gi' },
+      },
+      monitoring: { enablePodMonitor: args.podMonitor },
+    };
+    if (args.backup) {
+      spec.backup = {
+        retentionPolicy: args.backup.retention,
+        barmanObjectStore: {
+          destinationPath: args.backup.destinationPath,
+          ...(args.backup.endpointURL ? { endpointURL: args.backup.endpointURL } : {}),
+          s3Credentials: {
+            accessKeyId: { name: `${CLUSTER_NAME}-backup`, key: 'ACCESS_KEY_ID' },
+            secretAccessKey: { name: `${CLUSTER_NAME}-backup`, key: 'SECRET_ACCESS_KEY' },
+          },
+          wal: { compression: 'gzip' },
+          data: { compression: 'gzip' },
+        },
+      };
+    }
+
+    this.cluster = new k8s.apiextensions.CustomResource(
+      `${name}-cluster`,
+      {
+        apiVersion: 'postgresql.cnpg.io/v1',
+        kind: 'Cluster',
+        metadata: { name: CLUSTER_NAME, namespace: args.namespace },
+        spec,
+      },
+      { parent: this, dependsOn: [this.operator, appSecret, ...(backupSecret ? [backupSecret] : [])] },
+    );
+
+    if (args.backup) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-scheduled-backup`,
+        {
+          apiVersion: 'postgresql.cnpg.io/v1',
+          kind: 'ScheduledBackup',
+          metadata: { name: `${CLUSTER_NAME}-nightly`, namespace: args.namespace },
+          spec: {
+            schedule: args.backup.schedule,
+            backupOwnerReference: 'self',
+            cluster: { name: CLUSTER_NAME },
+          },
+        },
+        { parent: this, dependsOn: [this.cluster] },
+      );
+    }
+
+    this.host = pulumi.interpolate`${CLUSTER_NAME}-rw.${args.namespace}.svc`;
+    // CloudNativePG serves TLS with its own CA: encrypted, not verified against a public CA.
+    this.databaseUrl = pulumi.secret(
+      pulumi.interpolate`postgresql://${OWNER}:${password.result}@${this.host}:5432/${DATABASE}?sslmode=no-verify`,
+    );
+    this.registerOutputs({ host: this.host });
+  }
+}

@@ -1,0 +1,169 @@
+import { Cron } from 'croner';
+import { z } from 'zod';
+
+/**
+ * The stack configuration: every key the program reads, its type and its default, in one schema.
+ * `Pulumi.yaml` declares the same keys with the same defaults (a test keeps the two equal), and
+ * `Pulumi.<stack>.yaml` sets what differs per stack. Secrets are never here: they are generated
+ * with @pulumi/random or set by an operator with `pulumi config set --secret` (see SECRET_KEYS).
+ */
+const int = (min: number, def: number) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true');
+const quantity = (def: string) =>
+  z
+    .string()
+    .regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity such as 500m, 512Mi or 10Gi')
+    .default(def);
+const cron = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((v) => isValidCron(v), 'must be a five- or six-field cron expression');
+const chartVersion = (def: string) =>
+  z
+    .string()
+    .regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, 'must be an exact chart version (x.y.z)')
+    .default(def);
+
+export const configSchema = z.object({
+  environment: z.enum(['staging', 'prod']).default('staging'),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label')
+    .default('ainp'),
+  host: z
+    .string()
+    .regex(/^$|^[a-z0-9.-]+$/, 'must be a host name, or empty for no Ingress')
+    .default(''),
+  imageRepository: z
+    .string()
+    .regex(/^[a-z0-9./_-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, 'must be a repository without a tag or digest')
+    .default('ghcr.io/ainp/broker'),
+  imageDigest: z
+    .string()
+    .regex(/^$|^sha256:[0-9a-f]{64}$/, 'must be empty (build from source) or sha256:<64 hex>')
+    .default(''),
+  registryServer: z.string().default(''),
+  registryUsername: z.string().default(''),
+  brokerReplicas: int(1, 2),
+  brokerMaxReplicas: int(1, 10),
+  brokerCpuRequest: quantity('250m'),
+  brokerCpuLimit: quantity('1'),
+  brokerMemoryRequest: quantity('256Mi'),
+  brokerMemoryLimit: quantity('512Mi'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  pouK: int(1, 3),
+  pouM: int(1, 5),
+  finalizerCron: cron('*/1 * * * *'),
+  aggregatorCron: cron('0 * * * *'),
+  creditsEnabled: bool(false),
+  creditsCron: cron('5 * * * *'),
+  postgresInstances: int(1, 1),
+  postgresStorageSize: quantity('10Gi'),
+  storageClass: z.string().default(''),
+  postgresBackupDestination: z
+    .string()
+    .regex(/^$|^s3:\/\/[a-z0-9.-]+(\/.*)?$/, 'must be empty (no backups) or s3://bucket/path')
+    .default(''),
+  postgresBackupEndpoint: z.string().default(''),
+  postgresBackupRetention: z
+    .string()
+    .regex(/^[0-9]+[dwm]$/, 'must look like 30d, 4w or 3m')
+    .default('30d'),
+  postgresBackupSchedule: z.string().default('0 0 3 * * *'),
+  valkeyReplicas: int(0, 0),
+  valkeyStorageSize: quantity('8Gi'),
+  natsReplicas: int(1, 1),
+  natsStorageSize: quantity('10Gi'),
+  monitoringEnabled: bool(true),
+  monitoringInstallStack: bool(false),
+  monitoringNamespace: z.string().default('monitoring'),
+  cnpgChartVersion: chartVersion('0.26.1'),
+  valkeyChartVersion: chartVersion('0.9.0'),
+  natsChartVersion: chartVersion('1.3.16'),
+  kubePrometheusStackChartVersion: chartVersion('79.5.0'),
+});
+
+export type StackConfig = z.infer<typeof configSchema>;
+
+/** Keys an operator sets with `pulumi config set --secret KEY` (never in plain text). */
+export const SECRET_KEYS = [
+  'registryPassword',
+  'postgresBackupAccessKeyId',
+  'postgresBackupSecretAccessKey',
+] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+export function isValidCron(expr: string): boolean {
+  const fields = expr.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) return false;
+  try {
+    new Cron(expr, { paused: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The period of a cron schedule in seconds: the gap between its next two runs (after `from`). */
+export function cronPeriodSeconds(expr: string, from = new Date('2026-01-05T00:00:00Z')): number {
+  const [a, b] = new Cron(expr, { paused: true, timezone: 'UTC' }).nextRuns(2, from);
+  return Math.round((b!.getTime() - a!.getTime()) / 1000);
+}
+
+export type ConfigResult = { ok: true; config: StackConfig } | { ok: false; problems: string[] };
+
+/**
+ * Parses the raw (string) values of a stack's config and checks the rules that span keys. Pure:
+ * the program passes what `pulumi.Config` holds; tests pass a stack file's values.
+ */
+export function parseStackConfig(
+  raw: Record<string, string | undefined>,
+  secretsSet: ReadonlySet<SecretKey> = new Set(),
+): ConfigResult {
+  const known = new Set([...Object.keys(configSchema.shape), ...SECRET_KEYS]);
+  const problems = Object.keys(raw)
+    .filter((k) => raw[k] !== undefined && !known.has(k))
+    .map((k) => `${k}: unknown config key`);
+  const parsed = configSchema.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([k, v]) => v !== undefined && k in configSchema.shape)),
+  );
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    return { ok: false, problems };
+  }
+  const c = parsed.data;
+  if (c.pouK > c.pouM) problems.push(`pouK: k=${c.pouK} must not exceed pouM m=${c.pouM}`);
+  if (c.brokerMaxReplicas < c.brokerReplicas)
+    problems.push(`brokerMaxReplicas: ${c.brokerMaxReplicas} is below brokerReplicas ${c.brokerReplicas}`);
+  if (c.natsReplicas === 2) problems.push('natsReplicas: JetStream needs 1 or at least 3 servers, not 2');
+  if (c.monitoringInstallStack && !c.monitoringEnabled)
+    problems.push('monitoringInstallStack: installs the Prometheus stack, so monitoringEnabled must be true');
+  if (c.postgresBackupDestination) {
+    for (const k of ['postgresBackupAccessKeyId', 'postgresBackupSecretAccessKey'] as const)
+      if (!secretsSet.has(k))
+        problems.push(`${k}: required (pulumi config set --secret ${k}) when backups are on`);
+  }
+  if (c.registryUsername && !secretsSet.has('registryPassword'))
+    problems.push(
+      'registryPassword: required (pulumi config set --secret registryPassword) with registryUsername',
+    );
+  if (c.environment === 'prod') {
+    if (c.brokerReplicas < 3) problems.push(`brokerReplicas: prod runs at least 3 (got ${c.brokerReplicas})`);
+    if (c.postgresInstances < 3)
+      problems.push(`postgresInstances: prod runs 3 database instances (got ${c.postgresInstances})`);
+    if (c.natsReplicas < 3)
+      problems.push(`natsReplicas: prod runs a NATS cluster of 3 (got ${c.natsReplicas})`);
+    if (c.valkeyReplicas < 2)
+      problems.push(
+        `valkeyReplicas: prod runs a primary and at least 2 replicas, with a PDB (got ${c.valkeyReplicas})`,
+      );
+    if (!c.postgresBackupDestination)
+      problems.push('postgresBackupDestination: prod must back up its database');
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, config: c };
+}

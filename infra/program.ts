@@ -1,0 +1,182 @@
+import * as pulumi from '@pulumi/pulumi';
+import { BROKER_RELEASE, brokerValues } from './broker-values.js';
+import { charts } from './charts.js';
+import { Broker } from './components/broker.js';
+import { Monitoring } from './components/monitoring.js';
+import { Namespace } from './components/namespace.js';
+import { Nats } from './components/nats.js';
+import { Database } from './components/postgres.js';
+import { Valkey } from './components/valkey.js';
+import { parseStackConfig, SECRET_KEYS, type SecretKey, type StackConfig } from './config.js';
+import { readSlo } from './slo.js';
+
+export type RawConfig = {
+  values: Record<string, string | undefined>;
+  secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
+};
+
+/** Reads this stack's config (the project's namespace only) once. */
+export function readRawConfig(): RawConfig {
+  const project = pulumi.getProject();
+  const values: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+    const [ns, name] = key.split(':');
+    if (ns === project && name && !(SECRET_KEYS as readonly string[]).includes(name)) values[name] = value;
+  }
+  const cfg = new pulumi.Config();
+  const secrets: RawConfig['secrets'] = {};
+  for (const k of SECRET_KEYS) {
+    const v = cfg.getSecret(k);
+    if (v !== undefined) secrets[k] = v;
+  }
+  return { values, secrets };
+}
+
+/**
+ * The whole platform for one stack: namespace, monitoring, PostgreSQL, Valkey, NATS, then the
+ * broker, which depends on all of them. A config that breaks a rule stops the program with a
+ * ResourceError listing every problem, before anything is registered below it.
+ */
+export class Platform extends pulumi.ComponentResource {
+  readonly config: StackConfig;
+  readonly namespace: Namespace;
+  readonly monitoring: Monitoring;
+  readonly database: Database;
+  readonly valkey: Valkey;
+  readonly nats: Nats;
+  readonly broker: Broker;
+
+  constructor(name: string, raw: RawConfig, opts?: pulumi.ComponentResourceOptions) {
+    super('ainp:platform:Platform', name, {}, opts);
+    const stack = pulumi.getStack();
+    const parsed = parseStackConfig(raw.values, new Set(Object.keys(raw.secrets) as SecretKey[]));
+    const problems = parsed.ok ? [] : parsed.problems;
+    const environment = raw.values.environment ?? 'staging';
+    if (['staging', 'prod'].includes(stack) && environment !== stack)
+      problems.unshift(`environment: stack ${stack} must set environment: ${stack}`);
+    if (!parsed.ok || problems.length)
+      throw new pulumi.ResourceError(
+        `invalid config for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+        this,
+      );
+    const c = (this.config = parsed.config);
+    const refs = charts(c);
+    const slo = readSlo();
+    const parent = { parent: this };
+
+    this.namespace = new Namespace('namespace', { name: c.namespace, environment: c.environment }, parent);
+    const ns = this.namespace.name;
+    this.monitoring = new Monitoring(
+      'monitoring',
+      {
+        namespace: c.monitoringNamespace,
+        chart: refs.kubePrometheusStack,
+        installStack: c.monitoringInstallStack,
+      },
+      parent,
+    );
+    const monitorDeps = this.monitoring.stack ? [this.monitoring.stack] : [];
+    const afterNs = { parent: this, dependsOn: [this.namespace, ...monitorDeps] };
+
+    this.database = new Database(
+      'postgres',
+      {
+        namespace: ns,
+        operatorChart: refs.cnpg,
+        instances: c.postgresInstances,
+        storageSize: c.postgresStorageSize,
+        storageClass: c.storageClass,
+        podMonitor: c.monitoringEnabled,
+        ...(c.postgresBackupDestination
+          ? {
+              backup: {
+                destinationPath: c.postgresBackupDestination,
+                endpointURL: c.postgresBackupEndpoint,
+                retention: c.postgresBackupRetention,
+                schedule: c.postgresBackupSchedule,
+                accessKeyId: raw.secrets.postgresBackupAccessKeyId!,
+                secretAccessKey: raw.secrets.postgresBackupSecretAccessKey!,
+              },
+            }
+          : {}),
+      },
+      afterNs,
+    );
+    this.valkey = new Valkey(
+      'valkey',
+      {
+        namespace: ns,
+        chart: refs.valkey,
+        replicas: c.valkeyReplicas,
+        storageSize: c.valkeyStorageSize,
+        storageClass: c.storageClass,
+        serviceMonitor: c.monitoringEnabled,
+      },
+      afterNs,
+    );
+    this.nats = new Nats(
+      'nats',
+      {
+        namespace: ns,
+        chart: refs.nats,
+        replicas: c.natsReplicas,
+        storageSize: c.natsStorageSize,
+        storageClass: c.storageClass,
+        podMonitor: c.monitoringEnabled,
+      },
+      afterNs,
+    );
+    this.broker = new Broker(
+      'broker',
+      {
+        config: c,
+        namespace: ns,
+        slo,
+        monitoring: c.monitoringEnabled,
+        databaseUrl: this.database.databaseUrl,
+        redisUrl: this.valkey.url,
+        natsUrl: this.nats.url,
+        ...(raw.secrets.registryPassword ? { registryPassword: raw.secrets.registryPassword } : {}),
+        dependsOn: [this.database.cluster, this.valkey.release, this.nats.release],
+      },
+      afterNs,
+    );
+    this.registerOutputs({});
+  }
+
+  /** The stack outputs: what operators, the gates and the health checks read. */
+  outputs() {
+    const c = this.config;
+    const jobs = brokerValues(c, {
+      imageRepository: c.imageRepository,
+      imageDigest: '',
+      existingSecret: '',
+      monitoring: c.monitoringEnabled,
+      slo: readSlo(),
+    }).jobs;
+    return {
+      environment: c.environment,
+      url: this.broker.url,
+      imageRef: this.broker.imageRef,
+      imageDigest: this.broker.imageDigest,
+      namespace: this.namespace.name,
+      release: BROKER_RELEASE,
+      deployment: BROKER_RELEASE,
+      migrationJob: `${BROKER_RELEASE}-migrate`,
+      cronJobs: Object.fromEntries(
+        Object.entries(jobs)
+          .filter(([, j]) => j.enabled)
+          .map(([n, j]) => [
+            `${BROKER_RELEASE}-${n}`,
+            { schedule: j.schedule, intervalSeconds: j.intervalSeconds },
+          ]),
+      ),
+      pou: { k: c.pouK, m: c.pouM },
+    };
+  }
+}
+
+export function deploy() {
+  const platform = new Platform(`ainp-${pulumi.getStack()}`, readRawConfig());
+  return platform.outputs();
+}

@@ -1,0 +1,138 @@
+import * as pulumi from '@pulumi/pulumi';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/**
+ * Runs the Pulumi program in-process under `pulumi.runtime.setMocks` (the engine and the cluster
+ * cannot exist here) with a stack's YAML config, and captures every resource as the program
+ * registered it: type, name, resolved inputs, which inputs were secret, and its dependsOn.
+ */
+export type Captured = {
+  type: string;
+  name: string;
+  props: Record<string, any>;
+  /** Paths (a.b.c) of inputs that were Pulumi secrets. */
+  secretPaths: string[];
+  dependsOn: string[];
+  parent: string | undefined;
+};
+
+export const PROJECT = 'ainp';
+
+/** `sha256:` digest the mocked docker build returns, so tests can recognise it. */
+export const BUILT_DIGEST = `sha256:${'b'.repeat(64)}`;
+
+export function mockSecret(name: string): string {
+  return `mock-secret-for-${name}`;
+}
+
+export function stackConfig(stack: string): Record<string, string> {
+  const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k, String(v)]));
+}
+
+async function resolve<T>(value: T): Promise<{ value: any; secret: boolean }> {
+  const out = pulumi.output(value);
+  const [v, secret] = await Promise.all([
+    new Promise((r) => out.apply(r)),
+    (out as unknown as { isSecret: Promise<boolean> }).isSecret,
+  ]);
+  return { value: v, secret };
+}
+
+async function secretPathsOf(value: unknown, path: string[] = []): Promise<string[]> {
+  if (pulumi.Output.isInstance(value)) {
+    const { value: v, secret } = await resolve(value);
+    if (secret) return [path.join('.')];
+    return secretPathsOf(v, path);
+  }
+  if (Array.isArray(value))
+    return (await Promise.all(value.map((v, i) => secretPathsOf(v, [...path, String(i)])))).flat();
+  if (value && typeof value === 'object')
+    return (await Promise.all(Object.entries(value).map(([k, v]) => secretPathsOf(v, [...path, k])))).flat();
+  return [];
+}
+
+/** What the mocked engine returns for a new resource: its inputs, plus what providers compute. */
+export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+  const state: Record<string, unknown> = { ...args.inputs };
+  if (args.type === 'random:index/randomPassword:RandomPassword') state.result = mockSecret(args.name);
+  if (args.type === 'docker:index/image:Image') {
+    const repo = String(args.inputs.imageName).replace(/:[^:/]+$/, '');
+    state.repoDigest = `${repo}@${BUILT_DIGEST}`;
+  }
+  return { id: `${args.name}-id`, state };
+}
+
+export type ProgramRun = { resources: Captured[]; outputs: Record<string, any> };
+
+export async function runProgram(
+  stack: string,
+  config: Record<string, string>,
+  secrets: Record<string, string> = {},
+  program: () => Record<string, unknown>,
+): Promise<ProgramRun> {
+  const pending: Promise<Captured>[] = [];
+  current = pending;
+  await pulumi.runtime.setMocks(
+    {
+      newResource: mockNewResource,
+      call: (args) => args.inputs,
+    },
+    PROJECT,
+    stack,
+    false,
+  );
+  const all: Record<string, string> = {};
+  for (const [k, v] of Object.entries({
+    ...config,
+    ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+  }))
+    all[k] = v;
+  pulumi.runtime.setAllConfig(
+    all,
+    Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
+  );
+
+  let outputs: Record<string, unknown> = {};
+  // As the real runtime does: a root Stack resource, with the capture as its transformation.
+  await (
+    pulumi.runtime as unknown as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> }
+  ).runInPulumiStack(async () => {
+    installCapture();
+    outputs = program();
+    return outputs;
+  });
+  const resolved: Record<string, any> = {};
+  for (const [k, v] of Object.entries(outputs)) resolved[k] = (await resolve(v)).value;
+  return { resources: await Promise.all(pending), outputs: resolved };
+}
+
+let current: Promise<Captured>[] = [];
+const names = new Map<pulumi.Resource, string>();
+
+/** A stack transformation (on this run's root Stack) that records into the current run's list. */
+function installCapture(): void {
+  pulumi.runtime.registerStackTransformation((args) => {
+    names.set(args.resource, `${args.type}::${args.name}`);
+    const dependsOn = ([] as pulumi.Resource[]).concat(
+      (args.opts.dependsOn as pulumi.Resource[] | undefined) ?? [],
+    );
+    const parent = args.opts.parent;
+    current.push(
+      (async () => {
+        const { value } = await resolve(args.props);
+        return {
+          type: args.type,
+          name: args.name,
+          // Inputs left unset are dropped, as they are in the request Pulumi sends.
+          props: JSON.parse(JSON.stringify(value ?? {})),
+          secretPaths: await secretPathsOf(args.props),
+          dependsOn: dependsOn.map((d) => names.get(d) ?? '?'),
+          parent: parent ? names.get(parent) : undefined,
+        };
+      })(),
+    );
+    return undefined;
+  });
+}

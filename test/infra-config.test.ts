@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { configSchema, cronPeriodSeconds, parseStackConfig, SECRET_KEYS } from '../infra/config.js';
+import { alertThresholds, readSlo, sloSchema } from '../infra/slo.js';
+
+/** Pulumi.yaml declares exactly the keys infra/config.ts reads, with the same defaults and types. */
+type Declared = { type: string; description?: string; default: unknown };
+const project = parse(readFileSync('Pulumi.yaml', 'utf8')) as {
+  name: string;
+  main: string;
+  config: Record<string, Declared>;
+};
+
+describe('Pulumi.yaml and the config schema', () => {
+  it('declares every key the program reads, described, with the schema default and a matching type', () => {
+    const keys = Object.keys(configSchema.shape);
+    expect(Object.keys(project.config).sort()).toEqual(keys.sort());
+    for (const key of keys) {
+      const d = project.config[key]!;
+      const def = (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[key]!.parse(
+        undefined,
+      );
+      expect(d.description, key).toBeTruthy();
+      expect(d.type, key).toBe(
+        typeof def === 'number' ? 'integer' : typeof def === 'boolean' ? 'boolean' : 'string',
+      );
+      expect(String(d.default), key).toBe(String(def));
+    }
+    expect(project.main).toBe('infra/index.ts');
+  });
+
+  it.each(['staging', 'prod'])('Pulumi.%s.yaml sets only known keys, no secret in plain text', (stack) => {
+    const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, unknown> };
+    for (const [k, v] of Object.entries(file.config)) {
+      expect(k.startsWith(`${project.name}:`), k).toBe(true);
+      const key = k.slice(project.name.length + 1);
+      expect(Object.keys(configSchema.shape), k).toContain(key);
+      expect((SECRET_KEYS as readonly string[]).includes(key), `${k} must be set with --secret`).toBe(false);
+      expect(typeof v === 'object' && v && 'secure' in v).toBe(false);
+    }
+  });
+
+  it('rejects what an operator could get wrong, every problem at once', () => {
+    const r = parseStackConfig({
+      environment: 'prod',
+      pouK: '4',
+      pouM: '3',
+      natsReplicas: '2',
+      brokerReplicas: 'x',
+    });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problems).toContain('brokerReplicas: Invalid input: expected number, received NaN');
+    const r2 = parseStackConfig({ environment: 'prod', pouK: '4', pouM: '3', natsReplicas: '2' });
+    expect(!r2.ok && r2.problems).toEqual(
+      expect.arrayContaining([
+        'pouK: k=4 must not exceed pouM m=3',
+        'natsReplicas: JetStream needs 1 or at least 3 servers, not 2',
+        'brokerReplicas: prod runs at least 3 (got 2)',
+      ]),
+    );
+    expect(parseStackConfig({ registryUsername: 'ci' })).toEqual({
+      ok: false,
+      problems: [
+        'registryPassword: required (pulumi config set --secret registryPassword) with registryUsername',
+      ],
+    });
+    expect(parseStackConfig({}).ok).toBe(true);
+  });
+
+  it('derives a schedule period from cron expressions, five or six fields', () => {
+    expect(cronPeriodSeconds('*/1 * * * *')).toBe(60);
+    expect(cronPeriodSeconds('*/5 * * * *')).toBe(300);
+    expect(cronPeriodSeconds('0 * * * *')).toBe(3600);
+    expect(cronPeriodSeconds('*/30 * * * * *')).toBe(30);
+  });
+});
+
+describe('the SLO file', () => {
+  it('is valid and the chart defaults carry its alert thresholds (one source for k6 and the alerts)', () => {
+    const slo = readSlo();
+    expect(sloSchema.safeParse(slo).success).toBe(true);
+    const values = parse(readFileSync('helm/values.yaml', 'utf8')) as {
+      metrics: { prometheusRule: Record<string, number> };
+    };
+    expect(values.metrics.prometheusRule).toMatchObject(alertThresholds(slo));
+  });
+});

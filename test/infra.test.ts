@@ -1,0 +1,329 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { deploy } from '../infra/program.js';
+import { fromManifest, violations, type PolicyResource } from '../infra/policies.js';
+import { readSlo } from '../infra/slo.js';
+import { clusterSchema, releaseSchema, scheduledBackupSchema } from './helpers/cnpg.js';
+import { HELM, renderChart, run as exec, validateManifest, type Manifest } from './helpers/k8s.js';
+import {
+  BUILT_DIGEST,
+  mockSecret,
+  runProgram,
+  stackConfig,
+  type Captured,
+  type ProgramRun,
+} from './helpers/pulumi.js';
+
+/**
+ * The Pulumi program, run once per stack under Pulumi's mocks with that stack's YAML config: what
+ * it registers, in which order, which inputs stay secret, whether every raw manifest is valid and
+ * every policy passes; then the broker chart rendered by the real helm with the values the
+ * program computed, so what Pulumi would deploy is what the chart tests check.
+ */
+const PROD_SECRETS = {
+  postgresBackupAccessKeyId: 'operator-set-access-key-id',
+  postgresBackupSecretAccessKey: 'operator-set-secret-access-key',
+};
+const secretsFor = (stack: string) => (stack === 'prod' ? PROD_SECRETS : {});
+
+const find = (run: ProgramRun, type: string, name: string): Captured => {
+  const r = run.resources.find((x) => x.type.endsWith(type) && x.name === name);
+  if (!r)
+    throw new Error(`no ${type} ${name} in ${run.resources.map((x) => `${x.type}/${x.name}`).join(', ')}`);
+  return r;
+};
+const asPolicyResource = (r: Captured): PolicyResource => ({ type: r.type, name: r.name, props: r.props });
+const K8S_KINDS = /^kubernetes:(core|apps|batch|policy|networking\.k8s\.io|autoscaling)\/v[0-9a-z]+:/;
+
+const INVENTORY = [
+  'ainp:platform:Platform',
+  'ainp:platform:Namespace/namespace',
+  'kubernetes:core/v1:Namespace/namespace',
+  'ainp:monitoring:Monitoring/monitoring',
+  'kubernetes:core/v1:Namespace/monitoring-namespace',
+  'kubernetes:helm.sh/v3:Release/monitoring',
+  'ainp:postgres:Database/postgres',
+  'kubernetes:helm.sh/v3:Release/postgres-operator',
+  'random:index/randomPassword:RandomPassword/postgres-password',
+  'kubernetes:core/v1:Secret/postgres-app',
+  'kubernetes:postgresql.cnpg.io/v1:Cluster/postgres-cluster',
+  'ainp:valkey:Valkey/valkey',
+  'random:index/randomPassword:RandomPassword/valkey-password',
+  'kubernetes:core/v1:Secret/valkey-users',
+  'kubernetes:helm.sh/v3:Release/valkey',
+  'ainp:nats:Nats/nats',
+  'random:index/randomPassword:RandomPassword/nats-token',
+  'kubernetes:core/v1:Secret/nats-auth',
+  'kubernetes:helm.sh/v3:Release/nats',
+  'ainp:broker:Broker/broker',
+  'docker:index/image:Image/broker-image',
+  'random:index/randomPassword:RandomPassword/broker-admin-token',
+  'kubernetes:core/v1:Secret/broker-env',
+  'kubernetes:helm.sh/v3:Release/broker',
+];
+const PROD_ONLY = [
+  'kubernetes:core/v1:Secret/postgres-backup-credentials',
+  'kubernetes:postgresql.cnpg.io/v1:ScheduledBackup/postgres-scheduled-backup',
+];
+
+const expected = {
+  staging: {
+    k: 3,
+    m: 5,
+    cron: '*/1 * * * *',
+    interval: 60,
+    replicas: 2,
+    pdbMin: 1,
+    db: 1,
+    nats: 1,
+    valkey: 0,
+  },
+  prod: { k: 5, m: 9, cron: '*/5 * * * *', interval: 300, replicas: 3, pdbMin: 2, db: 3, nats: 3, valkey: 2 },
+} as const;
+
+beforeAll(() => {
+  if (!existsSync(HELM)) throw new Error('helm is not built: run scripts/tools.sh helm (npm test does)');
+});
+
+describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stack) => {
+  let run: ProgramRun;
+  let chart: Manifest[];
+  const want = expected[stack];
+
+  beforeAll(async () => {
+    run = await runProgram(stack, stackConfig(stack), secretsFor(stack), deploy);
+    const values = find(run, 'Release', 'broker').props.values;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ainp-values-'));
+    writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
+    chart = await renderChart(['-f', path.join(dir, 'values.json')], {
+      release: find(run, 'Release', 'broker').props.name,
+      namespace: run.outputs.namespace,
+    });
+  });
+
+  it('registers the expected inventory, each resource under its component', () => {
+    const got = run.resources.map((r) =>
+      r.type === 'ainp:platform:Platform' ? r.type : `${r.type}/${r.name}`,
+    );
+    expect(got.sort()).toEqual([...INVENTORY, ...(stack === 'prod' ? PROD_ONLY : [])].sort());
+    for (const r of run.resources.filter((x) => !x.type.startsWith('ainp:')))
+      expect(r.parent, `${r.type}/${r.name}`).toMatch(/^ainp:[a-z]+:[A-Z][A-Za-z]+::/);
+  });
+
+  it('applies the stack differences from SPEC section 8', () => {
+    const values = find(run, 'Release', 'broker').props.values;
+    expect(values.environment).toBe(stack);
+    expect(values.config).toMatchObject({ POU_K: String(want.k), POU_M: String(want.m) });
+    expect(values.jobs.finalizer).toMatchObject({
+      enabled: true,
+      schedule: want.cron,
+      intervalSeconds: want.interval,
+    });
+    expect(values.replicaCount).toBe(want.replicas);
+    expect(values.autoscaling.minReplicas).toBe(want.replicas);
+    expect(values.pdb).toEqual({ enabled: true, minAvailable: want.pdbMin });
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(true);
+    const nats = find(run, 'Release', 'nats').props.values;
+    expect(nats.config.jetstream.enabled).toBe(true);
+    expect(nats.config.cluster).toEqual({ enabled: want.nats >= 3, replicas: want.nats });
+    expect(nats.podDisruptionBudget.enabled).toBe(true);
+    const valkey = find(run, 'Release', 'valkey').props.values;
+    expect(valkey.auth.enabled).toBe(true);
+    expect(valkey.dataStorage.enabled).toBe(true);
+    expect(valkey.podDisruptionBudget.enabled).toBe(want.valkey > 0);
+    if (want.valkey) expect(valkey.replica).toMatchObject({ enabled: true, replicas: want.valkey });
+    const backup = find(run, 'Cluster', 'postgres-cluster').props.spec.backup;
+    if (stack === 'prod') expect(backup.barmanObjectStore.destinationPath).toMatch(/^s3:\/\//);
+    else expect(backup).toBeUndefined();
+    expect(run.outputs.pou).toEqual({ k: want.k, m: want.m });
+    expect(run.outputs.cronJobs['ainp-broker-finalizer']).toEqual({
+      schedule: want.cron,
+      intervalSeconds: want.interval,
+    });
+  });
+
+  it('orders dependencies: database, Valkey and NATS before the broker; the operator before the Cluster', () => {
+    const release = find(run, 'Release', 'broker');
+    expect(release.dependsOn).toEqual(
+      expect.arrayContaining([
+        'kubernetes:postgresql.cnpg.io/v1:Cluster::postgres-cluster',
+        'kubernetes:helm.sh/v3:Release::valkey',
+        'kubernetes:helm.sh/v3:Release::nats',
+        'kubernetes:core/v1:Secret::broker-env',
+      ]),
+    );
+    expect(find(run, 'Cluster', 'postgres-cluster').dependsOn).toEqual(
+      expect.arrayContaining([
+        'kubernetes:helm.sh/v3:Release::postgres-operator',
+        'kubernetes:core/v1:Secret::postgres-app',
+      ]),
+    );
+    for (const c of ['postgres', 'valkey', 'nats', 'broker'])
+      expect(run.resources.find((r) => r.type.startsWith('ainp:') && r.name === c)!.dependsOn).toContain(
+        'ainp:platform:Namespace::namespace',
+      );
+    // The release waits for hooks and Jobs, so `up` fails when the migration fails.
+    expect(release.props).toMatchObject({ skipAwait: false, waitForJobs: true });
+  });
+
+  it('runs migrations before the rollout: the rendered migration Job is a pre-install/pre-upgrade hook', () => {
+    const job = chart.find((m) => m.kind === 'Job' && m.metadata.name === run.outputs.migrationJob)!;
+    expect(job.metadata.annotations!['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    const deployment = chart.find((m) => m.kind === 'Deployment')!;
+    expect(deployment.metadata.name).toBe(run.outputs.deployment);
+    expect(deployment.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+  });
+
+  it('keeps secrets secret: Secret data and connection URLs are Pulumi secrets, never in values or outputs', () => {
+    for (const s of run.resources.filter((r) => r.type === 'kubernetes:core/v1:Secret'))
+      expect(s.secretPaths, s.name).toContain('stringData');
+    const env = find(run, 'Secret', 'broker-env').props.stringData;
+    expect(Object.keys(env).sort()).toEqual(['ADMIN_TOKEN', 'DATABASE_URL', 'NATS_URL', 'REDIS_URL']);
+    expect(env.DATABASE_URL).toContain(mockSecret('postgres-password'));
+    const generated = ['postgres-password', 'valkey-password', 'nats-token', 'broker-admin-token'].map(
+      mockSecret,
+    );
+    const operatorSet = Object.values(secretsFor(stack));
+    const publicText = JSON.stringify([
+      run.outputs,
+      run.resources
+        .filter((r) => r.type !== 'kubernetes:core/v1:Secret' && !r.type.startsWith('random:'))
+        .map((r) => r.props),
+      chart,
+    ]);
+    for (const s of [...generated, ...operatorSet]) expect(publicText).not.toContain(s);
+    // Every Secret the chart reads is one the program creates.
+    expect(find(run, 'Release', 'broker').props.values.existingSecret).toBe(env && 'ainp-broker-env');
+  });
+
+  it('every raw Kubernetes manifest is valid against its schema', async () => {
+    let checked = 0;
+    for (const r of run.resources) {
+      if (K8S_KINDS.test(r.type)) {
+        await validateManifest(r.props as Manifest);
+        checked++;
+      } else if (r.type.endsWith(':Cluster')) {
+        clusterSchema.parse(r.props);
+        checked++;
+      } else if (r.type.endsWith(':ScheduledBackup')) {
+        scheduledBackupSchema.parse(r.props);
+        checked++;
+      } else if (r.type === 'kubernetes:helm.sh/v3:Release') {
+        releaseSchema.parse(r.props);
+        checked++;
+      }
+    }
+    expect(checked).toBe(run.resources.filter((r) => r.type.startsWith('kubernetes:')).length);
+  });
+
+  it('passes every policy, on the program and on the chart it deploys', () => {
+    expect(violations(run.resources.map(asPolicyResource))).toEqual([]);
+    expect(violations(chart.map(fromManifest))).toEqual([]);
+  });
+
+  it('renders the chart with the computed values into valid manifests carrying the stack settings', async () => {
+    for (const m of chart) await validateManifest(m);
+    const deployment = chart.find((m) => m.kind === 'Deployment')!;
+    const container = deployment.spec.template.spec.containers[0];
+    expect(container.image).toBe(run.outputs.imageRef);
+    expect(container.image).toBe(`ghcr.io/ainp/broker@${BUILT_DIGEST}`);
+    const env = Object.fromEntries(
+      container.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]),
+    );
+    expect(env).toMatchObject({ POU_K: String(want.k), POU_M: String(want.m) });
+    expect(container.envFrom ?? container.env).toBeDefined();
+    const cron = chart.find((m) => m.kind === 'CronJob' && m.metadata.name === 'ainp-broker-finalizer')!;
+    expect(cron.spec.schedule).toBe(want.cron);
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    expect(chart.find((m) => m.kind === 'PodDisruptionBudget')!.spec.minAvailable).toBe(want.pdbMin);
+    expect(chart.find((m) => m.kind === 'HorizontalPodAutoscaler')!.spec.minReplicas).toBe(want.replicas);
+    expect(chart.find((m) => m.kind === 'Ingress')!.spec.rules[0].host).toBe(new URL(run.outputs.url).host);
+    // The alert thresholds come from the SLO file.
+    const slo = readSlo();
+    const rules = JSON.stringify(chart.find((m) => m.kind === 'PrometheusRule')!.spec);
+    expect(rules).toContain(`> ${slo.availability.errorRate}`);
+    expect(rules).toContain(`> ${slo.latency.p95Ms / 1000}`);
+    expect(rules).toContain(`> ${2 * want.interval}`);
+  });
+});
+
+describe('promotion pins the image', () => {
+  it('with imageDigest set, prod builds nothing and deploys exactly that digest', async () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    const run = await runProgram(
+      'prod',
+      { ...stackConfig('prod'), 'ainp:imageDigest': digest },
+      PROD_SECRETS,
+      deploy,
+    );
+    expect(run.resources.some((r) => r.type === 'docker:index/image:Image')).toBe(false);
+    expect(find(run, 'Release', 'broker').props.values.image).toMatchObject({
+      repository: 'ghcr.io/ainp/broker',
+      digest,
+    });
+    expect(run.outputs.imageDigest).toBe(digest);
+  });
+});
+
+describe('a broken config stops the program with a ResourceError naming each problem', () => {
+  const cases = [
+    { stack: 'prod', config: { 'ainp:brokerReplicas': '2', 'ainp:pouK': '10' }, secrets: PROD_SECRETS },
+    { stack: 'prod', config: {}, secrets: {} },
+    {
+      stack: 'staging',
+      config: {
+        'ainp:brokerReplica': '3',
+        'ainp:finalizerCron': 'every minute',
+        'ainp:imageDigest': 'latest',
+      },
+      secrets: {},
+    },
+    { stack: 'staging', config: { 'ainp:environment': 'prod' }, secrets: {} },
+    { stack: 'staging', config: {}, secrets: {} },
+  ];
+  let results: { failed: boolean; resourceError: boolean; message: string }[];
+
+  beforeAll(async () => {
+    const input = cases.map((c) => ({ ...c, config: { ...stackConfig(c.stack), ...c.config } }));
+    // Pulumi sets a failing exit code for the promises a failed program leaves behind: read stdout.
+    const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'test/helpers/broken-config.ts'], {
+      env: { ...process.env, BROKEN_CASES: JSON.stringify(input) },
+    }).catch((err: { stdout: string }) => err);
+    results = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results).toHaveLength(cases.length);
+  });
+
+  it('prod with two replicas and k above m', () => {
+    const r = results[0]!;
+    expect(r).toMatchObject({ failed: true, resourceError: true });
+    expect(r.message).toContain('invalid config for stack prod');
+    expect(r.message).toContain('brokerReplicas: prod runs at least 3 (got 2)');
+    expect(r.message).toContain('pouK: k=10 must not exceed pouM m=9');
+  });
+
+  it('prod backups without the operator-set credentials', () => {
+    expect(results[1]).toMatchObject({ failed: true, resourceError: true });
+    expect(results[1]!.message).toContain(
+      'postgresBackupAccessKeyId: required (pulumi config set --secret postgresBackupAccessKeyId)',
+    );
+  });
+
+  it('a misspelt key, a bad cron, a non-digest imageDigest, a stack/environment mismatch', () => {
+    const msg = results[2]!.message;
+    expect(results[2]).toMatchObject({ failed: true, resourceError: true });
+    expect(msg).toContain('brokerReplica: unknown config key');
+    expect(msg).toContain('finalizerCron: must be a five- or six-field cron expression');
+    expect(msg).toContain('imageDigest: must be empty (build from source) or sha256:<64 hex>');
+    expect(results[3]!.message).toContain('environment: stack staging must set environment: staging');
+  });
+
+  it('while the unchanged staging config runs through in the same harness', () => {
+    expect(results[4]).toEqual({ failed: false, resourceError: false, message: '' });
+  });
+});
