@@ -1,0 +1,77 @@
+import { b64encode } from 'k6/encoding';
+import { sha256 } from 'k6/crypto';
+
+/**
+ * A did:key agent identity in k6, with a P-256 key from WebCrypto, and the AINP request signature
+ * (SPEC: over `METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nsha256-hex(body)`). The broker also takes
+ * Ed25519; k6's WebCrypto has P-256, and both are did:key.
+ */
+export type Signer = { did: string; key: K6CryptoKey };
+
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+/** base58btc, as did:key uses (no library can be imported into k6 without a bundler). */
+export function base58(bytes: Uint8Array): string {
+  const digits: number[] = [0];
+  for (const byte of bytes) {
+    let carry = byte;
+    for (let i = 0; i < digits.length; i++) {
+      carry += digits[i]! << 8;
+      digits[i] = carry % 58;
+      carry = (carry / 58) | 0;
+    }
+    while (carry) {
+      digits.push(carry % 58);
+      carry = (carry / 58) | 0;
+    }
+  }
+  let out = '';
+  for (const byte of bytes) {
+    if (byte !== 0) break;
+    out += '1';
+  }
+  for (let i = digits.length - 1; i >= 0; i--) out += BASE58[digits[i]!];
+  return out;
+}
+
+/** did:key for a P-256 public key: multicodec 0x8024 + the compressed point. */
+export function didFromRawP256(raw: Uint8Array): string {
+  const x = raw.slice(1, 33);
+  const yOdd = raw[64]! & 1;
+  const compressed = new Uint8Array(35);
+  compressed.set([0x80, 0x24, yOdd ? 0x03 : 0x02]);
+  compressed.set(x, 3);
+  return `did:key:z${base58(compressed)}`;
+}
+
+export async function newSigner(): Promise<Signer> {
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const raw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+  return { did: didFromRawP256(raw), key: pair.privateKey };
+}
+
+function utf8(s: string): ArrayBuffer {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out).buffer;
+}
+
+/** The three AINP headers for one request. */
+export async function signedHeaders(
+  signer: Signer,
+  method: string,
+  pathWithQuery: string,
+  body = '',
+): Promise<Record<string, string>> {
+  const ts = String(Date.now());
+  const canonical = `${method.toUpperCase()}\n${pathWithQuery}\n${ts}\n${sha256(body, 'hex')}`;
+  const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: { name: 'SHA-256' } }, signer.key, utf8(canonical));
+  return { 'X-AINP-DID': signer.did, 'X-AINP-Timestamp': ts, 'X-AINP-Signature': b64encode(sig, 'rawurl') };
+}

@@ -1,0 +1,33 @@
+/**
+ * Load: the SLO's target arrival rate for its duration; every SLO threshold applies and a
+ * failed one fails the run (k6 exits 99). This is the gate's second step.
+ *
+ *   k6 run -e TARGET=http://127.0.0.1:3000 -e ADMIN_TOKEN=... loadtests/load.ts
+ */
+import { loadScenario, TARGET_RATE } from './lib/profiles.ts';
+import { sloThresholds } from './lib/slo.ts';
+import { summaryOutputs, TREND_STATS, type Summary } from './lib/summary.ts';
+import { trafficIteration, trafficSetup, trafficTeardown, type TrafficData } from './lib/traffic.ts';
+
+export const options = {
+  scenarios: { load: loadScenario() },
+  thresholds: sloThresholds(),
+  summaryTrendStats: TREND_STATS,
+  setupTimeout: '60s',
+};
+
+export async function setup(): Promise<TrafficData> {
+  return trafficSetup(TARGET_RATE);
+}
+
+export default function (data: TrafficData) {
+  trafficIteration(data);
+}
+
+export function teardown(data: TrafficData) {
+  trafficTeardown(data);
+}
+
+export function handleSummary(data: Summary) {
+  return summaryOutputs('load', data);
+}
