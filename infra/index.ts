@@ -16,3 +16,4 @@ export const deployment = out.deployment;
 export const migrationJob = out.migrationJob;
 export const cronJobs = out.cronJobs;
 export const pou = out.pou;
+export const adminToken = out.adminToken;

@@ -172,6 +172,7 @@ export class Platform extends pulumi.ComponentResource {
           ]),
       ),
       pou: { k: c.pouK, m: c.pouM },
+      adminToken: this.broker.adminToken,
     };
   }
 }

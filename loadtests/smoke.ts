@@ -64,27 +64,50 @@ export default async function (data: Data) {
     const provider = await newSigner();
     const client = await newSigner();
     const p = ok(
-      owner.post('/api/v1/agents/register', 'POST /api/v1/agents/register', agentBody(provider.did, 'k6 provider')),
+      owner.post(
+        '/api/v1/agents/register',
+        'POST /api/v1/agents/register',
+        agentBody(provider.did, 'k6 provider'),
+      ),
       201,
       'register provider',
     );
     const c = ok(
-      rater.post('/api/v1/agents/register', 'POST /api/v1/agents/register', agentBody(client.did, 'k6 client')),
+      rater.post(
+        '/api/v1/agents/register',
+        'POST /api/v1/agents/register',
+        agentBody(client.did, 'k6 client'),
+      ),
       201,
       'register client',
     );
     if (!p?.id || !c?.id) fail('registration failed: nothing else can run');
     ok(owner.get(`/api/v1/agents?q=translation&limit=5`, 'GET /api/v1/agents'), 200, 'search agents');
-    ok(owner.get(`/api/v1/agents/${p.id}`, 'GET /api/v1/agents/{id}'), 200, 'get agent', (b) => b.did === provider.did);
     ok(
-      owner.patch(`/api/v1/agents/${p.id}`, 'PATCH /api/v1/agents/{id}', { description: 'k6 provider, updated' }),
+      owner.get(`/api/v1/agents/${p.id}`, 'GET /api/v1/agents/{id}'),
+      200,
+      'get agent',
+      (b) => b.did === provider.did,
+    );
+    ok(
+      owner.patch(`/api/v1/agents/${p.id}`, 'PATCH /api/v1/agents/{id}', {
+        description: 'k6 provider, updated',
+      }),
       200,
       'update agent',
     );
-    ok(owner.get(`/api/v1/agents/${p.id}/registration`, 'GET /api/v1/agents/{id}/registration'), 200, 'registration file');
+    ok(
+      owner.get(`/api/v1/agents/${p.id}/registration`, 'GET /api/v1/agents/{id}/registration'),
+      200,
+      'registration file',
+    );
 
     const fb = ok(
-      rater.post('/api/v1/agents/feedback', 'POST /api/v1/agents/feedback', { agent_id: p.id, value: 90, value_decimals: 0 }),
+      rater.post('/api/v1/agents/feedback', 'POST /api/v1/agents/feedback', {
+        agent_id: p.id,
+        value: 90,
+        value_decimals: 0,
+      }),
       201,
       'give feedback',
     );
@@ -96,8 +119,16 @@ export default async function (data: Data) {
       201,
       'respond to feedback',
     );
-    ok(rater.post(`${fbPath}/revoke`, 'POST /api/v1/agents/{id}/feedback/{client}/{index}/revoke'), 200, 'revoke feedback');
-    ok(owner.get(`/api/v1/agents/${p.id}/reputation`, 'GET /api/v1/agents/{id}/reputation'), 200, 'registry reputation');
+    ok(
+      rater.post(`${fbPath}/revoke`, 'POST /api/v1/agents/{id}/feedback/{client}/{index}/revoke'),
+      200,
+      'revoke feedback',
+    );
+    ok(
+      owner.get(`/api/v1/agents/${p.id}/reputation`, 'GET /api/v1/agents/{id}/reputation'),
+      200,
+      'registry reputation',
+    );
     ok(
       rater.post('/api/v1/agents/link-payment', 'POST /api/v1/agents/link-payment', {
         agent_id: p.id,
@@ -121,9 +152,13 @@ export default async function (data: Data) {
       'request a validation',
     );
     ok(
-      rater.post(`/api/v1/agents/validations/${requestHash}/responses`, 'POST /api/v1/agents/validations/{hash}/responses', {
-        response: 90,
-      }),
+      rater.post(
+        `/api/v1/agents/validations/${requestHash}/responses`,
+        'POST /api/v1/agents/validations/{hash}/responses',
+        {
+          response: 90,
+        },
+      ),
       201,
       'answer a validation',
     );
@@ -137,14 +172,21 @@ export default async function (data: Data) {
     for (let i = 0; i < M; i++) {
       const signer = await newSigner();
       const a = ok(
-        owner.post('/api/v1/agents/register', 'POST /api/v1/agents/register', agentBody(signer.did, `k6 auditor ${i}`)),
+        owner.post(
+          '/api/v1/agents/register',
+          'POST /api/v1/agents/register',
+          agentBody(signer.did, `k6 auditor ${i}`),
+        ),
         201,
         'register an auditor',
       );
       if (!a?.id) continue;
       staked.push({ signer, id: a.id });
       ok(
-        await signed(signer, 'POST', '/api/stakes', 'POST /api/stakes', { amount_atomic: STAKE, lock_seconds: 3600 }),
+        await signed(signer, 'POST', '/api/stakes', 'POST /api/stakes', {
+          amount_atomic: STAKE,
+          lock_seconds: 3600,
+        }),
         201,
         'stake',
       );
@@ -178,7 +220,11 @@ export default async function (data: Data) {
       200,
       'counter-offer',
     );
-    ok(await signed(provider, 'POST', `${n}/accept`, 'POST /api/negotiations/{id}/accept', {}), 200, 'accept');
+    ok(
+      await signed(provider, 'POST', `${n}/accept`, 'POST /api/negotiations/{id}/accept', {}),
+      200,
+      'accept',
+    );
     const receipt = ok(
       await signed(client, 'POST', `${n}/settle`, 'POST /api/negotiations/{id}/settle', {
         outputs_ref: 'ipfs://k6-out',
@@ -190,17 +236,27 @@ export default async function (data: Data) {
     );
     const r = `/api/receipts/${receipt?.task_id}`;
     ok(await signed(client, 'GET', r, 'GET /api/receipts/{task_id}'), 200, 'read the receipt');
-    const committee = ok(get(`${r}/committee`, 'GET /api/receipts/{task_id}/committee'), 200, 'read the committee');
+    const committee = ok(
+      get(`${r}/committee`, 'GET /api/receipts/{task_id}/committee'),
+      200,
+      'read the committee',
+    );
     const members: string[] = committee?.committee ?? receipt?.committee ?? [];
     for (const did of members) {
       const member = staked.find((s) => s.signer.did === did);
       if (!member) continue; // an agent of an earlier run: it cannot sign here
       ok(
-        await signed(member.signer, 'POST', `${r}/attestations`, 'POST /api/receipts/{task_id}/attestations', {
-          type: 'AUDIT_PASS',
-          score: 0.9,
-          confidence: 0.8,
-        }),
+        await signed(
+          member.signer,
+          'POST',
+          `${r}/attestations`,
+          'POST /api/receipts/{task_id}/attestations',
+          {
+            type: 'AUDIT_PASS',
+            score: 0.9,
+            confidence: 0.8,
+          },
+        ),
         201,
         'attest as a committee member',
       );
@@ -214,8 +270,17 @@ export default async function (data: Data) {
       201,
       'client accepts',
     );
-    ok(await signed(client, 'GET', `${r}/attestations`, 'GET /api/receipts/{task_id}/attestations'), 200, 'list attestations');
-    ok(post(`${r}/finalize`, 'POST /api/receipts/{task_id}/finalize'), 200, 'finalize (k of m)', (b) => b.status === 'finalized');
+    ok(
+      await signed(client, 'GET', `${r}/attestations`, 'GET /api/receipts/{task_id}/attestations'),
+      200,
+      'list attestations',
+    );
+    ok(
+      post(`${r}/finalize`, 'POST /api/receipts/{task_id}/finalize'),
+      200,
+      'finalize (k of m)',
+      (b) => b.status === 'finalized',
+    );
     ok(
       await signed(client, 'GET', `/api/reputation/${enc(provider.did)}`, 'GET /api/reputation/{did}'),
       200,
@@ -243,7 +308,17 @@ export default async function (data: Data) {
       201,
       'second offer',
     );
-    ok(await signed(client, 'POST', `/api/negotiations/${neg2?.id}/reject`, 'POST /api/negotiations/{id}/reject', {}), 200, 'reject');
+    ok(
+      await signed(
+        client,
+        'POST',
+        `/api/negotiations/${neg2?.id}/reject`,
+        'POST /api/negotiations/{id}/reject',
+        {},
+      ),
+      200,
+      'reject',
+    );
 
     // Usefulness, credits, discovery
     ok(
@@ -254,23 +329,43 @@ export default async function (data: Data) {
       201,
       'usefulness proof',
     );
-    ok(await signed(provider, 'GET', `/api/usefulness/${enc(provider.did)}`, 'GET /api/usefulness/{did}'), 200, 'usefulness');
-    ok(await signed(provider, 'GET', `/api/credits/${enc(provider.did)}`, 'GET /api/credits/{did}'), 200, 'credits');
+    ok(
+      await signed(provider, 'GET', `/api/usefulness/${enc(provider.did)}`, 'GET /api/usefulness/{did}'),
+      200,
+      'usefulness',
+    );
+    ok(
+      await signed(provider, 'GET', `/api/credits/${enc(provider.did)}`, 'GET /api/credits/{did}'),
+      200,
+      'credits',
+    );
     ok(await signed(client, 'GET', '/api/discovery?q=translation', 'GET /api/discovery'), 200, 'discovery');
 
     // Realtime: the WebSocket upgrade with an API key
     const wsUrl = `${TARGET.replace(/^http/, 'ws')}/ws`;
-    const upgrade = ws.connect(wsUrl, { headers: { Authorization: `Bearer ${data.owner.key}` }, tags: { name: 'GET /ws' } }, (socket) => {
-      socket.setTimeout(() => socket.close(), 200);
-    });
+    const upgrade = ws.connect(
+      wsUrl,
+      { headers: { Authorization: `Bearer ${data.owner.key}` }, tags: { name: 'GET /ws' } },
+      (socket) => {
+        socket.setTimeout(() => socket.close(), 200);
+      },
+    );
     check(upgrade, { 'websocket upgrade': (u) => !!u && u.status === 101 });
   } finally {
     // The auditors leave every later committee: inactive, and one is slashed (the admin endpoint).
     for (const [i, s] of staked.entries()) {
-      ok(owner.patch(`/api/v1/agents/${s.id}`, 'PATCH /api/v1/agents/{id}', { status: 'inactive' }), 200, 'retire an auditor');
+      ok(
+        owner.patch(`/api/v1/agents/${s.id}`, 'PATCH /api/v1/agents/{id}', { status: 'inactive' }),
+        200,
+        'retire an auditor',
+      );
       if (i === 0)
         ok(
-          admin.post('/api/admin/slash', 'POST /api/admin/slash', { did: s.signer.did, amount_atomic: '1', reason: 'k6 smoke' }),
+          admin.post('/api/admin/slash', 'POST /api/admin/slash', {
+            did: s.signer.did,
+            amount_atomic: '1',
+            reason: 'k6 smoke',
+          }),
           200,
           'admin slash',
         );

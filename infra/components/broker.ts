@@ -43,6 +43,8 @@ export class Broker extends pulumi.ComponentResource {
   readonly imageRef: pulumi.Output<string>;
   readonly imageDigest: pulumi.Output<string>;
   readonly url: pulumi.Output<string>;
+  /** The broker's admin token (a secret output: the gates create their API keys with it). */
+  readonly adminToken: pulumi.Output<string>;
 
   constructor(name: string, args: BrokerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:broker:Broker', name, {}, opts);
@@ -80,6 +82,7 @@ export class Broker extends pulumi.ComponentResource {
       { length: 48, special: false },
       parent,
     );
+    this.adminToken = pulumi.secret(adminToken.result);
     this.envSecret = new k8s.core.v1.Secret(
       `${name}-env`,
       {

@@ -24,7 +24,13 @@ export function get(path: string, route: string, headers: Record<string, string>
   return http.get(`${TARGET}${path}`, { headers, tags: { name: route } });
 }
 
-function send(method: string, path: string, route: string, body: unknown, headers: Record<string, string>): Res {
+function send(
+  method: string,
+  path: string,
+  route: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Res {
   const raw = body === undefined ? '' : JSON.stringify(body);
   return http.request(method, `${TARGET}${path}`, raw || null, {
     headers: body === undefined ? headers : { ...json, ...headers },
@@ -41,13 +47,25 @@ export const admin = {
   headers: () => ({ Authorization: `Bearer ${ADMIN_TOKEN}` }),
   createKey(name: string): ApiKey {
     const address = randomAddress();
-    const res = send('POST', '/api/admin/api-keys', 'POST /api/admin/api-keys', { name, address }, admin.headers());
+    const res = send(
+      'POST',
+      '/api/admin/api-keys',
+      'POST /api/admin/api-keys',
+      { name, address },
+      admin.headers(),
+    );
     if (res.status !== 201) throw new Error(`creating an API key failed: ${res.status} ${res.body}`);
     const body = res.json() as { id: string; key: string };
     return { id: body.id, key: body.key, address };
   },
   deleteKey(id: string): Res {
-    return send('DELETE', `/api/admin/api-keys/${id}`, 'DELETE /api/admin/api-keys/{id}', undefined, admin.headers());
+    return send(
+      'DELETE',
+      `/api/admin/api-keys/${id}`,
+      'DELETE /api/admin/api-keys/{id}',
+      undefined,
+      admin.headers(),
+    );
   },
   post(path: string, route: string, body: unknown): Res {
     return send('POST', path, route, body, admin.headers());
@@ -68,7 +86,13 @@ export function keyClient(k: ApiKey) {
 }
 
 /** A DID-signed request (the AINP endpoints). */
-export async function signed(signer: Signer, method: string, path: string, route: string, body?: unknown): Promise<Res> {
+export async function signed(
+  signer: Signer,
+  method: string,
+  path: string,
+  route: string,
+  body?: unknown,
+): Promise<Res> {
   const raw = body === undefined ? '' : JSON.stringify(body);
   const headers = await signedHeaders(signer, method, path, raw);
   return http.request(method, `${TARGET}${path}`, raw || null, {

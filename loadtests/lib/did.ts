@@ -45,7 +45,10 @@ export function didFromRawP256(raw: Uint8Array): string {
 }
 
 export async function newSigner(): Promise<Signer> {
-  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ]);
   const raw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
   return { did: didFromRawP256(raw), key: pair.privateKey };
 }
@@ -54,7 +57,8 @@ function utf8(s: string): ArrayBuffer {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length)
+      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
     if (c < 0x80) out.push(c);
     else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
     else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
@@ -72,6 +76,10 @@ export async function signedHeaders(
 ): Promise<Record<string, string>> {
   const ts = String(Date.now());
   const canonical = `${method.toUpperCase()}\n${pathWithQuery}\n${ts}\n${sha256(body, 'hex')}`;
-  const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: { name: 'SHA-256' } }, signer.key, utf8(canonical));
+  const sig = await crypto.subtle.sign(
+    { name: 'ECDSA', hash: { name: 'SHA-256' } },
+    signer.key,
+    utf8(canonical),
+  );
   return { 'X-AINP-DID': signer.did, 'X-AINP-Timestamp': ts, 'X-AINP-Signature': b64encode(sig, 'rawurl') };
 }

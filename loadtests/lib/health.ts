@@ -13,5 +13,7 @@ export function requireHealthyTarget(): void {
     // not JSON: reported below
   }
   if (ready.status !== 200 || status !== 'healthy')
-    exec.test.abort(`target ${TARGET} is not healthy (ready ${ready.status}, health ${status}): refusing to run`);
+    exec.test.abort(
+      `target ${TARGET} is not healthy (ready ${ready.status}, health ${status}): refusing to run`,
+    );
 }

@@ -12,9 +12,14 @@ export type Slo = {
 export const slo: Slo = JSON.parse(open('../slo.json'));
 
 /** k6 thresholds for the SLO; abortOnFail on errors so a broken target ends the run early. */
-export function sloThresholds(): Record<string, { threshold: string; abortOnFail?: boolean; delayAbortEval?: string }[]> {
+export function sloThresholds(): Record<
+  string,
+  { threshold: string; abortOnFail?: boolean; delayAbortEval?: string }[]
+> {
   return {
-    http_req_failed: [{ threshold: `rate<${slo.availability.errorRate}`, abortOnFail: true, delayAbortEval: '10s' }],
+    http_req_failed: [
+      { threshold: `rate<${slo.availability.errorRate}`, abortOnFail: true, delayAbortEval: '10s' },
+    ],
     http_req_duration: [
       { threshold: `p(95)<${slo.latency.p95Ms}` },
       { threshold: `p(99)<${slo.latency.p99Ms}` },

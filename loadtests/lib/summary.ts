@@ -24,7 +24,12 @@ export function summaryOutputs(name: string, data: Summary): Record<string, stri
       ? `  thresholds FAILED: ${failed.map((f) => `${f.metric} ${f.t}`).join('; ')}`
       : '  thresholds: all passed',
   ];
-  return { stdout: `${lines.join('\n')}\n`, [`${SUMMARY_DIR}/${name}-summary.json`]: JSON.stringify(data, null, 2) };
+  // setup_data holds the run's API keys: it stays out of the file.
+  const { setup_data: _secrets, ...kept } = data as Summary & { setup_data?: unknown };
+  return {
+    stdout: `${lines.join('\n')}\n`,
+    [`${SUMMARY_DIR}/${name}-summary.json`]: JSON.stringify(kept, null, 2),
+  };
 }
 
 /** Latency statistics every script reports (p99 is not in k6's default set). */

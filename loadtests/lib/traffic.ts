@@ -22,7 +22,11 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
   for (let i = 0; i < AGENTS; i++) {
     const signer = await newSigner();
     const owner = keyClient(keys[i % keys.length]!);
-    const res = owner.post('/api/v1/agents/register', 'POST /api/v1/agents/register', agentBody(signer.did, `k6 load ${i}`));
+    const res = owner.post(
+      '/api/v1/agents/register',
+      'POST /api/v1/agents/register',
+      agentBody(signer.did, `k6 load ${i}`),
+    );
     if (res.status === 201) agents.push({ id: (res.json() as { id: string }).id, did: signer.did });
   }
   if (agents.length < AGENTS / 2) throw new Error(`setup registered only ${agents.length} agents`);
@@ -38,7 +42,8 @@ export function trafficIteration(data: TrafficData): void {
   const roll = Math.random();
   let res;
   if (roll < 0.4) res = c.get(`/api/v1/agents/${agent.id}`, 'GET /api/v1/agents/{id}');
-  else if (roll < 0.55) res = c.get(`/api/v1/agents/${agent.id}/reputation`, 'GET /api/v1/agents/{id}/reputation');
+  else if (roll < 0.55)
+    res = c.get(`/api/v1/agents/${agent.id}/reputation`, 'GET /api/v1/agents/{id}/reputation');
   else if (roll < 0.7) res = c.get(`/api/v1/agents/${agent.id}/stats`, 'GET /api/v1/agents/{id}/stats');
   else if (roll < 0.85) res = c.get('/api/v1/agents?q=translation&limit=10', 'GET /api/v1/agents');
   else res = c.get('/api/discovery?q=translation&limit=10', 'GET /api/discovery');

@@ -64,7 +64,7 @@ export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.r
   return { id: `${args.name}-id`, state };
 }
 
-export type ProgramRun = { resources: Captured[]; outputs: Record<string, any> };
+export type ProgramRun = { resources: Captured[]; outputs: Record<string, any>; secretOutputs: string[] };
 
 export async function runProgram(
   stack: string,
@@ -104,8 +104,13 @@ export async function runProgram(
     return outputs;
   });
   const resolved: Record<string, any> = {};
-  for (const [k, v] of Object.entries(outputs)) resolved[k] = (await resolve(v)).value;
-  return { resources: await Promise.all(pending), outputs: resolved };
+  const secretOutputs: string[] = [];
+  for (const [k, v] of Object.entries(outputs)) {
+    const r = await resolve(v);
+    resolved[k] = r.value;
+    if (r.secret) secretOutputs.push(k);
+  }
+  return { resources: await Promise.all(pending), outputs: resolved, secretOutputs };
 }
 
 let current: Promise<Captured>[] = [];

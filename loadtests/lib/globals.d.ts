@@ -1,8 +1,14 @@
 /**
- * The part of WebCrypto the scripts use. k6 provides `crypto.subtle` as a global; @types/k6 does
+ * Globals k6 provides that @types/k6 does not declare: k6's console, and the part of WebCrypto
+ * the scripts use. k6 provides `crypto.subtle` as a global; @types/k6 does
  * not declare it, and the DOM library would bring browser globals k6 does not have.
  */
 declare global {
+  const console: {
+    log(...args: unknown[]): void;
+    warn(...args: unknown[]): void;
+    error(...args: unknown[]): void;
+  };
   interface K6CryptoKey {
     readonly type: string;
   }
@@ -18,7 +24,11 @@ declare global {
         usages: string[],
       ): Promise<K6CryptoKeyPair>;
       exportKey(format: 'raw', key: K6CryptoKey): Promise<ArrayBuffer>;
-      sign(algorithm: { name: 'ECDSA'; hash: { name: 'SHA-256' } }, key: K6CryptoKey, data: ArrayBuffer): Promise<ArrayBuffer>;
+      sign(
+        algorithm: { name: 'ECDSA'; hash: { name: 'SHA-256' } },
+        key: K6CryptoKey,
+        data: ArrayBuffer,
+      ): Promise<ArrayBuffer>;
     };
   };
 }

@@ -1,0 +1,43 @@
+/**
+ * `npm run health -- --stack NAME` (or `--namespace NS --release R`): rollout status, ready pods,
+ * the migration Job, each CronJob's last success within twice its schedule, and /ready through a
+ * port-forward. Prints one line per check; exits 0 when nothing failed, 1 when a check failed, 2 on
+ * a usage error, 3 when kubectl itself failed (no cluster, no access).
+ */
+import { flags } from './args.js';
+import { evaluateHealth, formatReport } from './kube-health.js';
+import { gatherHealth } from './kubectl.js';
+
+const USAGE = 'npm run health -- --stack NAME | --namespace NS [--release ainp-broker]';
+
+export async function healthOf(t: { namespace: string; release: string; migrationJob: string }) {
+  return evaluateHealth(await gatherHealth(t));
+}
+
+async function main() {
+  const f = flags(
+    { stack: { type: 'string' }, namespace: { type: 'string' }, release: { type: 'string' } },
+    USAGE,
+  );
+  let target: { namespace: string; release: string; migrationJob: string };
+  if (f.stack) {
+    const { selectStack, stackOutputs } = await import('./pulumi-stack.js');
+    const o = await stackOutputs(await selectStack(f.stack));
+    target = { namespace: o.namespace, release: o.release, migrationJob: o.migrationJob };
+  } else if (f.namespace) {
+    const release = f.release ?? 'ainp-broker';
+    target = { namespace: f.namespace, release, migrationJob: `${release}-migrate` };
+  } else {
+    process.stderr.write(`--stack or --namespace is required\nusage: ${USAGE}\n`);
+    process.exit(2);
+  }
+  const report = await healthOf(target).catch((err: Error) => {
+    console.error(`health: could not query the cluster: ${err.message.split('\n')[0]}`);
+    process.exit(3);
+  });
+  console.log(`health of ${target.release} in ${target.namespace}\n${formatReport(report.checks)}`);
+  console.log(report.exitCode === 0 ? 'health: OK' : 'health: FAILING');
+  process.exit(report.exitCode);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

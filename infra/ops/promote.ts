@@ -1,0 +1,97 @@
+/**
+ * `npm run promote`: `up` staging → health checks → gate (smoke, load) against staging → `up` prod
+ * with staging's image digest → health checks → smoke against prod. A failure before prod changes
+ * stops with prod untouched; a failure after rolls prod back to its last good update. On success
+ * the prod update is tagged as the last good one. Decisions: history.ts; this file only calls.
+ */
+import { flags } from './args.js';
+import { gate } from './gate.js';
+import { gateVerdict } from './gate-verdict.js';
+import { healthOf } from './health.js';
+import { afterStep, LAST_GOOD_TAG, promotionDigest, type StepName } from './history.js';
+import { runK6 } from './k6.js';
+import { print, selectStack, stackOutputs } from './pulumi-stack.js';
+import { rollback } from './rollback.js';
+
+const USAGE = 'npm run promote [-- --load-duration 50s]';
+
+async function main() {
+  const f = flags({ 'load-duration': { type: 'string' } }, USAGE);
+  const staging = await selectStack('staging');
+  const prod = await selectStack('prod');
+  const health = async (stack: typeof staging) => {
+    const o = await stackOutputs(stack);
+    const r = await healthOf({ namespace: o.namespace, release: o.release, migrationJob: o.migrationJob });
+    return r.exitCode === 0;
+  };
+  const steps: [StepName, () => Promise<boolean>][] = [
+    [
+      'staging-up',
+      async () =>
+        (await staging.up({ onOutput: print, message: 'promote: staging' })).summary.result === 'succeeded',
+    ],
+    ['staging-health', () => health(staging)],
+    [
+      'staging-gate',
+      async () => {
+        const o = await stackOutputs(staging);
+        const r = await gate({
+          target: o.url,
+          adminToken: o.adminToken,
+          pouM: String(o.pou.m),
+          duration: f['load-duration'],
+        });
+        r.reasons.forEach((x) => console.error(`  - ${x}`));
+        return r.pass;
+      },
+    ],
+    [
+      'prod-up',
+      async () => {
+        const digest = promotionDigest(await staging.outputs());
+        console.log(`promoting ${digest} to prod`);
+        await prod.setConfig('ainp:imageDigest', { value: digest });
+        return (
+          (await prod.up({ onOutput: print, message: `promote ${digest}` })).summary.result === 'succeeded'
+        );
+      },
+    ],
+    ['prod-health', () => health(prod)],
+    [
+      'prod-smoke',
+      async () => {
+        const o = await stackOutputs(prod);
+        const run = await runK6('smoke', {
+          TARGET: o.url,
+          ADMIN_TOKEN: o.adminToken,
+          POU_M: String(o.pou.m),
+        });
+        return gateVerdict([run]).pass;
+      },
+    ],
+  ];
+  for (const [name, step] of steps) {
+    console.log(`== ${name}`);
+    const ok = await step().catch((err: Error) => {
+      console.error(`${name}: ${err.message}`);
+      return false;
+    });
+    const next = afterStep(name, ok);
+    if (next === 'continue') continue;
+    if (next === 'done') {
+      const [latest] = await prod.history(1);
+      if (latest) await prod.setTag(LAST_GOOD_TAG, String(latest.version));
+      console.log(`promote: done; prod version ${latest?.version} tagged ${LAST_GOOD_TAG}`);
+      process.exit(0);
+    }
+    if (next === 'stop-prod-untouched') {
+      console.error(`promote: ${name} failed; prod was not changed`);
+      process.exit(1);
+    }
+    console.error(`promote: ${name} failed after prod changed; rolling prod back`);
+    await rollback(prod);
+    process.exit(1);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

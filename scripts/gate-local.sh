@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The gate against the local stack, as CI runs it (SPEC section 8, issue: a gate that cannot fail
+# is not a gate):
+#   1. the local stack (embedded PostgreSQL, Valkey, NATS) on a free loopback port;
+#   2. `npm run gate` against it: smoke, then load at the SLO's target rate for LOAD_DURATION
+#      (default 50s). It must pass.
+#   3. the same gate through a proxy that delays every request by SLOW_DELAY_MS (default 80 ms,
+#      above the 50 ms p95 SLO), with a short load: it must FAIL, on the latency threshold.
+# Everything runs on 127.0.0.1 and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/tools.sh k6
+duration=${LOAD_DURATION:-50s}
+delay=${SLOW_DELAY_MS:-80}
+dir=$(mktemp -d); chmod 755 "$dir"
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+export DATA_DIR="$dir/data" PORT=$port LOG_LEVEL=warn
+node --import tsx app/main.ts local >"$dir/broker.log" 2>&1 &
+broker=$!
+proxy=
+cleanup() {
+  [ -n "$proxy" ] && kill "$proxy" 2>/dev/null
+  kill -INT $broker 2>/dev/null; wait $broker 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.3; done
+curl -sf "http://127.0.0.1:$port/health" | grep -q '"status":"healthy"' || {
+  echo "the local stack is not healthy:"; curl -s "http://127.0.0.1:$port/health"; tail -20 "$dir/broker.log"; exit 1; }
+
+echo "== gate against the local stack (load ${duration})"
+npm run --silent gate -- --target "http://127.0.0.1:$port" --admin-token-file "$DATA_DIR/admin-token" \
+  --duration "$duration" --summary-dir "$dir"
+
+echo "== gate against the same stack behind a ${delay} ms delaying proxy (must fail)"
+node --import tsx scripts/slow-proxy.ts --target "http://127.0.0.1:$port" --delay-ms "$delay" --max-seconds 180 \
+  >"$dir/proxy.out" 2>&1 &
+proxy=$!
+for _ in $(seq 1 50); do grep -q '^listening' "$dir/proxy.out" 2>/dev/null && break; sleep 0.2; done
+slow_port=$(awk '/^listening/ {print $2}' "$dir/proxy.out")
+status=0
+npm run --silent gate -- --target "http://127.0.0.1:$slow_port" --admin-token-file "$DATA_DIR/admin-token" \
+  --duration 15s --summary-dir "$dir/slow" >"$dir/slow-gate.out" 2>&1 || status=$?
+cat "$dir/slow-gate.out"
+if [ "$status" -eq 0 ]; then
+  echo "FAILED: the gate passed a target slowed by ${delay} ms per request"; exit 1
+fi
+if ! grep -q 'threshold http_req_duration p(95)' "$dir/slow-gate.out"; then
+  echo "FAILED: the slow gate failed, but not on the p95 latency threshold"; exit 1
+fi
+echo "gate-local: the gate passed the local stack and failed the slowed one on p95 latency"

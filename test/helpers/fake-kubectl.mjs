@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+/* global process, setInterval */
+// A stand-in for kubectl (no cluster exists here): answers `get ... -o json` from the recorded
+// JSON in FAKE_KUBECTL_DIR, and `port-forward` by pointing at FAKE_READY_PORT. Every call is
+// appended to FAKE_KUBECTL_LOG. CronJob times are shifted so the newest success is 30 s old.
+import { appendFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const args = process.argv.slice(2);
+appendFileSync(process.env.FAKE_KUBECTL_LOG, `${args.join(' ')}\n`);
+const dir = process.env.FAKE_KUBECTL_DIR;
+const read = (f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+const missing = (process.env.FAKE_MISSING ?? '').split(',');
+const kind = args[args.indexOf('get') + 1];
+
+if (args.includes('port-forward')) {
+  process.stdout.write(`Forwarding from 127.0.0.1:${process.env.FAKE_READY_PORT} -> 3000\n`);
+  setInterval(() => undefined, 1000);
+} else if (missing.includes(kind)) {
+  process.stderr.write(
+    `Error from server (NotFound): ${kind} "${args[args.indexOf('get') + 2]}" not found\n`,
+  );
+  process.exit(1);
+} else {
+  const file = {
+    deployment: 'deployment.json',
+    pods: 'pods.json',
+    job: 'job.json',
+    cronjobs: 'cronjobs.json',
+  }[kind];
+  const doc = read(file);
+  if (kind === 'cronjobs') {
+    const newest = Math.max(...doc.items.map((c) => Date.parse(c.status.lastSuccessfulTime)));
+    const shift = Date.now() - 30_000 - newest;
+    for (const c of doc.items)
+      for (const k of ['lastScheduleTime', 'lastSuccessfulTime'])
+        c.status[k] = new Date(Date.parse(c.status[k]) + shift).toISOString();
+  }
+  process.stdout.write(JSON.stringify(doc));
+}
