@@ -191,25 +191,11 @@ export default async function (data: Data) {
         'stake',
       );
     }
-    const intent = ok(
-      await signed(client, 'POST', '/api/intents', 'POST /api/intents', {
-        intent_type: 'translation',
-        description: 'k6 smoke: translate a document',
-        budget_atomic: '2000000',
-        sla_ms: 10_000,
-      }),
-      201,
-      'post an intent',
-    );
-    const neg = ok(
-      await signed(provider, 'POST', '/api/negotiations', 'POST /api/negotiations', {
-        intent_id: intent?.id,
-        price_atomic: '1200000',
-        eta_ms: 5000,
-      }),
-      201,
-      'offer',
-    );
+    const neg = await intentAndOffer(client, provider, {
+      description: 'k6 smoke: translate a document',
+      budget: '2000000',
+      price: '1200000',
+    });
     const n = `/api/negotiations/${neg?.id}`;
     ok(await signed(client, 'GET', n, 'GET /api/negotiations/{id}'), 200, 'read the negotiation');
     ok(
@@ -289,25 +275,11 @@ export default async function (data: Data) {
     );
 
     // A second offer, rejected
-    const intent2 = ok(
-      await signed(client, 'POST', '/api/intents', 'POST /api/intents', {
-        intent_type: 'translation',
-        description: 'k6 smoke: rejected',
-        budget_atomic: '1000',
-        sla_ms: 1000,
-      }),
-      201,
-      'post a second intent',
-    );
-    const neg2 = ok(
-      await signed(provider, 'POST', '/api/negotiations', 'POST /api/negotiations', {
-        intent_id: intent2?.id,
-        price_atomic: '900',
-        eta_ms: 500,
-      }),
-      201,
-      'second offer',
-    );
+    const neg2 = await intentAndOffer(client, provider, {
+      description: 'k6 smoke: rejected',
+      budget: '1000',
+      price: '900',
+    });
     ok(
       await signed(
         client,
@@ -371,6 +343,33 @@ export default async function (data: Data) {
         );
     }
   }
+}
+
+/** A client's intent and a provider's offer on it; returns the negotiation. */
+async function intentAndOffer(
+  client: Signer,
+  provider: Signer,
+  o: { description: string; budget: string; price: string },
+): Promise<any> {
+  const intent = ok(
+    await signed(client, 'POST', '/api/intents', 'POST /api/intents', {
+      intent_type: 'translation',
+      description: o.description,
+      budget_atomic: o.budget,
+      sla_ms: 10_000,
+    }),
+    201,
+    'post an intent',
+  );
+  return ok(
+    await signed(provider, 'POST', '/api/negotiations', 'POST /api/negotiations', {
+      intent_id: intent?.id,
+      price_atomic: o.price,
+      eta_ms: 5000,
+    }),
+    201,
+    'offer',
+  );
 }
 
 export function teardown(data: Data) {

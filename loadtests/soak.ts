@@ -6,28 +6,8 @@
  */
 import { soakScenario, TARGET_RATE } from './lib/profiles.ts';
 import { sloThresholds } from './lib/slo.ts';
-import { summaryOutputs, TREND_STATS, type Summary } from './lib/summary.ts';
-import { trafficIteration, trafficSetup, trafficTeardown, type TrafficData } from './lib/traffic.ts';
+import { profileHandlers, profileOptions, trafficIteration } from './lib/traffic.ts';
 
-export const options = {
-  scenarios: { soak: soakScenario() },
-  thresholds: sloThresholds(),
-  summaryTrendStats: TREND_STATS,
-  setupTimeout: '60s',
-};
-
-export async function setup(): Promise<TrafficData> {
-  return trafficSetup(TARGET_RATE);
-}
-
-export default function (data: TrafficData) {
-  trafficIteration(data);
-}
-
-export function teardown(data: TrafficData) {
-  trafficTeardown(data);
-}
-
-export function handleSummary(data: Summary) {
-  return summaryOutputs('soak', data);
-}
+export const options = profileOptions('soak', soakScenario(), sloThresholds());
+export const { setup, teardown, handleSummary } = profileHandlers('soak', TARGET_RATE);
+export default trafficIteration;

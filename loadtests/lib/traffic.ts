@@ -2,6 +2,7 @@ import { check } from 'k6';
 import { admin, agentBody, keyClient, type ApiKey } from './api.ts';
 import { newSigner } from './did.ts';
 import { requireHealthyTarget } from './health.ts';
+import { summaryOutputs, TREND_STATS, type Summary } from './summary.ts';
 
 /**
  * The traffic every load profile sends: the read endpoints agents and clients call most, spread
@@ -52,4 +53,18 @@ export function trafficIteration(data: TrafficData): void {
 
 export function trafficTeardown(data: TrafficData): void {
   for (const k of data.keys) admin.deleteKey(k.id);
+}
+
+/** Options of a traffic profile: its scenario, its thresholds, p99 in the summary. */
+export function profileOptions(name: string, scenario: object, thresholds: object) {
+  return { scenarios: { [name]: scenario }, thresholds, summaryTrendStats: TREND_STATS, setupTimeout: '60s' };
+}
+
+/** The lifecycle functions every traffic profile exports (k6 picks them up by name). */
+export function profileHandlers(name: string, rate: number) {
+  return {
+    setup: (): Promise<TrafficData> => trafficSetup(rate),
+    teardown: (data: TrafficData) => trafficTeardown(data),
+    handleSummary: (data: Summary) => summaryOutputs(name, data),
+  };
 }
