@@ -6,6 +6,7 @@
 #      (default 50s). It must pass.
 #   3. the same gate through a proxy that delays every request by SLOW_DELAY_MS (default 80 ms,
 #      above the 50 ms p95 SLO), with a short load: it must FAIL, on the latency threshold.
+#   4. the gate against the proxy's port once the proxy is gone: setup must refuse it (k6 exit 108).
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,4 +49,13 @@ fi
 if ! grep -q 'threshold http_req_duration p(95)' "$dir/slow-gate.out"; then
   echo "FAILED: the slow gate failed, but not on the p95 latency threshold"; exit 1
 fi
-echo "gate-local: the gate passed the local stack and failed the slowed one on p95 latency"
+echo "== gate against a port where nothing listens (setup must refuse it)"
+kill "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true; proxy=
+status=0
+npm run --silent gate -- --target "http://127.0.0.1:$slow_port" --admin-token unused --summary-dir "$dir/none" \
+  >"$dir/none-gate.out" 2>&1 || status=$?
+tail -3 "$dir/none-gate.out"
+if [ "$status" -eq 0 ] || ! grep -q 'k6 exited 108' "$dir/none-gate.out"; then
+  echo "FAILED: the gate did not refuse an unreachable target in setup"; exit 1
+fi
+echo "gate-local: the gate passed the local stack, failed the slowed one on p95 latency, refused a dead target"

@@ -66,6 +66,13 @@ describe('gate verdict (k6 summaries recorded from the local stack and from the 
       `smoke: 2 of ${failedChecks.metrics.checks!.values.passes! + 2} checks failed`,
     );
     expect(gateVerdict([])).toEqual({ pass: false, reasons: ['nothing ran'] });
+    // An abort says so even when a threshold failed with it; a plain threshold exit (99) does not repeat.
+    const aborted = structuredClone(smoke);
+    aborted.metrics.http_req_failed!.thresholds = { 'rate==0': { ok: false } };
+    expect(runVerdict({ script: 'smoke', exitCode: 108, summary: aborted }).reasons.at(-1)).toMatch(
+      /^smoke: k6 exited 108/,
+    );
+    expect(runVerdict({ script: 'smoke', exitCode: 99, summary: aborted }).reasons).toHaveLength(1);
   });
 });
 

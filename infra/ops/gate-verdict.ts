@@ -31,7 +31,8 @@ export function runVerdict(run: K6Run): Verdict {
   const checks = run.summary?.metrics.checks?.values;
   const fails = checks?.fails ?? 0;
   if (fails > 0) reasons.push(`${run.script}: ${fails} of ${(checks?.passes ?? 0) + fails} checks failed`);
-  if (run.exitCode !== 0 && !reasons.some((r) => r.includes('threshold')))
+  // 99 is "thresholds failed", already listed one by one; any other exit code says something more.
+  if (run.exitCode !== 0 && !(run.exitCode === 99 && reasons.some((r) => r.includes('threshold'))))
     reasons.push(`${run.script}: k6 exited ${run.exitCode} (${EXIT_MEANING[run.exitCode] ?? 'error'})`);
   if (run.summary && !((run.summary.metrics.http_reqs?.values.count ?? 0) > 0))
     reasons.push(`${run.script}: sent no request`);
