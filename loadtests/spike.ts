@@ -4,12 +4,12 @@
  *
  *   k6 run -e TARGET=http://127.0.0.1:3000 -e ADMIN_TOKEN=... loadtests/spike.ts
  */
-import { spikeScenario, TARGET_RATE } from './lib/profiles.ts';
+import { SPIKE_PEAK, spikeScenario } from './lib/profiles.ts';
 import { sloThresholds } from './lib/slo.ts';
 import { profileHandlers, profileOptions, trafficIteration } from './lib/traffic.ts';
 
 export const options = profileOptions('spike', spikeScenario(), {
   http_req_failed: sloThresholds().http_req_failed,
 });
-export const { setup, teardown, handleSummary } = profileHandlers('spike', TARGET_RATE);
+export const { setup, teardown, handleSummary } = profileHandlers('spike', SPIKE_PEAK);
 export default trafficIteration;

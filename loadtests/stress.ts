@@ -4,12 +4,12 @@
  *
  *   k6 run -e TARGET=http://127.0.0.1:3000 -e ADMIN_TOKEN=... loadtests/stress.ts
  */
-import { stressScenario, TARGET_RATE } from './lib/profiles.ts';
+import { STRESS_PEAK, stressScenario } from './lib/profiles.ts';
 import { sloThresholds } from './lib/slo.ts';
 import { profileHandlers, profileOptions, trafficIteration } from './lib/traffic.ts';
 
 export const options = profileOptions('stress', stressScenario(), {
   http_req_failed: sloThresholds().http_req_failed,
 });
-export const { setup, teardown, handleSummary } = profileHandlers('stress', TARGET_RATE);
+export const { setup, teardown, handleSummary } = profileHandlers('stress', STRESS_PEAK);
 export default trafficIteration;

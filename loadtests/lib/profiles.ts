@@ -8,6 +8,9 @@ const rate = Number(__ENV.RATE || slo.load.targetRate);
 const vus = { preAllocatedVUs: slo.load.preAllocatedVUs, maxVUs: slo.load.maxVUs };
 
 export const TARGET_RATE = rate;
+/** The highest rates stress and spike reach: setup makes enough API keys for them. */
+export const STRESS_PEAK = rate * 3;
+export const SPIKE_PEAK = rate * 5;
 
 /** Load: the target rate, held (DURATION overrides the SLO file's duration, e.g. 20s in a test). */
 export function loadScenario() {
@@ -29,8 +32,8 @@ export function stressScenario() {
     stages: [
       { target: rate, duration: '30s' },
       { target: rate * 2, duration: '30s' },
-      { target: rate * 3, duration: '30s' },
-      { target: rate * 3, duration: '30s' },
+      { target: STRESS_PEAK, duration: '30s' },
+      { target: STRESS_PEAK, duration: '30s' },
       { target: 0, duration: '10s' },
     ],
     preAllocatedVUs: vus.preAllocatedVUs * 2,
@@ -46,8 +49,8 @@ export function spikeScenario() {
     timeUnit: '1s',
     stages: [
       { target: rate, duration: '20s' },
-      { target: rate * 5, duration: '5s' },
-      { target: rate * 5, duration: '20s' },
+      { target: SPIKE_PEAK, duration: '5s' },
+      { target: SPIKE_PEAK, duration: '20s' },
       { target: rate, duration: '5s' },
       { target: rate, duration: '30s' },
     ],

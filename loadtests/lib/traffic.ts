@@ -15,7 +15,8 @@ const AGENTS = 20;
 
 export async function trafficSetup(rate: number): Promise<TrafficData> {
   requireHealthyTarget();
-  // The default per-key GET limit is 1,000 a minute: 10 requests/s per key leaves room.
+  // The default per-key limits are 1,000 GETs and 300 searches a minute: 10 requests/s per key
+  // (1.5/s of them searches) leaves room, so what is measured is the broker, not the rate limiter.
   const count = Math.max(4, Math.ceil(rate / 10));
   const keys: ApiKey[] = [];
   for (let i = 0; i < count; i++) keys.push(admin.createKey(`k6-load-${i}`));
