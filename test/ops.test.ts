@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPromotion } from '../infra/ops/promotion.js';
+import { rollback, type RollbackStack } from '../infra/ops/rollback.js';
 import { gateVerdict, loadNumbers, runVerdict, type K6Summary } from '../infra/ops/gate-verdict.js';
 import {
   afterStep,
@@ -138,6 +140,78 @@ describe('rollback and promotion decisions (recorded prod history)', () => {
     expect(promotionDigest({ imageDigest: { value: B } })).toBe(B);
     expect(() => promotionDigest({ imageDigest: { value: 'latest' } })).toThrow(
       'staging has no image digest to promote',
+    );
+  });
+});
+
+describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () => {
+  const history = fixture<HistoryEntry[]>('pulumi/prod-history.json');
+  const promote = async (failAt?: string) => {
+    const ran: string[] = [];
+    const calls: string[] = [];
+    const outcome = await runPromotion(
+      PROMOTION_STEPS.map((s) => [
+        s,
+        async () => {
+          ran.push(s);
+          if (s === failAt) throw new Error('boom');
+          return true;
+        },
+      ]),
+      {
+        log: () => undefined,
+        rollbackProd: async () => void calls.push('rollback'),
+        markProdGood: async () => void calls.push('mark-good'),
+      },
+    );
+    return { outcome, ran, calls };
+  };
+
+  it('runs every step and marks prod good', async () => {
+    expect(await promote()).toEqual({
+      outcome: { result: 'done' },
+      ran: PROMOTION_STEPS,
+      calls: ['mark-good'],
+    });
+  });
+
+  it('a failing staging gate stops before prod: no prod step, no rollback', async () => {
+    const r = await promote('staging-gate');
+    expect(r.outcome).toEqual({ result: 'stopped-prod-untouched', failedStep: 'staging-gate' });
+    expect(r.ran).toEqual(['staging-up', 'staging-health', 'staging-gate']);
+    expect(r.calls).toEqual([]);
+  });
+
+  it('a failing prod smoke rolls prod back and does not mark it good', async () => {
+    const r = await promote('prod-smoke');
+    expect(r.outcome).toEqual({ result: 'rolled-back', failedStep: 'prod-smoke' });
+    expect(r.calls).toEqual(['rollback']);
+  });
+
+  it('rollback applies the plan to the stack, then runs up', async () => {
+    const calls: string[] = [];
+    const stack: RollbackStack = {
+      name: 'prod',
+      history: async () => history,
+      getTag: async () => '5',
+      getAllConfig: async () => history[0]!.config!,
+      setConfig: async (k, v) => void calls.push(`set ${k}=${v.value}`),
+      removeConfig: async (k) => void calls.push(`remove ${k}`),
+      up: async (o) => void calls.push(`up: ${o.message}`),
+    };
+    const plan = await rollback(stack);
+    expect(plan.version).toBe(5);
+    expect(calls).toEqual([
+      'set ainp:brokerReplicas=4',
+      `set ainp:imageDigest=${A}`,
+      'remove ainp:brokerMaxReplicas',
+      'up: rollback to version 5',
+    ]);
+    calls.length = 0;
+    await rollback({ ...stack, getTag: () => Promise.reject(new Error('no tag')) }, { dryRun: true });
+    expect(calls).toEqual([]);
+    await expect(rollback(stack, { to: 3 })).rejects.toThrow(
+      'cannot roll back prod: version 3 is a failed update',
     );
   });
 });

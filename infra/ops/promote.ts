@@ -8,7 +8,8 @@ import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
 import { healthOf } from './health.js';
-import { afterStep, LAST_GOOD_TAG, promotionDigest, type StepName } from './history.js';
+import { LAST_GOOD_TAG, promotionDigest, type StepName } from './history.js';
+import { runPromotion } from './promotion.js';
 import { runK6 } from './k6.js';
 import { print, selectStack, stackOutputs } from './pulumi-stack.js';
 import { rollback } from './rollback.js';
@@ -70,28 +71,16 @@ async function main() {
       },
     ],
   ];
-  for (const [name, step] of steps) {
-    console.log(`== ${name}`);
-    const ok = await step().catch((err: Error) => {
-      console.error(`${name}: ${err.message}`);
-      return false;
-    });
-    const next = afterStep(name, ok);
-    if (next === 'continue') continue;
-    if (next === 'done') {
+  const outcome = await runPromotion(steps, {
+    log: (line) => console.log(line),
+    rollbackProd: async () => void (await rollback(prod)),
+    markProdGood: async () => {
       const [latest] = await prod.history(1);
       if (latest) await prod.setTag(LAST_GOOD_TAG, String(latest.version));
       console.log(`promote: done; prod version ${latest?.version} tagged ${LAST_GOOD_TAG}`);
-      process.exit(0);
-    }
-    if (next === 'stop-prod-untouched') {
-      console.error(`promote: ${name} failed; prod was not changed`);
-      process.exit(1);
-    }
-    console.error(`promote: ${name} failed after prod changed; rolling prod back`);
-    await rollback(prod);
-    process.exit(1);
-  }
+    },
+  });
+  process.exit(outcome.result === 'done' ? 0 : 1);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();

@@ -35,8 +35,4 @@ export async function stackOutputs(stack: Stack): Promise<StackOutputs> {
   };
 }
 
-export async function getTag(stack: Stack, key: string): Promise<string | undefined> {
-  return stack.getTag(key).catch(() => undefined);
-}
-
 export const print = (line: string) => process.stdout.write(line);

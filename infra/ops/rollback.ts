@@ -3,7 +3,6 @@
  * the update to return to (the given version, else the last good one), restores that update's
  * plain config (the image digest and every value the chart got from it) and runs `up`.
  */
-import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { flags } from './args.js';
 import {
   LAST_GOOD_TAG,
@@ -12,16 +11,30 @@ import {
   type HistoryEntry,
   type RestorePlan,
 } from './history.js';
-import { getTag, print, selectStack } from './pulumi-stack.js';
+import { print, selectStack } from './pulumi-stack.js';
 
 const USAGE = 'npm run rollback -- --stack NAME [--to VERSION] [--dry-run]';
 
+/** The part of an Automation API `Stack` rollback uses (tests pass an in-memory one). */
+export type RollbackStack = {
+  name: string;
+  history(): Promise<unknown[]>;
+  getTag(key: string): Promise<string>;
+  getAllConfig(): Promise<Record<string, { value: string; secret?: boolean }>>;
+  setConfig(key: string, value: { value: string }): Promise<void>;
+  removeConfig(key: string): Promise<void>;
+  up(opts: { onOutput?: (out: string) => void; message?: string }): Promise<unknown>;
+};
+
 export async function rollback(
-  stack: Stack,
+  stack: RollbackStack,
   opts: { to?: number; dryRun?: boolean } = {},
 ): Promise<RestorePlan> {
-  const history = (await stack.history()) as unknown as HistoryEntry[];
-  const target = rollbackTarget(history, { to: opts.to, lastGoodTag: await getTag(stack, LAST_GOOD_TAG) });
+  const history = (await stack.history()) as HistoryEntry[];
+  const target = rollbackTarget(history, {
+    to: opts.to,
+    lastGoodTag: await stack.getTag(LAST_GOOD_TAG).catch(() => undefined),
+  });
   if (!target.ok) throw new Error(`cannot roll back ${stack.name}: ${target.reason}`);
   const plan = restorePlan(target.entry, await stack.getAllConfig());
   console.log(
