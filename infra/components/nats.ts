@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import * as random from '@pulumi/random';
 import type { ChartRef } from '../charts.js';
+import { generatedCredential } from './credential.js';
 
 export type NatsArgs = {
   namespace: pulumi.Input<string>;
@@ -29,13 +29,13 @@ export class Nats extends pulumi.ComponentResource {
   constructor(name: string, args: NatsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:nats:Nats', name, {}, opts);
     const parent = { parent: this };
-    const token = new random.RandomPassword(`${name}-token`, { length: 40, special: false }, parent);
-    const auth = new k8s.core.v1.Secret(
-      `${name}-auth`,
+    const token = generatedCredential(
       {
-        metadata: { name: AUTH_SECRET, namespace: args.namespace },
-        type: 'Opaque',
-        stringData: { token: pulumi.secret(token.result) },
+        names: { password: `${name}-token`, secret: `${name}-auth` },
+        namespace: args.namespace,
+        secretName: AUTH_SECRET,
+        key: 'token',
+        length: 40,
       },
       parent,
     );
@@ -74,10 +74,10 @@ export class Nats extends pulumi.ComponentResource {
           promExporter: { enabled: true, podMonitor: { enabled: args.podMonitor } },
         },
       },
-      { parent: this, dependsOn: [auth] },
+      { parent: this, dependsOn: [token.secret] },
     );
     this.url = pulumi.secret(
-      pulumi.interpolate`nats://${token.result}@${NATS_RELEASE}.${args.namespace}.svc:4222`,
+      pulumi.interpolate`nats://${token.value}@${NATS_RELEASE}.${args.namespace}.svc:4222`,
     );
     this.registerOutputs({});
   }

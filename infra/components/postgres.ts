@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import * as random from '@pulumi/random';
 import type { ChartRef } from '../charts.js';
+import { generatedCredential } from './credential.js';
 
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
@@ -55,17 +55,18 @@ export class Database extends pulumi.ComponentResource {
       parent,
     );
 
-    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, parent);
-    const appSecret = new k8s.core.v1.Secret(
-      `${name}-app`,
+    const owner = generatedCredential(
       {
-        metadata: { name: `${CLUSTER_NAME}-owner`, namespace: args.namespace },
+        names: { password: `${name}-password`, secret: `${name}-app` },
+        namespace: args.namespace,
+        secretName: `${CLUSTER_NAME}-owner`,
+        key: 'password',
+        length: 32,
         type: 'kubernetes.io/basic-auth',
-        stringData: { username: OWNER, password: pulumi.secret(password.result) },
+        extra: { username: OWNER },
       },
       parent,
     );
-
     let backupSecret: k8s.core.v1.Secret | undefined;
     if (args.backup) {
       backupSecret = new k8s.core.v1.Secret(
@@ -120,7 +121,7 @@ export class Database extends pulumi.ComponentResource {
         metadata: { name: CLUSTER_NAME, namespace: args.namespace },
         spec,
       },
-      { parent: this, dependsOn: [this.operator, appSecret, ...(backupSecret ? [backupSecret] : [])] },
+      { parent: this, dependsOn: [this.operator, owner.secret, ...(backupSecret ? [backupSecret] : [])] },
     );
 
     if (args.backup) {
@@ -143,7 +144,7 @@ export class Database extends pulumi.ComponentResource {
     this.host = pulumi.interpolate`${CLUSTER_NAME}-rw.${args.namespace}.svc`;
     // CloudNativePG serves TLS with its own CA: encrypted, not verified against a public CA.
     this.databaseUrl = pulumi.secret(
-      pulumi.interpolate`postgresql://${OWNER}:${password.result}@${this.host}:5432/${DATABASE}?sslmode=no-verify`,
+      pulumi.interpolate`postgresql://${OWNER}:${owner.value}@${this.host}:5432/${DATABASE}?sslmode=no-verify`,
     );
     this.registerOutputs({ host: this.host });
   }

@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import * as random from '@pulumi/random';
 import type { ChartRef } from '../charts.js';
+import { generatedCredential } from './credential.js';
 
 export type ValkeyArgs = {
   namespace: pulumi.Input<string>;
@@ -28,13 +28,13 @@ export class Valkey extends pulumi.ComponentResource {
   constructor(name: string, args: ValkeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:valkey:Valkey', name, {}, opts);
     const parent = { parent: this };
-    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, parent);
-    const users = new k8s.core.v1.Secret(
-      `${name}-users`,
+    const credential = generatedCredential(
       {
-        metadata: { name: USERS_SECRET, namespace: args.namespace },
-        type: 'Opaque',
-        stringData: { default: pulumi.secret(password.result) },
+        names: { password: `${name}-password`, secret: `${name}-users` },
+        namespace: args.namespace,
+        secretName: USERS_SECRET,
+        key: 'default',
+        length: 32,
       },
       parent,
     );
@@ -83,10 +83,10 @@ export class Valkey extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [users] },
+      { parent: this, dependsOn: [credential.secret] },
     );
     this.url = pulumi.secret(
-      pulumi.interpolate`redis://default:${password.result}@${VALKEY_RELEASE}.${args.namespace}.svc:6379`,
+      pulumi.interpolate`redis://default:${credential.value}@${VALKEY_RELEASE}.${args.namespace}.svc:6379`,
     );
     this.registerOutputs({});
   }
