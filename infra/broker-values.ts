@@ -20,6 +20,15 @@ function job(enabled: boolean, schedule: string) {
   return { enabled, schedule, intervalSeconds, activeDeadlineSeconds };
 }
 
+/** The chart's periodic jobs for a stack: schedule, period and deadline of each. */
+export function jobValues(c: StackConfig) {
+  return {
+    finalizer: job(true, c.finalizerCron),
+    aggregator: job(true, c.aggregatorCron),
+    credits: job(c.creditsEnabled, c.creditsCron),
+  };
+}
+
 /**
  * The broker chart's values for a stack: a pure function of the stack config and what the program
  * computed (image digest, secret name). The chart test renders exactly these with the real helm.
@@ -50,11 +59,7 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
       enabled: true,
       monitoringNamespaceSelector: { 'kubernetes.io/metadata.name': c.monitoringNamespace },
     },
-    jobs: {
-      finalizer: job(true, c.finalizerCron),
-      aggregator: job(true, c.aggregatorCron),
-      credits: job(c.creditsEnabled, c.creditsCron),
-    },
+    jobs: jobValues(c),
     metrics: {
       serviceMonitor: { enabled: x.monitoring },
       prometheusRule: { enabled: x.monitoring, ...alertThresholds(x.slo) },

@@ -67,26 +67,30 @@ function walk(value: unknown, path: string[], visit: (path: string[], v: unknown
     for (const [k, v] of Object.entries(value)) walk(v, [...path, k], visit);
 }
 
+/** `cpu request`, `memory limit`, … for each CPU/memory request or limit that is not set. */
+function missingResources(res: Container['resources']): string[] {
+  return (['requests', 'limits'] as const).flatMap((kind) =>
+    ['cpu', 'memory']
+      .filter((r) => res?.[kind]?.[r] === undefined)
+      .map((r) => `${r} ${kind === 'limits' ? 'limit' : 'request'}`),
+  );
+}
+
 export const policies: Policy[] = [
   {
     name: 'resource-limits',
     description: 'Every container (and every database instance) has CPU and memory requests and limits.',
     check(r) {
-      const out: string[] = [];
       const pod = podSpecOf(r);
-      for (const c of pod ? allContainers(pod) : []) {
-        for (const kind of ['requests', 'limits'] as const)
-          for (const res of ['cpu', 'memory'])
-            if (c.resources?.[kind]?.[res] === undefined)
-              out.push(
-                `${r.name}: container ${c.name} has no ${res} ${kind === 'limits' ? 'limit' : 'request'}`,
-              );
-      }
+      const out = (pod ? allContainers(pod) : []).flatMap((c) =>
+        missingResources(c.resources).map((m) => `${r.name}: container ${c.name} has no ${m}`),
+      );
       if (isCnpgCluster(r))
-        for (const kind of ['requests', 'limits'] as const)
-          for (const res of ['cpu', 'memory'])
-            if (r.props.spec?.resources?.[kind]?.[res] === undefined)
-              out.push(`${r.name}: database instances have no ${res} ${kind}`);
+        out.push(
+          ...missingResources(r.props.spec?.resources).map(
+            (m) => `${r.name}: database instances have no ${m}`,
+          ),
+        );
       return out;
     },
   },

@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { BROKER_RELEASE, brokerValues } from './broker-values.js';
+import { BROKER_RELEASE, jobValues } from './broker-values.js';
 import { charts } from './charts.js';
 import { Broker } from './components/broker.js';
 import { Monitoring } from './components/monitoring.js';
@@ -147,13 +147,7 @@ export class Platform extends pulumi.ComponentResource {
   /** The stack outputs: what operators, the gates and the health checks read. */
   outputs() {
     const c = this.config;
-    const jobs = brokerValues(c, {
-      imageRepository: c.imageRepository,
-      imageDigest: '',
-      existingSecret: '',
-      monitoring: c.monitoringEnabled,
-      slo: readSlo(),
-    }).jobs;
+    const jobs = jobValues(c);
     return {
       environment: c.environment,
       url: this.broker.url,

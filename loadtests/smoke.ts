@@ -63,24 +63,8 @@ export default async function (data: Data) {
     // Registry (ERC-8004 mirror), with API keys
     const provider = await newSigner();
     const client = await newSigner();
-    const p = ok(
-      owner.post(
-        '/api/v1/agents/register',
-        'POST /api/v1/agents/register',
-        agentBody(provider.did, 'k6 provider'),
-      ),
-      201,
-      'register provider',
-    );
-    const c = ok(
-      rater.post(
-        '/api/v1/agents/register',
-        'POST /api/v1/agents/register',
-        agentBody(client.did, 'k6 client'),
-      ),
-      201,
-      'register client',
-    );
+    const p = register(owner, provider, 'k6 provider');
+    const c = register(rater, client, 'k6 client');
     if (!p?.id || !c?.id) fail('registration failed: nothing else can run');
     ok(owner.get(`/api/v1/agents?q=translation&limit=5`, 'GET /api/v1/agents'), 200, 'search agents');
     ok(
@@ -171,15 +155,7 @@ export default async function (data: Data) {
     // Proof of usefulness: a staked committee, then settle → attest → finalize
     for (let i = 0; i < M; i++) {
       const signer = await newSigner();
-      const a = ok(
-        owner.post(
-          '/api/v1/agents/register',
-          'POST /api/v1/agents/register',
-          agentBody(signer.did, `k6 auditor ${i}`),
-        ),
-        201,
-        'register an auditor',
-      );
+      const a = register(owner, signer, `k6 auditor ${i}`);
       if (!a?.id) continue;
       staked.push({ signer, id: a.id });
       ok(
@@ -343,6 +319,16 @@ export default async function (data: Data) {
         );
     }
   }
+}
+
+/** Registers an agent for `signer`'s DID through an API key; returns the agent. */
+function register(key: ReturnType<typeof keyClient>, signer: Signer, name: string): any {
+  const res = key.post(
+    '/api/v1/agents/register',
+    'POST /api/v1/agents/register',
+    agentBody(signer.did, name),
+  );
+  return ok(res, 201, `register ${name.replace(/ [0-9]+$/, '')}`);
 }
 
 /** A client's intent and a provider's offer on it; returns the negotiation. */

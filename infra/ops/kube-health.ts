@@ -1,4 +1,4 @@
-import { Cron } from 'croner';
+import { cronPeriodSeconds } from '../config.js';
 
 /**
  * The health decisions over what kubectl returns (`-o json`). Pure: tested with recorded JSON.
@@ -125,16 +125,10 @@ export function migrationCheck(job: Job | undefined): Check {
   return { name, level: 'fail', detail: `not finished (${job.status.active ?? 0} active)` };
 }
 
-/** The period of a schedule in seconds (gap between its next two runs). */
-export function schedulePeriodSeconds(schedule: string, from: Date): number {
-  const [a, b] = new Cron(schedule, { paused: true, timezone: 'UTC' }).nextRuns(2, from);
-  return Math.round((b!.getTime() - a!.getTime()) / 1000);
-}
-
 /** A CronJob is healthy when its last success is within twice its period. */
 export function cronJobCheck(c: CronJob, now: Date): Check {
   const name = `cronjob ${c.metadata.name}`;
-  const period = schedulePeriodSeconds(c.spec.schedule, now);
+  const period = cronPeriodSeconds(c.spec.schedule, now);
   const limit = 2 * period;
   if (c.spec.suspend) return { name, level: 'warn', detail: 'suspended' };
   const last = c.status.lastSuccessfulTime ? new Date(c.status.lastSuccessfulTime) : undefined;
