@@ -1,5 +1,5 @@
 import type { Env } from '../config/env.js';
-import type { TrustThresholds } from './reputation-summary.js';
+import type { TrustThresholds } from './feedback-summary.js';
 
 export function trustThresholds(env: Env): TrustThresholds {
   return {

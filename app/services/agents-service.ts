@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import {
   agentIdsByDid,
+  findActiveAgentByDid,
   findAgent,
   insertAgent,
   searchAgents,
@@ -14,11 +15,22 @@ import { trustThresholds } from '../domain/trust-thresholds.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
 import { discoveryWeights } from './discovery-service.js';
 import { AppError } from '../errors.js';
-import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
+import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
 
 export async function requireAgent(ctx: AppContext, id: string): Promise<AgentRecord> {
   const agent = await findAgent(ctx.db, id);
   if (!agent) throw AppError.notFound(`No agent ${id}`);
+  return agent;
+}
+
+/** The signer of an AINP write that needs an agent (provider, staker, prover): active, with this DID. */
+export async function requireRegisteredAgent(
+  ctx: AppContext,
+  did: string,
+  role: string,
+): Promise<AgentRecord> {
+  const agent = await findActiveAgentByDid(ctx.db, did);
+  if (!agent) throw AppError.forbidden(`Only an active agent registered with this DID may act as ${role}`);
   return agent;
 }
 

@@ -1,6 +1,7 @@
 import type { Env } from '../config/env.js';
 import type { AppContext } from '../context.js';
 import { discoverAgents, type DiscoveryWeights } from '../data/discovery-repository.js';
+import type { DiscoveryInput } from '../schemas/pou.js';
 
 export function discoveryWeights(env: Env): DiscoveryWeights {
   return {
@@ -10,10 +11,7 @@ export function discoveryWeights(env: Env): DiscoveryWeights {
   };
 }
 
-export async function discover(
-  ctx: AppContext,
-  f: { q?: string | undefined; tag?: string | undefined; limit: number; offset: number },
-) {
+export async function discover(ctx: AppContext, f: DiscoveryInput) {
   const { results, total } = await discoverAgents(ctx.db, f, discoveryWeights(ctx.env));
   return {
     agents: results.map((r) => ({

@@ -7,20 +7,17 @@ import {
   recentProofCounts,
   usefulnessOf,
 } from '../data/usefulness-repository.js';
-import { isSuspiciousBurst, proofScore, type ProofMetrics } from '../domain/usefulness.js';
+import { isSuspiciousBurst, proofScore } from '../domain/usefulness.js';
 import { AppError } from '../errors.js';
-import { requireRegisteredAgent } from './negotiation-service.js';
+import type { ProofInput } from '../schemas/pou.js';
+import { requireRegisteredAgent } from './agents-service.js';
 
 /**
  * Records a usefulness proof of the signing agent. Anti-fraud: a trace_id counts once (409),
  * at most MAX_PROOFS_PER_HOUR per agent (429), and a burst of near-perfect scores is flagged:
  * stored, but left out of the average.
  */
-export async function submitProof(
-  ctx: AppContext,
-  did: string,
-  body: { trace_id: string; task_id?: string | undefined; metrics: ProofMetrics },
-) {
+export async function submitProof(ctx: AppContext, did: string, body: ProofInput) {
   await requireRegisteredAgent(ctx, did, 'a usefulness prover');
   const score = Math.round(proofScore(body.metrics) * 1000) / 1000;
   const env = ctx.env;

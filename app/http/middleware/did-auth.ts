@@ -23,6 +23,12 @@ export function callerDid(res: Response): string {
   return did;
 }
 
+/** Refuses a request that carries no valid DID signature (see `didAuth`). */
+export const requireDid: RequestHandler = (_req, res, next) => {
+  callerDid(res);
+  next();
+};
+
 /**
  * Verifies an AINP request signature and returns the DID that signed it. Skew over 5 minutes is
  * STALE_SIGNATURE, a bad signature INVALID_SIGNATURE, the same signature twice within the window

@@ -18,10 +18,12 @@ const LIMIT_ENV = {
  * One limiter per route class, per API key (else per client IP), counted in Valkey so every
  * replica shares the budget. Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
-export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler> {
-  const make = (name: LimitClass): RequestHandler => {
+export type Limiter = RequestHandler & { limit: number; windowMs: number };
+
+export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
+  const make = (name: LimitClass): Limiter => {
     const limit = ctx.env[LIMIT_ENV[name]];
-    return rateLimit({
+    const handler = rateLimit({
       windowMs: ctx.env.RATE_LIMIT_WINDOW_MS,
       limit,
       standardHeaders: 'draft-6',
@@ -48,6 +50,7 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler
         });
       },
     });
+    return Object.assign(handler, { limit, windowMs: ctx.env.RATE_LIMIT_WINDOW_MS });
   };
   return {
     register: make('register'),
