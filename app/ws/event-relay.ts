@@ -1,18 +1,20 @@
 import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
-import pg from 'pg';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
+import { EventNotifications } from '../data/event-notifications.js';
 import {
   claimUnpublished,
-  EVENTS_CHANNEL,
+  latestEventId,
   markPublished,
+  tryPublisherLock,
   unpublishedAfter,
   type StoredEvent,
 } from '../data/event-repository.js';
 import type { Hub } from './hub.js';
 
 export const STREAM = 'AINP_EVENTS';
-const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
+/** Consecutive failed passes before the relay logs at warn (about this many seconds of trouble). */
+const WARN_AFTER_FAILURES = 5;
 const SUBJECTS = 'ainp.events.>';
 const codec = JSONCodec<StoredEvent>();
 
@@ -31,15 +33,19 @@ export class EventRelay {
   private sub: Subscription | undefined;
   private streamReady = false;
   private localCursor: string | undefined;
-  private listener: pg.Client | undefined;
+  private readonly notifications: EventNotifications | undefined;
   private again = false;
+  private failures = 0;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly hub: Hub,
     /** The fallback poll; commits wake the relay at once through LISTEN/NOTIFY. */
     private readonly intervalMs = 1000,
-  ) {}
+  ) {
+    const url = ctx.env.DATABASE_URL;
+    this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
+  }
 
   /**
    * Database delivery starts after what exists now: older events are for resume only. Never
@@ -49,45 +55,20 @@ export class EventRelay {
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
     void this.readCursor().catch(() => undefined);
-    void this.listen();
+    this.notifications?.start();
   }
 
   private async readCursor(): Promise<void> {
     if (this.localCursor !== undefined) return;
-    const { rows } = await this.ctx.db.query<{ max: string | null }>(
-      'SELECT max(id)::text AS max FROM events',
-    );
-    this.localCursor ??= rows[0]?.max ?? '0';
-  }
-
-  /** A dedicated connection LISTENs for commits that wrote events; re-established on failure. */
-  private async listen(): Promise<void> {
-    if (this.stopped || !this.ctx.env.DATABASE_URL) return;
-    const client = new pg.Client({
-      connectionString: this.ctx.env.DATABASE_URL,
-      application_name: 'ainp-events',
-    });
-    client.on('notification', () => void this.tick());
-    client.on('error', () => undefined);
-    client.on('end', () => {
-      if (this.listener === client) this.listener = undefined;
-      if (!this.stopped) setTimeout(() => void this.listen(), 1000).unref();
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
-      if (this.stopped) return void (await client.end());
-      this.listener = client;
-    } catch {
-      await client.end().catch(() => undefined);
-    }
+    const latest = await latestEventId(this.ctx.db);
+    this.localCursor ??= latest;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.sub?.unsubscribe();
-    await this.listener?.end().catch(() => undefined);
+    await this.notifications?.close();
     while (this.running) await new Promise((r) => setTimeout(r, 10));
   }
 
@@ -108,9 +89,21 @@ export class EventRelay {
       } else {
         await this.deliverFromDatabase();
       }
+      if (this.failures >= WARN_AFTER_FAILURES)
+        this.ctx.logger.info({ failures: this.failures }, 'event relay recovered');
+      this.failures = 0;
     } catch (err) {
-      this.ctx.logger.debug({ err: (err as Error).message }, 'event relay pass failed');
+      this.failures += 1;
       this.streamReady = false;
+      // One failed pass is routine (a NATS or database blip, retried next tick); a relay that keeps
+      // failing means events are not reaching sockets: warn at the fifth failed pass in a row, then
+      // at every 60th (about once a minute at the 1 s poll).
+      const keepsFailing =
+        this.failures >= WARN_AFTER_FAILURES && (this.failures - WARN_AFTER_FAILURES) % 60 === 0;
+      this.ctx.logger[keepsFailing ? 'warn' : 'debug'](
+        { err: (err as Error).message, failures: this.failures },
+        'event relay pass failed',
+      );
     } finally {
       this.running = false;
     }
@@ -149,10 +142,7 @@ export class EventRelay {
       const published = await withTransaction(this.ctx.db, async (tx) => {
         // One publisher at a time across replicas, so the stream (and every socket) sees events
         // in id order; the others skip this pass.
-        const { rows } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-          PUBLISH_LOCK,
-        ]);
-        if (!rows[0]!.ok) return 0;
+        if (!(await tryPublisherLock(tx))) return 0;
         const events = await claimUnpublished(tx, 100);
         for (const e of events)
           await js.publish(`ainp.events.${e.type}`, codec.encode(e), { msgID: e.event_id });

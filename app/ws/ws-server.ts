@@ -6,7 +6,7 @@ import { findActiveApiKeyByHash } from '../data/api-key-repository.js';
 import { eventsSince, ownedAgentDids } from '../data/event-repository.js';
 import { hashApiKey } from '../domain/api-keys.js';
 import { AppError } from '../errors.js';
-import { signatureNonces, verifySignedRequest } from '../http/middleware/did-auth.js';
+import { signatureNonces, verifySignedRequest } from '../services/signature-service.js';
 import { EventRelay } from './event-relay.js';
 import { CLOSE, Hub, send, type Connection } from './hub.js';
 
