@@ -8,7 +8,6 @@ import {
   revokeFeedback,
 } from '../data/feedback-repository.js';
 import { feedbackScore, trustLevel } from '../domain/feedback-summary.js';
-import { trustThresholds } from '../domain/trust-thresholds.js';
 import { AppError } from '../errors.js';
 import type { FeedbackInput, FeedbackResponseInput, FeedbackTarget } from '../schemas/registry.js';
 import { requireAgent } from './agents-service.js';
@@ -81,7 +80,7 @@ export async function loadFeedbackSummary(ctx: AppContext, agentId: string) {
     negative: s.negative,
     revoked: s.revoked,
     last_feedback_at: s.last_feedback_at,
-    trust_level: trustLevel({ total: s.total, positive: s.positive, average }, trustThresholds(ctx.env)),
+    trust_level: trustLevel({ total: s.total, positive: s.positive, average }, ctx.settings.trust),
   };
 }
 

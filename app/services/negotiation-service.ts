@@ -58,7 +58,7 @@ export async function openNegotiation(ctx: AppContext, did: string, body: Negoti
       agent_did: did,
       price_atomic: body.price_atomic,
       eta_ms: body.eta_ms,
-      ttlMinutes: ctx.env.NEGOTIATION_TTL_MINUTES,
+      ttlMinutes: ctx.settings.pou.negotiationTtlMinutes,
     });
     await appendEvents(tx, [negotiationEvent(n)]);
     return n;
@@ -154,14 +154,14 @@ export async function settle(
     if (locked.refusal) return { refusal: locked.refusal };
     const { n } = locked;
     const intent = (await findIntent(tx, n.intent_id, true))!;
-    const candidates = (await eligibleCandidates(tx, ctx.env.POU_MIN_STAKE, [n.agent_did, n.client_did])).map(
-      (c) => ({
-        did: c.did,
-        weight: weightFromTrust(c.trust_score),
-      }),
-    );
+    const candidates = (
+      await eligibleCandidates(tx, ctx.settings.pou.minStakeAtomic, [n.agent_did, n.client_did])
+    ).map((c) => ({
+      did: c.did,
+      weight: weightFromTrust(c.trust_score),
+    }));
     const seed = randomBytes(32).toString('hex');
-    const committee = selectCommittee(candidates, ctx.env.POU_M, seed);
+    const committee = selectCommittee(candidates, ctx.settings.pou.committeeSize, seed);
     const receipt = await insertReceipt(tx, {
       negotiation_id: n.id,
       intent_id: n.intent_id,
@@ -174,7 +174,7 @@ export async function settle(
       outputs_ref: body.outputs_ref ?? null,
       committee: committee.map((c) => c.did),
       committee_weights: committee.map((c) => c.weight),
-      k: effectiveQuorum(ctx.env.POU_K, committee.length),
+      k: effectiveQuorum(ctx.settings.pou.quorum, committee.length),
       m: committee.length,
       selection_seed: seed,
       committee_shortfall: committee.length === 0,

@@ -12,7 +12,6 @@ import { findActiveAgentByDid } from '../data/agent-repository.js';
 import { slashReputation, trustScore } from '../domain/reputation.js';
 import { AppError } from '../errors.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
-import { discoveryWeights } from './discovery-service.js';
 import type { SlashInput, StakeInput } from '../schemas/pou.js';
 import { requireRegisteredAgent } from './agents-service.js';
 
@@ -36,7 +35,7 @@ export async function slash(ctx: AppContext, body: SlashInput) {
     const rep = reps.get(body.did)!;
     const next = slashReputation(rep);
     await saveReputations(tx, [{ ...rep, ...next, trust_score: trustScore(next) }]);
-    await refreshRankBase(tx, discoveryWeights(ctx.env), { dids: [body.did] });
+    await refreshRankBase(tx, ctx.settings.discovery, { dids: [body.did] });
     ctx.logger.warn({ ...result, reason: body.reason }, 'agent slashed');
     return { ...result, reputation: { ...next, trust_score: trustScore(next) } };
   });
