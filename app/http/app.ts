@@ -7,7 +7,7 @@ import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
-import { requestId } from './middleware/request-context.js';
+import { withRequestContext } from './middleware/request-context.js';
 import type { Guards } from './define-route.js';
 import { adminAuth, apiKeyAuth } from './middleware/auth.js';
 import { requireCaller } from './middleware/caller.js';
@@ -44,7 +44,7 @@ export function createApp(ctx: AppContext): Express {
   app.set('trust proxy', ctx.env.TRUST_PROXY === 'false' ? false : ctx.env.TRUST_PROXY);
   app.set('query parser', 'simple');
 
-  app.use(requestId);
+  app.use(withRequestContext);
   app.use(
     pinoHttp({
       logger: ctx.logger,
