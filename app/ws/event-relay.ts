@@ -1,4 +1,3 @@
-import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import { EventNotifications } from '../data/event-notifications.js';
@@ -8,15 +7,13 @@ import {
   markPublished,
   tryPublisherLock,
   unpublishedAfter,
-  type StoredEvent,
 } from '../data/event-repository.js';
+import { EventStream } from '../data/event-stream.js';
 import type { Hub } from './hub.js';
 
-export const STREAM = 'AINP_EVENTS';
 /** Consecutive failed passes before the relay logs at warn (about this many seconds of trouble). */
 const WARN_AFTER_FAILURES = 5;
-const SUBJECTS = 'ainp.events.>';
-const codec = JSONCodec<StoredEvent>();
+const BATCH = 100;
 
 /**
  * Moves events from the outbox to JetStream (event_id as the message id, so a retried publish is
@@ -30,8 +27,7 @@ export class EventRelay {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
-  private sub: Subscription | undefined;
-  private streamReady = false;
+  private readonly stream: EventStream;
   private localCursor: string | undefined;
   private readonly notifications: EventNotifications | undefined;
   private again = false;
@@ -43,6 +39,7 @@ export class EventRelay {
     /** The fallback poll; commits wake the relay at once through LISTEN/NOTIFY. */
     private readonly intervalMs = 1000,
   ) {
+    this.stream = new EventStream(ctx.nats);
     const url = ctx.env.DATABASE_URL;
     this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
   }
@@ -67,7 +64,7 @@ export class EventRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.sub?.unsubscribe();
+    this.stream.close();
     await this.notifications?.close();
     while (this.running) await new Promise((r) => setTimeout(r, 10));
   }
@@ -82,9 +79,8 @@ export class EventRelay {
     this.running = true;
     this.again = false;
     try {
-      const nc = this.ctx.nats.connection;
-      if (nc) {
-        await this.ensureNats();
+      if (this.stream.connected) {
+        await this.stream.ready((e) => this.hub.dispatch(e));
         await this.publishBatch();
       } else {
         await this.deliverFromDatabase();
@@ -94,7 +90,7 @@ export class EventRelay {
       this.failures = 0;
     } catch (err) {
       this.failures += 1;
-      this.streamReady = false;
+      this.stream.reset();
       // One failed pass is routine (a NATS or database blip, retried next tick); a relay that keeps
       // failing means events are not reaching sockets: warn at the fifth failed pass in a row, then
       // at every 60th (about once a minute at the 1 s poll).
@@ -110,42 +106,14 @@ export class EventRelay {
     if (this.again) void this.tick();
   }
 
-  private async ensureNats(): Promise<void> {
-    const nc = this.ctx.nats.connection!;
-    if (!this.sub || this.sub.isClosed()) {
-      this.sub = nc.subscribe(SUBJECTS, {
-        callback: (err, msg) => {
-          if (!err) this.hub.dispatch(codec.decode(msg.data));
-        },
-      });
-    }
-    if (this.streamReady) return;
-    const jsm = await nc.jetstreamManager();
-    try {
-      await jsm.streams.info(STREAM);
-    } catch {
-      await jsm.streams.add({
-        name: STREAM,
-        subjects: [SUBJECTS],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_age: 7 * 24 * 3600 * 1e9,
-        duplicate_window: 10 * 60 * 1e9,
-      });
-    }
-    this.streamReady = true;
-  }
-
   private async publishBatch(): Promise<void> {
-    const js = this.ctx.nats.connection!.jetstream();
     for (let more = true; more && !this.stopped;) {
       const published = await withTransaction(this.ctx.db, async (tx) => {
         // One publisher at a time across replicas, so the stream (and every socket) sees events
         // in id order; the others skip this pass.
         if (!(await tryPublisherLock(tx))) return 0;
-        const events = await claimUnpublished(tx, 100);
-        for (const e of events)
-          await js.publish(`ainp.events.${e.type}`, codec.encode(e), { msgID: e.event_id });
+        const events = await claimUnpublished(tx, BATCH);
+        for (const e of events) await this.stream.publish(e);
         if (events.length)
           await markPublished(
             tx,
@@ -154,7 +122,7 @@ export class EventRelay {
         return events.length;
       });
       if (published) this.ctx.metrics.eventsPublished.inc(published);
-      more = published === 100;
+      more = published === BATCH;
     }
   }
 
