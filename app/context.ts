@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Env } from './config/env.js';
+import { settingsFrom, type Settings } from './config/settings.js';
 import { createPool, type Db } from './data/db.js';
 import { NatsHandle } from './data/nats.js';
 import { ReadCache } from './data/read-cache.js';
@@ -11,6 +12,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 /** Everything a use-case may need, built once per process and passed down explicitly. */
 export interface AppContext {
   env: Env;
+  /** The rules' knobs from `env`, typed and grouped once (config/settings.ts). */
+  settings: Settings;
   logger: Logger;
   db: Db;
   redis: RedisHandle;
@@ -43,6 +46,7 @@ export async function createContext(env: Env, logger: Logger, version: string): 
   const metrics = createMetrics(db);
   return {
     env,
+    settings: settingsFrom(env),
     logger,
     db,
     redis,

@@ -37,3 +37,20 @@ export function createLogger({ level, pretty }: LoggerOptions): Logger {
       : {}),
   });
 }
+
+/**
+ * An error nothing caught leaves the process in a state nobody reasoned about (a half-done
+ * transaction, a timer that never fires again): log it at fatal and exit non-zero, so Kubernetes
+ * (or the developer) starts a clean process instead of one that limps on.
+ */
+export function exitOnUncaught(
+  logger: Logger,
+  exit: (code: number) => void = (code) => process.exit(code),
+): void {
+  const die = (err: unknown, what: string) => {
+    logger.fatal({ err }, what);
+    logger.flush(() => exit(1));
+  };
+  process.on('unhandledRejection', (reason) => die(reason, 'unhandled promise rejection: exiting'));
+  process.on('uncaughtException', (err) => die(err, 'uncaught exception: exiting'));
+}

@@ -6,7 +6,7 @@ import { createPool } from './data/db.js';
 import { findJob, jobCatalogue } from './jobs/catalogue.js';
 import { runJob } from './jobs/run-job.js';
 import { startLocalStack } from './local/local-stack.js';
-import { createLogger } from './logger.js';
+import { createLogger, exitOnUncaught } from './logger.js';
 import { loadMigrations, migrateDown, migrateUp, migrationStatus, MigrationError } from './migrate/runner.js';
 import { appVersion, start, type RunningBroker } from './server.js';
 
@@ -20,6 +20,9 @@ import { appVersion, start, type RunningBroker } from './server.js';
 const USAGE = `usage: main.js [local | serve | migrate up|down|status [--steps N] | job <name>]`;
 
 async function main(argv: string[]): Promise<number> {
+  // Before the environment is read, so its own level cannot silence it; JSON, so nothing async
+  // (a pretty transport runs in a worker) stands between the line and the exit.
+  exitOnUncaught(createLogger({ level: 'fatal', pretty: false }));
   const [command = 'local', ...rest] = argv;
   switch (command) {
     case 'local':

@@ -1,5 +1,8 @@
 import client from 'prom-client';
 import type { Db } from './data/db.js';
+import { outboxBacklog } from './data/event-repository.js';
+import { lastJobSuccesses } from './data/job-run-repository.js';
+import { countPendingReceipts } from './data/receipt-repository.js';
 
 /**
  * One Prometheus registry per broker instance (tests run several in one process). Every metric
@@ -7,16 +10,15 @@ import type { Db } from './data/db.js';
  */
 export function createMetrics(db: Db) {
   const registry = new client.Registry();
-  /** A gauge read from the database at scrape time (`sql` returns one row with `n`). */
-  const countGauge = (name: string, help: string, sql: string) =>
+  /** A gauge read from the database at scrape time, through a repository. */
+  const countGauge = (name: string, help: string, count: (db: Db) => Promise<number>) =>
     new client.Gauge({
       name,
       help,
       registers: [registry],
       async collect() {
         try {
-          const { rows } = await db.query<{ n: string }>(sql);
-          this.set(Number(rows[0]?.n ?? 0));
+          this.set(await count(db));
         } catch {
           // Before migrations or while the database is down the gauge keeps its last value.
         }
@@ -80,10 +82,7 @@ export function createMetrics(db: Db) {
     registers: [registry],
     async collect() {
       try {
-        const { rows } = await db.query<{ job: string; t: number }>(
-          `SELECT job, extract(epoch FROM max(finished_at))::float8 AS t FROM job_runs WHERE outcome = 'success' GROUP BY job`,
-        );
-        for (const r of rows) this.set({ job_name: r.job }, r.t);
+        for (const r of await lastJobSuccesses(db)) this.set({ job_name: r.job }, r.at);
       } catch {
         // Before migrations or while the database is down the gauge keeps its last values.
       }
@@ -103,11 +102,7 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
-  countGauge(
-    'ainp_receipts_pending',
-    'Task receipts waiting for quorum',
-    `SELECT count(*) AS n FROM receipts WHERE status = 'pending'`,
-  );
+  countGauge('ainp_receipts_pending', 'Task receipts waiting for quorum', countPendingReceipts);
   const finalizations = new client.Counter({
     name: 'ainp_receipt_finalizations_total',
     help: 'Receipts that left pending, by result (finalized, failed, disputed, expired) and path (api, job)',
@@ -148,11 +143,7 @@ export function createMetrics(db: Db) {
     help: 'Events sent to WebSocket connections of this process',
     registers: [registry],
   });
-  countGauge(
-    'ainp_outbox_backlog',
-    'Outbox events not yet published to JetStream',
-    `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
-  );
+  countGauge('ainp_outbox_backlog', 'Outbox events not yet published to JetStream', outboxBacklog);
 
   return {
     wsConnections,

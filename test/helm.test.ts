@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { CHART, HELM, KUBE, renderChart, run, validateManifest, type Manifest } from './helpers/k8s.js';
 
 /**
@@ -255,5 +257,137 @@ describe('bad values fail rendering with a clear message', () => {
     [['--set', 'unknownValue=1'], 'unknownValue'],
   ])('%j → %s', async (args, message) => {
     expect(await renderError(args)).toContain(message);
+  });
+});
+
+/** The pod template of every workload the chart renders: the API, the migration Job, the CronJobs. */
+const podTemplates = (ms: Manifest[]) =>
+  ms.flatMap((m) => {
+    if (m.kind === 'Deployment' || m.kind === 'Job') return [{ name: m.metadata.name, pod: m.spec.template }];
+    if (m.kind === 'CronJob') return [{ name: m.metadata.name, pod: m.spec.jobTemplate.spec.template }];
+    return [];
+  });
+
+/** A values file holding `values` (JSON is YAML), for `-f`. */
+function valuesFile(values: unknown): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-values-')), 'values.json');
+  writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+describe('scheduling knobs and pod annotations', () => {
+  const toleration = { key: 'dedicated', operator: 'Equal', value: 'ainp', effect: 'NoSchedule' };
+  const affinity = {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['ainp'] }] }],
+      },
+    },
+  };
+
+  it('leaves nodeSelector, tolerations and affinity out by default', async () => {
+    const pods = podTemplates(await renderChart());
+    expect(pods.length).toBeGreaterThanOrEqual(4);
+    for (const { pod } of pods) {
+      expect(pod.spec).not.toHaveProperty('nodeSelector');
+      expect(pod.spec).not.toHaveProperty('tolerations');
+      expect(pod.spec).not.toHaveProperty('affinity');
+    }
+  });
+
+  it('puts them, and the extra pod annotations, on every pod of the chart', async () => {
+    const ms = await renderChart([
+      '-f',
+      valuesFile({
+        nodeSelector: { 'kubernetes.io/arch': 'amd64' },
+        tolerations: [toleration],
+        affinity,
+        podAnnotations: { 'sidecar.istio.io/inject': 'false' },
+      }),
+    ]);
+    for (const m of ms) await validateManifest(m);
+    const pods = podTemplates(ms);
+    expect(pods.map((p) => p.name).sort()).toEqual(
+      [
+        'rel-ainp-broker',
+        'rel-ainp-broker-aggregator',
+        'rel-ainp-broker-finalizer',
+        'rel-ainp-broker-migrate',
+      ].sort(),
+    );
+    for (const { name, pod } of pods) {
+      expect(pod.spec.nodeSelector, name).toEqual({ 'kubernetes.io/arch': 'amd64' });
+      expect(pod.spec.tolerations, name).toEqual([toleration]);
+      expect(pod.spec.affinity, name).toEqual(affinity);
+      expect(pod.metadata.annotations, name).toMatchObject({ 'sidecar.istio.io/inject': 'false' });
+    }
+    // The API's own annotation stays beside the extra ones.
+    expect(one(ms, 'Deployment').spec.template.metadata.annotations).toHaveProperty('checksum/config');
+  });
+
+  it.each([
+    [{ tolerations: [{ key: 'dedicated', operator: 'Sometimes' }] }, '/tolerations/0/operator'],
+    [{ affinity: { nodeAfinity: {} } }, 'nodeAfinity'],
+    [{ nodeSelector: { pool: 1 } }, '/nodeSelector/pool'],
+    [{ podAnnotations: { a: true } }, '/podAnnotations/a'],
+  ])('refuses %j naming %s', async (values, message) => {
+    expect(await renderError(['-f', valuesFile(values)])).toContain(message);
+  });
+});
+
+describe('NOTES.txt', () => {
+  /**
+   * `helm template` leaves NOTES.txt out and `helm install --dry-run` wants a cluster, so the notes
+   * are rendered through a copy of the chart whose one extra template runs them with `tpl`.
+   */
+  async function renderNotes(args: string[]): Promise<string> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ainp-notes-'));
+    try {
+      cpSync(CHART, dir, { recursive: true });
+      cpSync(path.join(CHART, 'templates/NOTES.txt'), path.join(dir, 'notes.txt'));
+      writeFileSync(
+        path.join(dir, 'templates/notes-as-configmap.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: notes }\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n',
+      );
+      const { stdout } = await run(HELM, [
+        'template',
+        'rel',
+        dir,
+        '--namespace',
+        'ainp',
+        '--kube-version',
+        KUBE,
+        ...args,
+      ]);
+      const cm = parseAllDocuments(stdout)
+        .map((d) => d.toJS() as Manifest)
+        .find((m) => m?.kind === 'ConfigMap' && m.metadata.name === 'notes');
+      return cm!.data.notes as string;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('tells how to check the rollout and readiness, and where the credentials come from', async () => {
+    const notes = await renderNotes([]);
+    expect(notes).toContain('kubectl -n ainp rollout status deployment/rel-ainp-broker');
+    expect(notes).toContain('kubectl -n ainp logs job/rel-ainp-broker-migrate');
+    expect(notes).toContain('port-forward service/rel-ainp-broker 8080:80');
+    expect(notes).toContain('/ready');
+    expect(notes).toContain('Secret "ainp-broker-secrets"');
+    expect(notes).toContain('Periodic jobs (CronJobs): aggregator, finalizer.');
+    expect(notes).not.toContain('Public URL');
+  });
+
+  it('gives the public URL when an Ingress is on', async () => {
+    const notes = await renderNotes([
+      '--set',
+      'ingress.enabled=true',
+      '--set',
+      'ingress.host=broker.example.com',
+      '--set',
+      'ingress.tls.secretName=broker-tls',
+    ]);
+    expect(notes).toContain('Public URL: https://broker.example.com');
   });
 });

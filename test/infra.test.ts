@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ENV_SECRET } from '../infra/components/broker.js';
 import { deploy } from '../infra/program.js';
 import { fromManifest, violations, type PolicyResource } from '../infra/policies.js';
 import { readSlo } from '../infra/slo.js';
@@ -238,7 +239,15 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       container.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]),
     );
     expect(env).toMatchObject({ POU_K: String(want.k), POU_M: String(want.m) });
-    expect(container.envFrom ?? container.env).toBeDefined();
+    // The credentials come from the Secret the program writes, never from a plain value.
+    const fromSecrets = Object.fromEntries(
+      container.env.filter((e: any) => e.valueFrom).map((e: any) => [e.name, e.valueFrom.secretKeyRef]),
+    );
+    const credentials = ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ADMIN_TOKEN'];
+    expect(fromSecrets).toEqual(
+      Object.fromEntries(credentials.map((key) => [key, { name: ENV_SECRET, key }])),
+    );
+    expect(Object.keys(env)).not.toEqual(expect.arrayContaining([expect.stringMatching(/URL$|TOKEN$/)]));
     const cron = chart.find((m) => m.kind === 'CronJob' && m.metadata.name === 'ainp-broker-finalizer')!;
     expect(cron.spec.schedule).toBe(want.cron);
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');

@@ -29,7 +29,10 @@ import {
   type Pod,
 } from '../infra/ops/kube-health.js';
 
-/** The decisions behind gate, promote, rollback and health, on recorded k6, Pulumi and kubectl JSON. */
+/**
+ * The decisions behind gate, promote, rollback and health: on k6 summaries recorded from real runs,
+ * and on Pulumi history and kubectl JSON written by hand in those tools' shapes (not recorded yet).
+ */
 const fixture = <T>(p: string): T => JSON.parse(readFileSync(path.join('test/fixtures', p), 'utf8')) as T;
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -92,7 +95,7 @@ describe('gate verdict (k6 summaries recorded from the local stack and from the 
   });
 });
 
-describe('rollback and promotion decisions (recorded prod history)', () => {
+describe('rollback and promotion decisions (hand-written prod history in `pulumi stack history` shape)', () => {
   const history = fixture<HistoryEntry[]>('pulumi/prod-history.json');
 
   it('rolls back to the update tagged last good, skipping failures, refreshes and previews', () => {
@@ -230,7 +233,7 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
   });
 });
 
-describe('kubectl health decisions (recorded kubectl JSON)', () => {
+describe('kubectl health decisions (hand-written JSON in kubectl -o json shape)', () => {
   const deployment = fixture<Deployment>('kubectl/deployment.json');
   const pods = fixture<{ items: Pod[] }>('kubectl/pods.json').items;
   const job = fixture<HealthInputs['migrationJob']>('kubectl/job.json');

@@ -30,107 +30,121 @@ beforeAll(async () => {
 const byDid = (did: string) => committee.find((c) => c.did === did)!;
 
 describe('settle → attest → finalize over HTTP with real signatures', () => {
-  it('runs the whole flow and updates reputation exactly once', async () => {
+  // One flow in steps that pass or fail on their own; each step starts from the state the previous
+  // ones left (vitest runs a file's tests in order).
+  describe('the whole flow, step by step', () => {
     const client = newSigner();
-    const before = await signed(
-      broker.url,
-      client,
-      'GET',
-      `/api/reputation/${encodeURIComponent(provider.did)}`,
-    );
-    expect(before.status).toBe(200);
-    expect(before.body).toMatchObject({ q: 0.5, r: 0.5, tasks_finalized: 0 });
+    const reputationPath = () => `/api/reputation/${encodeURIComponent(provider.did)}`;
+    const reputation = async () => (await signed(broker.url, client, 'GET', reputationPath())).body;
+    let receipt: any;
+    let path: string;
+    let afterFinalize: any;
 
-    const receipt = await settledReceipt(broker.url, client, provider, {
-      price: '1000003',
-      latency_ms: 2000,
-      sla_ms: 10_000,
+    it('starts the provider at the neutral reputation', async () => {
+      const before = await signed(broker.url, client, 'GET', reputationPath());
+      expect(before.status).toBe(200);
+      expect(before.body).toMatchObject({ q: 0.5, r: 0.5, tasks_finalized: 0 });
     });
-    expect(receipt).toMatchObject({
-      status: 'pending',
-      agent_did: provider.did,
-      client_did: client.did,
-      k: 3,
-      m: 5,
-    });
-    expect(receipt.committee.sort()).toEqual(committee.map((c) => c.did).sort());
-    expect(receipt.selection_seed).toMatch(/^[0-9a-f]{64}$/);
 
-    // The credit split sums to the price: 700002 + 100000 + 100000 + 100001.
-    const ledger = await stack.db.query(
-      `SELECT account, amount_atomic::text AS a FROM credit_ledger WHERE task_id = $1 ORDER BY account`,
-      [receipt.task_id],
-    );
-    expect(ledger.rows).toEqual([
-      { account: 'agent', a: '700002' },
-      { account: 'broker', a: '100000' },
-      { account: 'pool', a: '100001' },
-      { account: 'validators', a: '100000' },
-    ]);
-
-    const path = `/api/receipts/${receipt.task_id}`;
-    const notYet = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
-    expect(notYet.status).toBe(409);
-    expect(await notYet.json()).toMatchObject({ error: 'QUORUM_NOT_MET', needed: 3, have: 0 });
-
-    for (const member of receipt.committee.slice(0, 3)) {
-      const r = await signed(broker.url, byDid(member), 'POST', `${path}/attestations`, {
-        type: 'AUDIT_PASS',
-        score: 0.9,
-        confidence: 0.8,
+    it('settles into a pending receipt whose committee is every staked agent', async () => {
+      receipt = await settledReceipt(broker.url, client, provider, {
+        price: '1000003',
+        latency_ms: 2000,
+        sla_ms: 10_000,
       });
-      expect(r.status).toBe(201);
-    }
-    expect(
-      (
-        await signed(broker.url, client, 'POST', `${path}/attestations`, {
-          type: 'ACCEPTED',
-          score: 1,
-          confidence: 1,
-        })
-      ).status,
-    ).toBe(201);
-
-    const fin = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
-    expect(fin.status).toBe(200);
-    expect(await fin.json()).toEqual({ ok: true, status: 'finalized' });
-    const rep1 = (
-      await signed(broker.url, client, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`)
-    ).body;
-    expect(rep1.tasks_finalized).toBe(1);
-    expect(rep1.r).toBeCloseTo(0.6, 10); // 0.8·0.5 + 0.2·1
-    expect(rep1.q).toBeCloseTo(0.8 * 0.5 + 0.2 * ((0.9 * 3 + 1) / 4), 10);
-    expect(rep1.t).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
-    expect(rep1.v).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
-    expect(rep1.trust_score).toBeCloseTo(0.35 * rep1.r + 0.35 * rep1.v + 0.2 * rep1.q + 0.1 * rep1.t, 10);
-
-    // Repeating finalize returns the same result and changes nothing.
-    const again = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
-    expect(await again.json()).toEqual({ ok: true, status: 'finalized' });
-    const rep2 = (
-      await signed(broker.url, client, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`)
-    ).body;
-    expect(rep2).toEqual(rep1);
-
-    // The provider's registry stats see the task and its trust score at once (cache invalidated).
-    const stats = await owner.get(`/api/v1/agents/${providerId}/stats`);
-    expect(stats.body).toMatchObject({ tasks: { settled: 1, finalized: 1, failed: 0 }, success_rate: 1 });
-    expect(stats.body.trust_score).toBeCloseTo(rep1.trust_score, 4);
-
-    const view = await signed(broker.url, client, 'GET', path);
-    expect(view.body).toMatchObject({
-      status: 'finalized',
-      attestation_counts: { AUDIT_PASS: 3, ACCEPTED: 1 },
-      attestations_total: 4,
+      path = `/api/receipts/${receipt.task_id}`;
+      expect(receipt).toMatchObject({
+        status: 'pending',
+        agent_did: provider.did,
+        client_did: client.did,
+        k: 3,
+        m: 5,
+      });
+      expect(receipt.committee.sort()).toEqual(committee.map((c) => c.did).sort());
+      expect(receipt.selection_seed).toMatch(/^[0-9a-f]{64}$/);
     });
-    expect(view.body.attestations).toHaveLength(4);
-    // No attestation after the receipt left pending.
-    const late = await signed(broker.url, byDid(receipt.committee[4]), 'POST', `${path}/attestations`, {
-      type: 'AUDIT_PASS',
-      score: 1,
-      confidence: 1,
+
+    it('splits the price in the ledger so the parts sum to it', async () => {
+      // 700002 + 100000 + 100000 + 100001 = 1000003.
+      const ledger = await stack.db.query(
+        `SELECT account, amount_atomic::text AS a FROM credit_ledger WHERE task_id = $1 ORDER BY account`,
+        [receipt.task_id],
+      );
+      expect(ledger.rows).toEqual([
+        { account: 'agent', a: '700002' },
+        { account: 'broker', a: '100000' },
+        { account: 'pool', a: '100001' },
+        { account: 'validators', a: '100000' },
+      ]);
     });
-    expect(late.status).toBe(409);
+
+    it('returns QUORUM_NOT_MET before any attestation', async () => {
+      const notYet = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+      expect(notYet.status).toBe(409);
+      expect(await notYet.json()).toMatchObject({ error: 'QUORUM_NOT_MET', needed: 3, have: 0 });
+    });
+
+    it('takes k committee AUDIT_PASS attestations and the client ACCEPTED', async () => {
+      for (const member of receipt.committee.slice(0, 3)) {
+        const r = await signed(broker.url, byDid(member), 'POST', `${path}/attestations`, {
+          type: 'AUDIT_PASS',
+          score: 0.9,
+          confidence: 0.8,
+        });
+        expect(r.status).toBe(201);
+      }
+      const accepted = await signed(broker.url, client, 'POST', `${path}/attestations`, {
+        type: 'ACCEPTED',
+        score: 1,
+        confidence: 1,
+      });
+      expect(accepted.status).toBe(201);
+    });
+
+    it('finalizes and moves every reputation dimension by the EWMA', async () => {
+      const fin = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+      expect(fin.status).toBe(200);
+      expect(await fin.json()).toEqual({ ok: true, status: 'finalized' });
+      afterFinalize = await reputation();
+      expect(afterFinalize.tasks_finalized).toBe(1);
+      expect(afterFinalize.r).toBeCloseTo(0.6, 10); // 0.8·0.5 + 0.2·1
+      expect(afterFinalize.q).toBeCloseTo(0.8 * 0.5 + 0.2 * ((0.9 * 3 + 1) / 4), 10);
+      expect(afterFinalize.t).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
+      expect(afterFinalize.v).toBeCloseTo(0.8 * 0.5 + 0.2 * 0.8, 10);
+      const { r, v, q, t } = afterFinalize;
+      expect(afterFinalize.trust_score).toBeCloseTo(0.35 * r + 0.35 * v + 0.2 * q + 0.1 * t, 10);
+    });
+
+    it('returns the same result on a repeated finalize and changes nothing', async () => {
+      const again = await fetch(`${broker.url}${path}/finalize`, { method: 'POST' });
+      expect(await again.json()).toEqual({ ok: true, status: 'finalized' });
+      expect(await reputation()).toEqual(afterFinalize);
+    });
+
+    it("shows the task and trust score in the provider's registry stats at once", async () => {
+      const stats = await owner.get(`/api/v1/agents/${providerId}/stats`);
+      expect(stats.body).toMatchObject({ tasks: { settled: 1, finalized: 1, failed: 0 }, success_rate: 1 });
+      expect(stats.body.trust_score).toBeCloseTo(afterFinalize.trust_score, 4);
+    });
+
+    it('serves the finalized receipt with its attestation counts', async () => {
+      const view = await signed(broker.url, client, 'GET', path);
+      expect(view.body).toMatchObject({
+        status: 'finalized',
+        attestation_counts: { AUDIT_PASS: 3, ACCEPTED: 1 },
+        attestations_total: 4,
+      });
+      expect(view.body.attestations).toHaveLength(4);
+    });
+
+    it('refuses an attestation after the receipt left pending', async () => {
+      const late = await signed(broker.url, byDid(receipt.committee[4]), 'POST', `${path}/attestations`, {
+        type: 'AUDIT_PASS',
+        score: 1,
+        confidence: 1,
+      });
+      expect(late.status).toBe(409);
+    });
   });
 
   it('recomputes the stored committee from the stored seed and weights', async () => {

@@ -1,5 +1,5 @@
-import type { TrustThresholds } from '../domain/reputation-summary.js';
-import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
+import type { TrustThresholds } from '../domain/feedback-summary.js';
+import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
 import { iso, type Queryable } from './sql.js';
 
 export interface AgentRecord {

@@ -1,11 +1,8 @@
 import { AGENT_COLUMNS, toAgent, type AgentRecord } from './agent-repository.js';
 import type { Queryable } from './sql.js';
+import type { DiscoveryWeights } from '../config/settings.js';
 
-export interface DiscoveryWeights {
-  relevance: number;
-  trust: number;
-  usefulness: number;
-}
+export type { DiscoveryWeights };
 
 export interface DiscoveredAgent {
   agent: AgentRecord;

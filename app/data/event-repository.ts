@@ -73,6 +73,26 @@ export async function eventsSince(
   return rows.map(toEvent);
 }
 
+/** The newest event id ('0' when there is none): where delivery from the database starts. */
+export async function latestEventId(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ max: string | null }>('SELECT max(id)::text AS max FROM events');
+  return rows[0]?.max ?? '0';
+}
+
+const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
+
+/**
+ * Takes the publisher lock for the caller's transaction, if no other replica holds it: one
+ * publisher at a time, so the stream (and every socket) sees events in id order.
+ */
+export async function tryPublisherLock(tx: Queryable): Promise<boolean> {
+  const { rows } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+    PUBLISH_LOCK,
+  ]);
+  return rows[0]!.ok;
+}
+
+/** Outbox events not yet published to JetStream (the ainp_outbox_backlog gauge). */
 export async function outboxBacklog(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
     `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,

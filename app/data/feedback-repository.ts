@@ -1,5 +1,5 @@
-import type { FeedbackInput } from '../http/schemas/registry.js';
-import { NEGATIVE_BELOW, POSITIVE_MIN } from '../domain/reputation-summary.js';
+import type { FeedbackInput } from '../schemas/registry.js';
+import { NEGATIVE_BELOW, POSITIVE_MIN } from '../domain/feedback-summary.js';
 import { iso, type Queryable } from './sql.js';
 
 export interface FeedbackRecord {

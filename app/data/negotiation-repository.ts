@@ -1,5 +1,6 @@
 import type { NegotiationState, Party } from '../domain/negotiation.js';
 import { iso, type Queryable } from './sql.js';
+import type { IntentInput } from '../schemas/pou.js';
 
 export interface IntentRecord {
   id: string;
@@ -55,14 +56,7 @@ const toNegotiation = (
 
 export async function insertIntent(
   db: Queryable,
-  i: {
-    client_did: string;
-    intent_type: string;
-    description: string;
-    budget_atomic: string;
-    sla_ms?: number | undefined;
-    inputs_ref?: string | undefined;
-  },
+  i: IntentInput & { client_did: string },
 ): Promise<IntentRecord> {
   const { rows } = await db.query(
     `INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref)

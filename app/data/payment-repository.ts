@@ -1,4 +1,4 @@
-import type { LinkPaymentInput } from '../http/schemas/registry.js';
+import type { LinkPaymentInput } from '../schemas/registry.js';
 import { iso, type Queryable } from './sql.js';
 
 export interface PaymentRecord {

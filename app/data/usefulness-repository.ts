@@ -1,5 +1,6 @@
 import { iso, isUniqueViolation, type Queryable } from './sql.js';
 import type { ProofMetrics } from '../domain/usefulness.js';
+import type { ProofInput } from '../schemas/pou.js';
 
 /** Serialises one agent's proof submissions (the hourly cap and burst checks count, then insert). */
 export async function lockAgentProofs(tx: Queryable, did: string): Promise<void> {
@@ -24,14 +25,13 @@ export async function recentProofCounts(
 /** Returns undefined when the trace_id was used before. */
 export async function insertProof(
   tx: Queryable,
-  p: ProofMetrics & {
-    did: string;
-    trace_id: string;
-    task_id?: string | undefined;
-    score: number;
-    flagged: boolean;
-    flag_reason: string | null;
-  },
+  p: ProofMetrics &
+    Omit<ProofInput, 'metrics'> & {
+      did: string;
+      score: number;
+      flagged: boolean;
+      flag_reason: string | null;
+    },
 ) {
   try {
     const { rows } = await tx.query<{ id: string; created_at: Date }>(

@@ -7,12 +7,15 @@ import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
-import { requestId } from './middleware/request-context.js';
-import { apiKeyAuth } from './middleware/auth.js';
-import { didAuth } from './middleware/did-auth.js';
+import { withRequestContext } from './middleware/request-context.js';
+import type { Guards } from './define-route.js';
+import { adminAuth, apiKeyAuth } from './middleware/auth.js';
+import { requireCaller } from './middleware/caller.js';
+import { didAuth, requireDid } from './middleware/did-auth.js';
+import { rateLimiters } from './middleware/rate-limit.js';
+import { createOpenApiRegistry } from './openapi.js';
 import { pouRoutes } from './routes/pou.js';
 import { usefulnessRoutes } from './routes/usefulness.js';
-import { rateLimiters } from './middleware/rate-limit.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { feedbackRoutes } from './routes/feedback.js';
@@ -41,7 +44,7 @@ export function createApp(ctx: AppContext): Express {
   app.set('trust proxy', ctx.env.TRUST_PROXY === 'false' ? false : ctx.env.TRUST_PROXY);
   app.set('query parser', 'simple');
 
-  app.use(requestId);
+  app.use(withRequestContext);
   app.use(
     pinoHttp({
       logger: ctx.logger,
@@ -80,13 +83,20 @@ export function createApp(ctx: AppContext): Express {
   );
 
   app.use(rejectNul);
-  app.use(platformRoutes(ctx));
 
   const apiKeys = apiKeyAuth(ctx);
-  const limits = rateLimiters(ctx);
-  app.use('/api/admin', adminRoutes(ctx, apiKeys.forget));
-  app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, limits), agentRoutes(ctx, limits));
-  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx), usefulnessRoutes(ctx));
+  const admin = adminAuth(ctx);
+  const guards: Guards = {
+    auth: { 'api-key': apiKeys.require, did: requireDid, 'did-or-api-key': requireCaller, admin },
+    limits: rateLimiters(ctx),
+  };
+  const api = { guards, openapi: createOpenApiRegistry() };
+  app.use(platformRoutes(ctx, api));
+  // The admin guard also covers unknown paths under /api/admin: without the token they are 401, so
+  // the admin surface is not probed route by route.
+  app.use('/api/admin', admin, adminRoutes(ctx, api, apiKeys.forget));
+  app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, api), agentRoutes(ctx, api));
+  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));

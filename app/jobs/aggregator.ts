@@ -2,16 +2,15 @@ import type { AppContext } from '../context.js';
 import { aggregateUsefulness } from '../data/usefulness-repository.js';
 import type { JobCounts, JobDefinition } from './job.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
-import { discoveryWeights } from '../services/discovery-service.js';
 
 /**
  * Recomputes each agent's usefulness (30-day average of unflagged proofs) for discovery and
  * reputation, and every agent's discovery rank base.
  */
 export async function aggregate(ctx: AppContext): Promise<JobCounts> {
-  const counts = await aggregateUsefulness(ctx.db, ctx.env.USEFULNESS_WINDOW_DAYS);
+  const counts = await aggregateUsefulness(ctx.db, ctx.settings.usefulnessWindowDays);
   // Usefulness moved (and the configured weights may differ from the last run): re-rank everyone.
-  const reranked = await refreshRankBase(ctx.db, discoveryWeights(ctx.env), 'all');
+  const reranked = await refreshRankBase(ctx.db, ctx.settings.discovery, 'all');
   return { ...counts, reranked };
 }
 

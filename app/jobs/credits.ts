@@ -32,8 +32,8 @@ export async function distributeCredits(
     const windowStart = start;
     const paid = await withTransaction(ctx.db, async (tx) => {
       const carriedIn = await carriedInto(tx, windowStart);
-      const pool = BigInt(ctx.env.REWARD_POOL_ATOMIC);
-      const candidates = await rewardCandidates(tx, ctx.env.MIN_USEFULNESS_FOR_REWARDS);
+      const pool = ctx.settings.rewards.poolAtomic;
+      const candidates = await rewardCandidates(tx, ctx.settings.rewards.minUsefulness);
       const { shares, carried } = distributeRewards(
         pool + carriedIn,
         candidates.map((c) => ({ did: c.did, weight: scoreWeight(c.score) })),

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import { claimPending } from '../data/receipt-repository.js';
 import { invalidateAgentsByDid } from '../services/agents-service.js';
-import { countResults, finalizeLocked } from '../services/finalization.js';
+import { countResults, finalizeLocked } from '../services/finalization-service.js';
 import type { JobCounts, JobDefinition } from './job.js';
 
 /**

@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.js';
+import { finishJobRun, startJobRun } from '../data/job-run-repository.js';
 import type { JobCounts, JobDefinition } from './job.js';
 
 export interface JobRunResult {
@@ -15,10 +16,7 @@ export interface JobRunResult {
  */
 export async function runJob(ctx: AppContext, job: JobDefinition, signal = new AbortController().signal) {
   const started = Date.now();
-  const { rows } = await ctx.db.query<{ id: string }>(`INSERT INTO job_runs (job) VALUES ($1) RETURNING id`, [
-    job.name,
-  ]);
-  const id = rows[0]!.id;
+  const id = await startJobRun(ctx.db, job.name);
   let result: JobRunResult;
   try {
     const counts = await job.run(ctx, signal);
@@ -33,10 +31,7 @@ export async function runJob(ctx: AppContext, job: JobDefinition, signal = new A
       error: (err as Error).message,
     };
   }
-  await ctx.db.query(
-    `UPDATE job_runs SET finished_at = now(), outcome = $2, counts = $3, error = $4 WHERE id = $1`,
-    [id, result.outcome, JSON.stringify(result.counts), result.error ?? null],
-  );
+  await finishJobRun(ctx.db, id, result);
   const { metrics } = ctx;
   metrics.jobRuns.inc({ job_name: job.name, outcome: result.outcome });
   metrics.jobDuration.set({ job_name: job.name }, result.durationMs / 1000);

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import {
   agentIdsByDid,
+  findActiveAgentByDid,
   findAgent,
   insertAgent,
   searchAgents,
@@ -10,15 +11,24 @@ import {
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { withTransaction } from '../data/db.js';
 import { isUniqueViolation } from '../data/sql.js';
-import { trustThresholds } from '../domain/trust-thresholds.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
-import { discoveryWeights } from './discovery-service.js';
 import { AppError } from '../errors.js';
-import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../http/schemas/registry.js';
+import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
 
 export async function requireAgent(ctx: AppContext, id: string): Promise<AgentRecord> {
   const agent = await findAgent(ctx.db, id);
   if (!agent) throw AppError.notFound(`No agent ${id}`);
+  return agent;
+}
+
+/** The signer of an AINP write that needs an agent (provider, staker, prover): active, with this DID. */
+export async function requireRegisteredAgent(
+  ctx: AppContext,
+  did: string,
+  role: string,
+): Promise<AgentRecord> {
+  const agent = await findActiveAgentByDid(ctx.db, did);
+  if (!agent) throw AppError.forbidden(`Only an active agent registered with this DID may act as ${role}`);
   return agent;
 }
 
@@ -30,7 +40,7 @@ export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: R
   try {
     return await withTransaction(ctx.db, async (tx) => {
       const agent = await insertAgent(tx, input, owner);
-      await refreshRankBase(tx, discoveryWeights(ctx.env), { ids: [agent.id] });
+      await refreshRankBase(tx, ctx.settings.discovery, { ids: [agent.id] });
       return agent;
     });
   } catch (err) {
@@ -62,14 +72,17 @@ export async function registrationFile(ctx: AppContext, id: string) {
     x402Support: a.x402_support,
     active: a.status === 'active',
     registrations: [
-      { agentId: a.agent_id, agentRegistry: `eip155:${a.chain_id}:${ctx.env.AGENT_REGISTRY_ADDRESS}` },
+      {
+        agentId: a.agent_id,
+        agentRegistry: `eip155:${a.chain_id}:${ctx.settings.registry.agentRegistryAddress}`,
+      },
     ],
     supportedTrust: a.supported_trust,
   };
 }
 
 export async function findAgents(ctx: AppContext, query: SearchAgentsInput) {
-  const { agents, total } = await searchAgents(ctx.db, query, trustThresholds(ctx.env));
+  const { agents, total } = await searchAgents(ctx.db, query, ctx.settings.trust);
   return { agents, total, limit: query.limit, offset: query.offset };
 }
 

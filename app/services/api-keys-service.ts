@@ -2,9 +2,10 @@ import type { AppContext } from '../context.js';
 import { insertApiKey, listApiKeys, revokeApiKey } from '../data/api-key-repository.js';
 import { generateApiKey } from '../domain/api-keys.js';
 import { AppError } from '../errors.js';
+import type { CreateKeyInput } from '../schemas/admin.js';
 
 /** Creates a key acting for `address`; the key itself is returned only here. */
-export async function createApiKey(ctx: AppContext, input: { name: string; address: string }) {
+export async function createApiKey(ctx: AppContext, input: CreateKeyInput) {
   const { key, prefix, hash } = generateApiKey();
   const record = await insertApiKey(ctx.db, { ...input, prefix, hash });
   ctx.logger.info({ api_key_id: record.id, prefix, address: record.address }, 'api key created');

@@ -1,20 +1,13 @@
-import type { Env } from '../config/env.js';
 import type { AppContext } from '../context.js';
-import { discoverAgents, type DiscoveryWeights } from '../data/discovery-repository.js';
+import { discoverAgents } from '../data/discovery-repository.js';
+import type { DiscoveryInput } from '../schemas/pou.js';
 
-export function discoveryWeights(env: Env): DiscoveryWeights {
-  return {
-    relevance: env.DISCOVERY_WEIGHT_RELEVANCE,
-    trust: env.DISCOVERY_WEIGHT_TRUST,
-    usefulness: env.DISCOVERY_WEIGHT_USEFULNESS,
-  };
-}
+// The weights are built once into ctx.settings; the mapping stays importable from here for code
+// that holds only an environment.
+export { discoveryWeights } from '../config/settings.js';
 
-export async function discover(
-  ctx: AppContext,
-  f: { q?: string | undefined; tag?: string | undefined; limit: number; offset: number },
-) {
-  const { results, total } = await discoverAgents(ctx.db, f, discoveryWeights(ctx.env));
+export async function discover(ctx: AppContext, f: DiscoveryInput) {
+  const { results, total } = await discoverAgents(ctx.db, f, ctx.settings.discovery);
   return {
     agents: results.map((r) => ({
       ...r.agent,

@@ -7,10 +7,9 @@ import {
   insertFeedbackResponse,
   revokeFeedback,
 } from '../data/feedback-repository.js';
-import { feedbackScore, trustLevel } from '../domain/reputation-summary.js';
-import { trustThresholds } from '../domain/trust-thresholds.js';
+import { feedbackScore, trustLevel } from '../domain/feedback-summary.js';
 import { AppError } from '../errors.js';
-import type { FeedbackInput } from '../http/schemas/registry.js';
+import type { FeedbackInput, FeedbackResponseInput, FeedbackTarget } from '../schemas/registry.js';
 import { requireAgent } from './agents-service.js';
 
 function actingAs(key: ApiKeyRecord, address: string | undefined, field: string): string {
@@ -33,11 +32,7 @@ export async function giveFeedback(ctx: AppContext, key: ApiKeyRecord, input: Fe
   return record;
 }
 
-export async function revokeGivenFeedback(
-  ctx: AppContext,
-  key: ApiKeyRecord,
-  f: { id: string; client_address: string; index: number },
-) {
+export async function revokeGivenFeedback(ctx: AppContext, key: ApiKeyRecord, f: FeedbackTarget) {
   actingAs(key, f.client_address, 'client_address');
   await requireAgent(ctx, f.id);
   const outcome = await withTransaction(ctx.db, (tx) => revokeFeedback(tx, f.id, f.client_address, f.index));
@@ -51,13 +46,7 @@ export async function revokeGivenFeedback(
 export async function respondToFeedback(
   ctx: AppContext,
   key: ApiKeyRecord,
-  f: {
-    id: string;
-    client_address: string;
-    index: number;
-    response_uri: string;
-    response_hash?: string | undefined;
-  },
+  f: FeedbackTarget & FeedbackResponseInput,
 ) {
   const response = await insertFeedbackResponse(ctx.db, {
     agentId: f.id,
@@ -79,8 +68,8 @@ export async function respondToFeedback(
   };
 }
 
-/** Reputation summary from the live (non-revoked) feedback aggregate. */
-export async function loadReputation(ctx: AppContext, agentId: string) {
+/** The feedback summary from the live (non-revoked) feedback aggregate. */
+export async function loadFeedbackSummary(ctx: AppContext, agentId: string) {
   const s = await feedbackStats(ctx.db, agentId);
   if (!s) throw AppError.notFound(`No agent ${agentId}`);
   const average = s.total ? Math.round((s.score_sum / s.total) * 100) / 100 : 0;
@@ -91,11 +80,14 @@ export async function loadReputation(ctx: AppContext, agentId: string) {
     negative: s.negative,
     revoked: s.revoked,
     last_feedback_at: s.last_feedback_at,
-    trust_level: trustLevel({ total: s.total, positive: s.positive, average }, trustThresholds(ctx.env)),
+    trust_level: trustLevel({ total: s.total, positive: s.positive, average }, ctx.settings.trust),
   };
 }
 
-/** Cached; an unknown agent is a 404 from loadReputation (and a miss is never cached). */
-export async function reputation(ctx: AppContext, agentId: string) {
-  return ctx.cache.get('reputation', agentId, () => loadReputation(ctx, agentId));
+/**
+ * Cached; an unknown agent is a 404 from loadFeedbackSummary (and a miss is never cached). The cache
+ * kind keeps the route's name, `reputation`: it is the `kind` label of ainp_cache_requests_total.
+ */
+export async function feedbackSummary(ctx: AppContext, agentId: string) {
+  return ctx.cache.get('reputation', agentId, () => loadFeedbackSummary(ctx, agentId));
 }

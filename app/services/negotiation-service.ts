@@ -15,7 +15,6 @@ import {
 } from '../data/negotiation-repository.js';
 import { insertReceipt, type ReceiptRecord } from '../data/receipt-repository.js';
 import { eligibleCandidates } from '../data/reputation-repository.js';
-import { findActiveAgentByDid } from '../data/agent-repository.js';
 import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
 import { splitPrice } from '../domain/credit-split.js';
 import {
@@ -25,7 +24,8 @@ import {
   type Party,
 } from '../domain/negotiation.js';
 import { AppError } from '../errors.js';
-import { invalidateAgentsByDid } from './agents-service.js';
+import type { IntentInput, NegotiationInput, OfferInput, SettleInput } from '../schemas/pou.js';
+import { invalidateAgentsByDid, requireRegisteredAgent } from './agents-service.js';
 
 const MAX_OFFERS = 50;
 
@@ -41,31 +41,11 @@ function unwrap<T>(o: Outcome<T>): T {
   return o.value as T;
 }
 
-export async function createIntent(
-  ctx: AppContext,
-  did: string,
-  body: {
-    intent_type: string;
-    description: string;
-    budget_atomic: string;
-    sla_ms?: number | undefined;
-    inputs_ref?: string | undefined;
-  },
-) {
+export async function createIntent(ctx: AppContext, did: string, body: IntentInput) {
   return insertIntent(ctx.db, { ...body, client_did: did });
 }
 
-export async function requireRegisteredAgent(ctx: AppContext, did: string, role: string) {
-  const agent = await findActiveAgentByDid(ctx.db, did);
-  if (!agent) throw AppError.forbidden(`Only an active agent registered with this DID may act as ${role}`);
-  return agent;
-}
-
-export async function openNegotiation(
-  ctx: AppContext,
-  did: string,
-  body: { intent_id: string; price_atomic: string; eta_ms: number },
-) {
+export async function openNegotiation(ctx: AppContext, did: string, body: NegotiationInput) {
   await requireRegisteredAgent(ctx, did, 'a provider');
   const intent = await findIntent(ctx.db, body.intent_id);
   if (!intent) throw AppError.notFound(`No intent ${body.intent_id}`);
@@ -78,7 +58,7 @@ export async function openNegotiation(
       agent_did: did,
       price_atomic: body.price_atomic,
       eta_ms: body.eta_ms,
-      ttlMinutes: ctx.env.NEGOTIATION_TTL_MINUTES,
+      ttlMinutes: ctx.settings.pou.negotiationTtlMinutes,
     });
     await appendEvents(tx, [negotiationEvent(n)]);
     return n;
@@ -138,7 +118,7 @@ export async function actOnNegotiation(
   did: string,
   id: string,
   action: Exclude<NegotiationAction, 'settle'>,
-  offer?: { price_atomic: string; eta_ms: number },
+  offer?: OfferInput,
 ) {
   const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<NegotiationRecord>> => {
     const locked = await lockForAction(tx, id, did, action);
@@ -167,21 +147,21 @@ export async function settle(
   ctx: AppContext,
   did: string,
   id: string,
-  body: { outputs_ref?: string | undefined; metrics?: { latency_ms: number } | undefined },
+  body: SettleInput,
 ): Promise<ReceiptRecord> {
   const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<ReceiptRecord>> => {
     const locked = await lockForAction(tx, id, did, 'settle');
     if (locked.refusal) return { refusal: locked.refusal };
     const { n } = locked;
     const intent = (await findIntent(tx, n.intent_id, true))!;
-    const candidates = (await eligibleCandidates(tx, ctx.env.POU_MIN_STAKE, [n.agent_did, n.client_did])).map(
-      (c) => ({
-        did: c.did,
-        weight: weightFromTrust(c.trust_score),
-      }),
-    );
+    const candidates = (
+      await eligibleCandidates(tx, ctx.settings.pou.minStakeAtomic, [n.agent_did, n.client_did])
+    ).map((c) => ({
+      did: c.did,
+      weight: weightFromTrust(c.trust_score),
+    }));
     const seed = randomBytes(32).toString('hex');
-    const committee = selectCommittee(candidates, ctx.env.POU_M, seed);
+    const committee = selectCommittee(candidates, ctx.settings.pou.committeeSize, seed);
     const receipt = await insertReceipt(tx, {
       negotiation_id: n.id,
       intent_id: n.intent_id,
@@ -194,7 +174,7 @@ export async function settle(
       outputs_ref: body.outputs_ref ?? null,
       committee: committee.map((c) => c.did),
       committee_weights: committee.map((c) => c.weight),
-      k: effectiveQuorum(ctx.env.POU_K, committee.length),
+      k: effectiveQuorum(ctx.settings.pou.quorum, committee.length),
       m: committee.length,
       selection_seed: seed,
       committee_shortfall: committee.length === 0,

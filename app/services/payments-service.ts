@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { linkPayment } from '../data/payment-repository.js';
 import { AppError } from '../errors.js';
-import type { LinkPaymentInput } from '../http/schemas/registry.js';
+import type { LinkPaymentInput } from '../schemas/registry.js';
 import { requireAgent } from './agents-service.js';
 
 /**

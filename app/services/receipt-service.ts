@@ -10,8 +10,9 @@ import {
   type AttestationType,
 } from '../data/receipt-repository.js';
 import { AppError } from '../errors.js';
+import type { AttestationInput } from '../schemas/pou.js';
 import { invalidateAgentsByDid } from './agents-service.js';
-import { finalizeLocked } from './finalization.js';
+import { finalizeLocked } from './finalization-service.js';
 
 const CLIENT_TYPES = new Set<AttestationType>(['ACCEPTED', 'REJECTED']);
 export const ATTESTATIONS_INLINE = 100;
@@ -61,12 +62,7 @@ export async function getCommittee(ctx: AppContext, taskId: string) {
  * members; one per (task, signer, type); none once the receipt left pending. The receipt row is
  * share-locked so a concurrent finalization cannot slip between the check and the insert.
  */
-export async function attest(
-  ctx: AppContext,
-  did: string,
-  taskId: string,
-  body: { type: AttestationType; score: number; confidence: number; evidence_ref?: string | undefined },
-) {
+export async function attest(ctx: AppContext, did: string, taskId: string, body: AttestationInput) {
   const created = await withTransaction(ctx.db, async (tx) => {
     const r = await findReceipt(tx, taskId, 'share');
     if (!r) throw AppError.notFound(`No receipt ${taskId}`);

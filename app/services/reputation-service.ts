@@ -12,8 +12,8 @@ import { findActiveAgentByDid } from '../data/agent-repository.js';
 import { slashReputation, trustScore } from '../domain/reputation.js';
 import { AppError } from '../errors.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
-import { discoveryWeights } from './discovery-service.js';
-import { requireRegisteredAgent } from './negotiation-service.js';
+import type { SlashInput, StakeInput } from '../schemas/pou.js';
+import { requireRegisteredAgent } from './agents-service.js';
 
 export async function getReputation(ctx: AppContext, did: string) {
   const rep = await findReputation(ctx.db, did);
@@ -22,24 +22,20 @@ export async function getReputation(ctx: AppContext, did: string) {
   return neutralReputation(did);
 }
 
-export async function stake(
-  ctx: AppContext,
-  did: string,
-  body: { amount_atomic: string; lock_seconds: number },
-) {
+export async function stake(ctx: AppContext, did: string, body: StakeInput) {
   await requireRegisteredAgent(ctx, did, 'a staker');
   return addStake(ctx.db, did, body.amount_atomic, body.lock_seconds);
 }
 
 /** Reduces the locked stake (never below zero) and multiplies every dimension by 0.9. */
-export async function slash(ctx: AppContext, body: { did: string; amount_atomic: string; reason: string }) {
+export async function slash(ctx: AppContext, body: SlashInput) {
   return withTransaction(ctx.db, async (tx) => {
     const result = await slashStake(tx, body.did, body.amount_atomic, body.reason);
     const reps = await lockReputations(tx, [body.did]);
     const rep = reps.get(body.did)!;
     const next = slashReputation(rep);
     await saveReputations(tx, [{ ...rep, ...next, trust_score: trustScore(next) }]);
-    await refreshRankBase(tx, discoveryWeights(ctx.env), { dids: [body.did] });
+    await refreshRankBase(tx, ctx.settings.discovery, { dids: [body.did] });
     ctx.logger.warn({ ...result, reason: body.reason }, 'agent slashed');
     return { ...result, reputation: { ...next, trust_score: trustScore(next) } };
   });

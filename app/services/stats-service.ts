@@ -4,7 +4,7 @@ import { taskCounts } from '../data/receipt-repository.js';
 import { findReputation } from '../data/reputation-repository.js';
 import { usefulnessScores } from '../data/usefulness-repository.js';
 import { requireAgent } from './agents-service.js';
-import { loadReputation } from './feedback-service.js';
+import { loadFeedbackSummary } from './feedback-service.js';
 
 /**
  * Per-agent statistics: feedback, payments, and for an agent with a DID its proof-of-usefulness
@@ -15,16 +15,16 @@ export async function agentStats(ctx: AppContext, agentId: string) {
   const agent = await requireAgent(ctx, agentId);
   return ctx.cache.get('stats', agentId, async () => {
     const none = { settled: 0, finalized: 0, failed: 0 };
-    const [rep, payments, tasks, pou, useful] = await Promise.all([
-      loadReputation(ctx, agentId),
+    const [summary, payments, tasks, pou, useful] = await Promise.all([
+      loadFeedbackSummary(ctx, agentId),
       paymentTotals(ctx.db, agentId),
       agent.did ? taskCounts(ctx.db, agent.did) : Promise.resolve(none),
       agent.did ? findReputation(ctx.db, agent.did) : Promise.resolve(undefined),
       agent.did ? usefulnessScores(ctx.db, [agent.did]) : Promise.resolve(new Map<string, number>()),
     ]);
-    const { trust_level, ...feedback } = rep;
+    const { trust_level, ...feedback } = summary;
     const closed = tasks.finalized + tasks.failed;
-    const rate = closed ? tasks.finalized / closed : rep.total ? rep.positive / rep.total : null;
+    const rate = closed ? tasks.finalized / closed : summary.total ? summary.positive / summary.total : null;
     return {
       agent_id: agentId,
       feedback,

@@ -7,39 +7,31 @@ import {
   recentProofCounts,
   usefulnessOf,
 } from '../data/usefulness-repository.js';
-import { isSuspiciousBurst, proofScore, type ProofMetrics } from '../domain/usefulness.js';
+import { isSuspiciousBurst, proofScore } from '../domain/usefulness.js';
 import { AppError } from '../errors.js';
-import { requireRegisteredAgent } from './negotiation-service.js';
+import type { ProofInput } from '../schemas/pou.js';
+import { requireRegisteredAgent } from './agents-service.js';
 
 /**
  * Records a usefulness proof of the signing agent. Anti-fraud: a trace_id counts once (409),
  * at most MAX_PROOFS_PER_HOUR per agent (429), and a burst of near-perfect scores is flagged:
  * stored, but left out of the average.
  */
-export async function submitProof(
-  ctx: AppContext,
-  did: string,
-  body: { trace_id: string; task_id?: string | undefined; metrics: ProofMetrics },
-) {
+export async function submitProof(ctx: AppContext, did: string, body: ProofInput) {
   await requireRegisteredAgent(ctx, did, 'a usefulness prover');
   const score = Math.round(proofScore(body.metrics) * 1000) / 1000;
-  const env = ctx.env;
+  const p = ctx.settings.proofs;
   const proof = await withTransaction(ctx.db, async (tx) => {
     await lockAgentProofs(tx, did);
-    const recent = await recentProofCounts(
-      tx,
-      did,
-      env.PROOF_NEAR_PERFECT_SCORE,
-      env.PROOF_BURST_WINDOW_MINUTES,
-    );
-    if (recent.last_hour >= env.MAX_PROOFS_PER_HOUR) {
+    const recent = await recentProofCounts(tx, did, p.nearPerfectScore, p.burstWindowMinutes);
+    if (recent.last_hour >= p.maxPerHour) {
       throw new AppError(
         429,
         'RATE_LIMIT_EXCEEDED',
-        `At most ${env.MAX_PROOFS_PER_HOUR} usefulness proofs per agent per hour`,
+        `At most ${p.maxPerHour} usefulness proofs per agent per hour`,
       );
     }
-    const flagged = isSuspiciousBurst(score, recent.burst, env.PROOF_NEAR_PERFECT_SCORE, env.PROOF_BURST_MAX);
+    const flagged = isSuspiciousBurst(score, recent.burst, p.nearPerfectScore, p.burstMax);
     const inserted = await insertProof(tx, {
       did,
       trace_id: body.trace_id,
@@ -48,7 +40,7 @@ export async function submitProof(
       score,
       flagged,
       flag_reason: flagged
-        ? `more than ${env.PROOF_BURST_MAX} near-perfect proofs within ${env.PROOF_BURST_WINDOW_MINUTES} minutes`
+        ? `more than ${p.burstMax} near-perfect proofs within ${p.burstWindowMinutes} minutes`
         : null,
     });
     if (!inserted) throw AppError.conflict(`trace_id ${body.trace_id} was already used`);
@@ -66,7 +58,7 @@ export async function submitProof(
 }
 
 export async function usefulness(ctx: AppContext, did: string) {
-  const u = await usefulnessOf(ctx.db, did, ctx.env.USEFULNESS_WINDOW_DAYS);
+  const u = await usefulnessOf(ctx.db, did, ctx.settings.usefulnessWindowDays);
   return {
     did,
     // The aggregator's value (used by discovery and rewards), and the live window it comes from.
@@ -75,7 +67,7 @@ export async function usefulness(ctx: AppContext, did: string) {
     live_average: u.score === null ? null : Math.round(u.score * 1000) / 1000,
     proofs: u.proofs,
     flagged: u.flagged,
-    window_days: ctx.env.USEFULNESS_WINDOW_DAYS,
+    window_days: ctx.settings.usefulnessWindowDays,
   };
 }
 

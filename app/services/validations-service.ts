@@ -7,13 +7,18 @@ import {
   validationSummary,
 } from '../data/validation-repository.js';
 import { AppError } from '../errors.js';
+import type {
+  ValidationRequestInput,
+  ValidationResponseInput,
+  ValidationSummaryFilter,
+} from '../schemas/registry.js';
 import { requireAgent } from './agents-service.js';
 
 export async function requestValidation(
   ctx: AppContext,
   key: ApiKeyRecord,
   agentId: string,
-  body: { validator_address: string; request_uri: string; request_hash: string },
+  body: ValidationRequestInput,
 ) {
   const agent = await requireAgent(ctx, agentId);
   if (agent.owner_address !== key.address)
@@ -33,7 +38,7 @@ export async function respondToValidation(
   ctx: AppContext,
   key: ApiKeyRecord,
   hash: string,
-  body: { response: number; response_uri?: string | undefined; tag?: string | undefined },
+  body: ValidationResponseInput,
 ) {
   const request = await findValidationRequest(ctx.db, hash);
   if (!request) throw AppError.notFound(`No validation request ${hash}`);
@@ -52,7 +57,7 @@ export async function respondToValidation(
 export async function summarizeValidations(
   ctx: AppContext,
   agentId: string,
-  filter: { validator?: string | undefined; tag?: string | undefined },
+  filter: ValidationSummaryFilter,
 ) {
   await requireAgent(ctx, agentId);
   return validationSummary(ctx.db, agentId, filter);

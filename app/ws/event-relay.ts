@@ -1,20 +1,19 @@
-import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
-import pg from 'pg';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
+import { EventNotifications } from '../data/event-notifications.js';
 import {
   claimUnpublished,
-  EVENTS_CHANNEL,
+  latestEventId,
   markPublished,
+  tryPublisherLock,
   unpublishedAfter,
-  type StoredEvent,
 } from '../data/event-repository.js';
+import { EventStream } from '../data/event-stream.js';
 import type { Hub } from './hub.js';
 
-export const STREAM = 'AINP_EVENTS';
-const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
-const SUBJECTS = 'ainp.events.>';
-const codec = JSONCodec<StoredEvent>();
+/** Consecutive failed passes before the relay logs at warn (about this many seconds of trouble). */
+const WARN_AFTER_FAILURES = 5;
+const BATCH = 100;
 
 /**
  * Moves events from the outbox to JetStream (event_id as the message id, so a retried publish is
@@ -28,18 +27,22 @@ export class EventRelay {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
-  private sub: Subscription | undefined;
-  private streamReady = false;
+  private readonly stream: EventStream;
   private localCursor: string | undefined;
-  private listener: pg.Client | undefined;
+  private readonly notifications: EventNotifications | undefined;
   private again = false;
+  private failures = 0;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly hub: Hub,
     /** The fallback poll; commits wake the relay at once through LISTEN/NOTIFY. */
     private readonly intervalMs = 1000,
-  ) {}
+  ) {
+    this.stream = new EventStream(ctx.nats);
+    const url = ctx.env.DATABASE_URL;
+    this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
+  }
 
   /**
    * Database delivery starts after what exists now: older events are for resume only. Never
@@ -49,45 +52,20 @@ export class EventRelay {
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
     void this.readCursor().catch(() => undefined);
-    void this.listen();
+    this.notifications?.start();
   }
 
   private async readCursor(): Promise<void> {
     if (this.localCursor !== undefined) return;
-    const { rows } = await this.ctx.db.query<{ max: string | null }>(
-      'SELECT max(id)::text AS max FROM events',
-    );
-    this.localCursor ??= rows[0]?.max ?? '0';
-  }
-
-  /** A dedicated connection LISTENs for commits that wrote events; re-established on failure. */
-  private async listen(): Promise<void> {
-    if (this.stopped || !this.ctx.env.DATABASE_URL) return;
-    const client = new pg.Client({
-      connectionString: this.ctx.env.DATABASE_URL,
-      application_name: 'ainp-events',
-    });
-    client.on('notification', () => void this.tick());
-    client.on('error', () => undefined);
-    client.on('end', () => {
-      if (this.listener === client) this.listener = undefined;
-      if (!this.stopped) setTimeout(() => void this.listen(), 1000).unref();
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
-      if (this.stopped) return void (await client.end());
-      this.listener = client;
-    } catch {
-      await client.end().catch(() => undefined);
-    }
+    const latest = await latestEventId(this.ctx.db);
+    this.localCursor ??= latest;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.sub?.unsubscribe();
-    await this.listener?.end().catch(() => undefined);
+    this.stream.close();
+    await this.notifications?.close();
     while (this.running) await new Promise((r) => setTimeout(r, 10));
   }
 
@@ -101,61 +79,41 @@ export class EventRelay {
     this.running = true;
     this.again = false;
     try {
-      const nc = this.ctx.nats.connection;
-      if (nc) {
-        await this.ensureNats();
+      if (this.stream.connected) {
+        await this.stream.ready((e) => this.hub.dispatch(e));
         await this.publishBatch();
       } else {
         await this.deliverFromDatabase();
       }
+      if (this.failures >= WARN_AFTER_FAILURES)
+        this.ctx.logger.info({ failures: this.failures }, 'event relay recovered');
+      this.failures = 0;
     } catch (err) {
-      this.ctx.logger.debug({ err: (err as Error).message }, 'event relay pass failed');
-      this.streamReady = false;
+      this.failures += 1;
+      this.stream.reset();
+      // One failed pass is routine (a NATS or database blip, retried next tick); a relay that keeps
+      // failing means events are not reaching sockets: warn at the fifth failed pass in a row, then
+      // at every 60th (about once a minute at the 1 s poll).
+      const keepsFailing =
+        this.failures >= WARN_AFTER_FAILURES && (this.failures - WARN_AFTER_FAILURES) % 60 === 0;
+      this.ctx.logger[keepsFailing ? 'warn' : 'debug'](
+        { err: (err as Error).message, failures: this.failures },
+        'event relay pass failed',
+      );
     } finally {
       this.running = false;
     }
     if (this.again) void this.tick();
   }
 
-  private async ensureNats(): Promise<void> {
-    const nc = this.ctx.nats.connection!;
-    if (!this.sub || this.sub.isClosed()) {
-      this.sub = nc.subscribe(SUBJECTS, {
-        callback: (err, msg) => {
-          if (!err) this.hub.dispatch(codec.decode(msg.data));
-        },
-      });
-    }
-    if (this.streamReady) return;
-    const jsm = await nc.jetstreamManager();
-    try {
-      await jsm.streams.info(STREAM);
-    } catch {
-      await jsm.streams.add({
-        name: STREAM,
-        subjects: [SUBJECTS],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_age: 7 * 24 * 3600 * 1e9,
-        duplicate_window: 10 * 60 * 1e9,
-      });
-    }
-    this.streamReady = true;
-  }
-
   private async publishBatch(): Promise<void> {
-    const js = this.ctx.nats.connection!.jetstream();
     for (let more = true; more && !this.stopped;) {
       const published = await withTransaction(this.ctx.db, async (tx) => {
         // One publisher at a time across replicas, so the stream (and every socket) sees events
         // in id order; the others skip this pass.
-        const { rows } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-          PUBLISH_LOCK,
-        ]);
-        if (!rows[0]!.ok) return 0;
-        const events = await claimUnpublished(tx, 100);
-        for (const e of events)
-          await js.publish(`ainp.events.${e.type}`, codec.encode(e), { msgID: e.event_id });
+        if (!(await tryPublisherLock(tx))) return 0;
+        const events = await claimUnpublished(tx, BATCH);
+        for (const e of events) await this.stream.publish(e);
         if (events.length)
           await markPublished(
             tx,
@@ -164,7 +122,7 @@ export class EventRelay {
         return events.length;
       });
       if (published) this.ctx.metrics.eventsPublished.inc(published);
-      more = published === 100;
+      more = published === BATCH;
     }
   }
 

@@ -3,7 +3,12 @@ import type { StoredEvent } from '../data/event-repository.js';
 import type { Metrics } from '../metrics.js';
 
 /** WebSocket close codes used by the broker. */
-export const CLOSE = { goingAway: 1001, policyViolation: 1008, slowConsumer: 1013 } as const;
+export const CLOSE = {
+  goingAway: 1001,
+  policyViolation: 1008,
+  tryAgainLater: 1013,
+  slowConsumer: 1013,
+} as const;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const SEEN_PER_CONNECTION = 5000;
 
@@ -16,6 +21,11 @@ export interface Connection {
   identities: string[];
   /** Event ids already sent: an event can arrive from NATS and from the database; it is sent once. */
   seen: Set<string>;
+  /**
+   * Live events that arrived while the events missed before a reconnect were being read: sent
+   * after those, so a resumed client gets every event in id order.
+   */
+  held?: StoredEvent[];
 }
 
 /** Routes each event to the sockets of its recipients in this process. */
@@ -61,7 +71,10 @@ export class Hub {
   dispatch(e: StoredEvent): void {
     const targets = new Set<Connection>();
     for (const r of e.recipients) for (const c of this.byIdentity.get(r) ?? []) targets.add(c);
-    for (const c of targets) send(c, e, this.metrics);
+    for (const c of targets) {
+      if (c.held) c.held.push(e);
+      else send(c, e, this.metrics);
+    }
   }
 
   all(): Connection[] {

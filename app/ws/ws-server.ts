@@ -6,7 +6,7 @@ import { findActiveApiKeyByHash, revokedAmong } from '../data/api-key-repository
 import { eventsSince, ownedAgentDids } from '../data/event-repository.js';
 import { hashApiKey } from '../domain/api-keys.js';
 import { AppError } from '../errors.js';
-import { signatureNonces, verifySignedRequest } from '../http/middleware/did-auth.js';
+import { signatureNonces, verifySignedRequest } from '../services/signature-service.js';
 import { EventRelay } from './event-relay.js';
 import { CLOSE, Hub, send, type Connection } from './hub.js';
 
@@ -88,19 +88,28 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
   };
 
   const open = async (ws: WebSocket, who: Identified, url: URL, req: IncomingMessage) => {
-    const conn: Connection = { ws, ...who, seen: new Set() };
+    const last =
+      url.searchParams.get('last_event_id') ?? (req.headers['last-event-id'] as string | undefined);
+    const resume = last !== undefined && /^\d{1,18}$/.test(last) ? last : undefined;
+    const conn: Connection = { ws, ...who, seen: new Set(), ...(resume ? { held: [] } : {}) };
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
     ws.on('close', () => hub.remove(conn));
     ws.on('error', () => ws.terminate());
     ws.on('message', () => undefined); // clients only listen; frames are ignored
     hub.add(conn);
-    const last =
-      url.searchParams.get('last_event_id') ?? (req.headers['last-event-id'] as string | undefined);
-    if (last && /^\d{1,18}$/.test(last)) {
-      for (const e of await eventsSince(ctx.db, who.identities, last, RESUME_LIMIT))
+    if (!resume) return;
+    try {
+      for (const e of await eventsSince(ctx.db, who.identities, resume, RESUME_LIMIT))
         send(conn, e, ctx.metrics);
+    } catch (err) {
+      // The missed events cannot be read now: the client reconnects with the same id later.
+      ctx.logger.warn({ err: (err as Error).message }, 'websocket resume failed');
+      ws.close(CLOSE.tryAgainLater, 'resume failed: reconnect with last_event_id');
     }
+    const held = conn.held ?? [];
+    delete conn.held;
+    for (const e of held) send(conn, e, ctx.metrics);
   };
 
   server.on('upgrade', onUpgrade);

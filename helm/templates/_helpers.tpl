@@ -76,6 +76,25 @@ capabilities:
 {{- end }}
 {{- end -}}
 
+{{/*
+Where every pod of the chart may run (API, migration Job, CronJobs): nodeSelector, tolerations and
+affinity from values, each left out when empty. Indent with nindent at the pod spec's level.
+*/}}
+{{- define "ainp.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
 {{/* Writable scratch space for a read-only root filesystem. */}}
 {{- define "ainp.tmpVolume" -}}
 - name: tmp

@@ -1,6 +1,7 @@
 /**
  * Decisions over a stack's update history (`pulumi stack history --json`, which the Automation
- * API's `stack.history()` parses into the same shape). Pure: tested with recorded history.
+ * API's `stack.history()` parses into the same shape). Pure: tested with a hand-written
+ * history in that shape (test/fixtures/pulumi), not yet one recorded from the CLI.
  *
  * An update is *good* when it succeeded and the checks after it passed; promotion records that by
  * setting the stack tag `ainp:last-good-version` to the update's version after prod's smoke passed.

@@ -1,7 +1,8 @@
 import { cronPeriodSeconds } from '../config.js';
 
 /**
- * The health decisions over what kubectl returns (`-o json`). Pure: tested with recorded JSON.
+ * The health decisions over what kubectl returns (`-o json`). Pure: tested with hand-written JSON in
+ * kubectl's shape (test/fixtures/kubectl), not yet recorded from a cluster.
  * `npm run health` gathers the inputs (infra/ops/health.ts) and prints the report.
  */
 type Condition = { type: string; status: string; reason?: string; message?: string };

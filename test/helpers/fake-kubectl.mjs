@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /* global process, setInterval */
-// A stand-in for kubectl (no cluster exists here): answers `get ... -o json` from the recorded
-// JSON in FAKE_KUBECTL_DIR, and `port-forward` by pointing at FAKE_READY_PORT. Every call is
+// A stand-in for kubectl (no cluster exists here): answers `get ... -o json` from the hand-written
+// JSON in FAKE_KUBECTL_DIR (kubectl's shape, typed by hand, not recorded from a cluster), and `port-forward` by pointing at FAKE_READY_PORT. Every call is
 // appended to FAKE_KUBECTL_LOG. CronJob times are shifted so the newest success is 30 s old.
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -29,7 +29,7 @@ function presentedKey(authorization: string | undefined, xApiKey: string | undef
  * Lookups are cached in process for API_KEY_CACHE_SECONDS; a revocation here clears it at once.
  */
 export function apiKeyAuth(ctx: AppContext) {
-  const ttlMs = ctx.env.API_KEY_CACHE_SECONDS * 1000;
+  const ttlMs = ctx.settings.registry.apiKeyCacheMs;
   const cache = new Map<string, { key: ApiKeyRecord; expires: number }>();
 
   const identify: RequestHandler = async (req, res, next) => {

@@ -1,28 +1,24 @@
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppContext } from '../../context.js';
+import { LIMIT_CLASSES, type LimitClass } from '../../config/settings.js';
 import { FallbackRateLimitStore } from '../../data/rate-limit-store.js';
 
-export type LimitClass = 'register' | 'feedback' | 'link_payment' | 'search' | 'get' | 'write';
+export type { LimitClass };
 
-const LIMIT_ENV = {
-  register: 'RATE_LIMIT_REGISTER',
-  feedback: 'RATE_LIMIT_FEEDBACK',
-  link_payment: 'RATE_LIMIT_LINK_PAYMENT',
-  search: 'RATE_LIMIT_SEARCH',
-  get: 'RATE_LIMIT_GET',
-  write: 'RATE_LIMIT_WRITE',
-} as const;
+/** A limiter middleware that also tells its budget (documented in /openapi.json). */
+export type Limiter = RequestHandler & { limit: number; windowMs: number };
 
 /**
  * One limiter per route class, per API key (else per client IP), counted in Valkey so every
  * replica shares the budget. Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
-export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler> {
-  const make = (name: LimitClass): RequestHandler => {
-    const limit = ctx.env[LIMIT_ENV[name]];
-    return rateLimit({
-      windowMs: ctx.env.RATE_LIMIT_WINDOW_MS,
+export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
+  const make = (name: LimitClass): Limiter => {
+    const { windowMs, perWindow } = ctx.settings.rateLimits;
+    const limit = perWindow[name];
+    const handler = rateLimit({
+      windowMs,
       limit,
       standardHeaders: 'draft-6',
       legacyHeaders: false,
@@ -39,7 +35,7 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler
         res.setHeader('Retry-After', String(reset));
         res.status(429).json({
           error: 'RATE_LIMIT_EXCEEDED',
-          message: `Rate limit of ${info.limit} requests per ${ctx.env.RATE_LIMIT_WINDOW_MS / 1000} s exceeded`,
+          message: `Rate limit of ${info.limit} requests per ${windowMs / 1000} s exceeded`,
           retry_after: reset,
           limit: info.limit,
           remaining: info.remaining,
@@ -48,13 +44,7 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, RequestHandler
         });
       },
     });
+    return Object.assign(handler, { limit, windowMs });
   };
-  return {
-    register: make('register'),
-    feedback: make('feedback'),
-    link_payment: make('link_payment'),
-    search: make('search'),
-    get: make('get'),
-    write: make('write'),
-  };
+  return Object.fromEntries(LIMIT_CLASSES.map((name) => [name, make(name)])) as Record<LimitClass, Limiter>;
 }

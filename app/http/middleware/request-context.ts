@@ -5,7 +5,7 @@ import { requestContext } from '../../logger.js';
 const ACCEPTABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Echoes a well-formed client X-Request-ID (else makes one) and binds it to every log line. */
-export const requestId: RequestHandler = (req, res, next) => {
+export const withRequestContext: RequestHandler = (req, res, next) => {
   const sent = req.get('x-request-id');
   const id = sent && ACCEPTABLE_ID.test(sent) ? sent : randomUUID();
   res.setHeader('X-Request-ID', id);

@@ -1,10 +1,11 @@
-import { Router } from 'express';
+import type { Response, Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { probeDependencies } from '../../data/health-probe.js';
-import { isReady, overallStatus } from '../../domain/health.js';
-import { jsonContent, openapi, openApiDocument } from '../openapi.js';
+import { isReady, overallStatus, type HealthChecks, type HealthStatus } from '../../domain/health.js';
+import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
+import { jsonContent, openApiDocument } from '../openapi.js';
 
 const Dependency = z.enum(['up', 'down', 'in_memory', 'in_process']);
 const HealthBody = z.object({
@@ -25,102 +26,123 @@ const AgentsHealthBody = z.object({
   redis: Dependency,
   timestamp: z.string(),
 });
-
-openapi.registerPath({
-  method: 'get',
-  path: '/health',
-  tags: ['platform'],
-  summary: 'Overall health and each dependency (503 when unhealthy)',
-  responses: { 200: jsonContent(HealthBody), 503: jsonContent(HealthBody, 'Unhealthy') },
-});
-openapi.registerPath({
-  method: 'get',
-  path: '/ready',
-  tags: ['platform'],
-  summary: 'Readiness: database answers, migrations at head, not draining',
-  responses: { 200: jsonContent(ReadyBody), 503: jsonContent(ReadyBody, 'Not ready') },
-});
-openapi.registerPath({
-  method: 'get',
-  path: '/live',
-  tags: ['platform'],
-  summary: 'Liveness',
-  responses: { 200: jsonContent(z.object({ alive: z.literal(true) })) },
-});
-openapi.registerPath({
-  method: 'get',
-  path: '/api/v1/agents/health',
-  tags: ['registry'],
-  summary: 'Registry health',
-  responses: { 200: jsonContent(AgentsHealthBody), 503: jsonContent(AgentsHealthBody, 'Unhealthy') },
-});
-openapi.registerPath({
-  method: 'get',
-  path: '/metrics',
-  tags: ['platform'],
-  summary: 'Prometheus metrics (text exposition format)',
-  responses: { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } } },
+const text = (description: string, type: string) => ({
+  description,
+  content: { [type]: { schema: z.string() } },
 });
 
-openapi.registerPath({
-  method: 'get',
-  path: '/ws',
-  tags: ['realtime'],
-  summary:
-    'WebSocket upgrade: events for the connected identity (API key or DID signature over GET /ws); ?last_event_id=N resumes',
-  responses: {
-    101: { description: 'Switching protocols; messages are {id, event_id, type, payload, created_at}' },
-    401: { description: 'Missing, unknown or forged credentials' },
-  },
-});
-
-export function platformRoutes(ctx: AppContext): Router {
-  const router = Router();
-
-  router.get('/live', (_req, res) => {
-    res.json({ alive: true });
-  });
-
-  router.get('/health', async (_req, res) => {
+/** Probes, metrics and the API's own documents: no credentials, no rate limit, no input. */
+export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
+  const routes = routesAt('', ['platform'], app);
+  const probe = { method: 'get', auth: 'none' } as const;
+  /** Both health routes: every dependency probed, 503 when unhealthy, the body in the route's shape. */
+  const health = async (
+    res: Response,
+    shape: (status: HealthStatus, checks: HealthChecks) => Record<string, unknown>,
+  ) => {
     const checks = await probeDependencies(ctx);
     const status = overallStatus(checks);
-    res
-      .status(status === 'unhealthy' ? 503 : 200)
-      .json({ status, version: ctx.version, checks, timestamp: new Date().toISOString() });
+    const body = { ...shape(status, checks), timestamp: new Date().toISOString() };
+    res.status(status === 'unhealthy' ? 503 : 200).json(body);
+  };
+
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/live',
+      summary: 'Liveness',
+      responses: { 200: jsonContent(z.object({ alive: z.literal(true) })) },
+    },
+    () => ({ alive: true }),
+  );
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/health',
+      summary: 'Overall health and each dependency (503 when unhealthy)',
+      responses: { 200: jsonContent(HealthBody), 503: jsonContent(HealthBody, 'Unhealthy') },
+    },
+    ({ res }) => health(res, (status, checks) => ({ status, version: ctx.version, checks })),
+  );
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/ready',
+      summary: 'Readiness: database answers, migrations at head, not draining',
+      responses: { 200: jsonContent(ReadyBody), 503: jsonContent(ReadyBody, 'Not ready') },
+    },
+    async ({ res }) => {
+      if (ctx.state.draining) return void res.status(503).json({ ready: false, reason: 'draining' });
+      const checks = await probeDependencies(ctx, 'database');
+      const ready = isReady(checks, ctx.state.draining);
+      const reason = `database ${checks.database}, migrations ${checks.migrations}`;
+      res.status(ready ? 200 : 503).json(ready ? { ready } : { ready, reason });
+    },
+  );
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/api/v1/agents/health',
+      tags: ['registry'],
+      summary: 'Registry health',
+      responses: { 200: jsonContent(AgentsHealthBody), 503: jsonContent(AgentsHealthBody, 'Unhealthy') },
+    },
+    ({ res }) => health(res, (status, { database, redis }) => ({ status, database, redis })),
+  );
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/metrics',
+      summary: 'Prometheus metrics (text exposition format)',
+      responses: { 200: text('Prometheus text', 'text/plain') },
+    },
+    async ({ res }) => {
+      res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+    },
+  );
+
+  let document: unknown;
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/openapi.json',
+      summary: 'This document (OpenAPI 3.1, generated from the schemas that validate requests)',
+      responses: { 200: jsonContent(z.object({ openapi: z.literal('3.1.0') }).loose()) },
+    },
+    // Built on first request, when every route of the app has been declared.
+    () => (document ??= openApiDocument(app.openapi, ctx.version)),
+  );
+  routes.router.use('/docs', swaggerUi.serve);
+  const docs = swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } });
+  defineRoute(
+    routes,
+    {
+      ...probe,
+      path: '/docs',
+      summary: 'Human docs (Swagger UI) for this document',
+      responses: { 200: text('Swagger UI page', 'text/html') },
+    },
+    ({ req, res }) => void docs(req, res, () => undefined),
+  );
+
+  // Not an Express route: the upgrade listener of app/ws serves it. Documented here with the rest.
+  app.openapi.registerPath({
+    method: 'get',
+    path: '/ws',
+    tags: ['realtime'],
+    summary:
+      'WebSocket upgrade: events for the connected identity (API key or DID signature over GET /ws); ?last_event_id=N resumes',
+    responses: {
+      101: { description: 'Switching protocols; messages are {id, event_id, type, payload, created_at}' },
+      401: { description: 'Missing, unknown or forged credentials' },
+    },
+    'x-ainp-auth': 'did-or-api-key',
   });
-
-  router.get('/ready', async (_req, res) => {
-    if (ctx.state.draining) return void res.status(503).json({ ready: false, reason: 'draining' });
-    const checks = await probeDependencies(ctx, 'database');
-    const ready = isReady(checks, ctx.state.draining);
-    res
-      .status(ready ? 200 : 503)
-      .json(
-        ready ? { ready } : { ready, reason: `database ${checks.database}, migrations ${checks.migrations}` },
-      );
-  });
-
-  router.get('/api/v1/agents/health', async (_req, res) => {
-    const checks = await probeDependencies(ctx);
-    const status = overallStatus(checks);
-    res.status(status === 'unhealthy' ? 503 : 200).json({
-      status,
-      database: checks.database,
-      redis: checks.redis,
-      timestamp: new Date().toISOString(),
-    });
-  });
-
-  router.get('/metrics', async (_req, res) => {
-    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
-  });
-
-  router.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(ctx.version));
-  });
-
-  router.use('/docs', swaggerUi.serve);
-  router.get('/docs', swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
-
-  return router;
+  return routes.router;
 }

@@ -160,7 +160,8 @@ export const FeedbackResponseBody = z.strictObject({
   response_hash: Bytes32.optional(),
 });
 
-export const Reputation = z
+/** GET /api/v1/agents/{id}/reputation (named Reputation in the OpenAPI document since the first release). */
+export const FeedbackSummary = z
   .object({
     total: z.number().int(),
     average: z.number(),
@@ -213,7 +214,7 @@ export const RequestHashParams = z.strictObject({ request_hash: Bytes32 });
 export const AgentStats = z
   .object({
     agent_id: Uuid,
-    feedback: Reputation.omit({ trust_level: true }),
+    feedback: FeedbackSummary.omit({ trust_level: true }),
     payments: z.object({ count: z.number().int(), total_atomic: z.string() }),
     tasks: z.object({ settled: z.number().int(), finalized: z.number().int(), failed: z.number().int() }),
     success_rate: z.number().nullable(),
@@ -222,3 +223,9 @@ export const AgentStats = z
     trust_level: TrustLevel,
   })
   .openapi('AgentStats');
+
+export type FeedbackTarget = z.infer<typeof FeedbackParams>;
+export type FeedbackResponseInput = z.infer<typeof FeedbackResponseBody>;
+export type ValidationRequestInput = z.infer<typeof ValidationRequestBody>;
+export type ValidationResponseInput = z.infer<typeof ValidationResponseBody>;
+export type ValidationSummaryFilter = z.infer<typeof ValidationSummaryQuery>;

@@ -134,3 +134,13 @@ export const DiscoveryQuery = Pagination.extend({
   q: z.string().trim().min(1).max(200).optional(),
   tag: z.string().min(1).max(64).optional(),
 });
+
+export type IntentInput = z.infer<typeof IntentBody>;
+export type NegotiationInput = z.infer<typeof NegotiationBody>;
+export type OfferInput = z.infer<typeof OfferBody>;
+export type SettleInput = z.infer<typeof SettleBody>;
+export type AttestationInput = z.infer<typeof AttestationBody>;
+export type StakeInput = z.infer<typeof StakeBody>;
+export type SlashInput = z.infer<typeof SlashBody>;
+export type ProofInput = z.infer<typeof ProofBody>;
+export type DiscoveryInput = z.infer<typeof DiscoveryQuery>;

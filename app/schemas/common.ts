@@ -1,4 +1,4 @@
-import '../openapi.js';
+import './openapi-zod.js';
 import { z } from 'zod';
 
 /** Shared request pieces. Objects are strict: unknown fields are a 400 naming them. */

@@ -7,7 +7,6 @@ import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
 import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
 import { applyEwma, observe, trustScore } from '../domain/reputation.js';
-import { discoveryWeights } from './discovery-service.js';
 
 /**
  * Settles the fate of receipts the caller has locked (FOR UPDATE), inside the caller's
@@ -36,7 +35,7 @@ export async function finalizeLocked(
         attestations: attestations.get(r.task_id)!,
         createdAt: r.created_at,
         now,
-        ttlHours: ctx.env.RECEIPT_TTL_HOURS,
+        ttlHours: ctx.settings.pou.receiptTtlHours,
       }),
     );
   }
@@ -75,7 +74,7 @@ export async function finalizeLocked(
           budget: BigInt(r.budget_atomic),
           usefulness: useful.get(r.agent_did) ?? null,
         }),
-        ctx.env.REPUTATION_ALPHA,
+        ctx.settings.pou.reputationAlpha,
       );
       reps.set(r.agent_did, {
         ...rep,
@@ -85,7 +84,7 @@ export async function finalizeLocked(
       });
     }
     await saveReputations(tx, [...reps.values()]);
-    await refreshRankBase(tx, discoveryWeights(ctx.env), { dids });
+    await refreshRankBase(tx, ctx.settings.discovery, { dids });
   }
   return results;
 }

@@ -1,5 +1,7 @@
 /**
- * ERC-8004 feedback reputation: a feedback's value (an integer with `value_decimals`) is read as a
+ * The feedback summary of an agent (ERC-8004 reputation feedback, served at
+ * GET /api/v1/agents/{id}/reputation; not the seven-dimension vector of domain/reputation.ts): a
+ * feedback's value (an integer with `value_decimals`) is read as a
  * score on 0..100 (clamped, so out-of-scale values cannot drag an average out of its range).
  */
 

@@ -1,0 +1,86 @@
+import type { TrustThresholds } from '../domain/feedback-summary.js';
+import type { Env } from './env.js';
+
+/** Weights of the discovery score (SPEC 6); the env schema checks that they sum to 1. */
+export interface DiscoveryWeights {
+  relevance: number;
+  trust: number;
+  usefulness: number;
+}
+
+/** The rate-limit classes of the registry routes, each with its own per-window budget. */
+export const LIMIT_CLASSES = ['register', 'feedback', 'link_payment', 'search', 'get', 'write'] as const;
+export type LimitClass = (typeof LIMIT_CLASSES)[number];
+
+/**
+ * The rules' knobs, typed and grouped, built from the environment once per process (in
+ * createContext) so no request or job run maps environment keys again.
+ */
+export interface Settings {
+  discovery: DiscoveryWeights;
+  trust: TrustThresholds;
+  rateLimits: { windowMs: number; perWindow: Record<LimitClass, number> };
+  registry: { agentRegistryAddress: string; apiKeyCacheMs: number };
+  pou: {
+    committeeSize: number;
+    quorum: number;
+    minStakeAtomic: string;
+    negotiationTtlMinutes: number;
+    receiptTtlHours: number;
+    reputationAlpha: number;
+  };
+  proofs: { maxPerHour: number; nearPerfectScore: number; burstMax: number; burstWindowMinutes: number };
+  usefulnessWindowDays: number;
+  rewards: { poolAtomic: bigint; minUsefulness: number };
+}
+
+export function discoveryWeights(env: Env): DiscoveryWeights {
+  return {
+    relevance: env.DISCOVERY_WEIGHT_RELEVANCE,
+    trust: env.DISCOVERY_WEIGHT_TRUST,
+    usefulness: env.DISCOVERY_WEIGHT_USEFULNESS,
+  };
+}
+
+export function settingsFrom(env: Env): Settings {
+  return {
+    discovery: discoveryWeights(env),
+    trust: {
+      minFeedback: env.TRUST_MIN_FEEDBACK,
+      excellent: { average: env.TRUST_EXCELLENT_AVERAGE, successRate: env.TRUST_EXCELLENT_SUCCESS_RATE },
+      good: { average: env.TRUST_GOOD_AVERAGE, successRate: env.TRUST_GOOD_SUCCESS_RATE },
+      fair: { average: env.TRUST_FAIR_AVERAGE, successRate: env.TRUST_FAIR_SUCCESS_RATE },
+    },
+    rateLimits: {
+      windowMs: env.RATE_LIMIT_WINDOW_MS,
+      perWindow: {
+        register: env.RATE_LIMIT_REGISTER,
+        feedback: env.RATE_LIMIT_FEEDBACK,
+        link_payment: env.RATE_LIMIT_LINK_PAYMENT,
+        search: env.RATE_LIMIT_SEARCH,
+        get: env.RATE_LIMIT_GET,
+        write: env.RATE_LIMIT_WRITE,
+      },
+    },
+    registry: {
+      agentRegistryAddress: env.AGENT_REGISTRY_ADDRESS,
+      apiKeyCacheMs: env.API_KEY_CACHE_SECONDS * 1000,
+    },
+    pou: {
+      committeeSize: env.POU_M,
+      quorum: env.POU_K,
+      minStakeAtomic: env.POU_MIN_STAKE,
+      negotiationTtlMinutes: env.NEGOTIATION_TTL_MINUTES,
+      receiptTtlHours: env.RECEIPT_TTL_HOURS,
+      reputationAlpha: env.REPUTATION_ALPHA,
+    },
+    proofs: {
+      maxPerHour: env.MAX_PROOFS_PER_HOUR,
+      nearPerfectScore: env.PROOF_NEAR_PERFECT_SCORE,
+      burstMax: env.PROOF_BURST_MAX,
+      burstWindowMinutes: env.PROOF_BURST_WINDOW_MINUTES,
+    },
+    usefulnessWindowDays: env.USEFULNESS_WINDOW_DAYS,
+    rewards: { poolAtomic: BigInt(env.REWARD_POOL_ATOMIC), minUsefulness: env.MIN_USEFULNESS_FOR_REWARDS },
+  };
+}

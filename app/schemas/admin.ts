@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { Address } from './common.js';
+
+export const CreateKeyBody = z.strictObject({ name: z.string().trim().min(1).max(100), address: Address });
+export type CreateKeyInput = z.infer<typeof CreateKeyBody>;
+
+export const ApiKey = z.object({
+  id: z.string(),
+  prefix: z.string(),
+  name: z.string(),
+  address: z.string(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export const CreatedKey = ApiKey.omit({ revoked_at: true }).extend({ key: z.string() });

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import { NonceStore } from '../data/nonce-store.js';
+import { canonicalString, DidError, MAX_DID_LENGTH, parseDidKey, verifySignature } from '../domain/did.js';
+import { AppError } from '../errors.js';
+
+export const SIGNATURE_WINDOW_MS = 5 * 60 * 1000;
+
+/**
+ * Verifies an AINP request signature and returns the DID that signed it. Skew over 5 minutes is
+ * STALE_SIGNATURE, a bad or non-canonical signature INVALID_SIGNATURE, the same signed request
+ * (DID, timestamp, message) twice within the window REPLAYED. Used for HTTP requests and WebSocket upgrades alike.
+ */
+export async function verifySignedRequest(
+  nonces: NonceStore,
+  req: { method: string; url: string; header(name: string): string | undefined; rawBody?: Uint8Array },
+): Promise<string> {
+  const did = req.header('x-ainp-did') ?? '';
+  if (did.length > MAX_DID_LENGTH)
+    throw new AppError(401, 'INVALID_SIGNATURE', `X-AINP-DID is longer than ${MAX_DID_LENGTH} characters`);
+  const timestamp = req.header('x-ainp-timestamp') ?? '';
+  const signature = req.header('x-ainp-signature') ?? '';
+  if (!signature || !/^\d{1,16}$/.test(timestamp)) {
+    throw new AppError(
+      401,
+      'INVALID_SIGNATURE',
+      'X-AINP-Timestamp (Unix ms) and X-AINP-Signature are required with X-AINP-DID',
+    );
+  }
+  if (Math.abs(Date.now() - Number(timestamp)) > SIGNATURE_WINDOW_MS) {
+    throw new AppError(
+      401,
+      'STALE_SIGNATURE',
+      'X-AINP-Timestamp is more than 5 minutes from the server clock',
+    );
+  }
+  let key;
+  try {
+    key = parseDidKey(did);
+  } catch (err) {
+    throw new AppError(401, 'INVALID_SIGNATURE', `X-AINP-DID: ${(err as DidError).message}`);
+  }
+  const message = canonicalString(req.method, req.url, timestamp, req.rawBody ?? new Uint8Array());
+  if (!verifySignature(key, message, signature)) {
+    throw new AppError(
+      401,
+      'INVALID_SIGNATURE',
+      'The signature does not verify for this DID, method, path, timestamp and body',
+    );
+  }
+  // The replay key is what was signed, not the signature's text: a second valid signature over
+  // the same request (ECDSA signs with a random nonce) is the same request again.
+  const id = createHash('sha256').update(`${did}\n${message}`).digest('hex');
+  if (!(await nonces.firstSeen(id))) throw AppError.conflict('This signature was already used', 'REPLAYED');
+  return did;
+}
+
+export function signatureNonces(ctx: AppContext): NonceStore {
+  return new NonceStore(ctx.redis, Math.ceil((2 * SIGNATURE_WINDOW_MS) / 1000));
+}
