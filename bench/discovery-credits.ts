@@ -20,7 +20,11 @@ const { values } = parseArgs({
   },
 });
 const services = await benchServices();
-const broker = await startBroker(services, { RATE_LIMIT_SEARCH: '1000000', RATE_LIMIT_GET: '1000000' });
+const broker = await startBroker(services, {
+  RATE_LIMIT_SEARCH: '1000000',
+  RATE_LIMIT_GET: '1000000',
+  RATE_LIMIT_API_READ: '1000000',
+});
 const base = broker.url;
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 try {

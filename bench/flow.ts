@@ -12,7 +12,13 @@ const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '15' }, workers: { type: 'string', default: '20' } },
 });
 const services = await benchServices();
-const broker = await startBroker(services, { POU_MIN_STAKE: '1', RATE_LIMIT_REGISTER: '1000000' });
+const broker = await startBroker(services, {
+  POU_MIN_STAKE: '1',
+  RATE_LIMIT_REGISTER: '1000000',
+  RATE_LIMIT_SIGNED_WRITE: '1000000',
+  RATE_LIMIT_FINALIZE: '1000000',
+  RATE_LIMIT_API_READ: '1000000',
+});
 const base = broker.url;
 try {
   const owner = await newClient(base);

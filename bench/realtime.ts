@@ -17,7 +17,12 @@ const { values } = parseArgs({ options: { samples: { type: 'string', default: '3
 const services = await benchServices();
 const brokers: { url: string; stop(): Promise<void> }[] = [];
 async function broker(): Promise<string> {
-  const b = await startBroker(services, { LOG_LEVEL: 'warn' });
+  const b = await startBroker(services, {
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_SIGNED_WRITE: '1000000',
+    RATE_LIMIT_FINALIZE: '1000000',
+    RATE_LIMIT_API_READ: '1000000',
+  });
   brokers.push(b);
   return b.url;
 }

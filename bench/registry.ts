@@ -87,6 +87,8 @@ const broker = await spawnServer(
     RATE_LIMIT_GET: huge,
     RATE_LIMIT_SEARCH: huge,
     RATE_LIMIT_REGISTER: huge,
+    RATE_LIMIT_API_READ: huge,
+    RATE_LIMIT_SIGNED_WRITE: huge,
   },
 );
 const bare = await spawnServer(['--import', 'tsx', 'bench/bare-express.ts'], {});

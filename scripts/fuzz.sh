@@ -19,6 +19,7 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 export DATA_DIR="$dir/data" PORT=$port LOG_LEVEL=warn
 # Limits high enough that the fuzzer tests the handlers, not the rate limiter.
 export RATE_LIMIT_GET=1000000 RATE_LIMIT_SEARCH=1000000 RATE_LIMIT_REGISTER=1000000 RATE_LIMIT_FEEDBACK=1000000 \
+  RATE_LIMIT_SIGNED_WRITE=1000000 RATE_LIMIT_API_READ=1000000 RATE_LIMIT_FINALIZE=1000000 RATE_LIMIT_ADMIN=1000000 \
   RATE_LIMIT_WRITE=1000000 RATE_LIMIT_LINK_PAYMENT=1000000
 node --import tsx app/main.ts local >"$dir/broker.log" 2>&1 &
 broker=$!

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createClient } from 'redis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../app/local/child-service.js';
 import { freePort } from '../app/local/free-port.js';
 import { agentBody, newClient } from './helpers/api.js';
+import { newSigner, signed } from './helpers/ainp.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
@@ -97,3 +99,58 @@ async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('rate limits on every /api route (SPEC section 10)', () => {
+  it('limits signed writes per DID, finalize per IP, and /api reads per caller', async () => {
+    const broker = await stack.broker({
+      RATE_LIMIT_SIGNED_WRITE: '5',
+      RATE_LIMIT_FINALIZE: '3',
+      RATE_LIMIT_API_READ: '4',
+    });
+    const intent = { intent_type: 'x', description: 'y', budget_atomic: '1' };
+    const one = newSigner();
+    const intents = [];
+    for (let i = 0; i < 7; i++)
+      intents.push((await signed(broker.url, one, 'POST', '/api/intents', intent)).status);
+    expect(intents).toEqual([201, 201, 201, 201, 201, 429, 429]);
+    // Per DID: a fresh DID from the same address still writes.
+    expect((await signed(broker.url, newSigner(), 'POST', '/api/intents', intent)).status).toBe(201);
+
+    // Finalize needs no credentials, so it is counted per client IP whoever signs.
+    const finalizes = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await signed(broker.url, newSigner(), 'POST', `/api/receipts/${randomUUID()}/finalize`);
+      finalizes.push(res.status);
+    }
+    expect(finalizes).toEqual([404, 404, 404, 429, 429]);
+
+    const client = await newClient(broker.url);
+    const reads = [];
+    for (let i = 0; i < 6; i++) reads.push((await client.get('/api/discovery?q=x')).status);
+    expect(reads).toEqual([200, 200, 200, 200, 429, 429]);
+  });
+
+  it('documents a rate limit on every route but the probes and the API document', async () => {
+    const broker = await stack.broker();
+    const doc = (await (await fetch(`${broker.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { 'x-ainp-rate-limit'?: unknown }>>;
+    };
+    const unlimited = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => !op['x-ainp-rate-limit'])
+        .map(([m]) => `${m.toUpperCase()} ${p}`),
+    );
+    expect(unlimited.sort()).toEqual(
+      [
+        'GET /api/v1/agents/health',
+        'GET /docs',
+        'GET /health',
+        'GET /live',
+        'GET /metrics',
+        'GET /openapi.json',
+        'GET /ready',
+        'GET /ws', // capped per identity instead (WS_MAX_CONNECTIONS_PER_IDENTITY)
+      ].filter((r) => r !== 'GET /docs' || unlimited.includes(r)), // /docs is HTML, maybe undocumented
+    );
+  });
+});

@@ -22,6 +22,10 @@ const LIMITS = {
   RATE_LIMIT_SEARCH: '304',
   RATE_LIMIT_GET: '1005',
   RATE_LIMIT_WRITE: '106',
+  RATE_LIMIT_SIGNED_WRITE: '127',
+  RATE_LIMIT_API_READ: '1008',
+  RATE_LIMIT_FINALIZE: '69',
+  RATE_LIMIT_ADMIN: '130',
 };
 
 beforeAll(async () => {
@@ -105,11 +109,21 @@ describe('GET /openapi.json against the Express routes', () => {
       expect(Boolean(op.security), `${method} ${path} security`).toBe(op['x-ainp-auth'] !== 'none');
     }
     const limited = operations().filter((o) => o.op['x-ainp-rate-limit']);
-    // Every registry route under /api/v1/agents counts against a limit (SPEC 4), the probe excepted.
-    expect(limited.map((o) => o.path).sort()).toEqual(
+    // Every route counts against a limit (SPEC 10), except the probes a kubelet or Prometheus
+    // calls and the API document (the WebSocket has its per-identity connection cap instead).
+    const unlimited = [
+      '/live',
+      '/health',
+      '/ready',
+      '/api/v1/agents/health',
+      '/metrics',
+      '/openapi.json',
+      '/docs',
+    ];
+    expect(limited.map((o) => `${o.method} ${o.path}`).sort()).toEqual(
       operations()
-        .filter((o) => o.path.startsWith('/api/v1/agents') && o.path !== '/api/v1/agents/health')
-        .map((o) => o.path)
+        .filter((o) => !unlimited.includes(o.path))
+        .map((o) => `${o.method} ${o.path}`)
         .sort(),
     );
   });

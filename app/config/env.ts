@@ -105,6 +105,10 @@ export const envSchema = z.object({
   RATE_LIMIT_SEARCH: int(1, 1_000_000).default(300),
   RATE_LIMIT_GET: int(1, 1_000_000).default(1000),
   RATE_LIMIT_WRITE: int(1, 1_000_000).default(100),
+  RATE_LIMIT_SIGNED_WRITE: int(1, 1_000_000).default(120),
+  RATE_LIMIT_API_READ: int(1, 1_000_000).default(1000),
+  RATE_LIMIT_FINALIZE: int(1, 1_000_000).default(60),
+  RATE_LIMIT_ADMIN: int(1, 1_000_000).default(120),
 
   CACHE_TTL_SECONDS: int(1, 86_400).default(300),
   TRUST_MIN_FEEDBACK: int(0, 1_000_000).default(3),

@@ -8,8 +8,23 @@ export interface DiscoveryWeights {
   usefulness: number;
 }
 
-/** The rate-limit classes of the registry routes, each with its own per-window budget. */
-export const LIMIT_CLASSES = ['register', 'feedback', 'link_payment', 'search', 'get', 'write'] as const;
+/**
+ * The rate-limit classes, each with its own per-window budget. The registry's are counted per API
+ * key; `signed_write` and `api_read` (the /api routes) per DID, else per API key, else per client
+ * IP; `finalize` and `admin` per client IP.
+ */
+export const LIMIT_CLASSES = [
+  'register',
+  'feedback',
+  'link_payment',
+  'search',
+  'get',
+  'write',
+  'signed_write',
+  'api_read',
+  'finalize',
+  'admin',
+] as const;
 export type LimitClass = (typeof LIMIT_CLASSES)[number];
 
 /**
@@ -60,6 +75,10 @@ export function settingsFrom(env: Env): Settings {
         search: env.RATE_LIMIT_SEARCH,
         get: env.RATE_LIMIT_GET,
         write: env.RATE_LIMIT_WRITE,
+        signed_write: env.RATE_LIMIT_SIGNED_WRITE,
+        api_read: env.RATE_LIMIT_API_READ,
+        finalize: env.RATE_LIMIT_FINALIZE,
+        admin: env.RATE_LIMIT_ADMIN,
       },
     },
     registry: {

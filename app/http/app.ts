@@ -92,9 +92,10 @@ export function createApp(ctx: AppContext): Express {
   };
   const api = { guards, openapi: createOpenApiRegistry() };
   app.use(platformRoutes(ctx, api));
-  // The admin guard also covers unknown paths under /api/admin: without the token they are 401, so
-  // the admin surface is not probed route by route.
-  app.use('/api/admin', admin, adminRoutes(ctx, api, apiKeys.forget));
+  // Each admin route counts its per-IP limit before it checks the token (so guessing the token is
+  // rate limited too); the guard after the router covers unknown paths under /api/admin: without
+  // the token they are 401, so the admin surface is not probed route by route.
+  app.use('/api/admin', adminRoutes(ctx, api, apiKeys.forget), admin);
   app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, api), agentRoutes(ctx, api));
   app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
 

@@ -9,9 +9,12 @@ export type { LimitClass };
 /** A limiter middleware that also tells its budget (documented in /openapi.json). */
 export type Limiter = RequestHandler & { limit: number; windowMs: number };
 
+/** Classes counted per client IP whoever the caller says it is (SPEC section 10). */
+const PER_IP = new Set<LimitClass>(['finalize', 'admin']);
+
 /**
- * One limiter per route class, per API key (else per client IP), counted in Valkey so every
- * replica shares the budget. Standard `RateLimit-*` headers; 429 with the SPEC body.
+ * One limiter per route class, per API key or DID (else per client IP), counted in Valkey so
+ * every replica shares the budget. Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
 export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
   const make = (name: LimitClass): Limiter => {
@@ -23,8 +26,12 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
       standardHeaders: 'draft-6',
       legacyHeaders: false,
       store: new FallbackRateLimitStore(ctx.redis, `rl:${name}:`),
-      keyGenerator: (req, res) =>
-        res.locals.apiKey ? `key:${res.locals.apiKey.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`,
+      keyGenerator: (req, res) => {
+        const ip = `ip:${ipKeyGenerator(req.ip ?? '')}`;
+        if (PER_IP.has(name)) return ip;
+        if (res.locals.did) return `did:${res.locals.did}`;
+        return res.locals.apiKey ? `key:${res.locals.apiKey.id}` : ip;
+      },
       handler: (req, res) => {
         const info = (req as unknown as { rateLimit: { limit: number; remaining: number; resetTime?: Date } })
           .rateLimit;

@@ -19,6 +19,7 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       path: '/api-keys',
       summary: 'Create an API key acting for one address (the key is shown only in this response)',
       auth: 'admin',
+      limit: 'admin',
       body: CreateKeyBody,
       responses: { 201: jsonContent(CreatedKey, 'Created') },
     },
@@ -31,6 +32,7 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       path: '/api-keys',
       summary: 'List API keys (never the keys themselves)',
       auth: 'admin',
+      limit: 'admin',
       query: Pagination,
       responses: {
         200: jsonContent(
@@ -47,6 +49,7 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       path: '/api-keys/:id',
       summary: 'Revoke an API key',
       auth: 'admin',
+      limit: 'admin',
       params: IdParams,
       responses: { 200: jsonContent(ApiKey), 404: errorResponse('No such key') },
     },
@@ -64,6 +67,7 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       summary:
         'Slash an agent: reduce its locked stake (never below zero) and multiply its reputation by 0.9',
       auth: 'admin',
+      limit: 'admin',
       body: SlashBody,
       responses: {
         200: jsonContent(z.object({ applied_atomic: z.string(), locked_atomic: z.string() }).loose()),

@@ -40,7 +40,8 @@ const conflict = { 409: errorResponse('Illegal transition (INVALID_STATE)') };
 /** Proof of usefulness: DID-signed writes, reads with a DID signature or an API key. */
 export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('/api', ['proof of usefulness'], app);
-  const signedWrite = { method: 'post', auth: 'did' } as const;
+  const signedWrite = { method: 'post', auth: 'did', limit: 'signed_write' } as const;
+  const read = { method: 'get', limit: 'api_read' } as const;
   const onNegotiation = { ...signedWrite, params: IdParams } as const;
   const onReceipt = { params: TaskParams } as const;
 
@@ -69,7 +70,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      method: 'get',
+      ...read,
       auth: 'did',
       path: '/negotiations/:id',
       summary: 'A negotiation (its parties)',
@@ -121,7 +122,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      method: 'get',
+      ...read,
       auth: 'none',
       path: '/receipts/:task_id/committee',
       summary: 'Committee, seed and weights (no signature needed)',
@@ -135,6 +136,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
       ...onReceipt,
       method: 'post',
       auth: 'none',
+      limit: 'finalize',
       path: '/receipts/:task_id/finalize',
       summary: 'Finalize by quorum (no signature needed; idempotent)',
       responses: {
@@ -148,7 +150,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      method: 'get',
+      ...read,
       auth: 'did-or-api-key',
       path: '/receipts/:task_id',
       summary: 'A receipt with attestation counts and its first 100 attestations',
@@ -160,7 +162,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      method: 'get',
+      ...read,
       auth: 'did-or-api-key',
       path: '/receipts/:task_id/attestations',
       summary: 'Attestations, paged',
@@ -188,7 +190,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      method: 'get',
+      ...read,
       auth: 'did-or-api-key',
       path: '/reputation/:did',
       summary: 'Seven-dimension reputation',

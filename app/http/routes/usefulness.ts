@@ -9,13 +9,14 @@ import { errorResponse, looseJson as loose } from '../openapi.js';
 
 export function usefulnessRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('/api', ['usefulness, credits, discovery'], app);
-  const read = { method: 'get', auth: 'did-or-api-key' } as const;
+  const read = { method: 'get', auth: 'did-or-api-key', limit: 'api_read' } as const;
 
   defineRoute(
     routes,
     {
       method: 'post',
       auth: 'did',
+      limit: 'signed_write',
       path: '/usefulness/proofs',
       summary: 'Submit a usefulness proof (signed by a registered agent)',
       body: ProofBody,
