@@ -107,5 +107,6 @@ describe('main.ts migrate (the Kubernetes Job entry point)', () => {
     const refused = runMain(['migrate', 'up'], env);
     expect(await refused.exited).toBe(1);
     expect(refused.output()).toContain('checksum mismatch');
-  });
+    // Three processes, each loading TypeScript: on a loaded 2-core machine that outlasts 30 s.
+  }, 120_000);
 });

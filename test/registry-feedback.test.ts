@@ -94,10 +94,11 @@ describe('revoke and responses', () => {
       response_uri: 'ipfs://bafy-response',
     });
     expect((await owner.post(path, {})).status).toBe(400);
+    expect((await owner.post(path, { response_uri: 'javascript:alert(1)' })).status).toBe(400);
     expect(
       (
         await owner.post(`/api/v1/agents/${agentId}/feedback/${rater.address}/999/responses`, {
-          response_uri: 'x',
+          response_uri: 'ipfs://bafy-response',
         })
       ).status,
     ).toBe(404);

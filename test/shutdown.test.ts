@@ -44,15 +44,18 @@ describe('SIGTERM', () => {
     const inFlight = Array.from({ length: 5 }, () => slowPost(broker.url));
     // A steady stream of reads around the signal as well.
     const reads: Promise<number | 'refused'>[] = [];
+    let answered = 0;
     const reader = setInterval(() => {
       reads.push(
         fetch(`${broker.url}/live`, { headers: { Connection: 'close' } }).then(
-          (r) => r.status,
+          (r) => (answered++, r.status),
           () => 'refused' as const,
         ),
       );
     }, 5);
-    await new Promise((r) => setTimeout(r, 300));
+    // The signal comes once reads are flowing (a loaded machine takes longer to get there).
+    for (const end = Date.now() + 20_000; answered < 10 && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 20));
 
     broker.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));

@@ -15,12 +15,27 @@ export const Bytes32 = z
   .regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex characters')
   .transform((v) => v.toLowerCase());
 export const TxHash = Bytes32;
-export const ChainId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-export const Uri = z.string().min(1).max(2048);
-/** Amounts are integer strings in atomic units. */
+/** A chain id in a JSON body: a JSON integer (not `true`, `[5]` or `"0x10"`). */
+export const ChainId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** A chain id in a query string: decimal digits only. */
+export const ChainIdQuery = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive decimal integer')
+  .transform(Number)
+  .pipe(ChainId);
+/** The schemes a stored URI may use (SPEC section 10): nothing a browser would run. */
+export const URI_SCHEMES = ['https', 'http', 'ipfs', 'ar'] as const;
+export const Uri = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^(https?|ipfs|ar):\/\/\S+$/i, `must be a URI with one of the schemes ${URI_SCHEMES.join(', ')}`);
+/** Amounts are integer strings in atomic units, at most 10^30 (SPEC section 10). */
+export const MAX_AMOUNT = 10n ** 30n;
 export const AtomicAmount = z
   .string()
-  .regex(/^(0|[1-9][0-9]{0,77})$/, 'must be a non-negative integer string (atomic units)')
+  .regex(/^(0|[1-9][0-9]{0,30})$/, 'must be a non-negative integer string (atomic units)')
+  .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_AMOUNT, 'must be at most 10^30')
   .openapi({ example: '1500000' });
 export const Tag = z.string().min(1).max(64, 'must be at most 64 characters');
 

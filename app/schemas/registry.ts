@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { Address, AtomicAmount, Bytes32, ChainId, Pagination, Tag, TxHash, Uri, Uuid } from './common.js';
+import {
+  Address,
+  AtomicAmount,
+  Bytes32,
+  ChainId,
+  ChainIdQuery,
+  Pagination,
+  Tag,
+  TxHash,
+  Uri,
+  Uuid,
+} from './common.js';
 
 export const ServiceName = z.enum(['web', 'A2A', 'MCP', 'OASF', 'ENS', 'DID', 'email']);
 export const TrustModel = z.enum(['reputation', 'crypto-economic', 'tee-attestation']);
@@ -11,7 +22,15 @@ export const Did = z
 
 export const Service = z.strictObject({
   name: ServiceName,
-  endpoint: z.string().min(1).max(2048),
+  // ENS names, DIDs and email addresses are endpoints too, so any scheme but a browser-run one.
+  endpoint: z
+    .string()
+    .min(1)
+    .max(2048)
+    .refine(
+      (v) => !/^\s*(javascript|data|vbscript):/i.test(v),
+      'must not be a javascript:, data: or vbscript: URI',
+    ),
   version: z.string().max(64).optional(),
   skills: z.array(z.string().min(1).max(128)).max(64).optional(),
   domains: z.array(z.string().min(1).max(128)).max(64).optional(),
@@ -76,7 +95,7 @@ export const Agent = z
 export const SearchAgentsQuery = Pagination.extend({
   status: z.enum(['active', 'inactive', 'all']).default('active'),
   owner_address: Address.optional(),
-  chain_id: ChainId.optional(),
+  chain_id: ChainIdQuery.optional(),
   tag: Tag.optional(),
   q: z.string().trim().min(1).max(200).optional(),
   min_reputation: z.coerce.number().min(0).max(100).optional(),
@@ -111,10 +130,21 @@ export const ProofOfPayment = z.strictObject({
 });
 
 /** ERC-8004 feedback values are int128; the broker keeps them exact as integer strings. */
+const INT128_MIN = -(2n ** 127n);
+const INT128_MAX = 2n ** 127n - 1n;
 const Int128 = z
   .union([z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER), z.string()])
   .transform((v) => String(v))
-  .pipe(z.string().regex(/^-?(0|[1-9][0-9]{0,38})$/, 'must be an integer (int128)'));
+  .pipe(
+    z
+      .string()
+      .regex(/^-?(0|[1-9][0-9]{0,38})$/, 'must be an integer (int128)')
+      .refine(
+        // Zod runs the check even after the pattern failed: only a well-formed integer reaches BigInt.
+        (v) => !/^-?[0-9]+$/.test(v) || (BigInt(v) >= INT128_MIN && BigInt(v) <= INT128_MAX),
+        'must be within int128',
+      ),
+  );
 
 export const FeedbackBody = z.strictObject({
   agent_id: Uuid,
@@ -123,7 +153,7 @@ export const FeedbackBody = z.strictObject({
   value_decimals: z.number().int().min(0).max(18),
   tag1: Tag.optional(),
   tag2: Tag.optional(),
-  endpoint: z.string().min(1).max(2048).optional(),
+  endpoint: Uri.optional(),
   feedback_uri: Uri.optional(),
   feedback_hash: Bytes32.optional(),
   proof_of_payment: ProofOfPayment.optional(),
