@@ -2,7 +2,7 @@
 # One image runs every role: `serve` (API), `migrate up` (the migration Job), `job <name>` (CronJobs).
 # Base pinned to an exact release (the Node.js version CI tests with). The build pipeline may pin
 # the digest too by passing NODE_IMAGE=node:<version>-bookworm-slim@sha256:<digest>.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+ARG NODE_IMAGE=node:26.10.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'local', ...rest] = argv;
   switch (command) {
     case 'local':
-      return runUntilSignal(await startLocalStack());
+      return runUntilSignal(await startLocalStack(), { stopWithParent: true });
     case 'serve':
       return runUntilSignal(await serve());
     case 'migrate':
@@ -49,15 +49,22 @@ async function serve(): Promise<{ broker: RunningBroker; cleanup?: () => Promise
   return { broker: await start() };
 }
 
-/** Serves until SIGTERM/SIGINT, then drains; a second signal or the bound forces the exit. */
-function runUntilSignal(running: { broker: RunningBroker; cleanup?: () => Promise<void> }): Promise<number> {
+/**
+ * Serves until SIGTERM/SIGINT, then drains; a second signal or the bound forces the exit.
+ * `stopWithParent` (the local stack) also stops when the parent process goes away: `npm start`
+ * runs the broker under `sh -c`, and a SIGTERM sent to npm alone ends npm and the shell but never
+ * reaches the broker, which would keep PostgreSQL, Valkey and NATS running with nobody to stop them.
+ */
+function runUntilSignal(
+  running: { broker: RunningBroker; cleanup?: () => Promise<void> },
+  { stopWithParent = false } = {},
+): Promise<number> {
   const { broker, cleanup } = running;
   return new Promise((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) process.exit(130);
-      broker.ctx.logger.info({ signal }, 'signal received');
+    let stopping = false;
+    const stop = (reason: string) => {
+      stopping = true;
+      broker.ctx.logger.info({ reason }, 'stopping');
       setTimeout(() => {
         broker.ctx.logger.error('shutdown did not finish in time; exiting');
         process.exit(1);
@@ -73,8 +80,19 @@ function runUntilSignal(running: { broker: RunningBroker; cleanup?: () => Promis
           },
         );
     };
+    // A second signal while draining forces the exit.
+    const onSignal = (signal: NodeJS.Signals) => (stopping ? process.exit(130) : stop(signal));
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (stopWithParent) {
+      const parent = process.ppid;
+      const watch = setInterval(() => {
+        if (process.ppid === parent) return;
+        clearInterval(watch);
+        if (!stopping) stop('parent process exited');
+      }, 500);
+      watch.unref();
+    }
   });
 }
 

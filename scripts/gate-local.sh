@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 bash scripts/tools.sh k6
 duration=${LOAD_DURATION:-50s}
 delay=${SLOW_DELAY_MS:-80}
-dir=$(mktemp -d); chmod 755 "$dir"
+# Under .test-data, so the leftover check at the end of CI sees anything this left running.
+mkdir -p .test-data && dir=$(mktemp -d "$PWD/.test-data/$(basename "$0" .sh)-XXXXXX"); chmod 755 "$dir"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 export DATA_DIR="$dir/data" PORT=$port LOG_LEVEL=warn
 node --import tsx app/main.ts local >"$dir/broker.log" 2>&1 &

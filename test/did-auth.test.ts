@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { canonicalString, parseDidKey, verifySignature } from '../app/domain/did.js';
+import { p256 } from '@noble/curves/p256';
+import { sha256 } from '@noble/hashes/sha256';
+import { canonicalString, didFromPublicKey, parseDidKey, verifySignature } from '../app/domain/did.js';
 import { newSigner, signedHeaders } from '../app/domain/did-signing.js';
 import type { RunningBroker } from '../app/server.js';
 import { signed } from './helpers/ainp.js';
@@ -92,5 +94,81 @@ describe('signed requests', () => {
     const none = await post({}, JSON.stringify(intent));
     expect(none.status).toBe(401);
     expect(none.body.error).toBe('UNAUTHORIZED');
+  });
+});
+
+/** Every base64url text that decodes to the same 64 bytes as `sig` (the last character's 2 spare bits). */
+function spellings(sig: string): string[] {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const bytes = Buffer.from(sig, 'base64url');
+  return [...alphabet]
+    .map((c) => sig.slice(0, -1) + c)
+    .filter((s) => Buffer.from(s, 'base64url').equals(bytes));
+}
+
+describe('signatures an attacker could respell or forge (SPEC section 10)', () => {
+  it('refuses an X-AINP-DID over 128 characters before decoding it', async () => {
+    const body = JSON.stringify(intent);
+    const res = await post(
+      {
+        'X-AINP-DID': `did:key:z${'2'.repeat(15_500)}`,
+        'X-AINP-Timestamp': String(Date.now()),
+        'X-AINP-Signature': 'AA',
+      },
+      body,
+    );
+    expect(res.status).toBe(401);
+    expect(res.body.message).toBe('X-AINP-DID is longer than 128 characters');
+    expect(() => parseDidKey(`did:key:z${'2'.repeat(200)}`)).toThrow(/longer than 128/);
+  });
+
+  it('takes one signed request once, whatever its spelling: 16 base64url texts, high S, a second signature', async () => {
+    const sk = p256.utils.randomPrivateKey();
+    const s = newSigner('p256', sk);
+    const body = JSON.stringify(intent);
+    const headers = signedHeaders(s, 'POST', '/api/intents', body);
+    const sig = headers['X-AINP-Signature']!;
+    const texts = spellings(sig);
+    expect(texts).toHaveLength(16);
+    const statuses = [];
+    for (const t of texts) statuses.push((await post({ ...headers, 'X-AINP-Signature': t }, body)).status);
+    expect(statuses.filter((x) => x === 201)).toHaveLength(1);
+    expect(statuses.filter((x) => x === 401)).toHaveLength(15); // not canonical base64url
+
+    // (r, n − s) verifies mathematically too: refused as the high-S spelling.
+    const raw = Buffer.from(sig, 'base64url');
+    const n = p256.CURVE.n;
+    const highS = (n - BigInt(`0x${raw.subarray(32).toString('hex')}`)).toString(16).padStart(64, '0');
+    const flipped = Buffer.concat([raw.subarray(0, 32), Buffer.from(highS, 'hex')]).toString('base64url');
+    const high = await post({ ...headers, 'X-AINP-Signature': flipped }, body);
+    expect(high.status).toBe(401);
+    expect(high.body.error).toBe('INVALID_SIGNATURE');
+
+    // ECDSA signs with a random nonce: another valid signature of the same request is a replay.
+    const message = new TextEncoder().encode(
+      canonicalString('POST', '/api/intents', headers['X-AINP-Timestamp']!, body),
+    );
+    const second = Buffer.from(
+      p256.sign(sha256(message), sk, { extraEntropy: true, lowS: true }).toCompactRawBytes(),
+    ).toString('base64url');
+    expect(second).not.toBe(sig);
+    const again = await post({ ...headers, 'X-AINP-Signature': second }, body);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('REPLAYED');
+  });
+
+  it('refuses small-order Ed25519 keys, under which anyone can make a signature verify', async () => {
+    const identity = new Uint8Array(32);
+    identity[0] = 1; // the neutral point: every (R = neutral, S = 0) verifies under it
+    const did = didFromPublicKey('ed25519', identity);
+    expect(() => parseDidKey(did)).toThrow(/small order/);
+    const body = JSON.stringify(intent);
+    const forged = Buffer.concat([Buffer.from(identity), Buffer.alloc(32)]).toString('base64url');
+    const res = await post(
+      { 'X-AINP-DID': did, 'X-AINP-Timestamp': String(Date.now()), 'X-AINP-Signature': forged },
+      body,
+    );
+    expect(res.status).toBe(401);
+    expect(res.body.message).toMatch(/small order/);
   });
 });

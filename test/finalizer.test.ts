@@ -84,6 +84,19 @@ describe('finalizer job', () => {
     expect(left.rows[0].n).toBe(0);
   });
 
+  it('walks receipts that are not ready yet once per run, and ends', async () => {
+    // Not ready: settled, no attestation. Each batch's last row must not be claimed again (the
+    // cursor once lost PostgreSQL's microseconds and claimed it until the time budget ran out).
+    await seedReadyReceipts(stack.db, { n: 95, providers, committee, ready: false });
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM receipts WHERE status = 'pending'`);
+    const env = { ...broker.ctx.env, POU_FINALIZER_BATCH: 10, POU_FINALIZER_BUDGET_MS: 20_000 };
+    const started = Date.now();
+    const counts = await finalizePending({ ...broker.ctx, env }, new AbortController().signal);
+    expect(counts).toMatchObject({ claimed: rows[0].n, pending: rows[0].n, finalized: 0 });
+    expect(counts.batches).toBe(Math.ceil(rows[0].n / 10));
+    expect(Date.now() - started).toBeLessThan(env.POU_FINALIZER_BUDGET_MS);
+  });
+
   it('expires receipts pending past the TTL', async () => {
     const owner = await newClient(broker.url);
     const provider = (await registeredAgent(broker.url, owner)).signer;

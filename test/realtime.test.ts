@@ -4,9 +4,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { startNatsServer } from '../app/local/child-service.js';
 import type { RunningBroker } from '../app/server.js';
-import { newClient } from './helpers/api.js';
+import { call, newClient, randomAddress } from './helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { ADMIN_TOKEN, createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 let a: RunningBroker;
@@ -183,5 +183,64 @@ describe('GET /ws', () => {
         forged.once('unexpected-response', (_r, res) => reject(new Error(`HTTP ${res.statusCode}`))),
       ),
     ).rejects.toThrow('HTTP 401');
+  });
+});
+
+describe('WebSocket limits (SPEC section 10)', () => {
+  let c: RunningBroker;
+  let d: RunningBroker;
+  beforeAll(async () => {
+    const limits = { WS_MAX_CONNECTIONS_PER_IDENTITY: '3', WS_REVOCATION_CHECK_MS: '500' };
+    [c, d] = [await stack.broker(limits), await stack.broker(limits)];
+  });
+
+  const newKey = async () => {
+    const res = await call(c.url, 'POST', '/api/admin/api-keys', {
+      token: ADMIN_TOKEN,
+      body: { name: 'ws limits', address: randomAddress() },
+    });
+    return res.body as { id: string; key: string };
+  };
+  /** Opens a socket with an API key; resolves with it open, or rejects with the HTTP status. */
+  const open = (base: string, key: string) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(base.replace('http', 'ws') + '/ws', { headers: { 'X-API-Key': key } });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+
+  it('holds an identity to WS_MAX_CONNECTIONS_PER_IDENTITY sockets per replica: one more is 429', async () => {
+    const k = await newKey();
+    const three = [await open(c.url, k.key), await open(c.url, k.key), await open(c.url, k.key)];
+    await expect(open(c.url, k.key)).rejects.toThrow('HTTP 429');
+    const other = await open(c.url, (await newKey()).key); // another key has its own slots
+    three[0]!.terminate();
+    await until(async () =>
+      open(c.url, k.key).then(
+        (ws) => (three.push(ws), true),
+        () => false,
+      ),
+    );
+    for (const ws of [...three, other]) ws.terminate();
+  });
+
+  it("closes a revoked key's sockets on every replica within 5 s", async () => {
+    const k = await newKey();
+    const sockets = [await open(c.url, k.key), await open(d.url, k.key)];
+    const closed = sockets.map(
+      (ws) =>
+        new Promise<{ code: number; at: number }>((r) =>
+          ws.once('close', (code) => r({ code, at: Date.now() })),
+        ),
+    );
+    const revokedAt = Date.now();
+    expect((await call(c.url, 'DELETE', `/api/admin/api-keys/${k.id}`, { token: ADMIN_TOKEN })).status).toBe(
+      200,
+    );
+    for (const { code, at } of await Promise.all(closed)) {
+      expect(code).toBe(1008);
+      expect(at - revokedAt).toBeLessThan(5000);
+    }
+    await expect(open(d.url, k.key)).rejects.toThrow('HTTP 401');
   });
 });

@@ -146,6 +146,8 @@ export const envSchema = z.object({
   DISCOVERY_WEIGHT_USEFULNESS: z.coerce.number().min(0).max(1).default(0.1),
 
   WS_PING_INTERVAL_MS: int(100, 600_000).default(30_000),
+  WS_MAX_CONNECTIONS_PER_IDENTITY: int(1, 10_000).default(10),
+  WS_REVOCATION_CHECK_MS: int(100, 5_000).default(2_000),
 
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),

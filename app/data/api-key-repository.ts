@@ -46,6 +46,15 @@ export async function findActiveApiKeyByHash(db: Queryable, hash: string): Promi
   return rows[0] && toRecord(rows[0]);
 }
 
+/** Of these key ids, the ones revoked since (open WebSockets of revoked keys are closed). */
+export async function revokedAmong(db: Queryable, ids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NOT NULL`,
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}
+
 export async function listApiKeys(db: Queryable, limit: number, offset: number) {
   const { rows } = await db.query<Row & { total: string }>(
     `SELECT ${COLUMNS}, count(*) OVER () AS total FROM api_keys ORDER BY created_at DESC, id LIMIT $1 OFFSET $2`,

@@ -84,19 +84,25 @@ export async function findReceipt(
 /**
  * Claims up to `limit` pending receipts after the cursor, skipping rows another finalizer holds,
  * so concurrent finalizers split the work and never touch the same receipt at once.
+ *
+ * The cursor is the last claimed receipt's id, and its `created_at` is read back in SQL: a
+ * timestamp carried through JavaScript loses PostgreSQL's microseconds (a `Date` keeps
+ * milliseconds), so the last row of a batch would compare greater than its own rounded-down
+ * cursor and be claimed again and again.
  */
 export async function claimPending(
   tx: Queryable,
-  after: { created_at: Date; task_id: string } | undefined,
+  afterTaskId: string | undefined,
   limit: number,
 ): Promise<ReceiptRow[]> {
   const { rows } = await tx.query<ReceiptRow>(
     `SELECT ${COLUMNS} FROM receipts
-      WHERE status = 'pending' AND ($1::timestamptz IS NULL OR (created_at, task_id) > ($1::timestamptz, $2::uuid))
+      WHERE status = 'pending'
+        AND ($1::uuid IS NULL OR (created_at, task_id) > (SELECT created_at, task_id FROM receipts WHERE task_id = $1))
       ORDER BY created_at, task_id
-      LIMIT $3
+      LIMIT $2
       FOR UPDATE SKIP LOCKED`,
-    [after?.created_at ?? null, after?.task_id ?? null, limit],
+    [afterTaskId ?? null, limit],
   );
   return rows;
 }

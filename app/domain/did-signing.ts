@@ -22,7 +22,8 @@ export function newSigner(type: KeyType = 'ed25519', secretKey?: Uint8Array): Si
   return {
     did: didFromPublicKey(type, p256.getPublicKey(sk, true)),
     type,
-    sign: (m) => p256.sign(sha256(m), sk).toCompactRawBytes(),
+    // The broker takes only the canonical low-S signature (noble signs P-256 with either S by default).
+    sign: (m) => p256.sign(sha256(m), sk, { lowS: true }).toCompactRawBytes(),
   };
 }
 

@@ -22,7 +22,7 @@ export async function finalizePending(ctx: AppContext, signal: AbortSignal): Pro
     pending: 0,
     batches: 0,
   };
-  let cursor: { created_at: Date; task_id: string } | undefined;
+  let cursor: string | undefined;
   while (!signal.aborted && Date.now() < deadline) {
     const batch = await withTransaction(ctx.db, async (tx) => {
       const claimed = await claimPending(tx, cursor, ctx.env.POU_FINALIZER_BATCH);
@@ -30,8 +30,7 @@ export async function finalizePending(ctx: AppContext, signal: AbortSignal): Pro
       return { claimed, results: await finalizeLocked(ctx, tx, claimed) };
     });
     if (!batch) break;
-    const last = batch.claimed[batch.claimed.length - 1]!;
-    cursor = { created_at: last.created_at, task_id: last.task_id };
+    cursor = batch.claimed[batch.claimed.length - 1]!.task_id;
     const counts = countResults(batch.results);
     for (const [result, n] of Object.entries(counts)) {
       totals[result] = (totals[result] ?? 0) + n;

@@ -49,9 +49,22 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   });
 }
 
+/**
+ * On Linux the server is started through util-linux's `setpriv --pdeathsig KILL`, which execs it
+ * with the parent-death signal set: the kernel kills it when this process dies, however it dies
+ * (SIGKILL, a test runner ending its worker, a crash), so no orphan server outlives its owner.
+ */
+let setpriv: Promise<string | undefined> | undefined;
+async function spawnOwned(bin: string, args: string[]): Promise<ChildProcess> {
+  setpriv ??= process.platform === 'linux' ? findBinary(['setpriv']) : Promise.resolve(undefined);
+  const wrapper = await setpriv;
+  const [cmd, argv] = wrapper ? [wrapper, ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
+  return spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
 async function runService(bin: string, args: string[], port: number, url: string): Promise<LocalService> {
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  // Never leave an orphan server behind, even when this process dies without cleaning up.
+  const child = await spawnOwned(bin, args);
+  // Where setpriv is missing (not Linux): at least a normal exit of this process ends the server.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));

@@ -5,6 +5,7 @@ import { parseEnv } from '../config/env.js';
 import { start, type RunningBroker } from '../server.js';
 import { startNatsServer, startRedisServer, type LocalService } from './child-service.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { runEvery } from './run-every.js';
 
 /** Reads the local admin token from DATA_DIR, generating it at first start (mode 600). */
 async function localAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
@@ -31,15 +32,21 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
   // PostgreSQL runs as its own user when we are root; it must be able to reach its folder inside.
   await chmod(dataDir, 0o755);
   const started = Date.now();
-  const services: { stop(): Promise<void> }[] = [];
-  const cleanup = async () => {
-    for (const s of services.reverse()) await s.stop().catch(() => undefined);
-  };
+  const services: { name: string; stop(): Promise<void> }[] = [];
+  // Stops what started, newest first; every service is stopped even when another fails to.
+  const cleanup = () =>
+    runEvery(
+      'stopping the local services',
+      services
+        .splice(0)
+        .reverse()
+        .map((s) => [s.name, () => s.stop()] as const),
+    );
   try {
     const overrides: Record<string, string> = {};
     if (!env.DATABASE_URL) {
       const pg = await startEmbeddedPostgres({ dir: path.join(dataDir, 'postgres') });
-      services.push(pg);
+      services.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       overrides.DATABASE_URL = pg.url;
     }
     const optional = async (key: 'REDIS_URL' | 'NATS_URL', run: () => Promise<LocalService | undefined>) => {
@@ -49,7 +56,7 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
         return undefined;
       });
       if (svc) {
-        services.push(svc);
+        services.push({ name: key === 'REDIS_URL' ? 'Valkey' : 'NATS', stop: () => svc.stop() });
         overrides[key] = svc.url;
       }
     };
@@ -66,7 +73,7 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
     printBanner(broker, Date.now() - started, admin);
     return { broker, cleanup };
   } catch (err) {
-    await cleanup();
+    await cleanup().catch((stopErr: Error) => console.error(stopErr.message));
     throw err;
   }
 }

@@ -1,21 +1,23 @@
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { NonceStore } from '../data/nonce-store.js';
-import { canonicalString, DidError, parseDidKey, verifySignature } from '../domain/did.js';
+import { canonicalString, DidError, MAX_DID_LENGTH, parseDidKey, verifySignature } from '../domain/did.js';
 import { AppError } from '../errors.js';
 
 export const SIGNATURE_WINDOW_MS = 5 * 60 * 1000;
 
 /**
  * Verifies an AINP request signature and returns the DID that signed it. Skew over 5 minutes is
- * STALE_SIGNATURE, a bad signature INVALID_SIGNATURE, the same signature twice within the window
- * REPLAYED. Used for HTTP requests and WebSocket upgrades alike.
+ * STALE_SIGNATURE, a bad or non-canonical signature INVALID_SIGNATURE, the same signed request
+ * (DID, timestamp, message) twice within the window REPLAYED. Used for HTTP requests and WebSocket upgrades alike.
  */
 export async function verifySignedRequest(
   nonces: NonceStore,
   req: { method: string; url: string; header(name: string): string | undefined; rawBody?: Uint8Array },
 ): Promise<string> {
   const did = req.header('x-ainp-did') ?? '';
+  if (did.length > MAX_DID_LENGTH)
+    throw new AppError(401, 'INVALID_SIGNATURE', `X-AINP-DID is longer than ${MAX_DID_LENGTH} characters`);
   const timestamp = req.header('x-ainp-timestamp') ?? '';
   const signature = req.header('x-ainp-signature') ?? '';
   if (!signature || !/^\d{1,16}$/.test(timestamp)) {
@@ -46,7 +48,9 @@ export async function verifySignedRequest(
       'The signature does not verify for this DID, method, path, timestamp and body',
     );
   }
-  const id = createHash('sha256').update(signature).digest('hex');
+  // The replay key is what was signed, not the signature's text: a second valid signature over
+  // the same request (ECDSA signs with a random nonce) is the same request again.
+  const id = createHash('sha256').update(`${did}\n${message}`).digest('hex');
   if (!(await nonces.firstSeen(id))) throw AppError.conflict('This signature was already used', 'REPLAYED');
   return did;
 }

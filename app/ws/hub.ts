@@ -3,12 +3,21 @@ import type { StoredEvent } from '../data/event-repository.js';
 import type { Metrics } from '../metrics.js';
 
 /** WebSocket close codes used by the broker. */
-export const CLOSE = { goingAway: 1001, tryAgainLater: 1013, slowConsumer: 1013 } as const;
+export const CLOSE = {
+  goingAway: 1001,
+  policyViolation: 1008,
+  tryAgainLater: 1013,
+  slowConsumer: 1013,
+} as const;
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const SEEN_PER_CONNECTION = 5000;
 
 export interface Connection {
   ws: WebSocket;
+  /** Who connected: `key:<api key id>` or `did:<did>`; the per-identity cap counts these. */
+  principal: string;
+  /** The API key it connected with, if any: its sockets close when it is revoked. */
+  apiKeyId?: string;
   identities: string[];
   /** Event ids already sent: an event can arrive from NATS and from the database; it is sent once. */
   seen: Set<string>;
@@ -22,8 +31,24 @@ export interface Connection {
 /** Routes each event to the sockets of its recipients in this process. */
 export class Hub {
   private readonly byIdentity = new Map<string, Set<Connection>>();
+  /** Sockets open or being opened per principal, claimed before the upgrade completes. */
+  private readonly claims = new Map<string, number>();
 
   constructor(private readonly metrics: Metrics) {}
+
+  /** Claims one of `max` connection slots for `principal`; false when all are taken. */
+  claim(principal: string, max: number): boolean {
+    const n = this.claims.get(principal) ?? 0;
+    if (n >= max) return false;
+    this.claims.set(principal, n + 1);
+    return true;
+  }
+
+  release(principal: string): void {
+    const n = (this.claims.get(principal) ?? 1) - 1;
+    if (n > 0) this.claims.set(principal, n);
+    else this.claims.delete(principal);
+  }
 
   add(c: Connection): void {
     for (const id of c.identities) {

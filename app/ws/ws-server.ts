@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
-import { findActiveApiKeyByHash } from '../data/api-key-repository.js';
+import { findActiveApiKeyByHash, revokedAmong } from '../data/api-key-repository.js';
 import { eventsSince, ownedAgentDids } from '../data/event-repository.js';
 import { hashApiKey } from '../domain/api-keys.js';
 import { AppError } from '../errors.js';
@@ -24,6 +24,11 @@ export interface Realtime {
  * `?last_event_id=N` (or the Last-Event-ID header): it first gets what it missed (at most 1,000
  * events), then live ones. A ping every WS_PING_INTERVAL_MS; a connection that missed a pong is
  * dropped. Shutdown closes every socket with 1001.
+ *
+ * Each API key or DID holds at most WS_MAX_CONNECTIONS_PER_IDENTITY sockets on a replica (429
+ * beyond). Every WS_REVOCATION_CHECK_MS each replica asks the database which of its sockets' keys
+ * were revoked and closes those with 1008, so a revocation reaches every replica within that
+ * period, NATS or not.
  */
 export function attachRealtime(ctx: AppContext, server: Server): Realtime {
   const hub = new Hub(ctx.metrics);
@@ -33,21 +38,25 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
   const nonces = signatureNonces(ctx);
   const alive = new WeakMap<WebSocket, boolean>();
 
-  const identify = async (req: IncomingMessage): Promise<string[]> => {
+  type Identified = Pick<Connection, 'principal' | 'apiKeyId' | 'identities'>;
+  const identify = async (req: IncomingMessage): Promise<Identified> => {
     const header = (n: string) => {
       const v = req.headers[n.toLowerCase()];
       return Array.isArray(v) ? v[0] : v;
     };
     if (header('x-ainp-did')) {
-      return [await verifySignedRequest(nonces, { method: 'GET', url: req.url ?? '/ws', header })];
+      const did = await verifySignedRequest(nonces, { method: 'GET', url: req.url ?? '/ws', header });
+      return { principal: `did:${did}`, identities: [did] };
     }
     const bearer = /^Bearer\s+(.+)$/i.exec(header('authorization') ?? '')?.[1];
     const presented = header('x-api-key') ?? bearer;
     if (!presented) throw AppError.unauthorized('An API key or a DID signature is required to connect');
     const key = await findActiveApiKeyByHash(ctx.db, hashApiKey(presented.trim()));
     if (!key) throw AppError.unauthorized('Unknown or revoked API key');
-    return [key.address, ...(await ownedAgentDids(ctx.db, key.address))];
+    const identities = [key.address, ...(await ownedAgentDids(ctx.db, key.address))];
+    return { principal: `key:${key.id}`, apiKeyId: key.id, identities };
   };
+  const max = ctx.env.WS_MAX_CONNECTIONS_PER_IDENTITY;
 
   const refuse = (socket: Duplex, status: number, body: unknown) => {
     const json = JSON.stringify(body);
@@ -62,7 +71,15 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
       return refuse(socket, 404, { error: 'NOT_FOUND', message: `No WebSocket at ${url.pathname}` });
     if (ctx.state.draining) return refuse(socket, 503, { error: 'UNAVAILABLE', message: 'Shutting down' });
     identify(req).then(
-      (identities) => wss.handleUpgrade(req, socket, head, (ws) => void open(ws, identities, url, req)),
+      (who) => {
+        if (!hub.claim(who.principal, max))
+          return refuse(socket, 429, {
+            error: 'RATE_LIMIT_EXCEEDED',
+            message: `At most ${max} WebSocket connections per API key or DID`,
+          });
+        socket.once('close', () => hub.release(who.principal));
+        wss.handleUpgrade(req, socket, head, (ws) => void open(ws, who, url, req));
+      },
       (err: unknown) => {
         const e = err instanceof AppError ? err : AppError.unauthorized('Authentication failed');
         refuse(socket, e.status, { error: e.code, message: e.message });
@@ -70,11 +87,11 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
     );
   };
 
-  const open = async (ws: WebSocket, identities: string[], url: URL, req: IncomingMessage) => {
+  const open = async (ws: WebSocket, who: Identified, url: URL, req: IncomingMessage) => {
     const last =
       url.searchParams.get('last_event_id') ?? (req.headers['last-event-id'] as string | undefined);
     const resume = last !== undefined && /^\d{1,18}$/.test(last) ? last : undefined;
-    const conn: Connection = { ws, identities, seen: new Set(), ...(resume ? { held: [] } : {}) };
+    const conn: Connection = { ws, ...who, seen: new Set(), ...(resume ? { held: [] } : {}) };
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
     ws.on('close', () => hub.remove(conn));
@@ -83,7 +100,8 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
     hub.add(conn);
     if (!resume) return;
     try {
-      for (const e of await eventsSince(ctx.db, identities, resume, RESUME_LIMIT)) send(conn, e, ctx.metrics);
+      for (const e of await eventsSince(ctx.db, who.identities, resume, RESUME_LIMIT))
+        send(conn, e, ctx.metrics);
     } catch (err) {
       // The missed events cannot be read now: the client reconnects with the same id later.
       ctx.logger.warn({ err: (err as Error).message }, 'websocket resume failed');
@@ -106,6 +124,18 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
     }
   }, ctx.env.WS_PING_INTERVAL_MS);
   pinger.unref();
+  const revocations = setInterval(() => {
+    closeRevoked().catch((err: unknown) => ctx.logger.warn({ err }, 'checking for revoked API keys failed'));
+  }, ctx.env.WS_REVOCATION_CHECK_MS);
+  revocations.unref();
+  const closeRevoked = async () => {
+    const byKey = new Map<string, Connection[]>();
+    for (const c of hub.all()) if (c.apiKeyId) byKey.set(c.apiKeyId, [...(byKey.get(c.apiKeyId) ?? []), c]);
+    const ids = [...byKey.keys()];
+    for (let i = 0; i < ids.length; i += 1000)
+      for (const id of await revokedAmong(ctx.db, ids.slice(i, i + 1000)))
+        for (const c of byKey.get(id) ?? []) c.ws.close(CLOSE.policyViolation, 'API key revoked');
+  };
 
   return {
     hub,
@@ -113,6 +143,7 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
     async close() {
       server.off('upgrade', onUpgrade);
       clearInterval(pinger);
+      clearInterval(revocations);
       for (const c of hub.all()) c.ws.close(CLOSE.goingAway, 'server shutting down');
       await relay.stop();
       wss.close();

@@ -1,3 +1,5 @@
+import { readSlo, type Slo } from '../slo.js';
+
 /**
  * The gate's decision, from what k6 left behind: its exit code and its JSON summary. Pure, so it
  * is tested with recorded summaries. k6 exits 99 when a threshold fails and 107/108 when setup
@@ -19,7 +21,7 @@ const EXIT_MEANING: Record<number, string> = {
   108: 'the test was aborted (setup refused the target or a threshold aborted it)',
 };
 
-export function runVerdict(run: K6Run): Verdict {
+export function runVerdict(run: K6Run, slo: Slo = readSlo()): Verdict {
   const reasons: string[] = [];
   if (!run.summary) reasons.push(`${run.script}: no summary (k6 exited ${run.exitCode})`);
   for (const [metric, m] of Object.entries(run.summary?.metrics ?? {}))
@@ -28,6 +30,13 @@ export function runVerdict(run: K6Run): Verdict {
         reasons.push(
           `${run.script}: threshold ${metric} ${threshold} failed (${describe(metric, m.values)})`,
         );
+  // The SLO applies whatever thresholds the run was given (a script or summary from an older SLO).
+  const failed = run.summary?.metrics.http_req_failed;
+  const errorRate = failed?.values.rate ?? 0;
+  if (errorRate >= slo.availability.errorRate && !Object.values(failed?.thresholds ?? {}).some((t) => !t.ok))
+    reasons.push(
+      `${run.script}: ${fmt(errorRate * 100, 2)}% of requests failed, not under the SLO's ${slo.availability.errorRate * 100}%`,
+    );
   const checks = run.summary?.metrics.checks?.values;
   const fails = checks?.fails ?? 0;
   if (fails > 0) reasons.push(`${run.script}: ${fails} of ${(checks?.passes ?? 0) + fails} checks failed`);
@@ -50,9 +59,9 @@ function describe(metric: string, v: Record<string, number>): string {
 const fmt = (n: number | undefined, digits = 1) => (n === undefined ? '?' : n.toFixed(digits));
 
 /** The gate: smoke must pass before load runs; both must pass. */
-export function gateVerdict(runs: K6Run[]): Verdict {
+export function gateVerdict(runs: K6Run[], slo: Slo = readSlo()): Verdict {
   if (!runs.length) return { pass: false, reasons: ['nothing ran'] };
-  const reasons = runs.flatMap((r) => runVerdict(r).reasons);
+  const reasons = runs.flatMap((r) => runVerdict(r, slo).reasons);
   return { pass: reasons.length === 0, reasons };
 }
 

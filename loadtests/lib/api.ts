@@ -20,85 +20,79 @@ export function hex32(): string {
   return `0x${hex}`;
 }
 
-export function get(path: string, route: string, headers: Record<string, string> = {}): Res {
-  return http.get(`${TARGET}${path}`, { headers, tags: { name: route } });
+/**
+ * Where a request goes: a path, or a path template with its values. The route name that results
+ * are grouped by is derived from it: `['/api/v1/agents/{id}', { id }]` is sent to the agent's URL
+ * and named `GET /api/v1/agents/{id}`; a query string is sent and left out of the name.
+ */
+export type Path = string | readonly [template: string, values: Record<string, string | number>];
+
+function resolve(method: string, at: Path): { url: string; path: string; name: string } {
+  const [template, values] = typeof at === 'string' ? [at, {}] : at;
+  const path = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = values[key];
+    if (v === undefined) throw new Error(`${template}: no value for {${key}}`);
+    return encodeURIComponent(String(v));
+  });
+  return { url: `${TARGET}${path}`, path, name: `${method} ${template.split('?')[0]}` };
 }
 
-function send(
-  method: string,
-  path: string,
-  route: string,
-  body: unknown,
-  headers: Record<string, string>,
-): Res {
+/** The tags every request carries besides its route name (smoke sets its area). */
+let extraTags: Record<string, string> = {};
+export function tagRequests(tags: Record<string, string>): void {
+  extraTags = tags;
+}
+
+function send(method: string, at: Path, body: unknown, headers: Record<string, string>): Res {
+  const { url, name } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
-  return http.request(method, `${TARGET}${path}`, raw || null, {
+  return http.request(method, url, raw || null, {
     headers: body === undefined ? headers : { ...json, ...headers },
-    tags: { name: route },
+    tags: { ...extraTags, name },
   });
 }
 
+export function get(at: Path, headers: Record<string, string> = {}): Res {
+  return send('GET', at, undefined, headers);
+}
+
 /** An unauthenticated POST (finalize needs no credentials: anyone may trigger it). */
-export function post(path: string, route: string, body?: unknown): Res {
-  return send('POST', path, route, body, {});
+export function post(at: Path, body?: unknown): Res {
+  return send('POST', at, body, {});
 }
 
 export const admin = {
   headers: () => ({ Authorization: `Bearer ${ADMIN_TOKEN}` }),
   createKey(name: string): ApiKey {
     const address = randomAddress();
-    const res = send(
-      'POST',
-      '/api/admin/api-keys',
-      'POST /api/admin/api-keys',
-      { name, address },
-      admin.headers(),
-    );
+    const res = send('POST', '/api/admin/api-keys', { name, address }, admin.headers());
     if (res.status !== 201) throw new Error(`creating an API key failed: ${res.status} ${res.body}`);
     const body = res.json() as { id: string; key: string };
     return { id: body.id, key: body.key, address };
   },
   deleteKey(id: string): Res {
-    return send(
-      'DELETE',
-      `/api/admin/api-keys/${id}`,
-      'DELETE /api/admin/api-keys/{id}',
-      undefined,
-      admin.headers(),
-    );
+    return send('DELETE', ['/api/admin/api-keys/{id}', { id }], undefined, admin.headers());
   },
-  post(path: string, route: string, body: unknown): Res {
-    return send('POST', path, route, body, admin.headers());
-  },
-  get(path: string, route: string): Res {
-    return get(path, route, admin.headers());
-  },
+  post: (at: Path, body: unknown): Res => send('POST', at, body, admin.headers()),
+  get: (at: Path): Res => get(at, admin.headers()),
 };
 
 /** A client holding an API key (the ERC-8004 registry endpoints). */
 export function keyClient(k: ApiKey) {
   const h = { Authorization: `Bearer ${k.key}` };
   return {
-    get: (path: string, route: string) => get(path, route, h),
-    post: (path: string, route: string, body?: unknown) => send('POST', path, route, body, h),
-    patch: (path: string, route: string, body: unknown) => send('PATCH', path, route, body, h),
+    get: (at: Path) => get(at, h),
+    post: (at: Path, body?: unknown) => send('POST', at, body, h),
+    patch: (at: Path, body: unknown) => send('PATCH', at, body, h),
   };
 }
+export type KeyClient = ReturnType<typeof keyClient>;
 
-/** A DID-signed request (the AINP endpoints). */
-export async function signed(
-  signer: Signer,
-  method: string,
-  path: string,
-  route: string,
-  body?: unknown,
-): Promise<Res> {
+/** A DID-signed request (the AINP endpoints): the signature covers the exact path and body sent. */
+export async function signed(signer: Signer, method: string, at: Path, body?: unknown): Promise<Res> {
+  const { path } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
-  const headers = await signedHeaders(signer, method, path, raw);
-  return http.request(method, `${TARGET}${path}`, raw || null, {
-    headers: body === undefined ? headers : { ...json, ...headers },
-    tags: { name: route },
-  });
+  return send(method, at, body, await signedHeaders(signer, method, path, raw));
 }
 
 export const agentBody = (did: string, name: string) => ({

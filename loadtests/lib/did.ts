@@ -67,6 +67,37 @@ function utf8(s: string): ArrayBuffer {
   return new Uint8Array(out).buffer;
 }
 
+// The P-256 group order n and n/2, big-endian: the broker takes only low-S signatures (s ≤ n/2).
+const N = hexBytes('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+const HALF_N = hexBytes('7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8');
+
+function hexBytes(hex: string): Uint8Array {
+  return new Uint8Array(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+}
+
+/** a > b for 32-byte big-endian numbers. */
+function greater(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
+  return false;
+}
+
+/**
+ * WebCrypto's ECDSA does not normalise S: of the two valid signatures (r, s) and (r, n − s) it
+ * returns either. The canonical one has the low S, so a high S is replaced by n − s.
+ */
+export function lowS(signature: ArrayBuffer): Uint8Array {
+  const sig = new Uint8Array(signature);
+  const s = sig.subarray(32);
+  if (!greater(s, HALF_N)) return sig;
+  let borrow = 0;
+  for (let i = 31; i >= 0; i--) {
+    const d = N[i]! - s[i]! - borrow;
+    borrow = d < 0 ? 1 : 0;
+    s[i] = (d + 256) & 0xff;
+  }
+  return sig;
+}
+
 /** The three AINP headers for one request. */
 export async function signedHeaders(
   signer: Signer,
@@ -81,5 +112,6 @@ export async function signedHeaders(
     signer.key,
     utf8(canonical),
   );
-  return { 'X-AINP-DID': signer.did, 'X-AINP-Timestamp': ts, 'X-AINP-Signature': b64encode(sig, 'rawurl') };
+  const signature = b64encode(lowS(sig).buffer as ArrayBuffer, 'rawurl');
+  return { 'X-AINP-DID': signer.did, 'X-AINP-Timestamp': ts, 'X-AINP-Signature': signature };
 }

@@ -20,6 +20,7 @@ export function summaryOutputs(name: string, data: Summary): Record<string, stri
     ).toFixed(2)}%`,
     `  latency: p50 ${(d.med ?? 0).toFixed(1)} ms, p95 ${(d['p(95)'] ?? 0).toFixed(1)} ms, p99 ${(d['p(99)'] ?? 0).toFixed(1)} ms, max ${(d.max ?? 0).toFixed(1)} ms`,
     `  checks: ${m.checks?.values.passes ?? 0} passed, ${m.checks?.values.fails ?? 0} failed`,
+    ...areaLines(m),
     failed.length
       ? `  thresholds FAILED: ${failed.map((f) => `${f.metric} ${f.t}`).join('; ')}`
       : '  thresholds: all passed',
@@ -30,6 +31,14 @@ export function summaryOutputs(name: string, data: Summary): Record<string, stri
     stdout: `${lines.join('\n')}\n`,
     [`${SUMMARY_DIR}/${name}-summary.json`]: JSON.stringify(kept, null, 2),
   };
+}
+
+/** Checks per area, where a script tags its requests with one (smoke: `checks{area:registry}`). */
+function areaLines(m: Summary['metrics']): string[] {
+  return Object.entries(m)
+    .map(([key, v]) => [/^checks\{area:(.+)\}$/.exec(key)?.[1], v] as const)
+    .filter((e): e is readonly [string, (typeof m)[string]] => e[0] !== undefined)
+    .map(([area, v]) => `    ${area}: ${v.values.passes ?? 0} passed, ${v.values.fails ?? 0} failed`);
 }
 
 /** Latency statistics every script reports (p99 is not in k6's default set). */

@@ -1,13 +1,14 @@
 import { check } from 'k6';
-import { admin, agentBody, keyClient, type ApiKey } from './api.ts';
-import { newSigner } from './did.ts';
+import { admin, agentBody, keyClient, signed, type ApiKey } from './api.ts';
+import { newSigner, type Signer } from './did.ts';
 import { requireHealthyTarget } from './health.ts';
 import { summaryOutputs, TREND_STATS, type Summary } from './summary.ts';
 
 /**
  * The traffic every load profile sends: the read endpoints agents and clients call most, spread
  * over many API keys (as real clients are, and so the per-key rate limits are not what is
- * measured), over agents registered in setup().
+ * measured), over agents registered in setup(), and a share of DID-signed writes (a client
+ * posting an intent), so the gate measures signature verification and a transaction too.
  */
 export type TrafficData = { keys: ApiKey[]; agents: { id: string; did: string }[] };
 
@@ -24,11 +25,7 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
   for (let i = 0; i < AGENTS; i++) {
     const signer = await newSigner();
     const owner = keyClient(keys[i % keys.length]!);
-    const res = owner.post(
-      '/api/v1/agents/register',
-      'POST /api/v1/agents/register',
-      agentBody(signer.did, `k6 load ${i}`),
-    );
+    const res = owner.post('/api/v1/agents/register', agentBody(signer.did, `k6 load ${i}`));
     if (res.status === 201) agents.push({ id: (res.json() as { id: string }).id, did: signer.did });
   }
   if (agents.length < AGENTS / 2) throw new Error(`setup registered only ${agents.length} agents`);
@@ -37,18 +34,37 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
 
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
-/** One request of the mix: 40% agent by id, 15% each reputation, stats, search and discovery. */
-export function trafficIteration(data: TrafficData): void {
-  const c = keyClient(pick(data.keys));
-  const agent = pick(data.agents);
+/** The share of iterations that are signed writes: one in ten, as a busy marketplace might see. */
+export const WRITE_SHARE = 0.1;
+
+/** Each VU signs as its own client (a key cannot cross from setup() to the VUs). */
+let client: Signer | undefined;
+
+/**
+ * One request of the mix: 10% a signed intent; of the reads, 40% agent by id and 15% each
+ * reputation, stats, search and discovery.
+ */
+export async function trafficIteration(data: TrafficData): Promise<void> {
   const roll = Math.random();
+  if (roll < WRITE_SHARE) {
+    client ??= await newSigner();
+    const res = await signed(client, 'POST', '/api/intents', {
+      intent_type: 'translation',
+      description: 'k6 load: an intent',
+      budget_atomic: '1000',
+    });
+    check(res, { 'status 201': (r) => r.status === 201 });
+    return;
+  }
+  const read = (roll - WRITE_SHARE) / (1 - WRITE_SHARE);
+  const c = keyClient(pick(data.keys));
+  const id = { id: pick(data.agents).id };
   let res;
-  if (roll < 0.4) res = c.get(`/api/v1/agents/${agent.id}`, 'GET /api/v1/agents/{id}');
-  else if (roll < 0.55)
-    res = c.get(`/api/v1/agents/${agent.id}/reputation`, 'GET /api/v1/agents/{id}/reputation');
-  else if (roll < 0.7) res = c.get(`/api/v1/agents/${agent.id}/stats`, 'GET /api/v1/agents/{id}/stats');
-  else if (roll < 0.85) res = c.get('/api/v1/agents?q=translation&limit=10', 'GET /api/v1/agents');
-  else res = c.get('/api/discovery?q=translation&limit=10', 'GET /api/discovery');
+  if (read < 0.4) res = c.get(['/api/v1/agents/{id}', id]);
+  else if (read < 0.55) res = c.get(['/api/v1/agents/{id}/reputation', id]);
+  else if (read < 0.7) res = c.get(['/api/v1/agents/{id}/stats', id]);
+  else if (read < 0.85) res = c.get('/api/v1/agents?q=translation&limit=10');
+  else res = c.get('/api/discovery?q=translation&limit=10');
   check(res, { 'status 200': (r) => r.status === 200 });
 }
 

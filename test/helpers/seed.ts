@@ -1,16 +1,18 @@
 import type pg from 'pg';
 
 /**
- * Writes `n` settled receipts that are ready to finalize (k AUDIT_PASS from a committee of k),
- * spread over `providers`, straight into the database: the fixture for finalizer tests and the
- * 10,000-receipt benchmark, where going through HTTP would measure the API instead.
+ * Writes `n` settled receipts that are ready to finalize (k AUDIT_PASS from a committee of k), or
+ * with `ready: false` receipts with no attestation yet, spread over `providers`, straight into the
+ * database: the fixture for finalizer tests and benchmarks, where going through HTTP would measure
+ * the API instead. `created_at` keeps PostgreSQL's microseconds, as settle writes it.
  */
 export async function seedReadyReceipts(
   db: pg.Pool | pg.PoolClient,
-  opts: { n: number; providers: string[]; committee: string[]; client?: string },
+  opts: { n: number; providers: string[]; committee: string[]; client?: string; ready?: boolean },
 ): Promise<void> {
   const client = opts.client ?? 'did:key:zSeedClient';
   const k = opts.committee.length;
+  const attesters = opts.ready === false ? [] : opts.committee;
   await db.query(
     `WITH seq AS (
        SELECT g, gen_random_uuid() AS intent_id, gen_random_uuid() AS neg_id, gen_random_uuid() AS task_id,
@@ -30,7 +32,7 @@ export async function seedReadyReceipts(
          FROM seq
      )
      INSERT INTO attestations (task_id, signer_did, type, score, confidence)
-     SELECT seq.task_id, c, 'AUDIT_PASS', 0.9, 0.8 FROM seq CROSS JOIN unnest($3::text[]) c`,
-    [opts.n, opts.providers, opts.committee, client, k],
+     SELECT seq.task_id, c, 'AUDIT_PASS', 0.9, 0.8 FROM seq CROSS JOIN unnest($6::text[]) c`,
+    [opts.n, opts.providers, opts.committee, client, k, attesters],
   );
 }

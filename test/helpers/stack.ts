@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { startNatsServer, startRedisServer, type LocalService } from '../../app/local/child-service.js';
+import { runEvery, type Step } from '../../app/local/run-every.js';
 import { start, type RunningBroker, type StartOptions } from '../../app/server.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -24,10 +25,29 @@ export interface TestStack {
   db: pg.Pool;
 }
 
+/**
+ * The teardowns of the stacks this test file created, run after the file. The hook is registered
+ * here, when the file imports this module: vitest silently drops an `afterAll` registered later
+ * (inside `beforeAll` or a test, where stacks are created), which is how every stack once leaked
+ * its redis-server and nats-server.
+ */
+const teardowns: Step[] = [];
+afterAll(() => runEvery('test stack teardown', teardowns.splice(0).reverse()));
+
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
+}
+
+async function dropDatabase(baseUrl: string, database: string): Promise<void> {
+  const c = new pg.Client({ connectionString: baseUrl });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
 }
 
 /**
@@ -43,16 +63,31 @@ export async function createTestStack(): Promise<TestStack> {
   await admin.end();
   const databaseUrl = withDatabase(baseUrl, database);
 
-  const dir = await mkdtemp(path.resolve('.test-data', 'stack-'));
+  const dir = await mkdtemp(path.join(inject('runDir'), 'stack-'));
+  const brokers: RunningBroker[] = [];
+  const services: LocalService[] = [];
+  const pools: pg.Pool[] = [];
+  // Registered before anything starts, so whatever did start is stopped even if a later step fails.
+  teardowns.push([
+    path.basename(dir),
+    () =>
+      runEvery(path.basename(dir), [
+        ['brokers', () => Promise.all(brokers.map((b) => b.stop()))],
+        ['assertion pool', () => Promise.all(pools.map((p) => p.end()))],
+        ['Valkey and NATS', () => Promise.all(services.map((s) => s.stop()))],
+        ['database', () => dropDatabase(baseUrl, database)],
+        ['folder', () => rm(dir, { recursive: true, force: true })],
+      ]),
+  ]);
   const [redis, nats] = await Promise.all([
     startRedisServer(path.join(dir, 'redis')),
     startNatsServer(path.join(dir, 'nats')),
   ]);
+  services.push(...[redis, nats].filter((s) => s !== undefined));
   if (!redis || !nats)
     throw new Error('redis-server and nats-server must be installed (scripts/install-deps.sh)');
-
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-  const brokers: RunningBroker[] = [];
+  pools.push(db);
   const env = (extra: Record<string, string | undefined> = {}) => ({
     NODE_ENV: 'test',
     PORT: '0',
@@ -66,17 +101,6 @@ export async function createTestStack(): Promise<TestStack> {
     SCHEDULER_ENABLED: 'false',
     DATA_DIR: dir,
     ...extra,
-  });
-
-  afterAll(async () => {
-    await Promise.allSettled(brokers.map((b) => b.stop()));
-    await db.end();
-    await Promise.allSettled([redis.stop(), nats.stop()]);
-    const c = new pg.Client({ connectionString: baseUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
-    await rm(dir, { recursive: true, force: true });
   });
 
   return {
