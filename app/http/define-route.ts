@@ -114,6 +114,8 @@ export function defineRoute<
     } as RouteInput<P, Q, B, A>;
     const result = await handler(input);
     if (result !== undefined) res.status(success).json(result);
+    // A handler that neither returned a body nor answered would leave the client hanging.
+    else if (!res.headersSent) throw new Error(`${spec.method.toUpperCase()} ${spec.path}: no response`);
   });
   document(routes, spec);
 }
