@@ -14,11 +14,11 @@ import { check, fail } from 'k6';
 import ws from 'k6/ws';
 import {
   admin,
-  agentBody,
   get,
   hex32,
   keyClient,
   post,
+  registerAgent,
   signed,
   tagRequests,
   type ApiKey,
@@ -83,8 +83,8 @@ export default async function (data: Data) {
     platform();
     const provider = await newSigner();
     const client = await newSigner();
-    registry(owner, rater, data, provider, client);
-    await stakeAuditors(owner, staked);
+    await registry(owner, rater, data, provider, client);
+    await stakeAuditors(data.owner, staked);
     await settleAttestFinalize(client, provider, staked);
     await usefulness(client, provider);
     realtime(data.owner);
@@ -103,10 +103,10 @@ function platform(): void {
 }
 
 /** Every ERC-8004 registry endpoint with API keys. */
-function registry(owner: KeyClient, rater: KeyClient, data: Data, provider: Signer, client: Signer): void {
+async function registry(owner: KeyClient, rater: KeyClient, data: Data, provider: Signer, client: Signer) {
   enter('registry');
-  const p = register(owner, provider, 'k6 provider');
-  const c = register(rater, client, 'k6 client');
+  const p = await register(data.owner, provider, 'k6 provider');
+  const c = await register(data.rater, client, 'k6 client');
   if (!p?.id || !c?.id) fail('registration failed: nothing else can run');
   const id = { id: p.id as string };
   ok(owner.get('/api/v1/agents?q=translation&limit=5'), 200, 'search agents');
@@ -159,11 +159,11 @@ function registry(owner: KeyClient, rater: KeyClient, data: Data, provider: Sign
 }
 
 /** M agents that stake, so the receipt below gets a committee the script can sign for. */
-async function stakeAuditors(owner: KeyClient, staked: Staked[]): Promise<void> {
+async function stakeAuditors(owner: ApiKey, staked: Staked[]): Promise<void> {
   enter('pou');
   for (let i = 0; i < M; i++) {
     const signer = await newSigner();
-    const a = register(owner, signer, `k6 auditor ${i}`);
+    const a = await register(owner, signer, `k6 auditor ${i}`);
     if (!a?.id) continue;
     staked.push({ signer, id: a.id });
     ok(
@@ -293,10 +293,9 @@ function cleanup(owner: KeyClient, staked: Staked[]): void {
   }
 }
 
-/** Registers an agent for `signer`'s DID through an API key; returns the agent. */
-function register(key: KeyClient, signer: Signer, name: string): any {
-  const res = key.post('/api/v1/agents/register', agentBody(signer.did, name));
-  return ok(res, 201, `register ${name.replace(/ [0-9]+$/, '')}`);
+/** Registers an agent for `signer`'s DID (API key plus the DID's proof of control); returns it. */
+async function register(key: ApiKey, signer: Signer, name: string): Promise<any> {
+  return ok(await registerAgent(key, signer, name), 201, `register ${name.replace(/ [0-9]+$/, '')}`);
 }
 
 /** A client's intent and a provider's offer on it; returns the negotiation. */

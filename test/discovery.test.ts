@@ -3,6 +3,7 @@ import { parseEnv } from '../app/config/env.js';
 import { refreshRankBase } from '../app/data/discovery-repository.js';
 import { discoveryWeights } from '../app/services/discovery-service.js';
 import type { RunningBroker } from '../app/server.js';
+import { newSigner, registerWithDid } from './helpers/ainp.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -23,10 +24,13 @@ async function agent(
   usefulness: number | null,
   extra = {},
 ) {
-  const did = `did:key:z${name.replace(/\W/g, '')}${Math.random().toString(36).slice(2)}`;
-  const res = await client.post(
-    '/api/v1/agents/register',
-    agentBody({ name, description, did, tags: ['disc'], ...extra }),
+  const signer = newSigner();
+  const did = signer.did;
+  const res = await registerWithDid(
+    broker.url,
+    client,
+    signer,
+    agentBody({ name, description, tags: ['disc'], ...extra }),
   );
   if (trust !== null)
     await stack.db.query(`INSERT INTO reputations (did, trust_score) VALUES ($1, $2)`, [did, trust]);

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../app/server.js';
+import { newSigner, registerWithDid, signed } from './helpers/ainp.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
 import { createTestStack } from './helpers/stack.js';
 
@@ -82,10 +83,28 @@ describe('POST /api/v1/agents/register', () => {
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
-  it('refuses a DID registered twice with 409', async () => {
-    const did = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
-    expect((await owner.post('/api/v1/agents/register', agentBody({ did }))).status).toBe(201);
-    const again = await other.post('/api/v1/agents/register', agentBody({ did }));
+  it('binds a DID only with the signature of that DID on the request (proof of control), and once', async () => {
+    const agent = newSigner();
+    // Without the DID's signature: an API key alone cannot bind someone's DID (401), nor can a
+    // signature by another DID.
+    const bare = await owner.post('/api/v1/agents/register', agentBody({ did: agent.did }));
+    expect(bare.status).toBe(401);
+    expect(bare.body.message).toMatch(/needs that DID's signature/);
+    const impostor = newSigner();
+    const wrong = await signed(
+      broker.url,
+      impostor,
+      'POST',
+      '/api/v1/agents/register',
+      agentBody({ did: agent.did }),
+      {
+        Authorization: `Bearer ${owner.key}`,
+      },
+    );
+    expect(wrong.status).toBe(401);
+    expect((await registerWithDid(broker.url, owner, agent, agentBody())).status).toBe(201);
+    // Its owner's DID signature on a second registration: the DID is already bound.
+    const again = await registerWithDid(broker.url, other, agent, agentBody());
     expect(again.status).toBe(409);
     expect(again.body.error).toBe('CONFLICT');
   });

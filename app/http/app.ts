@@ -96,7 +96,8 @@ export function createApp(ctx: AppContext): Express {
   // rate limited too); the guard after the router covers unknown paths under /api/admin: without
   // the token they are 401, so the admin surface is not probed route by route.
   app.use('/api/admin', adminRoutes(ctx, api, apiKeys.forget), admin);
-  app.use('/api/v1/agents', apiKeys.identify, feedbackRoutes(ctx, api), agentRoutes(ctx, api));
+  // A registry request may also carry a DID signature: the proof of control that binds a DID.
+  app.use('/api/v1/agents', apiKeys.identify, didAuth(ctx), feedbackRoutes(ctx, api), agentRoutes(ctx, api));
   app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
 
   app.use(notFoundHandler);

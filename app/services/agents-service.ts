@@ -32,11 +32,29 @@ export async function requireRegisteredAgent(
   return agent;
 }
 
-export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: RegisterAgentInput) {
+/**
+ * Binding a DID to an agent needs proof of control (SPEC section 10): the same request signed by
+ * that DID (X-AINP-DID, X-AINP-Timestamp, X-AINP-Signature beside the API key). Without it anyone
+ * could bind a victim's DID, read its events and lock it out of its own registration.
+ */
+function requireDidProof(did: string | undefined, signedBy: string | undefined): void {
+  if (did === undefined || did === signedBy) return;
+  throw AppError.unauthorized(
+    `Binding ${did} needs that DID's signature on this request (X-AINP-DID, X-AINP-Timestamp, X-AINP-Signature)`,
+  );
+}
+
+export async function registerAgent(
+  ctx: AppContext,
+  key: ApiKeyRecord,
+  input: RegisterAgentInput,
+  signedBy: string | undefined,
+) {
   const owner = input.owner_address ?? key.address;
   if (owner !== key.address) {
     throw AppError.forbidden(`owner_address must be the API key's address (${key.address})`);
   }
+  requireDidProof(input.did, signedBy);
   try {
     return await withTransaction(ctx.db, async (tx) => {
       const agent = await insertAgent(tx, input, owner);
@@ -51,6 +69,7 @@ export async function registerAgent(ctx: AppContext, key: ApiKeyRecord, input: R
 }
 
 export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string, patch: PatchAgentInput) {
+  // A patch cannot name a DID (the schema refuses the field): a DID is bound once, with its proof.
   const agent = await requireAgent(ctx, id);
   if (agent.owner_address !== key.address)
     throw AppError.forbidden('Only a key of the owner address may change this agent');

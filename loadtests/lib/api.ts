@@ -89,10 +89,26 @@ export function keyClient(k: ApiKey) {
 export type KeyClient = ReturnType<typeof keyClient>;
 
 /** A DID-signed request (the AINP endpoints): the signature covers the exact path and body sent. */
-export async function signed(signer: Signer, method: string, at: Path, body?: unknown): Promise<Res> {
+export async function signed(
+  signer: Signer,
+  method: string,
+  at: Path,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Res> {
   const { path } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
-  return send(method, at, body, await signedHeaders(signer, method, path, raw));
+  return send(method, at, body, { ...headers, ...(await signedHeaders(signer, method, path, raw)) });
+}
+
+/**
+ * Registers an agent for `signer`'s DID through an API key, the request signed by that DID too:
+ * binding a DID needs its proof of control.
+ */
+export function registerAgent(k: ApiKey, signer: Signer, name: string): Promise<Res> {
+  return signed(signer, 'POST', '/api/v1/agents/register', agentBody(signer.did, name), {
+    Authorization: `Bearer ${k.key}`,
+  });
 }
 
 export const agentBody = (did: string, name: string) => ({

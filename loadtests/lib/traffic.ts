@@ -1,5 +1,5 @@
 import { check } from 'k6';
-import { admin, agentBody, keyClient, signed, type ApiKey } from './api.ts';
+import { admin, keyClient, registerAgent, signed, type ApiKey } from './api.ts';
 import { newSigner, type Signer } from './did.ts';
 import { requireHealthyTarget } from './health.ts';
 import { summaryOutputs, TREND_STATS, type Summary } from './summary.ts';
@@ -24,8 +24,7 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
   const agents: { id: string; did: string }[] = [];
   for (let i = 0; i < AGENTS; i++) {
     const signer = await newSigner();
-    const owner = keyClient(keys[i % keys.length]!);
-    const res = owner.post('/api/v1/agents/register', agentBody(signer.did, `k6 load ${i}`));
+    const res = await registerAgent(keys[i % keys.length]!, signer, `k6 load ${i}`);
     if (res.status === 201) agents.push({ id: (res.json() as { id: string }).id, did: signer.did });
   }
   if (agents.length < AGENTS / 2) throw new Error(`setup registered only ${agents.length} agents`);

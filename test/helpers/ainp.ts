@@ -27,6 +27,28 @@ export async function signed(
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
+/**
+ * Registers an agent for `signer`'s DID through `owner`'s API key, the request also signed by that
+ * DID (the proof of control SPEC section 10 asks for when a DID is bound).
+ */
+export function registerWithDid(
+  baseUrl: string,
+  owner: Client,
+  signer: Signer,
+  body: Record<string, unknown>,
+) {
+  return signed(
+    baseUrl,
+    signer,
+    'POST',
+    '/api/v1/agents/register',
+    { ...body, did: signer.did },
+    {
+      Authorization: `Bearer ${owner.key}`,
+    },
+  );
+}
+
 /** Registers an agent with a fresh DID through `owner`'s key and optionally stakes for it. */
 export async function registeredAgent(
   baseUrl: string,
@@ -34,10 +56,7 @@ export async function registeredAgent(
   opts: { stake?: string; type?: KeyType; name?: string } = {},
 ): Promise<{ signer: Signer; id: string }> {
   const signer = newSigner(opts.type ?? 'ed25519');
-  const res = await owner.post(
-    '/api/v1/agents/register',
-    agentBody({ did: signer.did, name: opts.name ?? 'agent' }),
-  );
+  const res = await registerWithDid(baseUrl, owner, signer, agentBody({ name: opts.name ?? 'agent' }));
   if (res.status !== 201) throw new Error(`register failed: ${JSON.stringify(res.body)}`);
   if (opts.stake) {
     const s = await signed(baseUrl, signer, 'POST', '/api/stakes', {

@@ -11,6 +11,8 @@ export type Limiter = RequestHandler & { limit: number; windowMs: number };
 
 /** Classes counted per client IP whoever the caller says it is (SPEC section 10). */
 const PER_IP = new Set<LimitClass>(['finalize', 'admin']);
+/** The /api classes count per DID first; the registry's count per API key (a DID proof may ride along). */
+const PER_DID = new Set<LimitClass>(['signed_write', 'api_read']);
 
 /**
  * One limiter per route class, per API key or DID (else per client IP), counted in Valkey so
@@ -29,8 +31,9 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
       keyGenerator: (req, res) => {
         const ip = `ip:${ipKeyGenerator(req.ip ?? '')}`;
         if (PER_IP.has(name)) return ip;
-        if (res.locals.did) return `did:${res.locals.did}`;
-        return res.locals.apiKey ? `key:${res.locals.apiKey.id}` : ip;
+        if (PER_DID.has(name) && res.locals.did) return `did:${res.locals.did}`;
+        if (res.locals.apiKey) return `key:${res.locals.apiKey.id}`;
+        return res.locals.did ? `did:${res.locals.did}` : ip;
       },
       handler: (req, res) => {
         const info = (req as unknown as { rateLimit: { limit: number; remaining: number; resetTime?: Date } })

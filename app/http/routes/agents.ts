@@ -48,7 +48,7 @@ export function agentRoutes(ctx: AppContext, app: RouteApp): Router {
         409: errorResponse('DID already registered (CONFLICT)'),
       },
     },
-    ({ key, body }) => registerAgent(ctx, key, body),
+    ({ key, body, res }) => registerAgent(ctx, key, body, res.locals.did),
   );
   defineRoute(
     routes,
