@@ -9,7 +9,7 @@ import { closeContext, createContext } from '../app/context.js';
 import { distributeCredits } from '../app/jobs/credits.js';
 import { refreshRankBase } from '../app/data/discovery-repository.js';
 import { createLogger } from '../app/logger.js';
-import { ADMIN_TOKEN } from '../test/helpers/stack.js';
+import { ADMIN_TOKEN } from '../test/helpers/admin-token.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { startNatsServer, startRedisServer } from '../app/local/child-service.js';
 import { startEmbeddedPostgres } from '../app/local/embedded-postgres.js';
 import { freePort } from '../app/local/free-port.js';
-import { ADMIN_TOKEN } from '../test/helpers/stack.js';
+import { runEvery } from '../app/local/run-every.js';
+import { ADMIN_TOKEN } from '../test/helpers/admin-token.js';
 
 /** PostgreSQL, Valkey and NATS in a temporary folder for one benchmark run. */
 export async function benchServices() {
@@ -14,15 +15,17 @@ export async function benchServices() {
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
   const redis = (await startRedisServer(path.join(dir, 'redis')))!;
   const nats = (await startNatsServer(path.join(dir, 'nats')))!;
-  return {
-    databaseUrl: pg.url,
-    redisUrl: redis.url,
-    natsUrl: nats.url,
-    async stop() {
-      await Promise.allSettled([redis.stop(), nats.stop(), pg.stop()]);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const stop = () =>
+    runEvery('stopping the benchmark services', [
+      ['Valkey', () => redis.stop()],
+      ['NATS', () => nats.stop()],
+      ['PostgreSQL', () => pg.stop()],
+      ['folder', () => rm(dir, { recursive: true, force: true })],
+    ]);
+  // Ctrl-C or a SIGTERM skips the benchmark's `finally`: stop everything here, then exit.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => void stop().finally(() => process.exit(130)));
+  return { databaseUrl: pg.url, redisUrl: redis.url, natsUrl: nats.url, stop };
 }
 
 export type BenchServices = Awaited<ReturnType<typeof benchServices>>;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ADMIN_TOKEN } from './stack.js';
+import { ADMIN_TOKEN } from './admin-token.js';
 
 export interface ApiResponse {
   status: number;

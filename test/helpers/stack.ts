@@ -7,7 +7,9 @@ import { startNatsServer, startRedisServer, type LocalService } from '../../app/
 import { runEvery, type Step } from '../../app/local/run-every.js';
 import { start, type RunningBroker, type StartOptions } from '../../app/server.js';
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+import { ADMIN_TOKEN } from './admin-token.js';
+
+export { ADMIN_TOKEN };
 
 export interface TestStack {
   databaseUrl: string;
