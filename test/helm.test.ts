@@ -84,6 +84,8 @@ describe.each([
     ]);
     expect(c.image).not.toMatch(/:latest$/);
     expect(pod.automountServiceAccountToken).toBe(false);
+    // Behind the ingress controller: one proxy hop, so limits count clients, not the controller.
+    expect(c.env.find((e: any) => e.name === 'TRUST_PROXY').value).toBe('1');
   });
 
   it('takes every credential from a Secret, never from a rendered value', () => {

@@ -130,6 +130,19 @@ describe('rate limits on every /api route (SPEC section 10)', () => {
     expect(reads).toEqual([200, 200, 200, 200, 429, 429]);
   });
 
+  it('counts per client IP behind TRUST_PROXY=1 (one ingress hop), not one bucket for everyone', async () => {
+    const broker = await stack.broker({ RATE_LIMIT_FINALIZE: '2', TRUST_PROXY: '1' });
+    const finalize = (ip: string) =>
+      fetch(`${broker.url}/api/receipts/${randomUUID()}/finalize`, {
+        method: 'POST',
+        headers: { 'X-Forwarded-For': ip },
+      }).then((r) => r.status);
+    const first = [];
+    for (let i = 0; i < 3; i++) first.push(await finalize('203.0.113.7'));
+    expect(first).toEqual([404, 404, 429]);
+    expect(await finalize('203.0.113.8')).toBe(404);
+  });
+
   it('documents a rate limit on every route but the probes and the API document', async () => {
     const broker = await stack.broker();
     const doc = (await (await fetch(`${broker.url}/openapi.json`)).json()) as {

@@ -1,4 +1,5 @@
 import { Cron } from 'croner';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -41,6 +42,38 @@ export const cronExpression = z
       return false;
     }
   }, 'must be a cron expression of 5 fields, or 6 with seconds first');
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+/** An address or CIDR (IPv4 or IPv6) in a TRUST_PROXY list. */
+function isAddressOrCidr(v: string): boolean {
+  const [ip, bits, extra] = v.split('/');
+  const family = isIP(ip ?? '');
+  if (!family || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+/**
+ * Express's `trust proxy` (SPEC section 10): `true` or `false`, a hop count, or a comma-separated
+ * list of addresses, CIDRs and the names loopback, linklocal, uniquelocal. Read as text, `1` would
+ * be taken for an address and `true` would stop the process: each form is parsed to its type.
+ */
+const trustProxy = z
+  .string()
+  .default('loopback')
+  .transform((v, ctx): boolean | number | string[] => {
+    const t = v.trim();
+    if (t === 'true' || t === 'false') return t === 'true';
+    if (/^\d{1,2}$/.test(t)) return Number(t);
+    const list = t.split(',').map((s) => s.trim());
+    const bad = list.filter((s) => !PROXY_NAMES.has(s) && !isAddressOrCidr(s));
+    if (!list.length || bad.length) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be true, false, a hop count, or a list of addresses, CIDRs, loopback, linklocal, uniquelocal (not ${bad.join(', ') || 'empty'})`,
+      });
+      return z.NEVER;
+    }
+    return list;
+  });
 
 const regex = z
   .string()
@@ -87,7 +120,7 @@ export const envSchema = z.object({
         .filter(Boolean),
     ),
   CORS_ORIGIN_REGEX: regex,
-  TRUST_PROXY: z.string().default('loopback'),
+  TRUST_PROXY: trustProxy,
   BODY_LIMIT: z.string().default('100kb'),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(20_000),
 

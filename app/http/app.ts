@@ -41,7 +41,7 @@ function corsOptions(ctx: AppContext): cors.CorsOptions {
 export function createApp(ctx: AppContext): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', ctx.env.TRUST_PROXY === 'false' ? false : ctx.env.TRUST_PROXY);
+  app.set('trust proxy', ctx.env.TRUST_PROXY);
   app.set('query parser', 'simple');
 
   app.use(withRequestContext);

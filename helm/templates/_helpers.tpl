@@ -63,6 +63,8 @@ capabilities:
   value: {{ .Chart.AppVersion | quote }}
 - name: SHUTDOWN_TIMEOUT_MS
   value: {{ mul .Values.shutdown.drainTimeoutSeconds 1000 | quote }}
+- name: TRUST_PROXY
+  value: {{ .Values.trustProxy | quote }}
 {{- range $k, $v := .Values.config }}
 - name: {{ $k }}
   value: {{ $v | quote }}
