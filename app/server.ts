@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseEnv, type Env } from './config/env.js';
@@ -71,6 +71,8 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
 
+  const metricsServer =
+    env.METRICS_PORT === undefined ? undefined : await serveMetrics(ctx, env.METRICS_PORT, env.HOST);
   const realtime = attachRealtime(ctx, server);
   const scheduler: Scheduler | undefined = env.SCHEDULER_ENABLED
     ? startScheduler(ctx, options.jobs ?? jobCatalogue)
@@ -78,9 +80,32 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
 
   const port = (server.address() as AddressInfo).port;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= shutdown(ctx, server, scheduler, realtime));
+  const stop = () =>
+    (stopping ??= shutdown(ctx, server, scheduler, realtime).finally(() => metricsServer?.close()));
   logger.info({ port, version: ctx.version }, 'broker listening');
   return { url: `http://127.0.0.1:${port}`, port, ctx, server, realtime, stop };
+}
+
+/**
+ * `GET /metrics` alone on its own port (METRICS_PORT): Prometheus scrapes it inside the cluster,
+ * and the Service port an Ingress routes to has no /metrics at all (SPEC section 10).
+ */
+async function serveMetrics(ctx: AppContext, port: number, host: string): Promise<Server> {
+  const metrics = createServer((req, res) => {
+    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://x').pathname !== '/metrics') {
+      res
+        .writeHead(404, { 'Content-Type': 'application/json' })
+        .end('{"error":"NOT_FOUND","message":"Only GET /metrics is served here"}');
+      return;
+    }
+    ctx.metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  metrics.listen(port, host);
+  await once(metrics, 'listening');
+  return metrics;
 }
 
 /**

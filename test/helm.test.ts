@@ -86,6 +86,13 @@ describe.each([
     expect(pod.automountServiceAccountToken).toBe(false);
     // Behind the ingress controller: one proxy hop, so limits count clients, not the controller.
     expect(c.env.find((e: any) => e.name === 'TRUST_PROXY').value).toBe('1');
+    // /metrics on its own port: scraped there, absent from the API port the Ingress routes to.
+    expect(c.env.find((e: any) => e.name === 'METRICS_PORT').value).toBe('9464');
+    expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['metrics', 9464],
+    ]);
+    expect(one(ms, 'ServiceMonitor').spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
   });
 
   it('takes every credential from a Secret, never from a rendered value', () => {
@@ -226,6 +233,8 @@ describe('stack differences', () => {
     ).toEqual(['rel-ainp-broker-aggregator', 'rel-ainp-broker-finalizer']);
     expect(env(staging)).toMatchObject({ POU_K: '3', POU_M: '5' });
     expect(one(prod, 'Ingress').spec.tls[0].secretName).toBe('broker-tls');
+    // The Ingress routes to the API port only; /metrics lives on the metrics port.
+    expect(one(prod, 'Ingress').spec.rules[0].http.paths[0].backend.service.port).toEqual({ name: 'http' });
   });
 });
 

@@ -1,11 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../app/server.js';
-import { createTestStack } from './helpers/stack.js';
+import { freePort } from '../app/local/free-port.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
 
+let stack: TestStack;
 let broker: RunningBroker;
 
 beforeAll(async () => {
-  const stack = await createTestStack();
+  stack = await createTestStack();
   broker = await stack.broker();
 });
 
@@ -73,6 +75,18 @@ describe('GET /metrics', () => {
 });
 
 describe('GET /openapi.json and /docs', () => {
+  it('with METRICS_PORT, serves /metrics on that port only, never on the API port', async () => {
+    const port = await freePort();
+    const b = await stack.broker({ METRICS_PORT: String(port) });
+    expect((await fetch(`${b.url}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('ainp_http_requests_total');
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(404);
+    const doc = (await (await fetch(`${b.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(doc.paths).not.toHaveProperty('/metrics');
+  });
+
   it('serves an OpenAPI 3.1 document describing the platform endpoints', async () => {
     const doc = (await (await get('/openapi.json')).json()) as any;
     expect(doc.openapi).toBe('3.1.0');

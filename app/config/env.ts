@@ -121,6 +121,7 @@ export const envSchema = z.object({
     ),
   CORS_ORIGIN_REGEX: regex,
   TRUST_PROXY: trustProxy,
+  METRICS_PORT: int(1, 65_535).optional(),
   BODY_LIMIT: z.string().default('100kb'),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(20_000),
 

@@ -65,6 +65,8 @@ capabilities:
   value: {{ mul .Values.shutdown.drainTimeoutSeconds 1000 | quote }}
 - name: TRUST_PROXY
   value: {{ .Values.trustProxy | quote }}
+- name: METRICS_PORT
+  value: {{ .Values.metrics.port | quote }}
 {{- range $k, $v := .Values.config }}
 - name: {{ $k }}
   value: {{ $v | quote }}

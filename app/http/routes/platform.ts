@@ -93,18 +93,21 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
     },
     ({ res }) => health(res, (status, { database, redis }) => ({ status, database, redis })),
   );
-  defineRoute(
-    routes,
-    {
-      ...probe,
-      path: '/metrics',
-      summary: 'Prometheus metrics (text exposition format)',
-      responses: { 200: text('Prometheus text', 'text/plain') },
-    },
-    async ({ res }) => {
-      res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
-    },
-  );
+  // With METRICS_PORT set, /metrics is served on that port only (server.ts), never on the API port
+  // an Ingress exposes.
+  if (ctx.env.METRICS_PORT === undefined)
+    defineRoute(
+      routes,
+      {
+        ...probe,
+        path: '/metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        responses: { 200: text('Prometheus text', 'text/plain') },
+      },
+      async ({ res }) => {
+        res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+      },
+    );
 
   let document: unknown;
   defineRoute(
