@@ -35,6 +35,10 @@ export interface Routes {
   openapi: OpenAPIRegistry;
 }
 
+/** The two kinds of /api route: a DID-signed write, and a read (counted per DID, key or IP). */
+export const signedWrite = { method: 'post', auth: 'did', limit: 'signed_write' } as const;
+export const apiRead = { method: 'get', limit: 'api_read' } as const;
+
 export function routesAt(prefix: string, tags: string[], app: RouteApp): Routes {
   return { router: Router(), prefix, tags, ...app };
 }

@@ -32,7 +32,7 @@ import {
   getReceipt,
 } from '../../services/receipt-service.js';
 import { getReputation, stake } from '../../services/reputation-service.js';
-import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
+import { apiRead, defineRoute, routesAt, signedWrite, type RouteApp } from '../define-route.js';
 import { errorResponse, jsonContent, looseJson as loose } from '../openapi.js';
 
 const conflict = { 409: errorResponse('Illegal transition (INVALID_STATE)') };
@@ -40,8 +40,6 @@ const conflict = { 409: errorResponse('Illegal transition (INVALID_STATE)') };
 /** Proof of usefulness: DID-signed writes, reads with a DID signature or an API key. */
 export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('/api', ['proof of usefulness'], app);
-  const signedWrite = { method: 'post', auth: 'did', limit: 'signed_write' } as const;
-  const read = { method: 'get', limit: 'api_read' } as const;
   const onNegotiation = { ...signedWrite, params: IdParams } as const;
   const onReceipt = { params: TaskParams } as const;
 
@@ -70,7 +68,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...read,
+      ...apiRead,
       auth: 'did',
       path: '/negotiations/:id',
       summary: 'A negotiation (its parties)',
@@ -122,7 +120,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      ...read,
+      ...apiRead,
       auth: 'none',
       path: '/receipts/:task_id/committee',
       summary: 'Committee, seed and weights (no signature needed)',
@@ -150,7 +148,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      ...read,
+      ...apiRead,
       auth: 'did-or-api-key',
       path: '/receipts/:task_id',
       summary: 'A receipt with attestation counts and its first 100 attestations',
@@ -162,7 +160,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     routes,
     {
       ...onReceipt,
-      ...read,
+      ...apiRead,
       auth: 'did-or-api-key',
       path: '/receipts/:task_id/attestations',
       summary: 'Attestations, paged',
@@ -190,7 +188,7 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...read,
+      ...apiRead,
       auth: 'did-or-api-key',
       path: '/reputation/:did',
       summary: 'Seven-dimension reputation',

@@ -4,19 +4,17 @@ import { Pagination } from '../../schemas/common.js';
 import { DidParams, DiscoveryQuery, ProofBody } from '../../schemas/pou.js';
 import { discover } from '../../services/discovery-service.js';
 import { credits, submitProof, usefulness } from '../../services/usefulness-service.js';
-import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
+import { apiRead, defineRoute, routesAt, signedWrite, type RouteApp } from '../define-route.js';
 import { errorResponse, looseJson as loose } from '../openapi.js';
 
 export function usefulnessRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('/api', ['usefulness, credits, discovery'], app);
-  const read = { method: 'get', auth: 'did-or-api-key', limit: 'api_read' } as const;
+  const read = { ...apiRead, auth: 'did-or-api-key' } as const;
 
   defineRoute(
     routes,
     {
-      method: 'post',
-      auth: 'did',
-      limit: 'signed_write',
+      ...signedWrite,
       path: '/usefulness/proofs',
       summary: 'Submit a usefulness proof (signed by a registered agent)',
       body: ProofBody,
