@@ -29,7 +29,8 @@ export const Uri = z
   .string()
   .min(1)
   .max(2048)
-  .regex(/^(https?|ipfs|ar):\/\/\S+$/i, `must be a URI with one of the schemes ${URI_SCHEMES.join(', ')}`);
+  // Lower-case schemes, and no regex flag: the pattern is published in /openapi.json as it is.
+  .regex(/^(https?|ipfs|ar):\/\/\S+$/, `must be a URI with one of the schemes ${URI_SCHEMES.join(', ')}`);
 /** Amounts are integer strings in atomic units, at most 10^30 (SPEC section 10). */
 export const MAX_AMOUNT = 10n ** 30n;
 export const AtomicAmount = z
