@@ -6,7 +6,7 @@ import { startRedisServer } from '../app/local/child-service.js';
 import { freePort } from '../app/local/free-port.js';
 import { agentBody, newClient } from './helpers/api.js';
 import { newSigner, signed } from './helpers/ainp.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
+import { ADMIN_TOKEN, createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -128,6 +128,21 @@ describe('rate limits on every /api route (SPEC section 10)', () => {
     const reads = [];
     for (let i = 0; i < 6; i++) reads.push((await client.get('/api/discovery?q=x')).status);
     expect(reads).toEqual([200, 200, 200, 200, 429, 429]);
+  });
+
+  it('counts refused admin requests per IP (token guessing), not the successful ones of an operator', async () => {
+    const broker = await stack.broker({ RATE_LIMIT_ADMIN: '3' });
+    const admin = (token: string) =>
+      fetch(`${broker.url}/api/admin/api-keys?limit=1`, {
+        headers: { Authorization: `Bearer ${token}` },
+      }).then((r) => r.status);
+    const ok = [];
+    for (let i = 0; i < 5; i++) ok.push(await admin(ADMIN_TOKEN));
+    expect(ok).toEqual([200, 200, 200, 200, 200]);
+    const guesses = [];
+    for (let i = 0; i < 5; i++) guesses.push(await admin(`guess-${i}`));
+    expect(guesses).toEqual([401, 401, 401, 429, 429]);
+    expect(await admin(ADMIN_TOKEN)).toBe(429); // locked out for the window, token or not
   });
 
   it('counts per client IP behind TRUST_PROXY=1 (one ingress hop), not one bucket for everyone', async () => {

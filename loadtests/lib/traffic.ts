@@ -33,8 +33,11 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
 
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
-/** The share of iterations that are signed writes: one in ten, as a busy marketplace might see. */
-export const WRITE_SHARE = 0.1;
+/**
+ * The share of iterations that are signed writes: one in ten, as a busy marketplace might see
+ * (WRITE_SHARE overrides it, e.g. 0 to measure reads alone).
+ */
+export const WRITE_SHARE = Number(__ENV.WRITE_SHARE ?? 0.1);
 
 /** Each VU signs as its own client (a key cannot cross from setup() to the VUs). */
 let client: Signer | undefined;
