@@ -24,7 +24,9 @@ try {
   const owner = await newClient(base);
   const provider = (await registeredAgent(base, owner)).signer;
   const members: Signer[] = [];
-  for (let i = 0; i < 5; i++) members.push((await registeredAgent(base, owner, { stake: '10' })).signer);
+  // One owner per member: a committee seats one agent per owner, none of the provider's.
+  for (let i = 0; i < 5; i++)
+    members.push((await registeredAgent(base, await newClient(base), { stake: '10' })).signer);
   const byDid = new Map(members.map((m) => [m.did, m]));
 
   const deadline = Date.now() + Number(values.seconds) * 1000;

@@ -73,7 +73,7 @@ function ok(res: Res, status: number, what: string, rule?: (body: any) => boolea
   return body;
 }
 
-type Staked = { signer: Signer; id: string };
+type Staked = { signer: Signer; id: string; key: ApiKey };
 
 export default async function (data: Data) {
   const owner = keyClient(data.owner);
@@ -84,12 +84,12 @@ export default async function (data: Data) {
     const provider = await newSigner();
     const client = await newSigner();
     await registry(owner, rater, data, provider, client);
-    await stakeAuditors(data.owner, staked);
+    await stakeAuditors(staked);
     await settleAttestFinalize(client, provider, staked);
     await usefulness(client, provider);
     realtime(data.owner);
   } finally {
-    cleanup(owner, staked);
+    cleanup(staked);
   }
 }
 
@@ -158,14 +158,18 @@ async function registry(owner: KeyClient, rater: KeyClient, data: Data, provider
   ok(owner.get(['/api/v1/agents/{id}/validations/summary', id]), 200, 'validation summary');
 }
 
-/** M agents that stake, so the receipt below gets a committee the script can sign for. */
-async function stakeAuditors(owner: ApiKey, staked: Staked[]): Promise<void> {
+/**
+ * M agents that stake, so the receipt below gets a committee the script can sign for. Each under
+ * its own API key (its own owner address): a committee seats one agent per owner.
+ */
+async function stakeAuditors(staked: Staked[]): Promise<void> {
   enter('pou');
   for (let i = 0; i < M; i++) {
     const signer = await newSigner();
-    const a = await register(owner, signer, `k6 auditor ${i}`);
+    const key = admin.createKey(`k6-smoke-auditor-${i}`);
+    const a = await register(key, signer, `k6 auditor ${i}`);
     if (!a?.id) continue;
-    staked.push({ signer, id: a.id });
+    staked.push({ signer, id: a.id, key });
     ok(
       await signed(signer, 'POST', '/api/stakes', { amount_atomic: STAKE, lock_seconds: 3600 }),
       201,
@@ -279,17 +283,25 @@ function realtime(key: ApiKey): void {
   check(upgrade, { 'websocket upgrade': (u) => !!u && u.status === 101 }, { area });
 }
 
-/** The auditors leave every later committee: inactive, and one is slashed (the admin endpoint). */
-function cleanup(owner: KeyClient, staked: Staked[]): void {
+/**
+ * The auditors leave every later committee: inactive, one slashed (the admin endpoint), and their
+ * API keys removed.
+ */
+function cleanup(staked: Staked[]): void {
   enter('cleanup');
   for (const [i, s] of staked.entries()) {
-    ok(owner.patch(['/api/v1/agents/{id}', { id: s.id }], { status: 'inactive' }), 200, 'retire an auditor');
+    ok(
+      keyClient(s.key).patch(['/api/v1/agents/{id}', { id: s.id }], { status: 'inactive' }),
+      200,
+      'retire an auditor',
+    );
     if (i === 0)
       ok(
         admin.post('/api/admin/slash', { did: s.signer.did, amount_atomic: '1', reason: 'k6 smoke' }),
         200,
         'admin slash',
       );
+    ok(admin.deleteKey(s.key.id), 200, 'delete an auditor key');
   }
 }
 

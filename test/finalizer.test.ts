@@ -140,7 +140,8 @@ describe('committee size', () => {
     ).toEqual({ ok: true, status: 'finalized' });
 
     const members = [];
-    for (let i = 0; i < 2; i++) members.push((await registeredAgent(b.url, owner, { stake: '100' })).signer);
+    for (let i = 0; i < 2; i++)
+      members.push((await registeredAgent(b.url, await newClient(b.url), { stake: '100' })).signer);
     const small = await settledReceipt(b.url, newSigner(), provider);
     expect(small).toMatchObject({ k: 2, m: 2, committee_shortfall: false });
     const path = `/api/receipts/${small.task_id}`;
@@ -160,6 +161,28 @@ describe('committee size', () => {
       ok: true,
       status: 'finalized',
     });
+  });
+});
+
+describe('committee seats (SPEC section 10)', () => {
+  it("gives one seat per owner address and none to the provider's owner", async () => {
+    const other = await createTestStack();
+    const b = await other.broker({ POU_MIN_STAKE: '100', RATE_LIMIT_REGISTER: '1000' });
+    const providerOwner = await newClient(b.url);
+    const provider = (await registeredAgent(b.url, providerOwner)).signer;
+    // The provider's owner stakes three more agents; a second owner stakes four; a third one.
+    for (let i = 0; i < 3; i++) await registeredAgent(b.url, providerOwner, { stake: '100' });
+    const sybil = await newClient(b.url);
+    const sybils: string[] = [];
+    for (let i = 0; i < 4; i++)
+      sybils.push((await registeredAgent(b.url, sybil, { stake: '100' })).signer.did);
+    const honest = (await registeredAgent(b.url, await newClient(b.url), { stake: '100' })).signer.did;
+    for (let round = 0; round < 5; round++) {
+      const receipt = await settledReceipt(b.url, newSigner(), provider);
+      expect(receipt.committee).toHaveLength(2);
+      expect(receipt.committee).toContain(honest);
+      expect(receipt.committee.filter((d: string) => sybils.includes(d))).toHaveLength(1);
+    }
   });
 });
 

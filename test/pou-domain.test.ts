@@ -60,6 +60,29 @@ describe('evaluateQuorum', () => {
 });
 
 describe('selectCommittee', () => {
+  it('seats at most one agent per owner address, the one with the largest key', () => {
+    const candidates = Array.from({ length: 12 }, (_, i) => ({
+      did: `did:key:zC${i}`,
+      weight: weightFromTrust(0.5),
+      owner: `0xowner${i % 3}`,
+    }));
+    for (const seed of ['s1', 's2', 's3']) {
+      const chosen = selectCommittee(candidates, 5, seed);
+      expect(chosen).toHaveLength(3); // three owners: three seats, however many agents they hold
+      expect(new Set(chosen.map((c) => c.owner)).size).toBe(3);
+      // Each owner's seat goes to its agent that ranks first without the owner rule.
+      const free = selectCommittee(
+        candidates.map(({ owner: _o, ...c }) => c),
+        12,
+        seed,
+      ).map((c) => c.did);
+      for (const c of chosen) {
+        const mine = candidates.filter((x) => x.owner === c.owner).map((x) => x.did);
+        expect(free.find((d) => mine.includes(d))).toBe(c.did);
+      }
+    }
+  });
+
   const candidates = Array.from({ length: 20 }, (_, i) => ({
     did: `did:key:z${i}`,
     weight: weightFromTrust(i / 20),

@@ -18,9 +18,12 @@ beforeAll(async () => {
   owner = await newClient(broker.url);
   ({ signer: provider, id: providerId } = await registeredAgent(broker.url, owner, { name: 'provider' }));
   committee = [];
+  // Each member under its own owner: one committee seat per owner, none for the provider's.
   for (let i = 0; i < 5; i++) {
+    const memberOwner = await newClient(broker.url);
     committee.push(
-      (await registeredAgent(broker.url, owner, { stake: '5000', type: i % 2 ? 'p256' : 'ed25519' })).signer,
+      (await registeredAgent(broker.url, memberOwner, { stake: '5000', type: i % 2 ? 'p256' : 'ed25519' }))
+        .signer,
     );
   }
   // Registered but without enough stake: never on a committee.

@@ -55,13 +55,18 @@ export const neutralReputation = (did: string): ReputationRecord => ({
 });
 
 /** Committee candidates: active agents with a DID and enough locked stake, with their trust score. */
+/**
+ * Agents that may sit on a committee for a task between the DIDs in `exclude` (its provider and
+ * client): active, staked enough, neither of them, and not owned by the owner of either.
+ */
 export async function eligibleCandidates(db: Queryable, minStake: string, exclude: string[]) {
-  const { rows } = await db.query<{ did: string; trust_score: number }>(
-    `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust_score
+  const { rows } = await db.query<{ did: string; trust_score: number; owner_address: string }>(
+    `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust_score, a.owner_address
        FROM agents a
        LEFT JOIN stakes st ON st.did = a.did
        LEFT JOIN reputations p ON p.did = a.did
       WHERE a.did IS NOT NULL AND a.status = 'active' AND a.did <> ALL($2::text[])
+        AND a.owner_address NOT IN (SELECT x.owner_address FROM agents x WHERE x.did = ANY($2::text[]))
         AND coalesce(st.locked_atomic, 0) >= $1::numeric
       ORDER BY a.did`,
     [minStake, exclude],

@@ -10,6 +10,8 @@ export interface Candidate {
   did: string;
   /** Trust score in parts per million (an integer, so every recomputation agrees bit for bit). */
   weight: number;
+  /** The owner address of the agent: one seat per owner, so one key cannot fill a committee. */
+  owner?: string;
 }
 
 export const WEIGHT_SCALE = 1_000_000;
@@ -27,12 +29,24 @@ function uniform(seed: string, did: string): number {
   return (hi * 2 ** 32 + lo + 0.5) / 2 ** 52;
 }
 
+/**
+ * The m candidates with the largest keys, at most one per owner address (an owner's candidate with
+ * the largest key takes its seat), so the choice stays recomputable from the seed, the weights and
+ * the owners.
+ */
 export function selectCommittee(candidates: Candidate[], m: number, seed: string): Candidate[] {
-  return candidates
+  const seated = new Set<string>();
+  const chosen: Candidate[] = [];
+  const ranked = candidates
     .map((c) => ({ c, key: Math.log(uniform(seed, c.did)) / c.weight }))
-    .sort((a, b) => b.key - a.key || (a.c.did < b.c.did ? -1 : 1))
-    .slice(0, Math.max(0, m))
-    .map(({ c }) => c);
+    .sort((a, b) => b.key - a.key || (a.c.did < b.c.did ? -1 : 1));
+  for (const { c } of ranked) {
+    if (chosen.length >= m) break;
+    if (c.owner !== undefined && seated.has(c.owner)) continue;
+    if (c.owner !== undefined) seated.add(c.owner);
+    chosen.push(c);
+  }
+  return chosen;
 }
 
 /** k shrinks to the committee that exists; with no committee the client's ACCEPTED alone decides. */

@@ -159,6 +159,7 @@ export async function settle(
     ).map((c) => ({
       did: c.did,
       weight: weightFromTrust(c.trust_score),
+      owner: c.owner_address,
     }));
     const seed = randomBytes(32).toString('hex');
     const committee = selectCommittee(candidates, ctx.settings.pou.committeeSize, seed);
