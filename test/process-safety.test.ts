@@ -22,16 +22,20 @@ function runWithSafety(body: string): Promise<{ code: number | null; out: string
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
 }
 
+/** The one fatal (level 60) JSON log line of a run. */
+const fatalLine = (out: string) =>
+  JSON.parse(
+    out
+      .trim()
+      .split('\n')
+      .find((l) => l.includes('"level":60'))!,
+  );
+
 describe('process-level safety (main.ts)', () => {
   it('logs an unhandled rejection at fatal and exits 1', async () => {
     const { code, out } = await runWithSafety(`Promise.reject(new Error('lost promise'));`);
     expect(code).toBe(1);
-    const line = JSON.parse(
-      out
-        .trim()
-        .split('\n')
-        .find((l) => l.includes('"level":60'))!,
-    );
+    const line = fatalLine(out);
     expect(line).toMatchObject({ level: 60, msg: 'unhandled promise rejection: exiting' });
     expect(line.err.message).toBe('lost promise');
     expect(out).not.toContain('still running');
@@ -42,12 +46,7 @@ describe('process-level safety (main.ts)', () => {
       `setTimeout(() => { throw new Error('thrown in a timer'); }, 10);`,
     );
     expect(code).toBe(1);
-    const line = JSON.parse(
-      out
-        .trim()
-        .split('\n')
-        .find((l) => l.includes('"level":60'))!,
-    );
+    const line = fatalLine(out);
     expect(line).toMatchObject({ level: 60, msg: 'uncaught exception: exiting' });
     expect(line.err.message).toBe('thrown in a timer');
   });
