@@ -313,7 +313,7 @@ describe('kubectl health decisions (recorded kubectl JSON)', () => {
     expect(evaluateHealth({ ...healthy, ready: { error: 'port-forward exited 1' } }).checks.at(-1)).toEqual({
       name: '/ready',
       level: 'fail',
-      detail: 'unreachable through port-forward: port-forward exited 1',
+      detail: 'unreachable: port-forward exited 1',
     });
   });
 });
