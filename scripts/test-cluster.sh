@@ -11,5 +11,9 @@ bash scripts/install-deps.sh
 bash scripts/tools.sh cluster
 echo "cluster tools ready in $((SECONDS - started)) s"
 mkdir -p .test-data
+# The lane stops its control plane itself; this catches a worker killed before it could (timeout,
+# Ctrl-C): `down` ends the process groups recorded in the state file and removes the folder.
+export AINP_CLUSTER_STATE="$PWD/.test-data/cluster-lane.json"
+trap 'npx tsx infra/cluster/cli.ts down >/dev/null 2>&1 || true' EXIT
 npx vitest run --config vitest.cluster.config.ts "$@"
 echo "cluster lane: $((SECONDS - started)) s"

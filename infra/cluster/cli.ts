@@ -6,7 +6,7 @@
  * --silent cluster -- env)"`); `down` stops every process and removes its folder.
  * Exit status: 0 done, 1 failed, 2 usage.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, startControlPlane, stopCluster, type ClusterState } from './control-plane.js';
 import { envLines } from './plan.js';
@@ -27,10 +27,7 @@ async function main(command: string | undefined) {
         return 1;
       }
       const started = Date.now();
-      const cp = await startControlPlane({ stopOnExit: false });
-      mkdirSync(path.dirname(POINTER), { recursive: true });
-      const { kubectl: _k, stop: _s, ...saved } = cp;
-      writeFileSync(POINTER, JSON.stringify(saved, null, 2));
+      const cp = await startControlPlane({ stopOnExit: false, pointer: POINTER });
       process.stderr.write(`cluster up at ${cp.server} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
       envLines(cp.kubeconfig, cp.bin).forEach(out);
       return 0;

@@ -185,7 +185,13 @@ type Node = {
  * process group is killed when this process exits; `npm run cluster -- up` turns that off.
  */
 export async function startControlPlane(
-  opts: { bin?: string; stopOnExit?: boolean; crds?: boolean } = {},
+  opts: {
+    bin?: string;
+    stopOnExit?: boolean;
+    crds?: boolean;
+    /** Also keep the state in this file (what `npm run cluster -- down` reads), removed on stop. */
+    pointer?: string | undefined;
+  } = {},
 ): Promise<ControlPlane> {
   const bin = opts.bin ?? TOOLS_BIN;
   for (const tool of [
@@ -212,7 +218,14 @@ export async function startControlPlane(
   const state: ClusterState = { dir, bin, kubeconfig: p.kubeconfig, server, ports, processes: [] };
   const onExit = () => stopClusterSync(state);
   if (opts.stopOnExit !== false) process.on('exit', onExit);
-  const save = () => writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
+  const save = () => {
+    const json = JSON.stringify(state, null, 2);
+    writeFileSync(path.join(dir, 'state.json'), json);
+    if (opts.pointer) {
+      mkdirSync(path.dirname(opts.pointer), { recursive: true });
+      writeFileSync(opts.pointer, json);
+    }
+  };
   const kubectl = async (args: string[], input?: string) => {
     const child = run(path.join(bin, 'kubectl'), ['--kubeconfig', p.kubeconfig, ...args], {
       maxBuffer: 64 * 1024 * 1024,
@@ -223,6 +236,7 @@ export async function startControlPlane(
   const stop = async () => {
     process.off('exit', onExit);
     await stopCluster(state);
+    if (opts.pointer) rmSync(opts.pointer, { force: true });
   };
 
   try {

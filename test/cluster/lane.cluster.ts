@@ -64,16 +64,20 @@ const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
   }
 };
 
-const deploymentImage = async () =>
-  (await kubectlJson('-n', NS, 'get', 'deployment', RELEASE)).spec.template.spec.containers[0]
-    .image as string;
+/** The broker container's image and LOG_LEVEL, as the Deployment in the cluster has them. */
+async function deployed() {
+  const c = (await kubectlJson('-n', NS, 'get', 'deployment', RELEASE)).spec.template.spec.containers[0];
+  const logLevel = c.env?.find((e: any) => e.name === 'LOG_LEVEL')?.value as string | undefined;
+  return { image: c.image as string, logLevel };
+}
+const deploymentImage = async () => (await deployed()).image;
 
 async function waitRollout() {
   await cp.kubectl(['-n', NS, 'rollout', 'status', `deployment/${RELEASE}`, '--timeout=120s']);
 }
 
 beforeAll(async () => {
-  cp = await timed('control plane up', () => startControlPlane());
+  cp = await timed('control plane up', () => startControlPlane({ pointer: process.env.AINP_CLUSTER_STATE }));
   services = await createTestStack();
   // The broker /ready is asked of: the same external services the stack hands the cluster's pods.
   const broker = await services.broker({ MIGRATE_ON_START: 'true' });
@@ -181,12 +185,12 @@ describe('the local stack on a real API server', () => {
     );
     expect(stderr).not.toContain('violate');
     // Pods spread over the two zones (topology spread on the kwok nodes).
-    const zones = new Set(
+    const nodes = new Set(
       (await kubectlJson('-n', NS, 'get', 'pods', '-l', 'app.kubernetes.io/component=api')).items.map(
         (p: any) => p.spec.nodeName,
       ),
     );
-    expect(zones.size).toBe(2);
+    expect(nodes.size).toBe(2);
   });
 
   it('has CronJobs whose schedules are the stack’s', async () => {
@@ -236,11 +240,13 @@ describe('npm run health -- --stack local (real kubectl, /ready at --ready-url)'
 });
 
 describe('a second digest, then npm run rollback -- --stack local', () => {
-  it('up with digest 2 rolls the Deployment to it', async () => {
+  it('up with digest 2 (and a key digest 1 did not set) rolls the Deployment to it', async () => {
+    expect((await deployed()).logLevel).toBe('info');
     await stack.setConfig('ainp:imageDigest', { value: DIGEST_2 });
+    await stack.setConfig('ainp:logLevel', { value: 'debug' });
     const res = await timed('pulumi up 2', () => stack.up({ message: 'lane: digest 2' }));
     expect(res.summary.result).toBe('succeeded');
-    expect(await deploymentImage()).toBe(`${REPO}@${DIGEST_2}`);
+    expect(await deployed()).toEqual({ image: `${REPO}@${DIGEST_2}`, logLevel: 'debug' });
   });
 
   it('rollback restores digest 1 from the real stack history (file:// numbers every update 0)', async () => {
@@ -255,8 +261,11 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
     expect(raw.map((e) => e.version)).toEqual([0, 0]);
     const r = await timed('rollback', () => npmRun('rollback', ['--stack', 'local']));
     expect(r.out).toContain(`rollback local to version 1 (image ${DIGEST_1})`);
+    expect(r.out).toContain(`set ainp:imageDigest = ${DIGEST_1}`);
+    expect(r.out).toContain('remove ainp:logLevel');
+    expect(r.out).toContain('keep secret ainp:databaseUrl');
     expect(r.code).toBe(0);
-    expect(await deploymentImage()).toBe(`${REPO}@${DIGEST_1}`);
+    expect(await deployed()).toEqual({ image: `${REPO}@${DIGEST_1}`, logLevel: 'info' });
     expect((await stack.getConfig('ainp:imageDigest')).value).toBe(DIGEST_1);
     const history = await stack.history();
     expect(history.map((h) => h.message)).toEqual([
@@ -265,8 +274,7 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
       'lane: digest 1',
     ]);
     if (process.env.RECORD_FIXTURES) {
-      await recordFixtures.history(work, 'local');
-      // Recorded last, so the every-minute CronJob has had runs that kwok completed.
+      // Recorded this late so the every-minute CronJob has had runs that kwok completed.
       await waitRollout();
       await recordFixtures.kubectl(cp, NS, RELEASE, 'healthy');
     }
@@ -274,18 +282,41 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
 });
 
 describe('what the API server and the program refuse', () => {
-  it('preview of a config that breaks a rule fails with the program’s message', async () => {
+  it('preview (and up) of a config that breaks a rule fails with the program’s message', async () => {
     await stack.setConfig('ainp:pouK', { value: '9' });
     try {
-      const err = await stack.preview().then(
-        () => undefined,
-        (e: Error) => e,
-      );
-      expect(err?.message).toContain('invalid config for stack local');
-      expect(err?.message).toContain('pouK: k=9 must not exceed pouM m=5');
+      for (const op of [() => stack.preview(), () => stack.up({ message: 'lane: k above m' })]) {
+        const err = await op().then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(err?.message).toContain('invalid config for stack local');
+        expect(err?.message).toContain('pouK: k=9 must not exceed pouM m=5');
+      }
     } finally {
       await stack.setConfig('ainp:pouK', { value: local.config['ainp:pouK']! });
     }
+    // The failed up is in the history (a preview is not); nothing in the cluster changed.
+    const [newest] = await stack.history();
+    expect(newest).toMatchObject({ kind: 'update', result: 'failed', message: 'lane: k above m' });
+    expect(await deploymentImage()).toBe(`${REPO}@${DIGEST_1}`);
+    if (process.env.RECORD_FIXTURES) await recordFixtures.history(work, 'local');
+  });
+
+  it('accepts the staging and prod stacks’ CloudNativePG objects under the real CRD schemas', async () => {
+    const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'test/cluster/custom-resources.ts'], {
+      cwd: ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const list = JSON.parse(stdout) as { items: { kind: string; metadata: { namespace: string } }[] };
+    expect(list.items.map((i) => i.kind).sort()).toEqual(['Cluster', 'Cluster', 'ScheduledBackup']);
+    for (const ns of new Set(list.items.map((i) => i.metadata.namespace)))
+      await cp.kubectl(['create', 'namespace', ns]);
+    const out = await cp.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], stdout);
+    expect(out).toContain('cluster.postgresql.cnpg.io/ainp-db serverside-applied (server dry run)');
+    expect(out).toContain(
+      'scheduledbackup.postgresql.cnpg.io/ainp-db-nightly serverside-applied (server dry run)',
+    );
   });
 
   it('a CloudNativePG Cluster with an unknown field is rejected by the API server’s schema', async () => {
@@ -293,7 +324,7 @@ describe('what the API server and the program refuse', () => {
       apiVersion: 'postgresql.cnpg.io/v1',
       kind: 'Cluster',
       metadata: { name: 'broken', namespace: NS },
-      spec: { instances: 1, storage: { size: '1Gi' }, instancesPerNode: 2 },
+      spec: { instances: 1, storage: { size: '1Gi' }, instancesCount: 2 },
     };
     const err = await cp.kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify(cluster)).then(
       () => undefined,
@@ -301,7 +332,7 @@ describe('what the API server and the program refuse', () => {
     );
     console.log(`API server, unknown field: ${err}`);
     expect(err).toMatch(/field not declared in schema|unknown field/);
-    expect(err).toContain('instancesPerNode');
+    expect(err).toContain('instancesCount');
   });
 
   it('a privileged pod is rejected by Pod Security admission', async () => {

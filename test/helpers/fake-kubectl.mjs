@@ -31,11 +31,15 @@ if (args.includes('port-forward')) {
 } else {
   const doc = read(FILES[kind]);
   if (kind === 'cronjobs') {
-    const newest = Math.max(...doc.items.map((c) => Date.parse(c.status.lastSuccessfulTime)));
-    const shift = Date.now() - 30_000 - newest;
-    for (const c of doc.items)
-      for (const k of ['lastScheduleTime', 'lastSuccessfulTime'])
-        c.status[k] = new Date(Date.parse(c.status[k]) + shift).toISOString();
+    const times = doc.items
+      .map((c) => Date.parse(c.status.lastSuccessfulTime))
+      .filter((t) => !Number.isNaN(t));
+    const shift = Date.now() - 30_000 - Math.max(...times);
+    const moved = (t) => (t ? new Date(Date.parse(t) + shift).toISOString() : t);
+    for (const c of doc.items) {
+      c.metadata.creationTimestamp = moved(c.metadata.creationTimestamp);
+      for (const k of ['lastScheduleTime', 'lastSuccessfulTime']) c.status[k] = moved(c.status[k]);
+    }
   }
   process.stdout.write(JSON.stringify(doc));
 }
