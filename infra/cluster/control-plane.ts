@@ -287,7 +287,13 @@ export async function startControlPlane(
     );
     if (opts.crds !== false) {
       await kubectl(['apply', '--server-side', '-f', CRD_DIR]);
-      await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+      // Polled, not `kubectl wait`: that errors on a CRD whose status is not written yet.
+      await waitFor('the CRDs to be Established', 60_000, async () => {
+        const crds = JSON.parse(await kubectl(['get', 'crd', '-o', 'json'])) as { items: Node[] };
+        const established = (c: Node) =>
+          c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
+        return crds.items.length > 0 && crds.items.every(established) ? true : undefined;
+      });
     }
   } catch (err) {
     await stop();
