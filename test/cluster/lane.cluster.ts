@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT, startControlPlane, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
+import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
 import { recordFixtures } from './record.js';
 
@@ -42,6 +43,7 @@ const RELEASE = 'ainp-broker';
 
 let cp: ControlPlane;
 let services: TestStack;
+let broker: RunningBroker | undefined;
 let readyUrl: string;
 let work: string;
 let stack: Stack;
@@ -88,7 +90,7 @@ beforeAll(async () => {
   cp = await timed('control plane up', () => startControlPlane({ pointer: process.env.AINP_CLUSTER_STATE }));
   services = await createTestStack();
   // The broker /ready is asked of: the same external services the stack hands the cluster's pods.
-  const broker = await services.broker({ MIGRATE_ON_START: 'true' });
+  broker = await services.broker({ MIGRATE_ON_START: 'true' });
   readyUrl = `${broker.url}/ready`;
 
   work = mkdtempSync(path.join(os.tmpdir(), 'ainp-pulumi-'));
@@ -121,6 +123,13 @@ afterAll(async () => {
   console.log('cluster lane times (s):', times);
   await cp?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
+  // The stack helper's own afterAll, registered from inside this beforeAll, was seen not to run
+  // here (redis-server and nats-server outlived the lane): stop them explicitly.
+  await broker?.stop();
+  if (services) {
+    await Promise.allSettled([services.redis.stop(), services.nats.stop(), services.db.end()]);
+    rmSync(services.dir, { recursive: true, force: true });
+  }
 });
 
 describe('the local stack on a real API server', () => {
