@@ -90,13 +90,31 @@ export const configSchema = z.object({
 
 export type StackConfig = z.infer<typeof configSchema>;
 
-/** Keys an operator sets with `pulumi config set --secret KEY` (never in plain text). */
+/**
+ * Keys an operator sets with `pulumi config set --secret KEY` (never in plain text). The three
+ * URLs bring your own services (SPEC 11): a backing service whose URL is set is external (a
+ * managed PostgreSQL, Valkey or NATS) and is not provisioned in the cluster. `adminToken` replaces
+ * the generated admin token, so a stack with every secret set needs no @pulumi/random.
+ */
 export const SECRET_KEYS = [
   'registryPassword',
   'postgresBackupAccessKeyId',
   'postgresBackupSecretAccessKey',
+  'databaseUrl',
+  'redisUrl',
+  'natsUrl',
+  'adminToken',
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** Which backing services a stack brings itself (their URL secret is set) instead of provisioning. */
+export function externalServices(secretsSet: ReadonlySet<SecretKey>) {
+  return {
+    postgres: secretsSet.has('databaseUrl'),
+    valkey: secretsSet.has('redisUrl'),
+    nats: secretsSet.has('natsUrl'),
+  };
+}
 
 export function isValidCron(expr: string): boolean {
   const fields = expr.trim().split(/\s+/).length;
@@ -143,7 +161,12 @@ export function parseStackConfig(
   if (c.natsReplicas === 2) problems.push('natsReplicas: JetStream needs 1 or at least 3 servers, not 2');
   if (c.monitoringInstallStack && !c.monitoringEnabled)
     problems.push('monitoringInstallStack: installs the Prometheus stack, so monitoringEnabled must be true');
-  if (c.postgresBackupDestination) {
+  const external = externalServices(secretsSet);
+  if (c.postgresBackupDestination && external.postgres)
+    problems.push(
+      'postgresBackupDestination: backs up a provisioned database; an external one (databaseUrl) is backed up by its provider',
+    );
+  if (c.postgresBackupDestination && !external.postgres) {
     for (const k of ['postgresBackupAccessKeyId', 'postgresBackupSecretAccessKey'] as const)
       if (!secretsSet.has(k))
         problems.push(`${k}: required (pulumi config set --secret ${k}) when backups are on`);
@@ -152,17 +175,18 @@ export function parseStackConfig(
     problems.push(
       'registryPassword: required (pulumi config set --secret registryPassword) with registryUsername',
     );
+  // Prod's redundancy rules hold for what prod provisions; an external service brings its own.
   if (c.environment === 'prod') {
     if (c.brokerReplicas < 3) problems.push(`brokerReplicas: prod runs at least 3 (got ${c.brokerReplicas})`);
-    if (c.postgresInstances < 3)
+    if (c.postgresInstances < 3 && !external.postgres)
       problems.push(`postgresInstances: prod runs 3 database instances (got ${c.postgresInstances})`);
-    if (c.natsReplicas < 3)
+    if (c.natsReplicas < 3 && !external.nats)
       problems.push(`natsReplicas: prod runs a NATS cluster of 3 (got ${c.natsReplicas})`);
-    if (c.valkeyReplicas < 2)
+    if (c.valkeyReplicas < 2 && !external.valkey)
       problems.push(
         `valkeyReplicas: prod runs a primary and at least 2 replicas, with a PDB (got ${c.valkeyReplicas})`,
       );
-    if (!c.postgresBackupDestination)
+    if (!c.postgresBackupDestination && !external.postgres)
       problems.push('postgresBackupDestination: prod must back up its database');
   }
   return problems.length ? { ok: false, problems } : { ok: true, config: c };

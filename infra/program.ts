@@ -7,7 +7,13 @@ import { Namespace } from './components/namespace.js';
 import { Nats } from './components/nats.js';
 import { Database } from './components/postgres.js';
 import { Valkey } from './components/valkey.js';
-import { parseStackConfig, SECRET_KEYS, type SecretKey, type StackConfig } from './config.js';
+import {
+  externalServices,
+  parseStackConfig,
+  SECRET_KEYS,
+  type SecretKey,
+  type StackConfig,
+} from './config.js';
 import { readSlo } from './slo.js';
 
 export type RawConfig = {
@@ -34,16 +40,18 @@ export function readRawConfig(): RawConfig {
 
 /**
  * The whole platform for one stack: namespace, monitoring, PostgreSQL, Valkey, NATS, then the
- * broker, which depends on all of them. A config that breaks a rule stops the program with a
+ * broker, which depends on all of them. A backing service whose URL is a config secret is external
+ * and not provisioned (SPEC 11). A config that breaks a rule stops the program with a
  * ResourceError listing every problem, before anything is registered below it.
  */
 export class Platform extends pulumi.ComponentResource {
   readonly config: StackConfig;
   readonly namespace: Namespace;
   readonly monitoring: Monitoring;
-  readonly database: Database;
-  readonly valkey: Valkey;
-  readonly nats: Nats;
+  /** Each undefined when the stack brings that service itself. */
+  readonly database: Database | undefined;
+  readonly valkey: Valkey | undefined;
+  readonly nats: Nats | undefined;
   readonly broker: Broker;
 
   constructor(name: string, raw: RawConfig, opts?: pulumi.ComponentResourceOptions) {
@@ -78,54 +86,61 @@ export class Platform extends pulumi.ComponentResource {
     const monitorDeps = this.monitoring.stack ? [this.monitoring.stack] : [];
     const afterNs = { parent: this, dependsOn: [this.namespace, ...monitorDeps] };
 
-    this.database = new Database(
-      'postgres',
-      {
-        namespace: ns,
-        operatorChart: refs.cnpg,
-        instances: c.postgresInstances,
-        storageSize: c.postgresStorageSize,
-        storageClass: c.storageClass,
-        podMonitor: c.monitoringEnabled,
-        ...(c.postgresBackupDestination
-          ? {
-              backup: {
-                destinationPath: c.postgresBackupDestination,
-                endpointURL: c.postgresBackupEndpoint,
-                retention: c.postgresBackupRetention,
-                schedule: c.postgresBackupSchedule,
-                accessKeyId: raw.secrets.postgresBackupAccessKeyId!,
-                secretAccessKey: raw.secrets.postgresBackupSecretAccessKey!,
-              },
-            }
-          : {}),
-      },
-      afterNs,
-    );
-    this.valkey = new Valkey(
-      'valkey',
-      {
-        namespace: ns,
-        chart: refs.valkey,
-        replicas: c.valkeyReplicas,
-        storageSize: c.valkeyStorageSize,
-        storageClass: c.storageClass,
-        serviceMonitor: c.monitoringEnabled,
-      },
-      afterNs,
-    );
-    this.nats = new Nats(
-      'nats',
-      {
-        namespace: ns,
-        chart: refs.nats,
-        replicas: c.natsReplicas,
-        storageSize: c.natsStorageSize,
-        storageClass: c.storageClass,
-        podMonitor: c.monitoringEnabled,
-      },
-      afterNs,
-    );
+    const external = externalServices(new Set(Object.keys(raw.secrets) as SecretKey[]));
+    this.database = external.postgres
+      ? undefined
+      : new Database(
+          'postgres',
+          {
+            namespace: ns,
+            operatorChart: refs.cnpg,
+            instances: c.postgresInstances,
+            storageSize: c.postgresStorageSize,
+            storageClass: c.storageClass,
+            podMonitor: c.monitoringEnabled,
+            ...(c.postgresBackupDestination
+              ? {
+                  backup: {
+                    destinationPath: c.postgresBackupDestination,
+                    endpointURL: c.postgresBackupEndpoint,
+                    retention: c.postgresBackupRetention,
+                    schedule: c.postgresBackupSchedule,
+                    accessKeyId: raw.secrets.postgresBackupAccessKeyId!,
+                    secretAccessKey: raw.secrets.postgresBackupSecretAccessKey!,
+                  },
+                }
+              : {}),
+          },
+          afterNs,
+        );
+    this.valkey = external.valkey
+      ? undefined
+      : new Valkey(
+          'valkey',
+          {
+            namespace: ns,
+            chart: refs.valkey,
+            replicas: c.valkeyReplicas,
+            storageSize: c.valkeyStorageSize,
+            storageClass: c.storageClass,
+            serviceMonitor: c.monitoringEnabled,
+          },
+          afterNs,
+        );
+    this.nats = external.nats
+      ? undefined
+      : new Nats(
+          'nats',
+          {
+            namespace: ns,
+            chart: refs.nats,
+            replicas: c.natsReplicas,
+            storageSize: c.natsStorageSize,
+            storageClass: c.storageClass,
+            podMonitor: c.monitoringEnabled,
+          },
+          afterNs,
+        );
     this.broker = new Broker(
       'broker',
       {
@@ -133,11 +148,14 @@ export class Platform extends pulumi.ComponentResource {
         namespace: ns,
         slo,
         monitoring: c.monitoringEnabled,
-        databaseUrl: this.database.databaseUrl,
-        redisUrl: this.valkey.url,
-        natsUrl: this.nats.url,
+        databaseUrl: this.database?.databaseUrl ?? raw.secrets.databaseUrl!,
+        redisUrl: this.valkey?.url ?? raw.secrets.redisUrl!,
+        natsUrl: this.nats?.url ?? raw.secrets.natsUrl!,
         ...(raw.secrets.registryPassword ? { registryPassword: raw.secrets.registryPassword } : {}),
-        dependsOn: [this.database.cluster, this.valkey.release, this.nats.release],
+        ...(raw.secrets.adminToken ? { adminToken: raw.secrets.adminToken } : {}),
+        dependsOn: [this.database?.cluster, this.valkey?.release, this.nats?.release].filter(
+          (r): r is NonNullable<typeof r> => r !== undefined,
+        ),
       },
       afterNs,
     );

@@ -30,16 +30,21 @@ describe('Pulumi.yaml and the config schema', () => {
     expect(project.main).toBe('infra/index.ts');
   });
 
-  it.each(['staging', 'prod'])('Pulumi.%s.yaml sets only known keys, no secret in plain text', (stack) => {
-    const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, unknown> };
-    for (const [k, v] of Object.entries(file.config)) {
-      expect(k.startsWith(`${project.name}:`), k).toBe(true);
-      const key = k.slice(project.name.length + 1);
-      expect(Object.keys(configSchema.shape), k).toContain(key);
-      expect((SECRET_KEYS as readonly string[]).includes(key), `${k} must be set with --secret`).toBe(false);
-      expect(typeof v === 'object' && v && 'secure' in v).toBe(false);
-    }
-  });
+  it.each(['staging', 'prod', 'local'])(
+    'Pulumi.%s.yaml sets only known keys, no secret in plain text',
+    (stack) => {
+      const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, unknown> };
+      for (const [k, v] of Object.entries(file.config)) {
+        expect(k.startsWith(`${project.name}:`), k).toBe(true);
+        const key = k.slice(project.name.length + 1);
+        expect(Object.keys(configSchema.shape), k).toContain(key);
+        expect((SECRET_KEYS as readonly string[]).includes(key), `${k} must be set with --secret`).toBe(
+          false,
+        );
+        expect(typeof v === 'object' && v && 'secure' in v).toBe(false);
+      }
+    },
+  );
 
   it('rejects what an operator could get wrong, every problem at once', () => {
     const r = parseStackConfig({

@@ -281,6 +281,51 @@ describe('promotion pins the image', () => {
   });
 });
 
+describe('stack local under Pulumi mocks: every backing service external (bring your own services)', () => {
+  const LOCAL_SECRETS = {
+    databaseUrl: 'postgresql://ainp:pw@db.example:5432/ainp',
+    redisUrl: 'redis://:pw@valkey.example:6379',
+    natsUrl: 'nats://token@nats.example:4222',
+    adminToken: 'operator-set-admin-token',
+  };
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram('local', stackConfig('local'), LOCAL_SECRETS, deploy);
+  });
+
+  it('provisions no database, Valkey or NATS and needs neither @pulumi/random nor @pulumi/docker', () => {
+    expect(
+      run.resources
+        .map((r) => (r.type.startsWith('ainp:platform:Platform') ? r.type : `${r.type}/${r.name}`))
+        .sort(),
+    ).toEqual(
+      [
+        'ainp:platform:Platform',
+        'ainp:platform:Namespace/namespace',
+        'kubernetes:core/v1:Namespace/namespace',
+        'ainp:monitoring:Monitoring/monitoring',
+        'ainp:broker:Broker/broker',
+        'kubernetes:core/v1:Secret/broker-env',
+        'kubernetes:helm.sh/v3:Release/broker',
+      ].sort(),
+    );
+  });
+
+  it('hands the broker the external URLs and the admin token from the config secrets, as secrets', () => {
+    const env = find(run, 'Secret', 'broker-env');
+    expect(env.props.stringData).toEqual({
+      DATABASE_URL: LOCAL_SECRETS.databaseUrl,
+      REDIS_URL: LOCAL_SECRETS.redisUrl,
+      NATS_URL: LOCAL_SECRETS.natsUrl,
+      ADMIN_TOKEN: LOCAL_SECRETS.adminToken,
+    });
+    // The whole of stringData is a secret (each value is one, so the object is).
+    expect(env.secretPaths).toEqual(['stringData']);
+    expect(find(run, 'Release', 'broker').dependsOn).toEqual([expect.stringContaining('broker-env')]);
+    expect(run.outputs.imageDigest).toBe(stackConfig('local')['ainp:imageDigest']);
+  });
+});
+
 describe('a broken config stops the program with a ResourceError naming each problem', () => {
   const cases = [
     { stack: 'prod', config: { 'ainp:brokerReplicas': '2', 'ainp:pouK': '10' }, secrets: PROD_SECRETS },

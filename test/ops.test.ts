@@ -11,6 +11,8 @@ import { rollback, type RollbackStack } from '../infra/ops/rollback.js';
 import { gateVerdict, loadNumbers, runVerdict, type K6Summary } from '../infra/ops/gate-verdict.js';
 import {
   afterStep,
+  newestFirst,
+  newestVersion,
   PROMOTION_STEPS,
   promotionDigest,
   restorePlan,
@@ -23,18 +25,20 @@ import {
   migrationCheck,
   podsCheck,
   rolloutCheck,
+  wantedReplicas,
   type CronJob,
   type Deployment,
   type HealthInputs,
+  type HorizontalPodAutoscaler,
+  type Job,
   type Pod,
 } from '../infra/ops/kube-health.js';
 
 /**
  * The decisions behind gate, promote, rollback and health: on k6 summaries recorded from real runs,
- * and on Pulumi history and kubectl JSON written by hand in those tools' shapes (not recorded yet).
+ * and on Pulumi history and kubectl JSON recorded in the cluster lane (scripts/record-fixtures.sh).
  */
 const fixture = <T>(p: string): T => JSON.parse(readFileSync(path.join('test/fixtures', p), 'utf8')) as T;
-const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
 
 describe('gate verdict (k6 summaries recorded from the local stack and from the same stack behind an 80 ms proxy)', () => {
@@ -95,33 +99,45 @@ describe('gate verdict (k6 summaries recorded from the local stack and from the 
   });
 });
 
-describe('rollback and promotion decisions (hand-written prod history in `pulumi stack history` shape)', () => {
-  const history = fixture<HistoryEntry[]>('pulumi/prod-history.json');
+/**
+ * `pulumi stack history --json` recorded in the cluster lane (scripts/record-fixtures.sh) on a
+ * file:// backend, newest first: a failed update (k above m), the rollback to update 1, the update
+ * to digest 2 (which also set logLevel), the first update with digest 1.
+ */
+describe('rollback and promotion decisions (history recorded from a file:// backend)', () => {
+  const history = fixture<HistoryEntry[]>('pulumi/local-history.json');
+  const digest = (e: HistoryEntry) => e.config?.['ainp:imageDigest']?.value;
+  const [failed, rolledBack, second, first] = newestFirst(history);
 
-  it('rolls back to the update tagged last good, skipping failures, refreshes and previews', () => {
-    const t = rollbackTarget(history, { lastGoodTag: '5' });
-    expect(t.ok && t.entry.version).toBe(5);
+  it('the self-managed backend numbers no update; each gets its position, oldest = 1', () => {
+    expect(history.map((e) => e.version)).toEqual([0, 0, 0, 0]);
+    expect(newestFirst(history).map((e) => [e.version, e.kind, e.result, e.message])).toEqual([
+      [4, 'update', 'failed', 'lane: k above m'],
+      [3, 'update', 'succeeded', 'rollback to version 1'],
+      [2, 'update', 'succeeded', 'lane: digest 2'],
+      [1, 'update', 'succeeded', 'lane: digest 1'],
+    ]);
+    expect(newestVersion(history)).toBe(4);
+    expect(digest(rolledBack!)).toBe(digest(first!));
+    expect(digest(second!)).not.toBe(digest(first!));
   });
 
   it('without a tag, to the newest succeeded update before the current one', () => {
-    const t = rollbackTarget(history);
-    expect(t.ok && t.entry.version).toBe(6);
-    // A tag pointing at the current (failed) update or at nothing is not trusted.
-    expect(
-      rollbackTarget(history, { lastGoodTag: '8' }).ok &&
-        (rollbackTarget(history, { lastGoodTag: '8' }) as any).entry.version,
-    ).toBe(6);
+    expect(rollbackTarget(history)).toMatchObject({ ok: true, entry: { version: 3 } });
+    // What the lane's rollback decided, before the failed update existed: back to update 1.
+    expect(rollbackTarget(history.slice(2))).toMatchObject({ ok: true, entry: { version: 1 } });
+  });
+
+  it('to the update tagged last good when it is an older succeeded update; a tag on the current one is not trusted', () => {
+    expect(rollbackTarget(history, { lastGoodTag: '2' })).toMatchObject({ ok: true, entry: { version: 2 } });
+    expect(rollbackTarget(history, { lastGoodTag: '4' })).toMatchObject({ ok: true, entry: { version: 3 } });
   });
 
   it('--to a version: only a succeeded update', () => {
     expect(rollbackTarget(history, { to: 2 })).toMatchObject({ ok: true, entry: { version: 2 } });
-    expect(rollbackTarget(history, { to: 3 })).toEqual({
-      ok: false,
-      reason: 'version 3 is a failed update, not a succeeded update',
-    });
     expect(rollbackTarget(history, { to: 4 })).toEqual({
       ok: false,
-      reason: 'version 4 is a succeeded preview, not a succeeded update',
+      reason: 'version 4 is a failed update, not a succeeded update',
     });
     expect(rollbackTarget(history, { to: 99 })).toEqual({
       ok: false,
@@ -130,23 +146,22 @@ describe('rollback and promotion decisions (hand-written prod history in `pulumi
     expect(rollbackTarget([])).toEqual({ ok: false, reason: 'the stack has no update to roll back' });
   });
 
-  it('restores that update’s plain config (the image digest with it), keeps secrets, removes newer keys', () => {
-    const current = history[0]!.config!;
-    const target = history.find((e) => e.version === 5)!;
-    expect(restorePlan(target, current)).toEqual({
-      version: 5,
-      set: { 'ainp:imageDigest': A, 'ainp:brokerReplicas': '4' },
-      remove: ['ainp:brokerMaxReplicas'],
-      secretsKept: ['ainp:postgresBackupSecretAccessKey'],
-      imageDigest: A,
+  it('restores that update’s plain config (the image digest with it) and keeps secrets', () => {
+    // The history holds Pulumi.yaml's defaults too, so a key set later goes back to its default.
+    const plan = restorePlan(first!, second!.config!);
+    expect(plan).toEqual({
+      version: 1,
+      set: { 'ainp:imageDigest': digest(first!), 'ainp:logLevel': 'info' },
+      remove: [],
+      secretsKept: ['ainp:adminToken', 'ainp:databaseUrl', 'ainp:natsUrl', 'ainp:redisUrl'],
+      imageDigest: digest(first!),
+    });
+    expect(restorePlan(second!, failed!.config!)).toMatchObject({
+      set: { 'ainp:imageDigest': digest(second!), 'ainp:logLevel': 'debug', 'ainp:pouK': '3' },
+      remove: [],
     });
     // Nothing to change when the config is already that update's.
-    expect(
-      restorePlan(
-        history.find((e) => e.version === 6)!,
-        history.find((e) => e.version === 6)!.config!,
-      ).set,
-    ).toEqual({});
+    expect(restorePlan(rolledBack!, rolledBack!.config!).set).toEqual({});
   });
 
   it('promotion stops with prod untouched before prod-up, rolls back after it, tags when done', () => {
@@ -162,7 +177,7 @@ describe('rollback and promotion decisions (hand-written prod history in `pulumi
 });
 
 describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () => {
-  const history = fixture<HistoryEntry[]>('pulumi/prod-history.json');
+  const history = fixture<HistoryEntry[]>('pulumi/local-history.json');
   const promote = async (failAt?: string) => {
     const ran: string[] = [];
     const calls: string[] = [];
@@ -207,42 +222,51 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
 
   it('rollback applies the plan to the stack, then runs up', async () => {
     const calls: string[] = [];
+    // The history the lane's rollback read: digest 2 over digest 1.
+    const before = history.slice(2);
+    const digest1 = before[1]!.config!['ainp:imageDigest']!.value;
     const stack: RollbackStack = {
-      name: 'prod',
-      history: async () => history,
-      getTag: async () => '5',
-      getAllConfig: async () => history[0]!.config!,
+      name: 'local',
+      history: async () => before,
+      getTag: () => Promise.reject(new Error('no tag')),
+      getAllConfig: async () => before[0]!.config!,
       setConfig: async (k, v) => void calls.push(`set ${k}=${v.value}`),
       removeConfig: async (k) => void calls.push(`remove ${k}`),
       up: async (o) => void calls.push(`up: ${o.message}`),
     };
     const plan = await rollback(stack);
-    expect(plan.version).toBe(5);
+    expect(plan.version).toBe(1);
     expect(calls).toEqual([
-      'set ainp:brokerReplicas=4',
-      `set ainp:imageDigest=${A}`,
-      'remove ainp:brokerMaxReplicas',
-      'up: rollback to version 5',
+      `set ainp:imageDigest=${digest1}`,
+      'set ainp:logLevel=info',
+      'up: rollback to version 1',
     ]);
     calls.length = 0;
-    await rollback({ ...stack, getTag: () => Promise.reject(new Error('no tag')) }, { dryRun: true });
+    await rollback(stack, { dryRun: true });
     expect(calls).toEqual([]);
-    await expect(rollback(stack, { to: 3 })).rejects.toThrow(
-      'cannot roll back prod: version 3 is a failed update',
+    await expect(rollback({ ...stack, history: async () => history }, { to: 4 })).rejects.toThrow(
+      'cannot roll back local: version 4 is a failed update',
     );
   });
 });
 
-describe('kubectl health decisions (hand-written JSON in kubectl -o json shape)', () => {
-  const deployment = fixture<Deployment>('kubectl/deployment.json');
-  const pods = fixture<{ items: Pod[] }>('kubectl/pods.json').items;
-  const job = fixture<HealthInputs['migrationJob']>('kubectl/job.json');
-  const cronJobs = fixture<{ items: CronJob[] }>('kubectl/cronjobs.json').items;
-  const now = new Date('2026-11-23T10:06:00Z');
+describe('kubectl health decisions (kubectl JSON recorded in the cluster lane)', () => {
+  const recorded = (state: string) => ({
+    deployment: fixture<Deployment>(`kubectl/${state}/deployment.json`),
+    hpa: fixture<HorizontalPodAutoscaler>(`kubectl/${state}/hpa.json`),
+    pods: fixture<{ items: Pod[] }>(`kubectl/${state}/pods.json`).items,
+    migrationJob: fixture<Job>(`kubectl/${state}/job.json`),
+    cronJobs: fixture<{ items: CronJob[] }>(`kubectl/${state}/cronjobs.json`).items,
+  });
+  const { deployment, hpa, pods, migrationJob, cronJobs } = recorded('healthy');
+  const finalizer = cronJobs.find((c) => c.metadata.name === 'ainp-broker-finalizer')!;
+  // When it was recorded: just after the finalizer's last success.
+  const now = new Date(Date.parse(finalizer.status.lastSuccessfulTime!) + 10_000);
   const healthy: HealthInputs = {
     deployment,
+    hpa,
     pods,
-    migrationJob: job,
+    migrationJob,
     cronJobs,
     ready: { status: 200 },
     now,
@@ -254,20 +278,32 @@ describe('kubectl health decisions (hand-written JSON in kubectl -o json shape)'
       ['rollout', 'ok'],
       ['pods', 'ok'],
       ['migration job', 'ok'],
-      ['cronjob ainp-broker-finalizer', 'ok'],
-      ['cronjob ainp-broker-aggregator', 'ok'],
+      ...cronJobs.map((c) => [`cronjob ${c.metadata.name}`, 'ok']),
       ['/ready', 'ok'],
     ]);
+    expect(r.checks[0]!.detail).toBe('2/2 replicas updated and available');
     expect(r.exitCode).toBe(0);
+  });
+
+  it('a Deployment scaled to 0 fails rollout and pods against the HPA minimum', () => {
+    const zero = recorded('scaled-to-zero');
+    expect(zero.deployment.spec.replicas).toBe(0);
+    const r = evaluateHealth({ ...zero, ready: { status: 200 }, now });
+    expect(r.checks.slice(0, 2)).toEqual([
+      { name: 'rollout', level: 'fail', detail: 'scaled to 0 replicas, below the HPA minimum of 2' },
+      { name: 'pods', level: 'fail', detail: `0/2 pods ready` },
+    ]);
+    expect(wantedReplicas(zero.deployment, zero.hpa)).toBe(2);
+    expect(r.exitCode).toBe(1);
   });
 
   it('a rollout in progress or stuck', () => {
     const rolling = structuredClone(deployment);
     rolling.status.updatedReplicas = 1;
-    rolling.status.replicas = 4;
+    rolling.status.replicas = 3;
     expect(rolloutCheck(rolling)).toMatchObject({
       level: 'fail',
-      detail: 'rollout incomplete: 1/3 updated, 3/3 available, 3 old replicas',
+      detail: 'rollout incomplete: 1/2 updated, 2/2 available, 2 old replicas',
     });
     const stuck = structuredClone(deployment);
     stuck.status.conditions = [
@@ -285,44 +321,36 @@ describe('kubectl health decisions (hand-written JSON in kubectl -o json shape)'
   it('pods not ready, or crash-looping', () => {
     const p = structuredClone(pods);
     p[1]!.status.conditions = [{ type: 'Ready', status: 'False' }];
-    expect(podsCheck(p, 3)).toEqual({ name: 'pods', level: 'fail', detail: '2/3 pods ready' });
-    p[2]!.status.containerStatuses![0]!.state = { waiting: { reason: 'CrashLoopBackOff' } };
-    expect(podsCheck(p, 3).detail).toBe('crash-looping: ainp-broker-7d9f8b6c5-klmno/broker');
+    expect(podsCheck(p, 2)).toEqual({ name: 'pods', level: 'fail', detail: '1/2 pods ready' });
+    p[0]!.status.containerStatuses![0]!.state = { waiting: { reason: 'CrashLoopBackOff' } };
+    expect(podsCheck(p, 2).detail).toBe(`crash-looping: ${p[0]!.metadata.name}/broker`);
   });
 
   it('a failed migration fails; a missing one (TTL) only warns', () => {
-    expect(
-      migrationCheck({
-        metadata: { name: 'm' },
-        status: {
-          failed: 3,
-          conditions: [{ type: 'Failed', status: 'True', message: 'BackoffLimitExceeded' }],
-        },
-      }),
-    ).toMatchObject({
-      level: 'fail',
-      detail: 'failed: BackoffLimitExceeded',
-    });
+    expect(migrationCheck(migrationJob)).toEqual({ name: 'migration job', level: 'ok', detail: 'succeeded' });
+    const failed = structuredClone(migrationJob!);
+    failed.status = {
+      failed: 3,
+      conditions: [{ type: 'Failed', status: 'True', message: 'BackoffLimitExceeded' }],
+    };
+    expect(migrationCheck(failed)).toMatchObject({ level: 'fail', detail: 'failed: BackoffLimitExceeded' });
     expect(migrationCheck(undefined).level).toBe('warn');
   });
 
   it('a CronJob whose last success is older than twice its schedule', () => {
-    const finalizer = cronJobs[0]!; // every 5 minutes, last success 10:05:07
-    expect(cronJobCheck(finalizer, new Date('2026-11-23T10:15:07Z'))).toMatchObject({
+    const last = Date.parse(finalizer.status.lastSuccessfulTime!); // every minute
+    expect(cronJobCheck(finalizer, new Date(last + 120_000))).toMatchObject({
       level: 'ok',
-      detail: 'last success 600 s ago (limit 600 s)',
+      detail: 'last success 120 s ago (limit 120 s)',
     });
-    expect(cronJobCheck(finalizer, new Date('2026-11-23T10:15:08Z'))).toMatchObject({
+    expect(cronJobCheck(finalizer, new Date(last + 121_000))).toMatchObject({
       level: 'fail',
-      detail: 'last success 601 s ago, over twice its schedule (600 s)',
+      detail: 'last success 121 s ago, over twice its schedule (120 s)',
     });
-    const fresh = {
-      ...finalizer,
-      metadata: { name: 'new', creationTimestamp: '2026-11-23T10:04:00Z' },
-      status: {},
-    };
-    expect(cronJobCheck(fresh, now).level).toBe('ok');
-    expect(cronJobCheck(fresh, new Date('2026-11-23T10:30:00Z')).level).toBe('fail');
+    const created = Date.parse(finalizer.metadata.creationTimestamp!);
+    const fresh = { ...finalizer, status: {} };
+    expect(cronJobCheck(fresh, new Date(created + 60_000)).level).toBe('ok');
+    expect(cronJobCheck(fresh, new Date(created + 600_000)).level).toBe('fail');
   });
 
   it('/ready failing or unreachable fails the whole check', () => {
@@ -330,7 +358,7 @@ describe('kubectl health decisions (hand-written JSON in kubectl -o json shape)'
     expect(evaluateHealth({ ...healthy, ready: { error: 'port-forward exited 1' } }).checks.at(-1)).toEqual({
       name: '/ready',
       level: 'fail',
-      detail: 'unreachable through port-forward: port-forward exited 1',
+      detail: 'unreachable: port-forward exited 1',
     });
   });
 });
@@ -358,7 +386,7 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
         env: {
           ...process.env,
           KUBECTL: path.resolve('test/helpers/fake-kubectl.mjs'),
-          FAKE_KUBECTL_DIR: path.resolve('test/fixtures/kubectl'),
+          FAKE_KUBECTL_DIR: path.resolve('test/fixtures/kubectl/healthy'),
           FAKE_KUBECTL_LOG: log,
           FAKE_READY_PORT: String((server.address() as AddressInfo).port),
           ...env,
@@ -375,14 +403,13 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
     readyStatus = 200;
     const r = await health();
     expect(r.code).toBe(0);
-    // The stand-in dates the newest success 30 s before it answers; health reads it a moment later.
-    expect(r.stdout).toMatch(
-      /ok {3}cronjob ainp-broker-finalizer: last success 3[0-5] s ago \(limit 600 s\)/,
-    );
+    // The stand-in makes the newest success 30 s old when it answers; a loaded machine adds seconds.
+    expect(r.stdout).toMatch(/ok {3}cronjob ainp-broker-finalizer: last success 3\d s ago \(limit 120 s\)/);
     expect(r.stdout).toContain('health: OK');
     expect(r.calls).toEqual(
       expect.arrayContaining([
         '-n ainp-prod get deployment ainp-broker -o json',
+        '-n ainp-prod get hpa ainp-broker -o json',
         '-n ainp-prod get pods -l app.kubernetes.io/instance=ainp-broker,app.kubernetes.io/component=api -o json',
         '-n ainp-prod get job ainp-broker-migrate -o json',
         '-n ainp-prod get cronjobs -l app.kubernetes.io/instance=ainp-broker -o json',

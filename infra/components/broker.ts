@@ -16,6 +16,8 @@ export type BrokerArgs = {
   redisUrl: pulumi.Input<string>;
   natsUrl: pulumi.Input<string>;
   registryPassword?: pulumi.Input<string>;
+  /** The admin token set as a config secret; when absent one is generated (@pulumi/random). */
+  adminToken?: pulumi.Input<string>;
   /** The backing services: the release (and its migration hook) waits for all of them. */
   dependsOn: pulumi.Resource[];
 };
@@ -77,12 +79,10 @@ export class Broker extends pulumi.ComponentResource {
     this.imageRef = ref;
     this.imageDigest = ref.apply((r) => splitRepoDigest(r).digest);
 
-    const adminToken = new random.RandomPassword(
-      `${name}-admin-token`,
-      { length: 48, special: false },
-      parent,
-    );
-    this.adminToken = pulumi.secret(adminToken.result);
+    const adminToken =
+      args.adminToken ??
+      new random.RandomPassword(`${name}-admin-token`, { length: 48, special: false }, parent).result;
+    this.adminToken = pulumi.secret(adminToken);
     this.envSecret = new k8s.core.v1.Secret(
       `${name}-env`,
       {
@@ -92,7 +92,7 @@ export class Broker extends pulumi.ComponentResource {
           DATABASE_URL: pulumi.secret(args.databaseUrl),
           REDIS_URL: pulumi.secret(args.redisUrl),
           NATS_URL: pulumi.secret(args.natsUrl),
-          ADMIN_TOKEN: pulumi.secret(adminToken.result),
+          ADMIN_TOKEN: this.adminToken,
         },
       },
       parent,

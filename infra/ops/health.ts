@@ -1,32 +1,49 @@
 /**
  * `npm run health -- --stack NAME` (or `--namespace NS --release R`): rollout status, ready pods,
  * the migration Job, each CronJob's last success within twice its schedule, and /ready through a
- * port-forward. Prints one line per check; exits 0 when nothing failed, 1 when a check failed, 2 on
+ * port-forward to the Service, or at `--ready-url URL` where no port-forward can reach a pod (the
+ * loopback cluster's kwok nodes have no kubelet: the lane points it at a broker it started on the
+ * same external services). Prints one line per check; exits 0 when nothing failed, 1 when a check failed, 2 on
  * a usage error, 3 when kubectl itself failed (no cluster, no access).
  */
 import { flags } from './args.js';
 import { evaluateHealth, formatReport } from './kube-health.js';
-import { gatherHealth } from './kubectl.js';
+import { gatherHealth, type HealthTarget } from './kubectl.js';
 
-const USAGE = 'npm run health -- --stack NAME | --namespace NS [--release ainp-broker]';
+const USAGE = 'npm run health -- --stack NAME | --namespace NS [--release ainp-broker] [--ready-url URL]';
 
-export async function healthOf(t: { namespace: string; release: string; migrationJob: string }) {
+export async function healthOf(t: HealthTarget) {
   return evaluateHealth(await gatherHealth(t));
 }
 
 async function main() {
   const f = flags(
-    { stack: { type: 'string' }, namespace: { type: 'string' }, release: { type: 'string' } },
+    {
+      stack: { type: 'string' },
+      namespace: { type: 'string' },
+      release: { type: 'string' },
+      'ready-url': { type: 'string' },
+    },
     USAGE,
   );
-  let target: { namespace: string; release: string; migrationJob: string };
+  let target: HealthTarget;
   if (f.stack) {
     const { selectStack, stackOutputs } = await import('./pulumi-stack.js');
     const o = await stackOutputs(await selectStack(f.stack));
-    target = { namespace: o.namespace, release: o.release, migrationJob: o.migrationJob };
+    target = {
+      namespace: o.namespace,
+      release: o.release,
+      migrationJob: o.migrationJob,
+      readyUrl: f['ready-url'],
+    };
   } else if (f.namespace) {
     const release = f.release ?? 'ainp-broker';
-    target = { namespace: f.namespace, release, migrationJob: `${release}-migrate` };
+    target = {
+      namespace: f.namespace,
+      release,
+      migrationJob: `${release}-migrate`,
+      readyUrl: f['ready-url'],
+    };
   } else {
     process.stderr.write(`--stack or --namespace is required\nusage: ${USAGE}\n`);
     process.exit(2);

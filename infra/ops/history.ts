@@ -21,9 +21,26 @@ export const PROJECT = 'ainp';
 
 const isSucceededUpdate = (e: HistoryEntry) => e.kind === 'update' && e.result === 'succeeded';
 
-/** Newest first, whatever order the source used. */
+const time = (e: HistoryEntry) => new Date(e.startTime).getTime();
+
+/**
+ * Newest first, each entry with its number. Pulumi Cloud numbers a stack's updates 1, 2, 3, …; a
+ * self-managed backend (file://, S3, Azure Blob) reports `"version": 0` for every one, so where the
+ * numbers are not distinct and positive each entry gets the number Pulumi Cloud would have given it:
+ * its position in the history, oldest = 1 (by start time; `pulumi stack history` lists newest first,
+ * which breaks a tie).
+ */
 export function newestFirst(history: HistoryEntry[]): HistoryEntry[] {
-  return [...history].sort((a, b) => b.version - a.version);
+  const versions = new Set(history.map((e) => e.version));
+  if (versions.size === history.length && history.every((e) => e.version > 0))
+    return [...history].sort((a, b) => b.version - a.version);
+  const ordered = history.map((e, i) => ({ e, i })).sort((a, b) => time(b.e) - time(a.e) || a.i - b.i);
+  return ordered.map(({ e }, n) => ({ ...e, version: ordered.length - n }));
+}
+
+/** The number of the newest entry (what promotion tags as last good after prod's checks). */
+export function newestVersion(history: HistoryEntry[]): number | undefined {
+  return newestFirst(history)[0]?.version;
 }
 
 /**

@@ -31,6 +31,10 @@ export type Pod = {
     }[];
   };
 };
+export type HorizontalPodAutoscaler = {
+  metadata: { name: string };
+  spec: { minReplicas?: number; maxReplicas: number };
+};
 export type Job = {
   metadata: { name: string };
   status: { succeeded?: number; failed?: number; active?: number; conditions?: Condition[] };
@@ -45,21 +49,38 @@ export type Level = 'ok' | 'warn' | 'fail';
 export type Check = { name: string; level: Level; detail: string };
 export type HealthInputs = {
   deployment: Deployment | undefined;
+  /** The release's HPA: its minimum is the floor of the replicas wanted, whatever spec.replicas says. */
+  hpa?: HorizontalPodAutoscaler | undefined;
   pods: Pod[];
   migrationJob: Job | undefined;
   cronJobs: CronJob[];
-  /** What `/ready` answered through a port-forward (status code, or the error). */
+  /** What `/ready` answered (through a port-forward or at --ready-url): status code, or the error. */
   ready: { status: number; body?: string } | { error: string };
   now: Date;
 };
 
 const cond = (cs: Condition[] | undefined, type: string) => cs?.find((c) => c.type === type);
 
-export function rolloutCheck(d: Deployment | undefined): Check {
+/**
+ * The replicas a release must have: the Deployment's, but never fewer than its HPA's minimum. An HPA
+ * does nothing to a Deployment scaled to 0 (it reads that as autoscaling switched off), so a
+ * Deployment scaled to 0 by hand would otherwise look like a complete rollout of 0/0.
+ */
+export function wantedReplicas(d: Deployment | undefined, hpa?: HorizontalPodAutoscaler): number {
+  return Math.max(d?.spec.replicas ?? 1, hpa?.spec.minReplicas ?? 0);
+}
+
+export function rolloutCheck(d: Deployment | undefined, want = wantedReplicas(d)): Check {
   const name = 'rollout';
   if (!d) return { name, level: 'fail', detail: 'the Deployment does not exist' };
-  const want = d.spec.replicas ?? 1;
   const s = d.status;
+  const scaled = d.spec.replicas ?? 1;
+  if (scaled < want)
+    return {
+      name,
+      level: 'fail',
+      detail: `scaled to ${scaled} replicas, below the HPA minimum of ${want}`,
+    };
   const progressing = cond(s.conditions, 'Progressing');
   if (progressing?.reason === 'ProgressDeadlineExceeded')
     return {
@@ -148,16 +169,15 @@ export function cronJobCheck(c: CronJob, now: Date): Check {
 
 export function readyCheck(ready: HealthInputs['ready']): Check {
   const name = '/ready';
-  if ('error' in ready)
-    return { name, level: 'fail', detail: `unreachable through port-forward: ${ready.error}` };
+  if ('error' in ready) return { name, level: 'fail', detail: `unreachable: ${ready.error}` };
   if (ready.status === 200) return { name, level: 'ok', detail: '200' };
   return { name, level: 'fail', detail: `${ready.status} ${ready.body?.slice(0, 200) ?? ''}`.trim() };
 }
 
 export function evaluateHealth(i: HealthInputs): { checks: Check[]; exitCode: number } {
-  const want = i.deployment?.spec.replicas ?? 1;
+  const want = wantedReplicas(i.deployment, i.hpa);
   const checks = [
-    rolloutCheck(i.deployment),
+    rolloutCheck(i.deployment, want),
     podsCheck(i.pods, want),
     migrationCheck(i.migrationJob),
     ...i.cronJobs.map((c) => cronJobCheck(c, i.now)),

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { CronJob, Deployment, HealthInputs, Job, Pod } from './kube-health.js';
+import type { CronJob, Deployment, HealthInputs, HorizontalPodAutoscaler, Job, Pod } from './kube-health.js';
 
 const run = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
@@ -44,22 +44,50 @@ async function readyThroughPortForward(namespace: string, service: string): Prom
   }
 }
 
-export async function gatherHealth(t: {
+/** GET a /ready URL directly (`--ready-url`): for clusters whose pods cannot be port-forwarded to. */
+async function readyAt(url: string): Promise<HealthInputs['ready']> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    return { error: `${url}: ${(err as Error).message}` };
+  }
+}
+
+export type HealthTarget = {
   namespace: string;
   release: string;
   migrationJob: string;
-}): Promise<HealthInputs> {
+  /** Check this URL instead of /ready through a port-forward to the Service. */
+  readyUrl?: string | undefined;
+};
+
+/** The kubectl queries of a health check (`get ... -o json`), by what they fetch. */
+export function healthQueries(t: HealthTarget) {
   const ns = ['-n', t.namespace];
   const selector = `app.kubernetes.io/instance=${t.release}`;
-  const [deployment, pods, migrationJob, cronJobs, ready] = await Promise.all([
-    getJson<Deployment>([...ns, 'get', 'deployment', t.release]),
-    getJson<{ items: Pod[] }>([...ns, 'get', 'pods', '-l', `${selector},app.kubernetes.io/component=api`]),
-    getJson<Job>([...ns, 'get', 'job', t.migrationJob]),
-    getJson<{ items: CronJob[] }>([...ns, 'get', 'cronjobs', '-l', selector]),
-    readyThroughPortForward(t.namespace, t.release),
+  return {
+    deployment: [...ns, 'get', 'deployment', t.release],
+    hpa: [...ns, 'get', 'hpa', t.release],
+    pods: [...ns, 'get', 'pods', '-l', `${selector},app.kubernetes.io/component=api`],
+    job: [...ns, 'get', 'job', t.migrationJob],
+    cronjobs: [...ns, 'get', 'cronjobs', '-l', selector],
+  };
+}
+
+export async function gatherHealth(t: HealthTarget): Promise<HealthInputs> {
+  const q = healthQueries(t);
+  const [deployment, hpa, pods, migrationJob, cronJobs, ready] = await Promise.all([
+    getJson<Deployment>(q.deployment),
+    getJson<HorizontalPodAutoscaler>(q.hpa),
+    getJson<{ items: Pod[] }>(q.pods),
+    getJson<Job>(q.job),
+    getJson<{ items: CronJob[] }>(q.cronjobs),
+    t.readyUrl ? readyAt(t.readyUrl) : readyThroughPortForward(t.namespace, t.release),
   ]);
   return {
     deployment,
+    hpa,
     pods: pods?.items ?? [],
     migrationJob,
     cronJobs: cronJobs?.items ?? [],

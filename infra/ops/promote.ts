@@ -8,7 +8,13 @@ import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
 import { healthOf } from './health.js';
-import { LAST_GOOD_TAG, promotionDigest, type StepName } from './history.js';
+import {
+  LAST_GOOD_TAG,
+  newestVersion,
+  promotionDigest,
+  type HistoryEntry,
+  type StepName,
+} from './history.js';
 import { runPromotion } from './promotion.js';
 import { runK6 } from './k6.js';
 import { print, selectStack, stackOutputs } from './pulumi-stack.js';
@@ -75,9 +81,10 @@ async function main() {
     log: (line) => console.log(line),
     rollbackProd: async () => void (await rollback(prod)),
     markProdGood: async () => {
-      const [latest] = await prod.history(1);
-      if (latest) await prod.setTag(LAST_GOOD_TAG, String(latest.version));
-      console.log(`promote: done; prod version ${latest?.version} tagged ${LAST_GOOD_TAG}`);
+      // The whole history: a self-managed backend numbers no update, so the number is its position.
+      const version = newestVersion((await prod.history()) as HistoryEntry[]);
+      if (version !== undefined) await prod.setTag(LAST_GOOD_TAG, String(version));
+      console.log(`promote: done; prod version ${version} tagged ${LAST_GOOD_TAG}`);
     },
   });
   process.exit(outcome.result === 'done' ? 0 : 1);

@@ -3,7 +3,7 @@
 // A stand-in for kubectl (no cluster exists here): answers `get ... -o json` from the hand-written
 // JSON in FAKE_KUBECTL_DIR (kubectl's shape, typed by hand, not recorded from a cluster), and `port-forward` by pointing at FAKE_READY_PORT. Every call is
 // appended to FAKE_KUBECTL_LOG. CronJob times are shifted so the newest success is 30 s old.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
@@ -12,29 +12,34 @@ const dir = process.env.FAKE_KUBECTL_DIR;
 const read = (f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
 const missing = (process.env.FAKE_MISSING ?? '').split(',');
 const kind = args[args.indexOf('get') + 1];
+const FILES = {
+  deployment: 'deployment.json',
+  hpa: 'hpa.json',
+  pods: 'pods.json',
+  job: 'job.json',
+  cronjobs: 'cronjobs.json',
+};
 
 if (args.includes('port-forward')) {
   process.stdout.write(`Forwarding from 127.0.0.1:${process.env.FAKE_READY_PORT} -> 3000\n`);
   setInterval(() => undefined, 1000);
-} else if (missing.includes(kind)) {
+} else if (missing.includes(kind) || !FILES[kind] || !existsSync(path.join(dir, FILES[kind]))) {
   process.stderr.write(
     `Error from server (NotFound): ${kind} "${args[args.indexOf('get') + 2]}" not found\n`,
   );
   process.exit(1);
 } else {
-  const file = {
-    deployment: 'deployment.json',
-    pods: 'pods.json',
-    job: 'job.json',
-    cronjobs: 'cronjobs.json',
-  }[kind];
-  const doc = read(file);
+  const doc = read(FILES[kind]);
   if (kind === 'cronjobs') {
-    const newest = Math.max(...doc.items.map((c) => Date.parse(c.status.lastSuccessfulTime)));
-    const shift = Date.now() - 30_000 - newest;
-    for (const c of doc.items)
-      for (const k of ['lastScheduleTime', 'lastSuccessfulTime'])
-        c.status[k] = new Date(Date.parse(c.status[k]) + shift).toISOString();
+    const times = doc.items
+      .map((c) => Date.parse(c.status.lastSuccessfulTime))
+      .filter((t) => !Number.isNaN(t));
+    const shift = Date.now() - 30_000 - Math.max(...times);
+    const moved = (t) => (t ? new Date(Date.parse(t) + shift).toISOString() : t);
+    for (const c of doc.items) {
+      c.metadata.creationTimestamp = moved(c.metadata.creationTimestamp);
+      for (const k of ['lastScheduleTime', 'lastSuccessfulTime']) c.status[k] = moved(c.status[k]);
+    }
   }
   process.stdout.write(JSON.stringify(doc));
 }

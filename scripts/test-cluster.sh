@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The cluster lane (`npm run test:cluster`): builds (or takes from the tools cache) the pinned
+# cluster tools, then runs test/cluster/ against a loopback control plane it starts and stops
+# itself, with the real Pulumi CLI and Kubernetes provider. Not part of `npm test`.
+# RECORD_FIXTURES=1 also re-records test/fixtures/kubectl and test/fixtures/pulumi (see
+# scripts/record-fixtures.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+bash scripts/install-deps.sh
+bash scripts/tools.sh cluster
+echo "cluster tools ready in $((SECONDS - started)) s"
+mkdir -p .test-data
+# The lane stops its control plane itself; this catches a worker killed before it could (timeout,
+# Ctrl-C): `down` ends the process groups recorded in the state file and removes the folder.
+export AINP_CLUSTER_STATE="$PWD/.test-data/cluster-lane.json"
+trap 'npx tsx infra/cluster/cli.ts down >/dev/null 2>&1 || true' EXIT
+npx vitest run --config vitest.cluster.config.ts "$@"
+echo "cluster lane: $((SECONDS - started)) s"
