@@ -15,5 +15,12 @@ mkdir -p .test-data
 # Ctrl-C): `down` ends the process groups recorded in the state file and removes the folder.
 export AINP_CLUSTER_STATE="$PWD/.test-data/cluster-lane.json"
 trap 'npx tsx infra/cluster/cli.ts down >/dev/null 2>&1 || true' EXIT
-npx vitest run --config vitest.cluster.config.ts "$@"
+status=0
+npx vitest run --config vitest.cluster.config.ts "$@" 2>&1 | tee .test-data/cluster-lane.log || status=$?
+# A failed teardown shows as a failed file or an unhandled error while vitest may still exit 0.
+if grep -qE 'Test Files .*failed|unhandled error' .test-data/cluster-lane.log; then
+  echo "cluster lane: vitest reported failures (see above)"
+  status=1
+fi
 echo "cluster lane: $((SECONDS - started)) s"
+exit $status

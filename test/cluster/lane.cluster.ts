@@ -123,13 +123,9 @@ afterAll(async () => {
   console.log('cluster lane times (s):', times);
   await cp?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
-  // The stack helper's own afterAll, registered from inside this beforeAll, was seen not to run
-  // here (redis-server and nats-server outlived the lane): stop them explicitly.
+  // The broker is a separate process; the stack's Valkey, NATS, pool and folder are stopped by the
+  // stack helper's own afterAll (registered when this file imports it).
   await broker?.stop();
-  if (services) {
-    await Promise.allSettled([services.redis.stop(), services.nats.stop(), services.db.end()]);
-    rmSync(services.dir, { recursive: true, force: true });
-  }
 });
 
 describe('the local stack on a real API server', () => {
