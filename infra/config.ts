@@ -18,11 +18,15 @@ const quantity = (def: string) =>
     .string()
     .regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity such as 500m, 512Mi or 10Gi')
     .default(def);
+/** A Kubernetes CronJob schedule: five fields (the local schedule also takes a seconds field; a CronJob does not). */
 const cron = (def: string) =>
   z
     .string()
     .default(def)
-    .refine((v) => isValidCron(v), 'must be a five- or six-field cron expression');
+    .refine(
+      (v) => isValidCron(v, [5]),
+      'must be a five-field cron expression (a Kubernetes CronJob has no seconds field)',
+    );
 const chartVersion = (def: string) =>
   z
     .string()
@@ -74,7 +78,14 @@ export const configSchema = z.object({
     .string()
     .regex(/^[0-9]+[dwm]$/, 'must look like 30d, 4w or 3m')
     .default('30d'),
-  postgresBackupSchedule: z.string().default('0 0 3 * * *'),
+  // CloudNativePG's ScheduledBackup takes six fields, seconds first.
+  postgresBackupSchedule: z
+    .string()
+    .default('0 0 3 * * *')
+    .refine(
+      (v) => isValidCron(v, [6]),
+      'must be a six-field cron expression (seconds first), as CloudNativePG takes',
+    ),
   valkeyReplicas: int(0, 0),
   valkeyStorageSize: quantity('8Gi'),
   natsReplicas: int(1, 1),
@@ -116,9 +127,8 @@ export function externalServices(secretsSet: ReadonlySet<SecretKey>) {
   };
 }
 
-export function isValidCron(expr: string): boolean {
-  const fields = expr.trim().split(/\s+/).length;
-  if (fields !== 5 && fields !== 6) return false;
+export function isValidCron(expr: string, fields: number[] = [5, 6]): boolean {
+  if (!fields.includes(expr.trim().split(/\s+/).length)) return false;
   try {
     new Cron(expr, { paused: true });
     return true;

@@ -73,6 +73,17 @@ describe('Pulumi.yaml and the config schema', () => {
     expect(parseStackConfig({}).ok).toBe(true);
   });
 
+  it('takes five cron fields for CronJob schedules (no seconds), six for the CloudNativePG backup', () => {
+    const six = parseStackConfig({ finalizerCron: '*/30 * * * * *', postgresBackupSchedule: '0 3 * * *' });
+    expect(!six.ok && six.problems).toEqual([
+      'finalizerCron: must be a five-field cron expression (a Kubernetes CronJob has no seconds field)',
+      'postgresBackupSchedule: must be a six-field cron expression (seconds first), as CloudNativePG takes',
+    ]);
+    expect(parseStackConfig({ finalizerCron: '*/2 * * * *', postgresBackupSchedule: '0 0 4 * * *' }).ok).toBe(
+      true,
+    );
+  });
+
   it('derives a schedule period from cron expressions, five or six fields', () => {
     expect(cronPeriodSeconds('*/1 * * * *')).toBe(60);
     expect(cronPeriodSeconds('*/5 * * * *')).toBe(300);

@@ -376,7 +376,7 @@ describe('a broken config stops the program with a ResourceError naming each pro
     const msg = results[2]!.message;
     expect(results[2]).toMatchObject({ failed: true, resourceError: true });
     expect(msg).toContain('brokerReplica: unknown config key');
-    expect(msg).toContain('finalizerCron: must be a five- or six-field cron expression');
+    expect(msg).toContain('finalizerCron: must be a five-field cron expression');
     expect(msg).toContain('imageDigest: must be empty (build from source) or sha256:<64 hex>');
     expect(results[3]!.message).toContain('environment: stack staging must set environment: staging');
   });
