@@ -2,6 +2,7 @@ import client from 'prom-client';
 import type { Db } from './data/db.js';
 import { outboxBacklog } from './data/event-repository.js';
 import { lastJobSuccesses } from './data/job-run-repository.js';
+import { ledgerHealth } from './data/ledger-repository.js';
 import { countPendingReceipts } from './data/receipt-repository.js';
 
 /**
@@ -144,6 +145,13 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
   countGauge('ainp_outbox_backlog', 'Outbox events not yet published to JetStream', outboxBacklog);
+  // SPEC section 10: the sum of every ledger balance. Anything but 0 means money was created or
+  // destroyed outside a transfer; the chart's PrometheusRule pages on it.
+  countGauge(
+    'ainp_ledger_imbalance_atomic',
+    'Sum of all ledger account balances in atomic units (0 when the books balance)',
+    async (d) => Number((await ledgerHealth(d)).imbalance),
+  );
 
   return {
     wsConnections,

@@ -32,6 +32,10 @@ import { summaryOutputs, TREND_STATS, type Summary } from './lib/summary.ts';
 
 const M = Number(__ENV.POU_M || 5);
 const STAKE = __ENV.STAKE || '1000000';
+// A committee seat needs the stake locked for a receipt's whole life (RECEIPT_TTL_HOURS, 24 by default).
+const STAKE_LOCK_SECONDS = 7 * 86_400;
+// Deposit references must be unique: one prefix per run.
+const RUN = `${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
 const AREAS = ['platform', 'registry', 'pou', 'usefulness', 'realtime', 'cleanup'] as const;
 type Area = (typeof AREAS)[number];
 
@@ -85,8 +89,8 @@ export default async function (data: Data) {
     const client = await newSigner();
     await registry(owner, rater, data, provider, client);
     await stakeAuditors(staked);
-    await settleAttestFinalize(client, provider, staked);
-    await usefulness(client, provider);
+    const taskId = await settleAttestFinalize(client, provider, staked);
+    await usefulness(client, provider, taskId);
     realtime(data.owner);
   } finally {
     cleanup(staked);
@@ -159,8 +163,22 @@ async function registry(owner: KeyClient, rater: KeyClient, data: Data, provider
 }
 
 /**
- * M agents that stake, so the receipt below gets a committee the script can sign for. Each under
- * its own API key (its own owner address): a committee seats one agent per owner.
+ * Money enters the ledger only through an admin deposit (SPEC section 10). The smoke funds its own
+ * DIDs with small amounts, under references that name it (`k6-smoke-…`), so they stand out in the
+ * ledger of the target.
+ */
+function deposit(did: string, amount: string, what: string): void {
+  ok(
+    admin.post('/api/admin/deposits', { did, amount_atomic: amount, reference: `k6-smoke-${RUN}-${what}` }),
+    201,
+    'admin deposit',
+    (b) => b.replayed === false,
+  );
+}
+
+/**
+ * M agents that stake from deposited funds, so the receipt below gets a committee the script can
+ * sign for. Each under its own API key (its own owner address): a committee seats one agent per owner.
  */
 async function stakeAuditors(staked: Staked[]): Promise<void> {
   enter('pou');
@@ -170,10 +188,12 @@ async function stakeAuditors(staked: Staked[]): Promise<void> {
     const a = await register(key, signer, `k6 auditor ${i}`);
     if (!a?.id) continue;
     staked.push({ signer, id: a.id, key });
+    deposit(signer.did, STAKE, `stake-${i}`);
     ok(
-      await signed(signer, 'POST', '/api/stakes', { amount_atomic: STAKE, lock_seconds: 3600 }),
+      await signed(signer, 'POST', '/api/stakes', { amount_atomic: STAKE, lock_seconds: STAKE_LOCK_SECONDS }),
       201,
-      'stake',
+      'stake from available funds',
+      (b) => b.locked_atomic === STAKE,
     );
   }
 }
@@ -185,7 +205,7 @@ async function stakeAuditors(staked: Staked[]): Promise<void> {
  * whether this call or the scheduled job closed the receipt (SPEC: repeating it returns the
  * same result).
  */
-async function settleAttestFinalize(client: Signer, provider: Signer, staked: Staked[]) {
+async function settleAttestFinalize(client: Signer, provider: Signer, staked: Staked[]): Promise<string> {
   enter('pou');
   const neg = await intentAndOffer(client, provider, {
     description: 'k6 smoke: translate a document',
@@ -245,6 +265,13 @@ async function settleAttestFinalize(client: Signer, provider: Signer, staked: St
     'reputation moved',
     (b) => b.tasks_finalized >= 1,
   );
+  // 2000000 deposited and escrowed; 1000000 paid; the rest released back to available.
+  ok(
+    await signed(client, 'GET', ['/api/credits/{did}', { did: client.did }]),
+    200,
+    "the client's balances after settling",
+    (b) => b.available === '1000000' && b.escrow === '0',
+  );
 
   const neg2 = await intentAndOffer(client, provider, {
     description: 'k6 smoke: rejected',
@@ -252,14 +279,24 @@ async function settleAttestFinalize(client: Signer, provider: Signer, staked: St
     price: '900',
   });
   ok(await signed(client, 'POST', ['/api/negotiations/{id}/reject', { id: neg2?.id }], {}), 200, 'reject');
+  const intent = { id: neg2?.intent_id as string };
+  ok(await signed(client, 'GET', ['/api/intents/{id}', intent]), 200, 'read the intent');
+  ok(
+    await signed(client, 'POST', ['/api/intents/{id}/cancel', intent], {}),
+    200,
+    'cancel the intent: its escrow is released',
+    (b) => b.status === 'cancelled',
+  );
+  return t.task_id;
 }
 
-async function usefulness(client: Signer, provider: Signer): Promise<void> {
+async function usefulness(client: Signer, provider: Signer, taskId: string): Promise<void> {
   enter('usefulness');
   const did = { did: provider.did };
   ok(
     await signed(provider, 'POST', '/api/usefulness/proofs', {
       trace_id: `k6-${Date.now()}`,
+      task_id: taskId,
       metrics: { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 },
     }),
     201,
@@ -316,6 +353,7 @@ async function intentAndOffer(
   provider: Signer,
   o: { description: string; budget: string; price: string },
 ): Promise<any> {
+  deposit(client.did, o.budget, `intent-${o.budget}`);
   const intent = ok(
     await signed(client, 'POST', '/api/intents', {
       intent_type: 'translation',

@@ -12,7 +12,7 @@ beforeAll(async () => {
   broker = await (await createTestStack()).broker();
 });
 
-const intent = { intent_type: 'x', description: 'y', budget_atomic: '1' };
+const intent = { intent_type: 'x', description: 'y', budget_atomic: '0' };
 
 async function post(headers: Record<string, string>, body: string) {
   const res = await fetch(`${broker.url}/api/intents`, {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectCommittee } from '../app/domain/committee.js';
 import type { RunningBroker } from '../app/server.js';
 import { newClient, type Client } from './helpers/api.js';
-import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
+import { fund, newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
@@ -67,18 +67,45 @@ describe('settle → attest → finalize over HTTP with real signatures', () => 
       expect(receipt.selection_seed).toMatch(/^[0-9a-f]{64}$/);
     });
 
-    it('splits the price in the ledger so the parts sum to it', async () => {
-      // 700002 + 100000 + 100000 + 100001 = 1000003.
+    it('pays the price out of the escrow, split so the parts sum to it, and releases the rest', async () => {
+      // 700002 + 100000 + 100000 + 100001 = 1000003, from the 2000000 escrowed; 999997 goes back.
       const ledger = await stack.db.query(
-        `SELECT account, amount_atomic::text AS a FROM credit_ledger WHERE task_id = $1 ORDER BY account`,
-        [receipt.task_id],
+        `SELECT id, debit_account AS debit, credit_account AS credit, amount_atomic::text AS a
+           FROM ledger_transfers WHERE reference IN ($1, $2) ORDER BY seq`,
+        [receipt.task_id, receipt.intent_id],
       );
+      const escrow = `escrow:${client.did}`;
       expect(ledger.rows).toEqual([
-        { account: 'agent', a: '700002' },
-        { account: 'broker', a: '100000' },
-        { account: 'pool', a: '100001' },
-        { account: 'validators', a: '100000' },
+        {
+          id: `escrow:${receipt.intent_id}`,
+          debit: `available:${client.did}`,
+          credit: escrow,
+          a: '2000000',
+        },
+        {
+          id: `settle:${receipt.task_id}:agent`,
+          debit: escrow,
+          credit: `available:${provider.did}`,
+          a: '700002',
+        },
+        { id: `settle:${receipt.task_id}:broker`, debit: escrow, credit: 'broker', a: '100000' },
+        { id: `settle:${receipt.task_id}:validators`, debit: escrow, credit: 'validators', a: '100000' },
+        { id: `settle:${receipt.task_id}:pool`, debit: escrow, credit: 'pool', a: '100001' },
+        {
+          id: `release:${receipt.intent_id}`,
+          debit: escrow,
+          credit: `available:${client.did}`,
+          a: '999997',
+        },
       ]);
+      const credits = await signed(
+        broker.url,
+        client,
+        'GET',
+        `/api/credits/${encodeURIComponent(client.did)}`,
+      );
+      // Deposit, escrow, four settlement parts out of the escrow, release: seven transfers touch the client.
+      expect(credits.body).toMatchObject({ available: '999997', escrow: '0', stake: '0', total: 7 });
     });
 
     it('returns QUORUM_NOT_MET before any attestation', async () => {
@@ -156,8 +183,8 @@ describe('settle → attest → finalize over HTTP with real signatures', () => 
     const c = (await res.json()) as any;
     // Nobody's trust changed since settlement: the eligible set and weights are the same.
     const eligible = await stack.db.query(
-      `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust FROM agents a JOIN stakes s ON s.did = a.did
-        LEFT JOIN reputations p ON p.did = a.did WHERE s.locked_atomic >= 1000 AND a.did <> $1`,
+      `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust FROM agents a JOIN ledger_accounts s ON s.account = 'stake:' || a.did
+        LEFT JOIN reputations p ON p.did = a.did WHERE s.balance_atomic >= 1000 AND a.did <> $1`,
       [provider.did],
     );
     const { weightFromTrust } = await import('../app/domain/committee.js');
@@ -243,6 +270,7 @@ describe('attestation rules', () => {
 describe('negotiation state machine', () => {
   it('lets only the other party accept, refuses illegal transitions with INVALID_STATE, and only the client settles', async () => {
     const client = newSigner();
+    await fund(broker.url, client.did, '10');
     const intent = await signed(broker.url, client, 'POST', '/api/intents', {
       intent_type: 'x',
       description: 'y',
@@ -284,6 +312,7 @@ describe('negotiation state machine', () => {
 
   it('expires a negotiation after its TTL', async () => {
     const client = newSigner();
+    await fund(broker.url, client.did, '10');
     const intent = await signed(broker.url, client, 'POST', '/api/intents', {
       intent_type: 'x',
       description: 'y',

@@ -107,7 +107,7 @@ describe('rate limits on every /api route (SPEC section 10)', () => {
       RATE_LIMIT_FINALIZE: '3',
       RATE_LIMIT_API_READ: '4',
     });
-    const intent = { intent_type: 'x', description: 'y', budget_atomic: '1' };
+    const intent = { intent_type: 'x', description: 'y', budget_atomic: '0' };
     const one = newSigner();
     const intents = [];
     for (let i = 0; i < 7; i++)

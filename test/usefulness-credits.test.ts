@@ -5,7 +5,7 @@ import { distributeRewards, scoreWeight } from '../app/domain/rewards.js';
 import { proofScore } from '../app/domain/usefulness.js';
 import type { RunningBroker } from '../app/server.js';
 import { newClient, type Client } from './helpers/api.js';
-import { registeredAgent, signed, type Signer } from './helpers/ainp.js';
+import { finalizedReceipt, registeredAgent, signed, type Signer } from './helpers/ainp.js';
 import { runMain } from './helpers/process.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -26,8 +26,13 @@ beforeAll(async () => {
 const metrics = { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 }; // 10 + 5 + 10 + 5 + 1 = 31
 const perfect = { compute_ms: 10_000, memory_mb: 100, hops: 0, checks: 0, samples: 0 }; // capped at 100
 let n = 0;
-const prove = (s: Signer, m = metrics, trace = `trace-${++n}-${Math.random()}`) =>
-  signed(broker.url, s, 'POST', '/api/usefulness/proofs', { trace_id: trace, metrics: m });
+// Each proof names its own finalized receipt of the prover (SPEC section 10).
+const prove = async (s: Signer, m = metrics, trace = `trace-${++n}-${Math.random()}`) =>
+  signed(broker.url, s, 'POST', '/api/usefulness/proofs', {
+    trace_id: trace,
+    task_id: (await finalizedReceipt(broker.url, s)).task_id,
+    metrics: m,
+  });
 
 describe('usefulness proofs', () => {
   it('scores a proof by the SPEC formula', async () => {
@@ -45,7 +50,12 @@ describe('usefulness proofs', () => {
     const dup = await prove(agent, metrics, 'same-trace');
     expect(dup.status).toBe(409);
     const { newSigner } = await import('./helpers/ainp.js');
-    expect((await prove(newSigner())).status).toBe(403);
+    const unregistered = await signed(broker.url, newSigner(), 'POST', '/api/usefulness/proofs', {
+      trace_id: 'unregistered',
+      task_id: '00000000-0000-4000-8000-000000000000',
+      metrics,
+    });
+    expect(unregistered.status).toBe(403);
     expect((await prove(agent, { ...metrics, gpu: 1 } as any)).status).toBe(400);
   });
 
@@ -98,6 +108,10 @@ describe('credit distribution', () => {
        VALUES ($1, 1000, 0, 995, 5, 2)`,
       [threeAgo],
     );
+    // The 5 carried out of that window stayed in the pool account.
+    await other.db.query(
+      `INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind) VALUES ('carry', 'treasury', 'pool', 5, 'legacy_carry')`,
+    );
     const env = other.env({ REWARD_POOL_ATOMIC: '1000' });
     const [r1, r2] = [runMain(['job', 'credits'], env), runMain(['job', 'credits'], env)];
     expect([await r1.exited, await r2.exited]).toEqual([0, 0]);
@@ -114,16 +128,22 @@ describe('credit distribution', () => {
       { p: '1000', ci: '0', d: '999', co: '1', recipients: 2 },
     ]);
     const ledger = await other.db.query(
-      `SELECT did, sum(amount_atomic)::text AS total, count(*)::int AS n FROM credit_ledger WHERE kind = 'reward' GROUP BY did ORDER BY did`,
+      `SELECT credit_account AS account, sum(amount_atomic)::text AS total, count(*)::int AS n
+         FROM ledger_transfers WHERE kind = 'reward' GROUP BY 1 ORDER BY 1`,
     );
     expect(ledger.rows).toEqual([
-      { did: 'did:key:zA', total: '668', n: 2 },
-      { did: 'did:key:zB', total: '1336', n: 2 },
+      { account: 'available:did:key:zA', total: '668', n: 2 },
+      { account: 'available:did:key:zB', total: '1336', n: 2 },
     ]);
+    // Two emissions of 1000 from treasury; the pool keeps the 5 carried in before, minus what it paid.
+    const emitted = await other.db.query(
+      `SELECT count(*)::int AS n, sum(amount_atomic)::text AS total FROM ledger_transfers WHERE kind = 'emission' AND debit_account = 'treasury'`,
+    );
+    expect(emitted.rows[0]).toEqual({ n: 2, total: '2000' });
     const res = await fetch(`${b.url}/api/credits/${encodeURIComponent('did:key:zB')}`, {
       headers: { 'X-API-Key': (await newClient(b.url)).key },
     });
-    expect(await res.json()).toMatchObject({ balance_atomic: '1336', total: 2 });
+    expect(await res.json()).toMatchObject({ available: '1336', total: 2 });
   });
 
   it('leaves nothing half-paid when a write fails mid-window, and the next run pays it', async () => {
@@ -135,17 +155,24 @@ describe('credit distribution', () => {
     // A failure between the window claim and the last ledger write, like a crash there.
     await other.db.query(`
       CREATE FUNCTION fail_reward() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql;
-      CREATE TRIGGER fail_reward BEFORE INSERT ON credit_ledger FOR EACH ROW WHEN (NEW.did = 'did:key:zCrash') EXECUTE FUNCTION fail_reward();`);
+      CREATE TRIGGER fail_reward BEFORE INSERT ON ledger_transfers FOR EACH ROW WHEN (NEW.credit_account = 'available:did:key:zCrash') EXECUTE FUNCTION fail_reward();`);
     await expect(distributeCredits(b.ctx, new AbortController().signal)).rejects.toThrow(/disk full/);
     expect((await other.db.query('SELECT count(*)::int AS n FROM credit_windows')).rows[0].n).toBe(0);
     expect(
-      (await other.db.query(`SELECT count(*)::int AS n FROM credit_ledger WHERE kind = 'reward'`)).rows[0].n,
+      (
+        await other.db.query(
+          `SELECT count(*)::int AS n FROM ledger_transfers WHERE kind IN ('reward', 'emission')`,
+        )
+      ).rows[0].n,
     ).toBe(0);
-    await other.db.query('DROP TRIGGER fail_reward ON credit_ledger');
+    await other.db.query('DROP TRIGGER fail_reward ON ledger_transfers');
     expect((await distributeCredits(b.ctx, new AbortController().signal)).windows_paid).toBe(1);
     expect(
-      (await other.db.query(`SELECT sum(amount_atomic)::text AS s FROM credit_ledger WHERE kind = 'reward'`))
-        .rows[0].s,
+      (
+        await other.db.query(
+          `SELECT sum(amount_atomic)::text AS s FROM ledger_transfers WHERE kind = 'reward'`,
+        )
+      ).rows[0].s,
     ).toBe('1000');
   });
 });

@@ -160,6 +160,8 @@ export const envSchema = z.object({
     .regex(/^\d{1,78}$/, 'must be an integer amount in atomic units')
     .default('1000000'),
   NEGOTIATION_TTL_MINUTES: int(1, 7 * 24 * 60).default(60),
+  // An open intent that nobody settled expires after this and its escrow goes back to the client.
+  INTENT_TTL_MINUTES: int(1, 30 * 24 * 60).default(24 * 60),
   RECEIPT_TTL_HOURS: z.coerce
     .number()
     .min(0.001)

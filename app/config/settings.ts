@@ -41,6 +41,7 @@ export interface Settings {
     quorum: number;
     minStakeAtomic: string;
     negotiationTtlMinutes: number;
+    intentTtlMinutes: number;
     receiptTtlHours: number;
     reputationAlpha: number;
   };
@@ -90,6 +91,7 @@ export function settingsFrom(env: Env): Settings {
       quorum: env.POU_K,
       minStakeAtomic: env.POU_MIN_STAKE,
       negotiationTtlMinutes: env.NEGOTIATION_TTL_MINUTES,
+      intentTtlMinutes: env.INTENT_TTL_MINUTES,
       receiptTtlHours: env.RECEIPT_TTL_HOURS,
       reputationAlpha: env.REPUTATION_ALPHA,
     },

@@ -1,59 +1,111 @@
+import { available, escrow, firstOverdraft, stake, type Transfer } from '../domain/ledger.js';
+import { AppError } from '../errors.js';
 import { iso, type Queryable } from './sql.js';
 
-export interface LedgerEntry {
-  account: 'agent' | 'broker' | 'validators' | 'pool';
-  did: string | null;
-  kind: string;
-  amount_atomic: string;
-  task_id: string | null;
-  window_start?: Date | null;
+/**
+ * Applies transfers inside the caller's transaction. The accounts they touch are created when new
+ * and locked in one order (no deadlock between two movers of the same accounts); a transfer that
+ * would overdraw an account is refused with 409 INSUFFICIENT_FUNDS before anything is written, and
+ * the database refuses it too (a CHECK on the balance, kept by the trigger that applies each row).
+ * A transfer whose id is already in the ledger is skipped: the returned ids are those applied.
+ */
+export async function applyTransfers(tx: Queryable, transfers: readonly Transfer[]): Promise<string[]> {
+  const list = transfers.filter((t) => t.amount > 0n);
+  if (!list.length) return [];
+  const names = [...new Set(list.flatMap((t) => [t.debit, t.credit]))];
+  const locked = await tx.query<{ account: string; balance: string }>(
+    `SELECT account, balance_atomic::text AS balance FROM ledger_lock($1::text[])`,
+    [names],
+  );
+  const overdraft = firstOverdraft(new Map(locked.rows.map((r) => [r.account, BigInt(r.balance)])), list);
+  if (overdraft) throw insufficientFunds(overdraft.account, overdraft.balance, overdraft.needed);
+  try {
+    const { rows } = await tx.query<{ id: string }>(
+      `INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)
+       SELECT id, d, c, a, k, r FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
+              WITH ORDINALITY AS t (id, d, c, a, k, r, n)
+        ORDER BY n
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [
+        list.map((t) => t.id),
+        list.map((t) => t.debit),
+        list.map((t) => t.credit),
+        list.map((t) => t.amount.toString()),
+        list.map((t) => t.kind),
+        list.map((t) => t.reference),
+      ],
+    );
+    return rows.map((r) => r.id);
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string };
+    if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')
+      throw new AppError(409, 'INSUFFICIENT_FUNDS', 'The transfer would overdraw an account');
+    throw err;
+  }
 }
 
-export async function insertLedgerEntries(tx: Queryable, entries: LedgerEntry[]): Promise<void> {
-  if (!entries.length) return;
-  await tx.query(
-    `INSERT INTO credit_ledger (account, did, kind, amount_atomic, task_id, window_start)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::uuid[], $6::timestamptz[])`,
-    [
-      entries.map((e) => e.account),
-      entries.map((e) => e.did),
-      entries.map((e) => e.kind),
-      entries.map((e) => e.amount_atomic),
-      entries.map((e) => e.task_id),
-      entries.map((e) => e.window_start ?? null),
-    ],
+function insufficientFunds(account: string, balance: bigint, needed: bigint): AppError {
+  return new AppError(
+    409,
+    'INSUFFICIENT_FUNDS',
+    `${account} holds ${balance} atomic units; ${needed} are needed`,
+    undefined,
+    { account, balance_atomic: balance.toString(), needed_atomic: needed.toString() },
   );
 }
 
-export async function creditsOf(db: Queryable, did: string, limit: number, offset: number) {
-  const [balance, ledger] = await Promise.all([
-    db.query<{ balance: string; n: string }>(
-      `SELECT coalesce(sum(amount_atomic), 0)::text AS balance, count(*) AS n FROM credit_ledger WHERE did = $1`,
-      [did],
+export interface TransferRecord {
+  id: string;
+  kind: string;
+  debit_account: string;
+  credit_account: string;
+  amount_atomic: string;
+  reference: string | null;
+  created_at: string;
+}
+
+const TRANSFER_COLUMNS = `id, kind, debit_account, credit_account, amount_atomic::text AS amount_atomic, reference, created_at`;
+const toTransfer = (r: Omit<TransferRecord, 'created_at'> & { created_at: Date }): TransferRecord => ({
+  ...r,
+  created_at: iso(r.created_at)!,
+});
+
+export async function findTransfer(db: Queryable, id: string): Promise<TransferRecord | undefined> {
+  const { rows } = await db.query(`SELECT ${TRANSFER_COLUMNS} FROM ledger_transfers WHERE id = $1`, [id]);
+  return rows[0] && toTransfer(rows[0]);
+}
+
+/** The balances of a DID's three accounts (0 for an account never used). */
+export async function balancesOf(db: Queryable, did: string) {
+  const names = [available(did), escrow(did), stake(did)];
+  const { rows } = await db.query<{ account: string; balance: string }>(
+    `SELECT account, balance_atomic::text AS balance FROM ledger_accounts WHERE account = ANY($1::text[])`,
+    [names],
+  );
+  const of = (name: string) => rows.find((r) => r.account === name)?.balance ?? '0';
+  return { available: of(names[0]!), escrow: of(names[1]!), stake: of(names[2]!) };
+}
+
+/** A page of the transfers into or out of a DID's accounts, newest first. */
+export async function transfersOf(db: Queryable, did: string, limit: number, offset: number) {
+  const names = [available(did), escrow(did), stake(did)];
+  const where = `debit_account = ANY($1::text[]) OR credit_account = ANY($1::text[])`;
+  const [page, count] = await Promise.all([
+    db.query(
+      `SELECT ${TRANSFER_COLUMNS} FROM ledger_transfers WHERE ${where} ORDER BY seq DESC LIMIT $2 OFFSET $3`,
+      [names, limit, offset],
     ),
-    db.query<{
-      id: string;
-      kind: string;
-      amount_atomic: string;
-      task_id: string | null;
-      window_start: Date | null;
-      created_at: Date;
-    }>(
-      `SELECT id, kind, amount_atomic::text AS amount_atomic, task_id, window_start, created_at FROM credit_ledger
-        WHERE did = $1 ORDER BY id DESC LIMIT $2 OFFSET $3`,
-      [did, limit, offset],
-    ),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM ledger_transfers WHERE ${where}`, [names]),
   ]);
-  return {
-    did,
-    balance_atomic: balance.rows[0]!.balance,
-    ledger: ledger.rows.map((r) => ({
-      ...r,
-      window_start: iso(r.window_start),
-      created_at: iso(r.created_at)!,
-    })),
-    total: Number(balance.rows[0]!.n),
-    limit,
-    offset,
-  };
+  return { transfers: page.rows.map(toTransfer), total: Number(count.rows[0]!.n) };
+}
+
+/** The sum of all balances (0 when the books balance) and the accounts below zero other than treasury. */
+export async function ledgerHealth(db: Queryable): Promise<{ imbalance: bigint; negative: number }> {
+  const { rows } = await db.query<{ sum: string; negative: number }>(
+    `SELECT coalesce(sum(balance_atomic), 0)::text AS sum,
+            count(*) FILTER (WHERE balance_atomic < 0 AND kind <> 'treasury')::int AS negative
+       FROM ledger_accounts`,
+  );
+  return { imbalance: BigInt(rows[0]!.sum), negative: rows[0]!.negative };
 }

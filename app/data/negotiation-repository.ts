@@ -10,9 +10,14 @@ export interface IntentRecord {
   budget_atomic: string;
   sla_ms: number | null;
   inputs_ref: string | null;
-  status: 'open' | 'settled';
+  status: IntentStatus;
+  /** false for an intent opened before escrow existed: settling it takes the price from available. */
+  escrowed: boolean;
+  expires_at: string | null;
   created_at: string;
 }
+
+export type IntentStatus = 'open' | 'settled' | 'expired' | 'cancelled';
 
 export interface Offer {
   by: Party;
@@ -36,13 +41,17 @@ export interface NegotiationRecord {
   updated_at: string;
 }
 
-const INTENT_COLUMNS = `id, client_did, intent_type, description, budget_atomic::text AS budget_atomic, sla_ms, inputs_ref, status, created_at`;
+const INTENT_COLUMNS = `id, client_did, intent_type, description, budget_atomic::text AS budget_atomic, sla_ms, inputs_ref, status,
+  escrowed, expires_at, created_at`;
 const NEG_COLUMNS = `id, intent_id, client_did, agent_did, state, price_atomic::text AS price_atomic, eta_ms, last_offer_by,
   offers, expires_at, created_at, updated_at`;
 
 type Dated<T, K extends keyof T> = Omit<T, K> & { [P in K]: Date };
-const toIntent = (r: Dated<IntentRecord, 'created_at'>): IntentRecord => ({
+const toIntent = (
+  r: Omit<Dated<IntentRecord, 'created_at'>, 'expires_at'> & { expires_at: Date | null },
+): IntentRecord => ({
   ...r,
+  expires_at: iso(r.expires_at),
   created_at: iso(r.created_at)!,
 });
 const toNegotiation = (
@@ -56,14 +65,48 @@ const toNegotiation = (
 
 export async function insertIntent(
   db: Queryable,
-  i: IntentInput & { client_did: string },
+  i: IntentInput & { client_did: string; ttlMinutes: number },
 ): Promise<IntentRecord> {
   const { rows } = await db.query(
-    `INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${INTENT_COLUMNS}`,
-    [i.client_did, i.intent_type, i.description, i.budget_atomic, i.sla_ms ?? null, i.inputs_ref ?? null],
+    `INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref, escrowed, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, true, now() + make_interval(mins => $7)) RETURNING ${INTENT_COLUMNS}`,
+    [
+      i.client_did,
+      i.intent_type,
+      i.description,
+      i.budget_atomic,
+      i.sla_ms ?? null,
+      i.inputs_ref ?? null,
+      i.ttlMinutes,
+    ],
   );
   return toIntent(rows[0]);
+}
+
+/** An intent still takes offers and may settle: open, and not past its expiry. */
+export const intentIsLive = (i: IntentRecord, now = new Date()): boolean =>
+  i.status === 'open' && (i.expires_at === null || new Date(i.expires_at) > now);
+
+/** Whether a negotiation of the intent is accepted and not expired (it may still settle). */
+export async function hasLiveAcceptedNegotiation(db: Queryable, intentId: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM negotiations WHERE intent_id = $1 AND state = 'accepted' AND expires_at > now() LIMIT 1`,
+    [intentId],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Locks up to `limit` open intents past their expiry (skipping rows another run holds), oldest
+ * first. The caller closes each one, so the next call sees the rest.
+ */
+export async function lockExpiredIntents(db: Queryable, limit: number): Promise<IntentRecord[]> {
+  const { rows } = await db.query(
+    `SELECT ${INTENT_COLUMNS} FROM intents WHERE status = 'open' AND expires_at <= now()
+      ORDER BY expires_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return rows.map(toIntent);
 }
 
 export async function findIntent(db: Queryable, id: string, lock = false): Promise<IntentRecord | undefined> {
@@ -132,6 +175,14 @@ export async function updateNegotiation(
   return toNegotiation(rows[0]);
 }
 
-export async function markIntentSettled(db: Queryable, id: string): Promise<void> {
-  await db.query(`UPDATE intents SET status = 'settled' WHERE id = $1`, [id]);
+export async function setIntentStatus(
+  db: Queryable,
+  id: string,
+  status: IntentStatus,
+): Promise<IntentRecord> {
+  const { rows } = await db.query(
+    `UPDATE intents SET status = $2 WHERE id = $1 RETURNING ${INTENT_COLUMNS}`,
+    [id, status],
+  );
+  return toIntent(rows[0]);
 }

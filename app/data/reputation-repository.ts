@@ -54,54 +54,80 @@ export const neutralReputation = (did: string): ReputationRecord => ({
   updated_at: null,
 });
 
-/** Committee candidates: active agents with a DID and enough locked stake, with their trust score. */
 /**
  * Agents that may sit on a committee for a task between the DIDs in `exclude` (its provider and
- * client): active, staked enough, neither of them, and not owned by the owner of either.
+ * client): active, with at least `minStake` in their stake account (real funds, SPEC section 10)
+ * locked at least until `lockedUntil` (so it cannot be withdrawn while the receipt may still be
+ * slashed), neither of them, and not owned by the owner of either.
  */
-export async function eligibleCandidates(db: Queryable, minStake: string, exclude: string[]) {
+export async function eligibleCandidates(
+  db: Queryable,
+  minStake: string,
+  exclude: string[],
+  lockedUntil: Date,
+) {
   const { rows } = await db.query<{ did: string; trust_score: number; owner_address: string }>(
     `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust_score, a.owner_address
        FROM agents a
-       LEFT JOIN stakes st ON st.did = a.did
+       JOIN ledger_accounts la ON la.account = 'stake:' || a.did
+       JOIN stakes st ON st.did = a.did
        LEFT JOIN reputations p ON p.did = a.did
       WHERE a.did IS NOT NULL AND a.status = 'active' AND a.did <> ALL($2::text[])
         AND a.owner_address NOT IN (SELECT x.owner_address FROM agents x WHERE x.did = ANY($2::text[]))
-        AND coalesce(st.locked_atomic, 0) >= $1::numeric
+        AND la.balance_atomic >= $1::numeric AND la.balance_atomic > 0 AND st.unlock_at >= $3
       ORDER BY a.did`,
-    [minStake, exclude],
+    [minStake, exclude, lockedUntil],
   );
   return rows;
 }
 
-export async function addStake(db: Queryable, did: string, amount: string, lockSeconds: number) {
-  const { rows } = await db.query<{ did: string; locked_atomic: string; unlock_at: Date }>(
-    `INSERT INTO stakes (did, locked_atomic, unlock_at) VALUES ($1, $2, now() + make_interval(secs => $3))
-     ON CONFLICT (did) DO UPDATE SET locked_atomic = stakes.locked_atomic + EXCLUDED.locked_atomic,
-       unlock_at = greatest(stakes.unlock_at, EXCLUDED.unlock_at), updated_at = now()
-     RETURNING did, locked_atomic::text AS locked_atomic, unlock_at`,
-    [did, amount, lockSeconds],
+export interface StakeRecord {
+  did: string;
+  locked_atomic: string;
+  unlock_at: string | null;
+}
+
+/** Locks the stake row of `did` (creating it) and returns when it unlocks. */
+export async function lockStake(tx: Queryable, did: string): Promise<{ unlock_at: Date | null }> {
+  const { rows } = await tx.query<{ unlock_at: Date | null }>(
+    `INSERT INTO stakes (did, locked_atomic) VALUES ($1, 0)
+     ON CONFLICT (did) DO UPDATE SET updated_at = stakes.updated_at
+     RETURNING unlock_at`,
+    [did],
+  );
+  return rows[0]!;
+}
+
+/**
+ * Records the stake after a transfer moved it: the balance of the stake account (mirrored into
+ * locked_atomic, which the previous release reads) and an unlock time pushed out to at least
+ * `lockSeconds` from now (never earlier than it was).
+ */
+export async function recordStake(
+  tx: Queryable,
+  did: string,
+  lockSeconds: number | null,
+): Promise<StakeRecord> {
+  const { rows } = await tx.query<{ did: string; locked_atomic: string; unlock_at: Date | null }>(
+    `UPDATE stakes s SET
+        locked_atomic = coalesce((SELECT balance_atomic FROM ledger_accounts WHERE account = 'stake:' || s.did), 0),
+        unlock_at = CASE WHEN $2::int IS NULL THEN s.unlock_at
+                         ELSE greatest(coalesce(s.unlock_at, now()), now() + make_interval(secs => $2::int)) END,
+        updated_at = now()
+      WHERE s.did = $1
+      RETURNING did, locked_atomic::text AS locked_atomic, unlock_at`,
+    [did, lockSeconds],
   );
   return { ...rows[0]!, unlock_at: iso(rows[0]!.unlock_at) };
 }
 
-/** Reduces the locked stake by up to `amount` (never below zero); returns what was applied. */
-export async function slashStake(tx: Queryable, did: string, amount: string, reason: string) {
-  const { rows } = await tx.query<{ before: string; after: string }>(
-    `WITH prev AS (SELECT locked_atomic FROM stakes WHERE did = $1 FOR UPDATE)
-     UPDATE stakes s SET locked_atomic = greatest(0, s.locked_atomic - $2::numeric), updated_at = now()
-       FROM prev WHERE s.did = $1
-     RETURNING prev.locked_atomic::text AS before, s.locked_atomic::text AS after`,
-    [did, amount],
+export async function insertSlash(
+  tx: Queryable,
+  s: { did: string; amount: string; applied: string; reason: string },
+): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>(
+    `INSERT INTO slashes (did, amount_atomic, applied_atomic, reason) VALUES ($1, $2, $3, $4) RETURNING id`,
+    [s.did, s.amount, s.applied, s.reason],
   );
-  const before = BigInt(rows[0]?.before ?? '0');
-  const after = BigInt(rows[0]?.after ?? '0');
-  const applied = (before - after).toString();
-  await tx.query(`INSERT INTO slashes (did, amount_atomic, applied_atomic, reason) VALUES ($1, $2, $3, $4)`, [
-    did,
-    amount,
-    applied,
-    reason,
-  ]);
-  return { did, requested_atomic: amount, applied_atomic: applied, locked_atomic: after.toString() };
+  return rows[0]!.id;
 }

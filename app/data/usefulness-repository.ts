@@ -35,8 +35,8 @@ export async function insertProof(
 ) {
   try {
     const { rows } = await tx.query<{ id: string; created_at: Date }>(
-      `INSERT INTO usefulness_proofs (agent_did, trace_id, task_id, compute_ms, memory_mb, hops, checks, samples, score, flagged, flag_reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id, created_at`,
+      `INSERT INTO usefulness_proofs (agent_did, trace_id, task_id, compute_ms, memory_mb, hops, checks, samples, score, flagged, flag_reason, receipt_bound)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true) RETURNING id, created_at`,
       [
         p.did,
         p.trace_id,
@@ -53,7 +53,8 @@ export async function insertProof(
     );
     return { id: rows[0]!.id, created_at: iso(rows[0]!.created_at)! };
   } catch (err) {
-    if (isUniqueViolation(err)) return undefined;
+    if (isUniqueViolation(err, 'usefulness_proofs_one_per_receipt_idx')) return 'task_id' as const;
+    if (isUniqueViolation(err)) return 'trace_id' as const;
     throw err;
   }
 }

@@ -7,7 +7,8 @@ import {
 } from '../data/credit-window-repository.js';
 import { withTransaction } from '../data/db.js';
 import { appendEvents } from '../data/event-repository.js';
-import { insertLedgerEntries } from '../data/ledger-repository.js';
+import { applyTransfers } from '../data/ledger-repository.js';
+import { available, type Transfer } from '../domain/ledger.js';
 import { distributeRewards, scoreWeight } from '../domain/rewards.js';
 import type { JobCounts, JobDefinition } from './job.js';
 
@@ -17,8 +18,10 @@ const MAX_WINDOWS_PER_RUN = 168;
 /**
  * Pays every complete hour window not paid yet (from the one after the last paid, or the last
  * complete hour on a first run). Each window is one transaction: its row in credit_windows (the
- * claim: a window pays exactly once, whoever runs and however often) and one ledger entry per
- * payee. A crash rolls the window back whole; the next run pays it.
+ * claim: a window pays exactly once, whoever runs and however often), the emission (treasury →
+ * pool, REWARD_POOL_ATOMIC) and one transfer pool → available per payee; what is not paid out stays
+ * in the pool and is carried into the next window. A crash rolls the window back whole; the next
+ * run pays it.
  */
 export async function distributeCredits(
   ctx: AppContext,
@@ -48,17 +51,26 @@ export async function distributeCredits(
         recipients: shares.length,
       });
       if (!claimed) return undefined;
-      await insertLedgerEntries(
-        tx,
-        shares.map((s) => ({
-          account: 'agent' as const,
-          did: s.did,
+      const window = windowStart.toISOString();
+      const emission: Transfer = {
+        id: `emission:${window}`,
+        debit: 'treasury',
+        credit: 'pool',
+        amount: pool,
+        kind: 'emission',
+        reference: window,
+      };
+      await applyTransfers(tx, [
+        emission,
+        ...shares.map((s): Transfer => ({
+          id: `reward:${window}:${s.did}`,
+          debit: 'pool',
+          credit: available(s.did),
+          amount: s.amount,
           kind: 'reward',
-          amount_atomic: s.amount.toString(),
-          task_id: null,
-          window_start: windowStart,
+          reference: window,
         })),
-      );
+      ]);
       await appendEvents(
         tx,
         shares.map((s) => ({

@@ -3,13 +3,15 @@ import { withTransaction } from '../data/db.js';
 import { claimPending } from '../data/receipt-repository.js';
 import { invalidateAgentsByDid } from '../services/agents-service.js';
 import { countResults, finalizeLocked } from '../services/finalization-service.js';
+import { expireIntents } from '../services/negotiation-service.js';
 import type { JobCounts, JobDefinition } from './job.js';
 
 /**
  * Walks the pending receipts in (created_at, task_id) order, a batch per transaction, claimed
  * with FOR UPDATE SKIP LOCKED: two finalizers split the work, a killed one loses only its open
  * batch (rolled back whole, picked up by the next run). Stops claiming when the time budget is
- * spent or the run is asked to stop.
+ * spent or the run is asked to stop. Then, in what is left of the budget, expires the open intents
+ * past their expiry and releases their escrow.
  */
 export async function finalizePending(ctx: AppContext, signal: AbortSignal): Promise<JobCounts> {
   const deadline = Date.now() + ctx.env.POU_FINALIZER_BUDGET_MS;
@@ -43,7 +45,8 @@ export async function finalizePending(ctx: AppContext, signal: AbortSignal): Pro
     totals.claimed! += batch.claimed.length;
     totals.batches! += 1;
   }
-  return totals;
+  const intents = await expireIntents(ctx, signal, ctx.env.POU_FINALIZER_BATCH, deadline);
+  return { ...totals, ...intents };
 }
 
 export const finalizerJob: JobDefinition = {

@@ -38,6 +38,7 @@ export const AtomicAmount = z
   .regex(/^(0|[1-9][0-9]{0,30})$/, 'must be a non-negative integer string (atomic units)')
   .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_AMOUNT, 'must be at most 10^30')
   .openapi({ example: '1500000' });
+export const PositiveAmount = AtomicAmount.refine((v) => v !== '0', 'must be at least 1');
 export const Tag = z.string().min(1).max(64, 'must be at most 64 characters');
 
 export const Pagination = z.strictObject({

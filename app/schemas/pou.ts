@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AtomicAmount, Pagination, Uuid } from './common.js';
+import { AtomicAmount, Pagination, PositiveAmount, Uuid } from './common.js';
 
 export const IntentBody = z.strictObject({
   intent_type: z.string().trim().min(1).max(100),
@@ -47,12 +47,28 @@ export const AttestationBody = z.strictObject({
 });
 
 export const StakeBody = z.strictObject({
-  amount_atomic: AtomicAmount,
+  amount_atomic: PositiveAmount,
+  // A committee seat also needs the stake locked for a receipt's whole life (RECEIPT_TTL_HOURS).
   lock_seconds: z
     .number()
     .int()
-    .min(0)
+    .min(1)
     .max(10 * 365 * 86_400),
+});
+export const WithdrawBody = z.strictObject({ amount_atomic: PositiveAmount });
+/** SPEC section 10: money enters through an admin deposit, idempotent by its reference. */
+export const DepositBody = z.strictObject({
+  did: z
+    .string()
+    .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID')
+    .max(128),
+  amount_atomic: PositiveAmount,
+  reference: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
 });
 export const SlashBody = z.strictObject({
   did: z.string().min(8).max(256),
@@ -120,7 +136,8 @@ export const ReputationVector = z
 const Count = z.number().int().min(0).max(1_000_000_000);
 export const ProofBody = z.strictObject({
   trace_id: z.string().trim().min(1).max(200),
-  task_id: Uuid.optional(),
+  // SPEC section 10: a proof names a finalized receipt whose provider is the prover.
+  task_id: Uuid,
   metrics: z.strictObject({
     compute_ms: Count,
     memory_mb: Count,
@@ -142,5 +159,7 @@ export type SettleInput = z.infer<typeof SettleBody>;
 export type AttestationInput = z.infer<typeof AttestationBody>;
 export type StakeInput = z.infer<typeof StakeBody>;
 export type SlashInput = z.infer<typeof SlashBody>;
+export type WithdrawInput = z.infer<typeof WithdrawBody>;
+export type DepositInput = z.infer<typeof DepositBody>;
 export type ProofInput = z.infer<typeof ProofBody>;
 export type DiscoveryInput = z.infer<typeof DiscoveryQuery>;

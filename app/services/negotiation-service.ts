@@ -3,20 +3,24 @@ import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import type { Queryable } from '../data/sql.js';
 import { appendEvents } from '../data/event-repository.js';
-import { insertLedgerEntries } from '../data/ledger-repository.js';
+import { applyTransfers } from '../data/ledger-repository.js';
 import {
   findIntent,
   findNegotiation,
+  hasLiveAcceptedNegotiation,
   insertIntent,
   insertNegotiation,
-  markIntentSettled,
+  intentIsLive,
+  lockExpiredIntents,
+  setIntentStatus,
   updateNegotiation,
+  type IntentRecord,
   type NegotiationRecord,
 } from '../data/negotiation-repository.js';
 import { insertReceipt, type ReceiptRecord } from '../data/receipt-repository.js';
 import { eligibleCandidates } from '../data/reputation-repository.js';
 import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
-import { splitPrice } from '../domain/credit-split.js';
+import { available, escrow, releaseTransfer, settlementTransfers } from '../domain/ledger.js';
 import {
   transition,
   type NegotiationAction,
@@ -41,16 +45,56 @@ function unwrap<T>(o: Outcome<T>): T {
   return o.value as T;
 }
 
+/**
+ * Opens an intent and escrows its budget from the client's available balance, in one transaction
+ * (409 INSUFFICIENT_FUNDS, and no intent, when the balance is short).
+ */
 export async function createIntent(ctx: AppContext, did: string, body: IntentInput) {
-  return insertIntent(ctx.db, { ...body, client_did: did });
+  return withTransaction(ctx.db, async (tx) => {
+    const intent = await insertIntent(tx, {
+      ...body,
+      client_did: did,
+      ttlMinutes: ctx.settings.pou.intentTtlMinutes,
+    });
+    await applyTransfers(tx, [
+      {
+        id: `escrow:${intent.id}`,
+        debit: available(did),
+        credit: escrow(did),
+        amount: BigInt(intent.budget_atomic),
+        kind: 'intent_escrow',
+        reference: intent.id,
+      },
+    ]);
+    return intent;
+  });
+}
+
+/** SPEC section 10: an offer above the intent's budget is 400 (the escrow could not pay it). */
+function requireWithinBudget(intent: IntentRecord, price: string): void {
+  if (BigInt(price) > BigInt(intent.budget_atomic)) {
+    throw AppError.validation(
+      `price_atomic ${price} is above the intent's budget_atomic ${intent.budget_atomic}`,
+      [{ path: 'price_atomic', message: `must be at most the intent's budget (${intent.budget_atomic})` }],
+    );
+  }
+}
+
+function requireLiveIntent(intent: IntentRecord): void {
+  if (!intentIsLive(intent))
+    throw AppError.conflict(
+      intent.status === 'open' ? 'The intent has expired' : `The intent is ${intent.status}`,
+      'INVALID_STATE',
+    );
 }
 
 export async function openNegotiation(ctx: AppContext, did: string, body: NegotiationInput) {
   await requireRegisteredAgent(ctx, did, 'a provider');
   const intent = await findIntent(ctx.db, body.intent_id);
   if (!intent) throw AppError.notFound(`No intent ${body.intent_id}`);
-  if (intent.status !== 'open') throw AppError.conflict('The intent is no longer open', 'INVALID_STATE');
+  requireLiveIntent(intent);
   if (intent.client_did === did) throw AppError.forbidden('A client cannot negotiate with itself');
+  requireWithinBudget(intent, body.price_atomic);
   return withTransaction(ctx.db, async (tx) => {
     const n = await insertNegotiation(tx, {
       intent_id: intent.id,
@@ -129,6 +173,7 @@ export async function actOnNegotiation(
         refusal: { reason: 'INVALID_STATE', message: `At most ${MAX_OFFERS} offers per negotiation` },
       };
     }
+    if (offer) requireWithinBudget((await findIntent(tx, n.intent_id))!, offer.price_atomic);
     const change = offer
       ? { state, offer: { by: party, ...offer, at: new Date().toISOString() } }
       : { state };
@@ -141,7 +186,9 @@ export async function actOnNegotiation(
 
 /**
  * Settles an accepted negotiation, in one transaction: the receipt with its committee (seeded,
- * trust-weighted), the credit split in the ledger, and the negotiation and intent closed.
+ * trust-weighted), the price paid out of the intent's escrow (split 70/10/10/10) with the rest of
+ * the escrow released to the client, and the negotiation and intent closed. An intent settles once:
+ * a second accepted negotiation of the same intent, or an expired intent, is 409.
  */
 export async function settle(
   ctx: AppContext,
@@ -154,8 +201,14 @@ export async function settle(
     if (locked.refusal) return { refusal: locked.refusal };
     const { n } = locked;
     const intent = (await findIntent(tx, n.intent_id, true))!;
+    requireLiveIntent(intent);
     const candidates = (
-      await eligibleCandidates(tx, ctx.settings.pou.minStakeAtomic, [n.agent_did, n.client_did])
+      await eligibleCandidates(
+        tx,
+        ctx.settings.pou.minStakeAtomic,
+        [n.agent_did, n.client_did],
+        new Date(Date.now() + ctx.settings.pou.receiptTtlHours * 3_600_000),
+      )
     ).map((c) => ({
       did: c.did,
       weight: weightFromTrust(c.trust_score),
@@ -180,26 +233,19 @@ export async function settle(
       selection_seed: seed,
       committee_shortfall: committee.length === 0,
     });
-    const split = splitPrice(BigInt(n.price_atomic));
-    const entry = (
-      account: 'agent' | 'broker' | 'validators' | 'pool',
-      amount: bigint,
-      owner: string | null,
-    ) => ({
-      account,
-      did: owner,
-      kind: 'settlement',
-      amount_atomic: amount.toString(),
-      task_id: receipt.task_id,
-    });
-    await insertLedgerEntries(tx, [
-      entry('agent', split.agent, n.agent_did),
-      entry('broker', split.broker, null),
-      entry('validators', split.validators, null),
-      entry('pool', split.pool, null),
-    ]);
+    await applyTransfers(
+      tx,
+      settlementTransfers({
+        taskId: receipt.task_id,
+        intentId: intent.id,
+        clientDid: n.client_did,
+        agentDid: n.agent_did,
+        price: BigInt(n.price_atomic),
+        escrowed: intent.escrowed ? BigInt(intent.budget_atomic) : null,
+      }),
+    );
     const settled = await updateNegotiation(tx, id, { state: 'settled' });
-    await markIntentSettled(tx, n.intent_id);
+    await setIntentStatus(tx, n.intent_id, 'settled');
     await appendEvents(tx, [
       negotiationEvent(settled),
       {
@@ -213,6 +259,67 @@ export async function settle(
   const receipt = unwrap(outcome);
   await invalidateAgentsByDid(ctx, [receipt.agent_did]);
   return receipt;
+}
+
+/**
+ * The client withdraws its open intent: its escrow goes back to its available balance. Refused
+ * (409) while a negotiation of it is accepted and not expired, since that provider may be working.
+ */
+export async function cancelIntent(ctx: AppContext, did: string, id: string): Promise<IntentRecord> {
+  return withTransaction(ctx.db, async (tx) => {
+    const intent = await findIntent(tx, id, true);
+    if (!intent) throw AppError.notFound(`No intent ${id}`);
+    if (intent.client_did !== did) throw AppError.forbidden('Only the client of this intent may cancel it');
+    if (intent.status !== 'open') throw AppError.conflict(`The intent is ${intent.status}`, 'INVALID_STATE');
+    if (await hasLiveAcceptedNegotiation(tx, id))
+      throw AppError.conflict(
+        'A negotiation of this intent is accepted; it may still settle',
+        'INVALID_STATE',
+      );
+    return closeIntent(tx, intent, 'cancelled');
+  });
+}
+
+/** Marks an open intent cancelled or expired and releases its escrow (once: the release id is the intent's). */
+async function closeIntent(tx: Queryable, intent: IntentRecord, status: 'cancelled' | 'expired') {
+  const closed = await setIntentStatus(tx, intent.id, status);
+  if (intent.escrowed)
+    await applyTransfers(tx, [releaseTransfer(intent.id, intent.client_did, BigInt(intent.budget_atomic))]);
+  await appendEvents(tx, [
+    { type: `intent.${status}`, recipients: [intent.client_did], payload: { intent: closed } },
+  ]);
+  return closed;
+}
+
+/**
+ * Expires open intents past their expiry and releases their escrow, in batches of `batch`, each
+ * batch one transaction; stops when none is left, at `deadline` (ms since the epoch), or when
+ * `signal` aborts. Run by the finalizer job.
+ */
+export async function expireIntents(
+  ctx: AppContext,
+  signal: AbortSignal,
+  batch: number,
+  deadline = Number.POSITIVE_INFINITY,
+): Promise<{ intents_expired: number }> {
+  let expired = 0;
+  while (!signal.aborted && Date.now() < deadline) {
+    const n = await withTransaction(ctx.db, async (tx) => {
+      const due = await lockExpiredIntents(tx, batch);
+      for (const intent of due) await closeIntent(tx, intent, 'expired');
+      return due.length;
+    });
+    expired += n;
+    if (n < batch) break;
+  }
+  return { intents_expired: expired };
+}
+
+export async function getIntent(ctx: AppContext, did: string, id: string): Promise<IntentRecord> {
+  const intent = await findIntent(ctx.db, id);
+  if (!intent) throw AppError.notFound(`No intent ${id}`);
+  if (intent.client_did !== did) throw AppError.forbidden('Only the client of this intent may read it');
+  return intent;
 }
 
 export async function getNegotiation(ctx: AppContext, did: string, id: string) {

@@ -1,24 +1,34 @@
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
-import { creditsOf } from '../data/ledger-repository.js';
 import {
   insertProof,
   lockAgentProofs,
   recentProofCounts,
   usefulnessOf,
 } from '../data/usefulness-repository.js';
+import { findReceipt } from '../data/receipt-repository.js';
 import { isSuspiciousBurst, proofScore } from '../domain/usefulness.js';
 import { AppError } from '../errors.js';
 import type { ProofInput } from '../schemas/pou.js';
 import { requireRegisteredAgent } from './agents-service.js';
 
 /**
- * Records a usefulness proof of the signing agent. Anti-fraud: a trace_id counts once (409),
+ * Records a usefulness proof of the signing agent. It must name a finalized receipt whose provider
+ * is the prover, one proof per receipt (SPEC section 10). Anti-fraud: a trace_id counts once (409),
  * at most MAX_PROOFS_PER_HOUR per agent (429), and a burst of near-perfect scores is flagged:
  * stored, but left out of the average.
  */
 export async function submitProof(ctx: AppContext, did: string, body: ProofInput) {
   await requireRegisteredAgent(ctx, did, 'a usefulness prover');
+  const receipt = await findReceipt(ctx.db, body.task_id);
+  if (!receipt) throw AppError.notFound(`No receipt ${body.task_id}`);
+  if (receipt.agent_did !== did)
+    throw AppError.forbidden('A usefulness proof must name a receipt of a task the prover provided');
+  if (receipt.status !== 'finalized')
+    throw AppError.conflict(
+      `Receipt ${body.task_id} is ${receipt.status}, not finalized`,
+      'RECEIPT_NOT_FINALIZED',
+    );
   const score = Math.round(proofScore(body.metrics) * 1000) / 1000;
   const p = ctx.settings.proofs;
   const proof = await withTransaction(ctx.db, async (tx) => {
@@ -43,12 +53,14 @@ export async function submitProof(ctx: AppContext, did: string, body: ProofInput
         ? `more than ${p.burstMax} near-perfect proofs within ${p.burstWindowMinutes} minutes`
         : null,
     });
-    if (!inserted) throw AppError.conflict(`trace_id ${body.trace_id} was already used`);
+    if (inserted === 'trace_id') throw AppError.conflict(`trace_id ${body.trace_id} was already used`);
+    if (inserted === 'task_id')
+      throw AppError.conflict(`Receipt ${body.task_id} already has a usefulness proof`, 'DUPLICATE_PROOF');
     return {
       ...inserted,
       agent_did: did,
       trace_id: body.trace_id,
-      task_id: body.task_id ?? null,
+      task_id: body.task_id,
       score,
       flagged,
     };
@@ -69,8 +81,4 @@ export async function usefulness(ctx: AppContext, did: string) {
     flagged: u.flagged,
     window_days: ctx.settings.usefulnessWindowDays,
   };
-}
-
-export async function credits(ctx: AppContext, did: string, limit: number, offset: number) {
-  return creditsOf(ctx.db, did, limit, offset);
 }

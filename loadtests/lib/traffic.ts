@@ -49,7 +49,15 @@ let client: Signer | undefined;
 export async function trafficIteration(data: TrafficData): Promise<void> {
   const roll = Math.random();
   if (roll < WRITE_SHARE) {
-    client ??= await newSigner();
+    if (!client) {
+      client = await newSigner();
+      // Enough for every intent this VU will open: each escrows its budget (SPEC section 10).
+      admin.post('/api/admin/deposits', {
+        did: client.did,
+        amount_atomic: '1000000000000',
+        reference: `k6-load-${client.did}`,
+      });
+    }
     const res = await signed(client, 'POST', '/api/intents', {
       intent_type: 'translation',
       description: 'k6 load: an intent',

@@ -1,6 +1,8 @@
 import { newSigner, signedHeaders, type Signer } from '../../app/domain/did-signing.js';
 import type { KeyType } from '../../app/domain/did.js';
-import { agentBody, type ApiResponse, type Client } from './api.js';
+import { randomUUID } from 'node:crypto';
+import { ADMIN_TOKEN } from './admin-token.js';
+import { agentBody, call, type ApiResponse, type Client } from './api.js';
 
 export { newSigner, type Signer };
 
@@ -49,7 +51,20 @@ export function registerWithDid(
   );
 }
 
-/** Registers an agent with a fresh DID through `owner`'s key and optionally stakes for it. */
+/** An admin deposit into `did`'s available balance (the only way money enters the ledger). */
+export async function fund(baseUrl: string, did: string, amount: string): Promise<ApiResponse> {
+  const res = await call(baseUrl, 'POST', '/api/admin/deposits', {
+    token: ADMIN_TOKEN,
+    body: { did, amount_atomic: amount, reference: `test-${randomUUID()}` },
+  });
+  if (res.status !== 201) throw new Error(`deposit failed: ${JSON.stringify(res.body)}`);
+  return res;
+}
+
+/** A stake lock longer than a receipt's life (24 h by default), so the agent may sit on committees. */
+export const STAKE_LOCK_SECONDS = 7 * 86_400;
+
+/** Registers an agent with a fresh DID through `owner`'s key and optionally funds and stakes for it. */
 export async function registeredAgent(
   baseUrl: string,
   owner: Client,
@@ -59,28 +74,35 @@ export async function registeredAgent(
   const res = await registerWithDid(baseUrl, owner, signer, agentBody({ name: opts.name ?? 'agent' }));
   if (res.status !== 201) throw new Error(`register failed: ${JSON.stringify(res.body)}`);
   if (opts.stake) {
+    await fund(baseUrl, signer.did, opts.stake);
     const s = await signed(baseUrl, signer, 'POST', '/api/stakes', {
       amount_atomic: opts.stake,
-      lock_seconds: 86_400,
+      lock_seconds: STAKE_LOCK_SECONDS,
     });
     if (s.status !== 201) throw new Error(`stake failed: ${JSON.stringify(s.body)}`);
   }
   return { signer, id: res.body.id };
 }
 
-/** Intent → negotiation → accept → settle; returns the receipt. */
+/**
+ * Deposit → intent → negotiation → accept → settle; returns the receipt. The client is funded with
+ * the budget first unless `funded` is false.
+ */
 export async function settledReceipt(
   baseUrl: string,
   client: Signer,
   provider: Signer,
-  opts: { price?: string; budget?: string; sla_ms?: number; latency_ms?: number } = {},
+  opts: { price?: string; budget?: string; sla_ms?: number; latency_ms?: number; funded?: boolean } = {},
 ) {
+  const budget = opts.budget ?? '2000000';
+  if (opts.funded !== false && budget !== '0') await fund(baseUrl, client.did, budget);
   const intent = await signed(baseUrl, client, 'POST', '/api/intents', {
     intent_type: 'translation',
     description: 'Translate a document',
-    budget_atomic: opts.budget ?? '2000000',
+    budget_atomic: budget,
     sla_ms: opts.sla_ms ?? 10_000,
   });
+  if (intent.status !== 201) throw new Error(`intent failed: ${JSON.stringify(intent.body)}`);
   const neg = await signed(baseUrl, provider, 'POST', '/api/negotiations', {
     intent_id: intent.body.id,
     price_atomic: opts.price ?? '1000000',
@@ -95,4 +117,24 @@ export async function settledReceipt(
   });
   if (receipt.status !== 201) throw new Error(`settle failed: ${JSON.stringify(receipt.body)}`);
   return receipt.body;
+}
+
+/**
+ * A receipt of `provider` finalized on the client's ACCEPTED alone: for a broker with no staked
+ * agents, where every committee is empty (committee_shortfall).
+ */
+export async function finalizedReceipt(baseUrl: string, provider: Signer): Promise<{ task_id: string }> {
+  const client = newSigner();
+  const receipt = await settledReceipt(baseUrl, client, provider);
+  if (receipt.committee.length)
+    throw new Error('finalizedReceipt needs a broker without committee candidates');
+  await signed(baseUrl, client, 'POST', `/api/receipts/${receipt.task_id}/attestations`, {
+    type: 'ACCEPTED',
+    score: 1,
+    confidence: 1,
+  });
+  const fin = await fetch(`${baseUrl}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
+  const body = (await fin.json()) as { status?: string };
+  if (body.status !== 'finalized') throw new Error(`finalize failed: ${JSON.stringify(body)}`);
+  return receipt;
 }

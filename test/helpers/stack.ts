@@ -8,6 +8,7 @@ import { runEvery, type Step } from '../../app/local/run-every.js';
 import { start, type RunningBroker, type StartOptions } from '../../app/server.js';
 
 import { ADMIN_TOKEN } from './admin-token.js';
+import { ledgerProblems } from './ledger.js';
 
 export { ADMIN_TOKEN };
 
@@ -74,6 +75,15 @@ export async function createTestStack(): Promise<TestStack> {
     path.basename(dir),
     () =>
       runEvery(path.basename(dir), [
+        // SPEC section 9: the ledger balances after every test file, whatever it did.
+        [
+          'ledger balances',
+          async () => {
+            if (!pools.length) return;
+            const problems = await ledgerProblems(pools[0]!);
+            if (problems.length) throw new Error(`the ledger does not balance: ${problems.join('; ')}`);
+          },
+        ],
         ['brokers', () => Promise.all(brokers.map((b) => b.stop()))],
         ['assertion pool', () => Promise.all(pools.map((p) => p.end()))],
         ['Valkey and NATS', () => Promise.all(services.map((s) => s.stop()))],

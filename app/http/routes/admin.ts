@@ -3,8 +3,9 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { ApiKey, CreatedKey, CreateKeyBody } from '../../schemas/admin.js';
 import { IdParams, Pagination } from '../../schemas/common.js';
-import { SlashBody } from '../../schemas/pou.js';
+import { DepositBody, SlashBody } from '../../schemas/pou.js';
 import { createApiKey, listKeys, revokeKey } from '../../services/api-keys-service.js';
+import { deposit } from '../../services/ledger-service.js';
 import { slash } from '../../services/reputation-service.js';
 import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
 import { errorResponse, jsonContent } from '../openapi.js';
@@ -74,6 +75,25 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       },
     },
     ({ body }) => slash(ctx, body),
+  );
+  defineRoute(
+    routes,
+    {
+      method: 'post',
+      path: '/deposits',
+      summary:
+        "Deposit funds: treasury → the DID's available balance, idempotent by reference (the same reference with another DID or amount is 409)",
+      auth: 'admin',
+      limit: 'admin',
+      body: DepositBody,
+      responses: {
+        201: jsonContent(
+          z.object({ transfer: z.object({ id: z.string() }).loose(), replayed: z.boolean() }).loose(),
+        ),
+        409: errorResponse('Reference already used for another deposit (REFERENCE_REUSED)'),
+      },
+    },
+    ({ body }) => deposit(ctx, body),
   );
   return routes.router;
 }

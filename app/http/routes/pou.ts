@@ -16,10 +16,13 @@ import {
   SettleBody,
   StakeBody,
   TaskParams,
+  WithdrawBody,
 } from '../../schemas/pou.js';
 import {
   actOnNegotiation,
+  cancelIntent,
   createIntent,
+  getIntent,
   getNegotiation,
   openNegotiation,
   settle,
@@ -31,7 +34,7 @@ import {
   getCommittee,
   getReceipt,
 } from '../../services/receipt-service.js';
-import { getReputation, stake } from '../../services/reputation-service.js';
+import { getReputation, stake, withdrawStake } from '../../services/reputation-service.js';
 import { apiRead, defineRoute, routesAt, signedWrite, type RouteApp } from '../define-route.js';
 import { errorResponse, jsonContent, looseJson as loose } from '../openapi.js';
 
@@ -48,11 +51,38 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     {
       ...signedWrite,
       path: '/intents',
-      summary: 'Open an intent (signed by the client)',
+      summary:
+        "Open an intent (signed by the client); its budget is escrowed from the client's available balance",
       body: IntentBody,
-      responses: { 201: loose('Intent') },
+      responses: {
+        201: loose('Intent'),
+        409: errorResponse('Not enough available funds (INSUFFICIENT_FUNDS)'),
+      },
     },
     ({ did, body }) => createIntent(ctx, did, body),
+  );
+  defineRoute(
+    routes,
+    {
+      ...apiRead,
+      auth: 'did',
+      path: '/intents/:id',
+      summary: 'An intent (its client)',
+      params: IdParams,
+      responses: { 200: loose('Intent') },
+    },
+    ({ did, params }) => getIntent(ctx, did, params.id),
+  );
+  defineRoute(
+    routes,
+    {
+      ...onNegotiation,
+      path: '/intents/:id/cancel',
+      summary: 'Cancel an open intent (its client): the escrow goes back to available',
+      body: EmptyBody,
+      responses: { 200: loose('Intent'), ...conflict },
+    },
+    ({ did, params }) => cancelIntent(ctx, did, params.id),
   );
   defineRoute(
     routes,
@@ -202,11 +232,28 @@ export function pouRoutes(ctx: AppContext, app: RouteApp): Router {
     {
       ...signedWrite,
       path: '/stakes',
-      summary: 'Lock stake (signed by a registered agent)',
+      summary: 'Move available funds into stake and lock it (signed by a registered agent)',
       body: StakeBody,
-      responses: { 201: loose('Stake') },
+      responses: {
+        201: loose('Stake'),
+        409: errorResponse('Not enough available funds (INSUFFICIENT_FUNDS)'),
+      },
     },
     ({ did, body }) => stake(ctx, did, body),
+  );
+  defineRoute(
+    routes,
+    {
+      ...signedWrite,
+      path: '/stakes/withdraw',
+      summary: 'Move stake back to available once its lock has passed',
+      body: WithdrawBody,
+      responses: {
+        200: loose('Stake'),
+        409: errorResponse('Still locked (STAKE_LOCKED) or more than the stake (INSUFFICIENT_FUNDS)'),
+      },
+    },
+    ({ did, body }) => withdrawStake(ctx, did, body),
   );
   return routes.router;
 }

@@ -3,7 +3,8 @@ import type { AppContext } from '../../context.js';
 import { Pagination } from '../../schemas/common.js';
 import { DidParams, DiscoveryQuery, ProofBody } from '../../schemas/pou.js';
 import { discover } from '../../services/discovery-service.js';
-import { credits, submitProof, usefulness } from '../../services/usefulness-service.js';
+import { credits } from '../../services/ledger-service.js';
+import { submitProof, usefulness } from '../../services/usefulness-service.js';
 import { apiRead, defineRoute, routesAt, signedWrite, type RouteApp } from '../define-route.js';
 import { errorResponse, looseJson as loose } from '../openapi.js';
 
@@ -38,7 +39,7 @@ export function usefulnessRoutes(ctx: AppContext, app: RouteApp): Router {
     {
       ...read,
       path: '/credits/:did',
-      summary: 'Credit balance and ledger (paged)',
+      summary: 'Balances (available, escrow, stake) and transfers of a DID (paged, newest first)',
       params: DidParams,
       query: Pagination,
       responses: { 200: loose('Credits') },

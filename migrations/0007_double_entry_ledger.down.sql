@@ -1,0 +1,17 @@
+DROP TRIGGER IF EXISTS ledger_legacy_entry ON credit_ledger;
+DROP FUNCTION IF EXISTS ledger_legacy_entry();
+DROP INDEX IF EXISTS usefulness_proofs_one_per_receipt_idx;
+ALTER TABLE usefulness_proofs DROP COLUMN IF EXISTS receipt_bound;
+DROP INDEX IF EXISTS intents_open_expiry_idx;
+UPDATE intents SET status = 'settled' WHERE status IN ('expired', 'cancelled');
+ALTER TABLE intents DROP CONSTRAINT IF EXISTS intents_status_check;
+ALTER TABLE intents ADD CONSTRAINT intents_status_check CHECK (status IN ('open', 'settled'));
+ALTER TABLE intents DROP COLUMN IF EXISTS expires_at;
+ALTER TABLE intents DROP COLUMN IF EXISTS escrowed;
+DROP TABLE IF EXISTS ledger_transfers, ledger_accounts;
+DROP FUNCTION IF EXISTS ledger_lock(text[]);
+DROP FUNCTION IF EXISTS ledger_account_row(text);
+DROP FUNCTION IF EXISTS ledger_apply_transfer();
+DROP FUNCTION IF EXISTS ledger_add(text, numeric);
+DROP FUNCTION IF EXISTS ledger_append_only();
+DROP FUNCTION IF EXISTS ledger_balance_guard();

@@ -1,0 +1,358 @@
+import path from 'node:path';
+import pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { finalizePending } from '../app/jobs/finalizer.js';
+import { loadMigrations, migrateUp } from '../app/migrate/runner.js';
+import type { RunningBroker } from '../app/server.js';
+import { call, newClient, type Client } from './helpers/api.js';
+import { ADMIN_TOKEN } from './helpers/admin-token.js';
+import {
+  fund,
+  newSigner,
+  registeredAgent,
+  settledReceipt,
+  signed,
+  STAKE_LOCK_SECONDS,
+  type Signer,
+} from './helpers/ainp.js';
+import { ledgerProblems } from './helpers/ledger.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+let broker: RunningBroker;
+let owner: Client;
+let provider: Signer;
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000' });
+  owner = await newClient(broker.url);
+  provider = (await registeredAgent(broker.url, owner, { name: 'provider' })).signer;
+});
+
+const deposit = (body: Record<string, unknown>, token = ADMIN_TOKEN) =>
+  call(broker.url, 'POST', '/api/admin/deposits', { token, body });
+const credits = async (s: Signer) =>
+  (await signed(broker.url, s, 'GET', `/api/credits/${encodeURIComponent(s.did)}`)).body;
+const openIntent = (client: Signer, budget: string) =>
+  signed(broker.url, client, 'POST', '/api/intents', {
+    intent_type: 'x',
+    description: 'y',
+    budget_atomic: budget,
+  });
+const offer = (intentId: string, price: string, by = provider) =>
+  signed(broker.url, by, 'POST', '/api/negotiations', {
+    intent_id: intentId,
+    price_atomic: price,
+    eta_ms: 10,
+  });
+const count = async (sql: string, params: unknown[] = []) =>
+  Number((await stack.db.query(sql, params)).rows[0].n);
+
+describe('deposits (admin, idempotent by reference)', () => {
+  it('moves treasury → available once per reference, and refuses the reference for another deposit', async () => {
+    const s = newSigner();
+    const body = { did: s.did, amount_atomic: '500', reference: `ref-${s.did.slice(-8)}` };
+    const first = await deposit(body);
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({
+      replayed: false,
+      transfer: { debit_account: 'treasury', credit_account: `available:${s.did}`, amount_atomic: '500' },
+      balances: { available: '500', escrow: '0', stake: '0' },
+    });
+    const again = await deposit(body);
+    expect(again.body).toMatchObject({ replayed: true, balances: { available: '500' } });
+    const other = await deposit({ ...body, amount_atomic: '501' });
+    expect(other.status).toBe(409);
+    expect(other.body.error).toBe('REFERENCE_REUSED');
+    expect((await credits(s)).available).toBe('500');
+  });
+
+  it('refuses a missing admin token (401), a DID that is not a did:key (400) and a zero amount (400)', async () => {
+    const s = newSigner();
+    expect((await deposit({ did: s.did, amount_atomic: '1', reference: 'x1' }, 'wrong')).status).toBe(401);
+    const bad = await deposit({ did: 'did:key:zNotAKey', amount_atomic: '1', reference: 'x2' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/^did /);
+    expect((await deposit({ did: s.did, amount_atomic: '0', reference: 'x3' })).status).toBe(400);
+  });
+});
+
+describe('intent escrow (H3: credits from nothing)', () => {
+  it('refuses an intent its client cannot fund (409) and writes nothing', async () => {
+    const client = newSigner();
+    const res = await openIntent(client, '1000');
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({
+      error: 'INSUFFICIENT_FUNDS',
+      needed_atomic: '1000',
+      balance_atomic: '0',
+    });
+    expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [client.did])).toBe(0);
+  });
+
+  it('refuses an offer above the budget (400), first or counter, so a price of 9×78 never pays', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '1');
+    const intent = (await openIntent(client, '1')).body;
+    expect((await credits(client)).escrow).toBe('1');
+    const over = await offer(intent.id, '2');
+    expect(over.status).toBe(400);
+    expect(over.body.message).toContain("above the intent's budget_atomic 1");
+    expect((await offer(intent.id, '9'.repeat(78))).status).toBe(400);
+    const neg = (await offer(intent.id, '1')).body;
+    const counter = await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/propose`, {
+      price_atomic: '2',
+      eta_ms: 10,
+    });
+    expect(counter.status).toBe(400);
+  });
+
+  it('settles an intent once: a second accepted negotiation of it is 409 and nothing is paid twice', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '100');
+    const intent = (await openIntent(client, '100')).body;
+    const other = (await registeredAgent(broker.url, await newClient(broker.url))).signer;
+    const a = (await offer(intent.id, '60')).body;
+    const b = (await offer(intent.id, '70', other)).body;
+    for (const n of [a, b])
+      expect((await signed(broker.url, client, 'POST', `/api/negotiations/${n.id}/accept`, {})).status).toBe(
+        200,
+      );
+    expect((await signed(broker.url, client, 'POST', `/api/negotiations/${a.id}/settle`, {})).status).toBe(
+      201,
+    );
+    const second = await signed(broker.url, client, 'POST', `/api/negotiations/${b.id}/settle`, {});
+    expect(second.status).toBe(409);
+    expect(second.body.message).toBe('The intent is settled');
+    expect(await credits(client)).toMatchObject({ available: '40', escrow: '0' });
+    expect((await credits(provider)).available).not.toBe('0');
+    expect((await credits(other)).available).toBe('0');
+  });
+
+  it('releases the escrow when the client cancels, and refuses the cancel while an accepted negotiation may settle', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '50');
+    const intent = (await openIntent(client, '50')).body;
+    const neg = (await offer(intent.id, '50')).body;
+    await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/accept`, {});
+    const cancel = () => signed(broker.url, client, 'POST', `/api/intents/${intent.id}/cancel`, {});
+    expect((await cancel()).status).toBe(409);
+    expect((await signed(broker.url, provider, 'POST', `/api/intents/${intent.id}/cancel`, {})).status).toBe(
+      403,
+    );
+    await stack.db.query(`UPDATE negotiations SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+      neg.id,
+    ]);
+    const done = await cancel();
+    expect(done.status).toBe(200);
+    expect(done.body.status).toBe('cancelled');
+    expect(await credits(client)).toMatchObject({ available: '50', escrow: '0' });
+    expect((await cancel()).status).toBe(409);
+  });
+
+  it('expires an intent past its TTL in the finalizer run, releases its escrow, and refuses to settle it', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '30');
+    const intent = (await openIntent(client, '30')).body;
+    const neg = (await offer(intent.id, '30')).body;
+    await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/accept`, {});
+    await stack.db.query(`UPDATE intents SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+      intent.id,
+    ]);
+    const settle = await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/settle`, {});
+    expect(settle.status).toBe(409);
+    expect(settle.body.message).toBe('The intent has expired');
+    const run = await finalizePending(broker.ctx, new AbortController().signal);
+    expect(run.intents_expired).toBeGreaterThanOrEqual(1);
+    expect((await signed(broker.url, client, 'GET', `/api/intents/${intent.id}`)).body.status).toBe(
+      'expired',
+    );
+    expect(await credits(client)).toMatchObject({ available: '30', escrow: '0' });
+    expect(
+      await count(`SELECT count(*) AS n FROM ledger_transfers WHERE id = $1`, [`release:${intent.id}`]),
+    ).toBe(1);
+  });
+});
+
+describe('stakes from real funds (H4)', () => {
+  it('refuses a stake with no funds behind it (409) and a lock of 0 seconds (400)', async () => {
+    const agent = (await registeredAgent(broker.url, await newClient(broker.url))).signer;
+    const res = await signed(broker.url, agent, 'POST', '/api/stakes', {
+      amount_atomic: '1000000',
+      lock_seconds: 3600,
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe('INSUFFICIENT_FUNDS');
+    const zero = await signed(broker.url, agent, 'POST', '/api/stakes', {
+      amount_atomic: '1',
+      lock_seconds: 0,
+    });
+    expect(zero.status).toBe(400);
+    expect(
+      await count(`SELECT count(*) AS n FROM ledger_transfers WHERE kind = 'stake' AND reference = $1`, [
+        agent.did,
+      ]),
+    ).toBe(0);
+  });
+
+  it('stakes from available, withdraws only after the lock, and a slash moves stake to the pool (never below zero)', async () => {
+    const agent = (await registeredAgent(broker.url, await newClient(broker.url))).signer;
+    await fund(broker.url, agent.did, '5000');
+    const staked = await signed(broker.url, agent, 'POST', '/api/stakes', {
+      amount_atomic: '3000',
+      lock_seconds: 3600,
+    });
+    expect(staked.status).toBe(201);
+    expect(staked.body.locked_atomic).toBe('3000');
+    expect(await credits(agent)).toMatchObject({ available: '2000', stake: '3000' });
+    const withdraw = (amount: string) =>
+      signed(broker.url, agent, 'POST', '/api/stakes/withdraw', { amount_atomic: amount });
+    const locked = await withdraw('1000');
+    expect(locked.status).toBe(409);
+    expect(locked.body.error).toBe('STAKE_LOCKED');
+    await stack.db.query(`UPDATE stakes SET unlock_at = now() - interval '1 second' WHERE did = $1`, [
+      agent.did,
+    ]);
+    expect((await withdraw('3001')).body.error).toBe('INSUFFICIENT_FUNDS');
+    expect((await withdraw('1000')).status).toBe(200);
+    expect(await credits(agent)).toMatchObject({ available: '3000', stake: '2000' });
+    const poolBefore = (
+      await stack.db.query(`SELECT balance_atomic::text AS b FROM ledger_accounts WHERE account = 'pool'`)
+    ).rows[0].b;
+    const slash = await call(broker.url, 'POST', '/api/admin/slash', {
+      token: ADMIN_TOKEN,
+      body: { did: agent.did, amount_atomic: '999999', reason: 'test' },
+    });
+    expect(slash.body).toMatchObject({ applied_atomic: '2000', locked_atomic: '0' });
+    const poolAfter = (
+      await stack.db.query(`SELECT balance_atomic::text AS b FROM ledger_accounts WHERE account = 'pool'`)
+    ).rows[0].b;
+    expect(BigInt(poolAfter) - BigInt(poolBefore)).toBe(2000n);
+    expect((await credits(agent)).stake).toBe('0');
+  });
+
+  it('seats on a committee only stake locked for a whole receipt life', async () => {
+    const other = await createTestStack();
+    const b = await other.broker({ POU_MIN_STAKE: '10', RECEIPT_TTL_HOURS: '24' });
+    const prov = (await registeredAgent(b.url, await newClient(b.url))).signer;
+    const short = (await registeredAgent(b.url, await newClient(b.url))).signer;
+    const long = (await registeredAgent(b.url, await newClient(b.url), { stake: '10' })).signer;
+    await fund(b.url, short.did, '10');
+    await signed(b.url, short, 'POST', '/api/stakes', { amount_atomic: '10', lock_seconds: 3600 });
+    const receipt = await settledReceipt(b.url, newSigner(), prov);
+    expect(receipt.committee).toEqual([long.did]);
+    expect(STAKE_LOCK_SECONDS).toBeGreaterThan(24 * 3600);
+  });
+});
+
+describe('usefulness proofs name a finalized receipt of the prover (H4)', () => {
+  it('refuses a missing, foreign or unfinalized receipt, and a second proof of one receipt', async () => {
+    const client = newSigner();
+    const receipt = await settledReceipt(broker.url, client, provider);
+    const metrics = { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 };
+    const prove = (s: Signer, taskId: string, trace = `t-${Math.random()}`) =>
+      signed(broker.url, s, 'POST', '/api/usefulness/proofs', { trace_id: trace, task_id: taskId, metrics });
+    expect(
+      (await signed(broker.url, provider, 'POST', '/api/usefulness/proofs', { trace_id: 'x', metrics }))
+        .status,
+    ).toBe(400);
+    expect((await prove(provider, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    const pending = await prove(provider, receipt.task_id);
+    expect(pending.status).toBe(409);
+    expect(pending.body.error).toBe('RECEIPT_NOT_FINALIZED');
+    await signed(broker.url, client, 'POST', `/api/receipts/${receipt.task_id}/attestations`, {
+      type: 'ACCEPTED',
+      score: 1,
+      confidence: 1,
+    });
+    // No agent here has stake locked for a receipt's life: the client's ACCEPTED alone finalizes.
+    expect(receipt.committee).toEqual([]);
+    const fin = await fetch(`${broker.url}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
+    expect(((await fin.json()) as { status: string }).status).toBe('finalized');
+    const stranger = (await registeredAgent(broker.url, await newClient(broker.url))).signer;
+    expect((await prove(stranger, receipt.task_id)).status).toBe(403);
+    expect((await prove(provider, receipt.task_id)).status).toBe(201);
+    const again = await prove(provider, receipt.task_id);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('DUPLICATE_PROOF');
+  });
+});
+
+describe('the database keeps the books', () => {
+  it('refuses to update or delete a transfer, or to write a balance directly', async () => {
+    const s = newSigner();
+    await fund(broker.url, s.did, '7');
+    await expect(
+      stack.db.query(`UPDATE ledger_transfers SET amount_atomic = 8 WHERE credit_account = $1`, [
+        `available:${s.did}`,
+      ]),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      stack.db.query(`DELETE FROM ledger_transfers WHERE credit_account = $1`, [`available:${s.did}`]),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      stack.db.query(`UPDATE ledger_accounts SET balance_atomic = 1000000 WHERE account = $1`, [
+        `available:${s.did}`,
+      ]),
+    ).rejects.toThrow(/only through ledger_transfers/);
+    // A transfer that would overdraw is refused by the CHECK even without the service's own check.
+    await expect(
+      stack.db.query(
+        `INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind) VALUES ('t-over', $1, 'pool', 8, 'test')`,
+        [`available:${s.did}`],
+      ),
+    ).rejects.toThrow(/ledger_accounts_non_negative/);
+    expect(await ledgerProblems(stack.db)).toEqual([]);
+  });
+
+  it('exports ainp_ledger_imbalance_atomic = 0', async () => {
+    const text = await (await fetch(`${broker.url}/metrics`)).text();
+    expect(text).toMatch(/^ainp_ledger_imbalance_atomic 0$/m);
+  });
+});
+
+describe('expand/contract: the ledger migration carries the previous ledger over', () => {
+  it('turns credit_ledger rows, stakes and the carried remainder into transfers from treasury, and mirrors later writes', async () => {
+    const other = await createTestStack();
+    const db = new pg.Pool({ connectionString: other.databaseUrl, max: 2 });
+    try {
+      const files = await loadMigrations(path.resolve('migrations'));
+      await migrateUp(
+        db,
+        files.filter((f) => f.version <= 6),
+      );
+      await db.query(`
+        INSERT INTO credit_ledger (account, did, kind, amount_atomic) VALUES
+          ('agent', 'did:key:zOld', 'settlement', 700), ('broker', NULL, 'settlement', 100),
+          ('validators', NULL, 'settlement', 100), ('pool', NULL, 'settlement', 100),
+          ('agent', 'did:key:zOld', 'reward', 33);
+        INSERT INTO stakes (did, locked_atomic, unlock_at) VALUES ('did:key:zStaker', 5000, now() + interval '7 days');
+        INSERT INTO credit_windows (window_start, pool_atomic, carried_in_atomic, distributed_atomic, carried_out_atomic, recipients)
+          VALUES (date_trunc('hour', now()) - interval '2 hours', 1000, 0, 993, 7, 3);`);
+      await migrateUp(db, files);
+      const balances = async () =>
+        Object.fromEntries(
+          (
+            await db.query(`SELECT account, balance_atomic::text AS b FROM ledger_accounts ORDER BY account`)
+          ).rows.map((r) => [r.account, r.b]),
+        );
+      expect(await balances()).toEqual({
+        'available:did:key:zOld': '733',
+        broker: '100',
+        pool: '107',
+        'stake:did:key:zStaker': '5000',
+        treasury: '-6040',
+        validators: '100',
+      });
+      // The previous release, still running during a rolling update, writes credit_ledger.
+      await db.query(
+        `INSERT INTO credit_ledger (account, did, kind, amount_atomic) VALUES ('agent', 'did:key:zOld', 'reward', 5)`,
+      );
+      expect((await balances())['available:did:key:zOld']).toBe('738');
+      expect(await ledgerProblems(db)).toEqual([]);
+    } finally {
+      await db.end();
+    }
+  });
+});
