@@ -75,8 +75,11 @@ build_wrapper() {
 provider() {
   local dir=tools/pulumi-resource-kubernetes version="v$PULUMI_K8S_VERSION"
   from_cache pulumi-resource-kubernetes "$version" && return 0
-  local src
-  src="$(cd $dir && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)/cmd/pulumi-resource-kubernetes"
+  local src module=github.com/pulumi/pulumi-kubernetes/provider/v4
+  # `go list -m` names the module's folder only once it is downloaded (on a fresh machine it is not).
+  (cd $dir && GOFLAGS=-mod=readonly go mod download "$module")
+  src="$(cd $dir && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' "$module")/cmd/pulumi-resource-kubernetes"
+  [ -f "$src/schema.json" ] || { echo "provider sources not found at $src" >&2; exit 1; }
   node -e '
     const fs = require("fs");
     const [src, dir, version] = process.argv.slice(1);
