@@ -51,6 +51,13 @@ export const configSchema = z.object({
     .string()
     .regex(/^$|^sha256:[0-9a-f]{64}$/, 'must be empty (build from source) or sha256:<64 hex>')
     .default(''),
+  // The git commit the program and chart of an update came from, set by the ops commands before
+  // every `up` (`-dirty` when the working tree had changes). Rollback checks it out to bring back
+  // what ran, not only its config.
+  sourceCommit: z
+    .string()
+    .regex(/^$|^[0-9a-f]{40}(-dirty)?$/, 'must be empty or a 40-hex git commit (optionally -dirty)')
+    .default(''),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
   brokerReplicas: int(1, 2),
@@ -187,6 +194,11 @@ export function parseStackConfig(
     );
   // Prod's redundancy rules hold for what prod provisions; an external service brings its own.
   if (c.environment === 'prod') {
+    if (!c.imageDigest)
+      problems.push(
+        'imageDigest: prod deploys only an image promoted from staging and never builds from source; ' +
+          'run `npm run promote` (it records the promoted digest in Pulumi.prod.yaml and commits it)',
+      );
     if (c.brokerReplicas < 3) problems.push(`brokerReplicas: prod runs at least 3 (got ${c.brokerReplicas})`);
     if (c.postgresInstances < 3 && !external.postgres)
       problems.push(`postgresInstances: prod runs 3 database instances (got ${c.postgresInstances})`);

@@ -28,6 +28,10 @@ const PROD_SECRETS = {
   postgresBackupSecretAccessKey: 'operator-set-secret-access-key',
 };
 const secretsFor = (stack: string) => (stack === 'prod' ? PROD_SECRETS : {});
+/** Prod's config is valid only with a promoted digest: what `npm run promote` commits into it. */
+const PROMOTED = `sha256:${'c'.repeat(64)}`;
+const promotedConfig = (stack: string) =>
+  stack === 'prod' ? { ...stackConfig(stack), 'ainp:imageDigest': PROMOTED } : stackConfig(stack);
 
 const find = (run: ProgramRun, type: string, name: string): Captured => {
   const r = run.resources.find((x) => x.type.endsWith(type) && x.name === name);
@@ -94,7 +98,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
   const want = expected[stack];
 
   beforeAll(async () => {
-    run = await runProgram(stack, stackConfig(stack), secretsFor(stack), deploy);
+    run = await runProgram(stack, promotedConfig(stack), secretsFor(stack), deploy);
     const values = find(run, 'Release', 'broker').props.values;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ainp-values-'));
     writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
@@ -108,7 +112,9 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     const got = run.resources.map((r) =>
       r.type === 'ainp:platform:Platform' ? r.type : `${r.type}/${r.name}`,
     );
-    expect(got.sort()).toEqual([...INVENTORY, ...(stack === 'prod' ? PROD_ONLY : [])].sort());
+    // Prod deploys the promoted digest: it builds no image.
+    const inventory = stack === 'prod' ? INVENTORY.filter((r) => !r.startsWith('docker:')) : INVENTORY;
+    expect(got.sort()).toEqual([...inventory, ...(stack === 'prod' ? PROD_ONLY : [])].sort());
     for (const r of run.resources.filter((x) => !x.type.startsWith('ainp:')))
       expect(r.parent, `${r.type}/${r.name}`).toMatch(/^ainp:[a-z]+:[A-Z][A-Za-z]+::/);
   });
@@ -234,7 +240,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     const deployment = chart.find((m) => m.kind === 'Deployment')!;
     const container = deployment.spec.template.spec.containers[0];
     expect(container.image).toBe(run.outputs.imageRef);
-    expect(container.image).toBe(`ghcr.io/ainp/broker@${BUILT_DIGEST}`);
+    expect(container.image).toBe(`ghcr.io/ainp/broker@${stack === 'prod' ? PROMOTED : BUILT_DIGEST}`);
     const env = Object.fromEntries(
       container.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]),
     );
@@ -265,13 +271,8 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
 
 describe('promotion pins the image', () => {
   it('with imageDigest set, prod builds nothing and deploys exactly that digest', async () => {
-    const digest = `sha256:${'c'.repeat(64)}`;
-    const run = await runProgram(
-      'prod',
-      { ...stackConfig('prod'), 'ainp:imageDigest': digest },
-      PROD_SECRETS,
-      deploy,
-    );
+    const digest = PROMOTED;
+    const run = await runProgram('prod', promotedConfig('prod'), PROD_SECRETS, deploy);
     expect(run.resources.some((r) => r.type === 'docker:index/image:Image')).toBe(false);
     expect(find(run, 'Release', 'broker').props.values.image).toMatchObject({
       repository: 'ghcr.io/ainp/broker',
@@ -328,8 +329,12 @@ describe('stack local under Pulumi mocks: every backing service external (bring 
 
 describe('a broken config stops the program with a ResourceError naming each problem', () => {
   const cases = [
-    { stack: 'prod', config: { 'ainp:brokerReplicas': '2', 'ainp:pouK': '10' }, secrets: PROD_SECRETS },
-    { stack: 'prod', config: {}, secrets: {} },
+    {
+      stack: 'prod',
+      config: { 'ainp:brokerReplicas': '2', 'ainp:pouK': '10', 'ainp:imageDigest': PROMOTED },
+      secrets: PROD_SECRETS,
+    },
+    { stack: 'prod', config: { 'ainp:imageDigest': PROMOTED }, secrets: {} },
     {
       stack: 'staging',
       config: {
@@ -341,6 +346,8 @@ describe('a broken config stops the program with a ResourceError naming each pro
     },
     { stack: 'staging', config: { 'ainp:environment': 'prod' }, secrets: {} },
     { stack: 'staging', config: {}, secrets: {} },
+    // Pulumi.prod.yaml as committed, before any promotion: no digest.
+    { stack: 'prod', config: {}, secrets: PROD_SECRETS },
   ];
   let results: { failed: boolean; resourceError: boolean; message: string }[];
 
@@ -383,5 +390,12 @@ describe('a broken config stops the program with a ResourceError naming each pro
 
   it('while the unchanged staging config runs through in the same harness', () => {
     expect(results[4]).toEqual({ failed: false, resourceError: false, message: '' });
+  });
+
+  it('prod without a promoted digest: `pulumi up --stack prod` never builds, it says how to promote', () => {
+    expect(results[5]).toMatchObject({ failed: true, resourceError: true });
+    expect(results[5]!.message).toContain(
+      'imageDigest: prod deploys only an image promoted from staging and never builds from source; run `npm run promote`',
+    );
   });
 });

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPromotion } from '../infra/ops/promotion.js';
 import { rollback, type RollbackStack } from '../infra/ops/rollback.js';
+import { rollbackSource, sourceCommit } from '../infra/ops/source.js';
 import { gateVerdict, loadNumbers, runVerdict, type K6Summary } from '../infra/ops/gate-verdict.js';
 import {
   afterStep,
@@ -234,7 +235,12 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
       removeConfig: async (k) => void calls.push(`remove ${k}`),
       up: async (o) => void calls.push(`up: ${o.message}`),
     };
-    const plan = await rollback(stack);
+    // These updates were made before commits were recorded: refused, unless --force.
+    await expect(rollback(stack)).rejects.toThrow(
+      'cannot roll back local to version 1: cannot restore what ran at that update: it has no recorded source commit',
+    );
+    expect(calls).toEqual([]);
+    const plan = await rollback(stack, { force: true });
     expect(plan.version).toBe(1);
     expect(calls).toEqual([
       `set ainp:imageDigest=${digest1}`,
@@ -242,11 +248,77 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
       'up: rollback to version 1',
     ]);
     calls.length = 0;
-    await rollback(stack, { dryRun: true });
+    await rollback(stack, { dryRun: true, force: true });
     expect(calls).toEqual([]);
     await expect(rollback({ ...stack, history: async () => history }, { to: 4 })).rejects.toThrow(
       'cannot roll back local: version 4 is a failed update',
     );
+  });
+
+  it('rollback runs the program of the recorded commit, from a git worktree it removes afterwards', async () => {
+    const root = path.resolve('.');
+    const commit = (await sourceCommit(root)).replace(/-dirty$/, '');
+    expect(commit).toMatch(/^[0-9a-f]{40}$/);
+    const withCommit: HistoryEntry[] = history.slice(2).map((e) => ({
+      ...e,
+      config: { ...e.config, 'ainp:sourceCommit': { value: commit, secret: false } },
+    }));
+    const calls: string[] = [];
+    let seenDir = '';
+    const stack: RollbackStack = {
+      name: 'local',
+      history: async () => withCommit,
+      getTag: () => Promise.reject(new Error('no tag')),
+      getAllConfig: async () => ({
+        ...withCommit[0]!.config!,
+        'ainp:sourceCommit': { value: 'f'.repeat(40) },
+      }),
+      setConfig: async () => void calls.push('wrong stack'),
+      removeConfig: async () => void calls.push('wrong stack'),
+      up: async () => void calls.push('wrong stack'),
+    };
+    await rollback(stack, {
+      root,
+      withProgramAt: async (dir) => {
+        seenDir = dir;
+        // The checkout holds that commit's program and chart.
+        const { stdout } = await promisify(execFile)('git', ['rev-parse', 'HEAD'], { cwd: dir });
+        calls.push(
+          `program at ${stdout.trim()}`,
+          `chart ${readFileSync(path.join(dir, 'helm/Chart.yaml'), 'utf8').includes('name:')}`,
+        );
+        return {
+          ...stack,
+          setConfig: async (k, v) => void calls.push(`set ${k}=${v.value}`),
+          removeConfig: async (k) => void calls.push(`remove ${k}`),
+          up: async (o) => void calls.push(`up: ${o.message}`),
+        };
+      },
+    });
+    expect(calls).toEqual([
+      `program at ${commit}`,
+      'chart true',
+      `set ainp:imageDigest=${withCommit[1]!.config!['ainp:imageDigest']!.value}`,
+      'set ainp:logLevel=info',
+      `set ainp:sourceCommit=${commit}`,
+      `up: rollback to version 1 (commit ${commit.slice(0, 12)})`,
+    ]);
+    expect(() => readFileSync(path.join(seenDir, 'package.json'))).toThrow();
+    const { stdout } = await promisify(execFile)('git', ['worktree', 'list'], { cwd: root });
+    expect(stdout).not.toContain(seenDir);
+  });
+
+  it('refuses a dirty or missing source commit unless forced', () => {
+    expect(rollbackSource('a'.repeat(40), false)).toEqual({ ok: true, commit: 'a'.repeat(40) });
+    expect(rollbackSource(`${'a'.repeat(40)}-dirty`, false)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('uncommitted changes'),
+    });
+    expect(rollbackSource('', true)).toMatchObject({
+      ok: true,
+      commit: undefined,
+      warning: expect.stringContaining('--force'),
+    });
   });
 });
 

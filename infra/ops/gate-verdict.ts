@@ -11,7 +11,13 @@ export type K6Summary = {
     { type: string; values: Record<string, number>; thresholds?: Record<string, { ok: boolean }> }
   >;
 };
-export type K6Run = { script: string; exitCode: number; summary: K6Summary | undefined };
+export type K6Run = {
+  script: string;
+  exitCode: number;
+  summary: K6Summary | undefined;
+  /** The HTML report k6's web dashboard exported, when it wrote one. */
+  report?: string;
+};
 export type Verdict = { pass: boolean; reasons: string[] };
 
 const EXIT_MEANING: Record<number, string> = {

@@ -81,6 +81,7 @@ async function main() {
       `gate load: ${n.requests} requests at ${n.rate.toFixed(1)}/s, p95 ${n.p95Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms, errors ${(n.errorRate * 100).toFixed(2)}%`,
     );
   }
+  for (const r of result.runs) if (r.report) console.log(`gate ${r.script} report: ${r.report}`);
   if (result.pass) console.log('gate: PASS');
   else console.log(`gate: FAIL\n${result.reasons.map((r) => `  - ${r}`).join('\n')}`);
   process.exit(result.pass ? 0 : 1);

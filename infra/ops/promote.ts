@@ -1,9 +1,13 @@
 /**
  * `npm run promote`: `up` staging → health checks → gate (smoke, load) against staging → `up` prod
  * with staging's image digest → health checks → smoke against prod. A failure before prod changes
- * stops with prod untouched; a failure after rolls prod back to its last good update. On success
- * the prod update is tagged as the last good one. Decisions: history.ts; this file only calls.
+ * stops with prod untouched; a failure after rolls prod back to its last good update (its program,
+ * chart and config). Every `up` records its source commit. On success the prod update is tagged as
+ * the last good one, and the promoted digest is committed in Pulumi.prod.yaml: prod's config is
+ * invalid without one, so a fresh clone deploys exactly what was promoted and never builds.
+ * Decisions: history.ts; this file only calls.
  */
+import path from 'node:path';
 import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
@@ -16,9 +20,10 @@ import {
   type StepName,
 } from './history.js';
 import { runPromotion } from './promotion.js';
-import { runK6 } from './k6.js';
-import { print, selectStack, stackOutputs } from './pulumi-stack.js';
-import { rollback } from './rollback.js';
+import { ROOT, runK6 } from './k6.js';
+import { print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
+import { realRollback, rollback } from './rollback.js';
+import { commitStackFile } from './source.js';
 
 const USAGE = 'npm run promote [-- --load-duration 50s]';
 
@@ -31,11 +36,13 @@ async function main() {
     const r = await healthOf({ namespace: o.namespace, release: o.release, migrationJob: o.migrationJob });
     return r.exitCode === 0;
   };
+  let promoted = '';
   const steps: [StepName, () => Promise<boolean>][] = [
     [
       'staging-up',
       async () =>
-        (await staging.up({ onOutput: print, message: 'promote: staging' })).summary.result === 'succeeded',
+        (await upRecorded(staging, { onOutput: print, message: 'promote: staging' })).summary.result ===
+        'succeeded',
     ],
     ['staging-health', () => health(staging)],
     [
@@ -58,8 +65,10 @@ async function main() {
         const digest = promotionDigest(await staging.outputs());
         console.log(`promoting ${digest} to prod`);
         await prod.setConfig('ainp:imageDigest', { value: digest });
+        promoted = digest;
         return (
-          (await prod.up({ onOutput: print, message: `promote ${digest}` })).summary.result === 'succeeded'
+          (await upRecorded(prod, { onOutput: print, message: `promote ${digest}` })).summary.result ===
+          'succeeded'
         );
       },
     ],
@@ -79,7 +88,8 @@ async function main() {
   ];
   const outcome = await runPromotion(steps, {
     log: (line) => console.log(line),
-    rollbackProd: async () => void (await rollback(prod)),
+    // Automatic: an update without a recorded commit still gets its config back (--force).
+    rollbackProd: async () => void (await rollback(prod, { force: true, ...realRollback('prod') })),
     markProdGood: async () => {
       // The whole history: a self-managed backend numbers no update, so the number is its position.
       const version = newestVersion((await prod.history()) as HistoryEntry[]);
@@ -87,7 +97,20 @@ async function main() {
       console.log(`promote: done; prod version ${version} tagged ${LAST_GOOD_TAG}`);
     },
   });
-  process.exit(outcome.result === 'done' ? 0 : 1);
+  if (outcome.result !== 'done') process.exit(1);
+  // setConfig wrote the digest into the operator's working copy only: make it durable.
+  const file = path.join(workDir(), 'Pulumi.prod.yaml');
+  try {
+    const commit = await commitStackFile(ROOT, file, `promote ${promoted} to prod`);
+    console.log(`promote: recorded ${promoted} in Pulumi.prod.yaml, commit ${commit}; push it (git push)`);
+  } catch (err) {
+    console.error(
+      `promote: prod runs ${promoted}, but committing Pulumi.prod.yaml failed (${(err as Error).message.trim()}); ` +
+        'commit and push that file yourself, or the next `up` from a fresh clone cannot deploy prod',
+    );
+    process.exit(1);
+  }
+  process.exit(0);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();

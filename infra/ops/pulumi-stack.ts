@@ -1,6 +1,9 @@
-import { LocalWorkspace, type Stack } from '@pulumi/pulumi/automation/index.js';
+import { LocalWorkspace, type Stack, type UpOptions } from '@pulumi/pulumi/automation/index.js';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PROJECT } from './history.js';
 import { ROOT } from './k6.js';
+import { sourceCommit } from './source.js';
 
 /**
  * The thin Automation API layer (it drives the `pulumi` CLI, which must be installed and logged in
@@ -13,17 +16,36 @@ import { ROOT } from './k6.js';
  */
 export const program = async () => (await import('../program.js')).deploy();
 
+/** The same program from another checkout (rollback runs the program of the commit it restores). */
+export const programFrom = (root: string) => async () =>
+  (
+    (await import(pathToFileURL(path.join(root, 'infra/program.ts')).href)) as {
+      deploy: () => Promise<Record<string, unknown>>;
+    }
+  ).deploy();
+
 /**
  * Where Pulumi.yaml and Pulumi.<stack>.yaml are read (and config is written): the repository, or
  * `AINP_PULUMI_WORKDIR` (the cluster lane keeps the secrets it sets out of the working tree).
  */
 export const workDir = () => process.env.AINP_PULUMI_WORKDIR ?? ROOT;
 
-export async function selectStack(name: string): Promise<Stack> {
+export async function selectStack(name: string, programRoot?: string): Promise<Stack> {
   return LocalWorkspace.selectStack(
-    { stackName: name, projectName: PROJECT, program },
+    { stackName: name, projectName: PROJECT, program: programRoot ? programFrom(programRoot) : program },
     { workDir: workDir() },
   );
+}
+
+/**
+ * `up` as every ops command runs it: first records in the stack's config which commit the program
+ * and chart come from (ainp:sourceCommit, kept in the update's history), so a rollback can bring
+ * back that code and not only that config.
+ */
+export async function upRecorded(stack: Stack, opts: UpOptions & { commit?: string } = {}) {
+  const { commit, ...up } = opts;
+  await stack.setConfig(`${PROJECT}:sourceCommit`, { value: commit ?? (await sourceCommit(ROOT)) });
+  return stack.up(up);
 }
 
 export async function createOrSelectStack(name: string): Promise<Stack> {

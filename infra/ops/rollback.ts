@@ -1,19 +1,25 @@
 /**
- * `npm run rollback -- --stack prod [--to VERSION] [--dry-run]`: reads the stack's history, picks
- * the update to return to (the given version, else the last good one), restores that update's
- * plain config (the image digest and every value the chart got from it) and runs `up`.
+ * `npm run rollback -- --stack prod [--to VERSION] [--dry-run] [--force]`: reads the stack's history,
+ * picks the update to return to (the given version, else the last good one), and brings back what
+ * ran then: the program and chart of the commit that update recorded (ainp:sourceCommit), checked
+ * out in a temporary git worktree, with that update's plain config (the image digest and every
+ * value the chart got from it), then runs `up`. An update without a clean recorded commit is refused
+ * unless --force, which restores its config with today's program and chart.
  */
 import { flags } from './args.js';
 import {
   LAST_GOOD_TAG,
+  PROJECT,
   restorePlan,
   rollbackTarget,
   type HistoryEntry,
   type RestorePlan,
 } from './history.js';
+import { ROOT } from './k6.js';
 import { print, selectStack } from './pulumi-stack.js';
+import { checkoutCommit, rollbackSource } from './source.js';
 
-const USAGE = 'npm run rollback -- --stack NAME [--to VERSION] [--dry-run]';
+const USAGE = 'npm run rollback -- --stack NAME [--to VERSION] [--dry-run] [--force]';
 
 /** The part of an Automation API `Stack` rollback uses (tests pass an in-memory one). */
 export type RollbackStack = {
@@ -26,19 +32,31 @@ export type RollbackStack = {
   up(opts: { onOutput?: (out: string) => void; message?: string }): Promise<unknown>;
 };
 
-export async function rollback(
-  stack: RollbackStack,
-  opts: { to?: number; dryRun?: boolean } = {},
-): Promise<RestorePlan> {
+export type RollbackOptions = {
+  to?: number;
+  dryRun?: boolean;
+  force?: boolean;
+  /** The git work tree the recorded commit is checked out from (default: this repository). */
+  root?: string;
+  /** The same stack, running the program found under `dir` (the checked-out commit). */
+  withProgramAt?: (dir: string) => Promise<RollbackStack>;
+};
+
+export async function rollback(stack: RollbackStack, opts: RollbackOptions = {}): Promise<RestorePlan> {
   const history = (await stack.history()) as HistoryEntry[];
   const target = rollbackTarget(history, {
     to: opts.to,
     lastGoodTag: await stack.getTag(LAST_GOOD_TAG).catch(() => undefined),
   });
   if (!target.ok) throw new Error(`cannot roll back ${stack.name}: ${target.reason}`);
+  const source = rollbackSource(target.entry.config?.[`${PROJECT}:sourceCommit`]?.value, opts.force ?? false);
+  if (!source.ok)
+    throw new Error(`cannot roll back ${stack.name} to version ${target.entry.version}: ${source.reason}`);
+  if (source.warning) console.warn(source.warning);
   const plan = restorePlan(target.entry, await stack.getAllConfig());
   console.log(
-    `rollback ${stack.name} to version ${plan.version} (image ${plan.imageDigest ?? 'built at that update'}):\n` +
+    `rollback ${stack.name} to version ${plan.version} (image ${plan.imageDigest ?? 'built at that update'}, ` +
+      `program and chart ${source.commit ? `of commit ${source.commit}` : 'of today'}):\n` +
       Object.entries(plan.set)
         .map(([k, v]) => `  set ${k} = ${v}`)
         .concat(
@@ -48,15 +66,34 @@ export async function rollback(
         .join('\n'),
   );
   if (opts.dryRun) return plan;
-  for (const [k, v] of Object.entries(plan.set)) await stack.setConfig(k, { value: v });
-  for (const k of plan.remove) await stack.removeConfig(k);
-  await stack.up({ onOutput: print, message: `rollback to version ${plan.version}` });
+  const checkout =
+    source.commit && opts.withProgramAt ? await checkoutCommit(opts.root ?? ROOT, source.commit) : undefined;
+  try {
+    const runner = checkout ? await opts.withProgramAt!(checkout.dir) : stack;
+    for (const [k, v] of Object.entries(plan.set)) await runner.setConfig(k, { value: v });
+    for (const k of plan.remove) await runner.removeConfig(k);
+    const message = `rollback to version ${plan.version}${source.commit ? ` (commit ${source.commit.slice(0, 12)})` : ''}`;
+    await runner.up({ onOutput: print, message });
+  } finally {
+    await checkout?.remove();
+  }
   return plan;
 }
 
+/** The options every real rollback uses: the recorded commit's program, from this repository. */
+export const realRollback = (name: string) => ({
+  root: ROOT,
+  withProgramAt: (dir: string) => selectStack(name, dir),
+});
+
 async function main() {
   const f = flags(
-    { stack: { type: 'string' }, to: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    {
+      stack: { type: 'string' },
+      to: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
     USAGE,
   );
   if (!f.stack || (f.to !== undefined && !/^[0-9]+$/.test(f.to))) {
@@ -64,7 +101,12 @@ async function main() {
     process.exit(2);
   }
   try {
-    await rollback(await selectStack(f.stack), { to: f.to ? Number(f.to) : undefined, dryRun: f['dry-run'] });
+    await rollback(await selectStack(f.stack), {
+      to: f.to ? Number(f.to) : undefined,
+      dryRun: f['dry-run'],
+      force: f.force,
+      ...realRollback(f.stack),
+    });
   } catch (err) {
     console.error((err as Error).message);
     process.exit(1);

@@ -276,8 +276,12 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
       ).stdout,
     ) as { version: number }[];
     expect(raw.map((e) => e.version)).toEqual([0, 0]);
-    const r = await timed('rollback', () => npmRun('rollback', ['--stack', 'local']));
-    expect(r.out).toContain(`rollback local to version 1 (image ${DIGEST_1})`);
+    // These updates were made in-process, without a recorded commit: refused unless --force.
+    const refused = await npmRun('rollback', ['--stack', 'local']);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain('it has no recorded source commit (ainp:sourceCommit); pass --force');
+    const r = await timed('rollback', () => npmRun('rollback', ['--stack', 'local', '--force']));
+    expect(r.out).toContain(`rollback local to version 1 (image ${DIGEST_1}, program and chart of today)`);
     expect(r.out).toContain(`set ainp:imageDigest = ${DIGEST_1}`);
     // The history holds Pulumi.yaml's defaults too: logLevel is set back to its default, not removed.
     expect(r.out).toContain('set ainp:logLevel = info');
@@ -369,5 +373,83 @@ describe('what the API server and the program refuse', () => {
     console.log(`API server, Pod Security: ${err}`);
     expect(err).toContain('violates PodSecurity "baseline:latest"');
     expect(err).toContain('hostNetwork=true');
+  });
+});
+
+/**
+ * SPEC 11, "rollback restores what ran": a chart change is undone by a rollback, because the update
+ * rolled back to recorded its commit (`npm run up` does) and rollback checks that commit out in a
+ * temporary worktree and runs its program and chart. Runs from a clone of this repository's HEAD,
+ * where the change is committed; the stack, its backend and its config are the lane's.
+ */
+describe('a chart change, then npm run rollback brings back the recorded commit', () => {
+  let clone: string;
+  let commitA: string;
+  const CHANGE = `${RELEASE}-lane-chart-change`;
+  const git = async (...args: string[]) => (await exec('git', args, { cwd: clone })).stdout.trim();
+  const ops = (script: string, args: string[]) =>
+    exec(process.execPath, ['--import', 'tsx', path.join(clone, 'infra/ops', script), ...args], {
+      cwd: clone,
+      env: process.env,
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 600_000,
+    }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const configMaps = async () =>
+    (await kubectlJson<{ items: { metadata: { name: string } }[] }>('-n', NS, 'get', 'configmaps')).items.map(
+      (c) => c.metadata.name,
+    );
+
+  it('npm run up records commit A, then commit B (a ConfigMap added to the chart) is deployed', async () => {
+    clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-clone-')), 'src');
+    await exec('git', ['clone', '--quiet', ROOT, clone]);
+    for (const d of ['node_modules', '.tools']) symlinkSync(path.join(ROOT, d), path.join(clone, d));
+    commitA = await git('rev-parse', 'HEAD');
+    const a = await timed('npm run up (commit A)', () =>
+      ops('up.ts', ['--stack', 'local', '--message', 'lane: commit A']),
+    );
+    expect(a.code, a.out).toBe(0);
+    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(commitA);
+    expect(await configMaps()).not.toContain(CHANGE);
+
+    writeFileSync(
+      path.join(clone, 'helm/templates/lane-chart-change.yaml'),
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-lane-chart-change\ndata:\n  change: B\n`,
+    );
+    await git('add', 'helm/templates/lane-chart-change.yaml');
+    await git(
+      '-c',
+      'user.name=lane',
+      '-c',
+      'user.email=lane@localhost',
+      'commit',
+      '--quiet',
+      '-m',
+      'lane: chart change',
+    );
+    const b = await timed('npm run up (commit B)', () =>
+      ops('up.ts', ['--stack', 'local', '--message', 'lane: commit B']),
+    );
+    expect(b.code, b.out).toBe(0);
+    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(await git('rev-parse', 'HEAD'));
+    expect(await configMaps()).toContain(CHANGE);
+  });
+
+  it('rollback runs commit A’s program and chart: the ConfigMap is gone', async () => {
+    const r = await timed('rollback (commit A)', () => ops('rollback.ts', ['--stack', 'local']));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(`program and chart of commit ${commitA}`);
+    expect(await configMaps()).not.toContain(CHANGE);
+    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(commitA);
+    const [newest] = await stack.history();
+    expect(newest).toMatchObject({
+      result: 'succeeded',
+      message: expect.stringContaining(`(commit ${commitA.slice(0, 12)})`),
+    });
+    // The temporary worktree is gone again.
+    expect(await git('worktree', 'list')).not.toContain('ainp-rollback-');
+    rmSync(path.dirname(clone), { recursive: true, force: true });
   });
 });
