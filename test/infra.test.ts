@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { chartDigest } from '../infra/chart-digest.js';
 import { ENV_SECRET } from '../infra/components/broker.js';
 import { deploy } from '../infra/program.js';
 import { fromManifest, violations, type PolicyResource } from '../infra/policies.js';
@@ -121,6 +122,8 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
 
   it('applies the stack differences from SPEC section 8', () => {
     const values = find(run, 'Release', 'broker').props.values;
+    // A digest of the chart's files: a chart change upgrades the release even without a version bump.
+    expect(values.chartDigest).toBe(chartDigest(path.resolve('helm')));
     expect(values.environment).toBe(stack);
     expect(values.config).toMatchObject({ POU_K: String(want.k), POU_M: String(want.m) });
     expect(values.jobs.finalizer).toMatchObject({

@@ -1,3 +1,4 @@
+import { chartDigest } from '../chart-digest.js';
 import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -98,22 +99,27 @@ export class Broker extends pulumi.ComponentResource {
       parent,
     );
 
+    const chart = `${PROJECT_ROOT}/helm`;
+    const digestOfChart = chartDigest(chart);
     const values = ref.apply((r) => {
       const { repository, digest } = splitRepoDigest(r);
-      return brokerValues(c, {
-        imageRepository: repository,
-        imageDigest: digest,
-        existingSecret: ENV_SECRET,
-        monitoring: args.monitoring,
-        slo: args.slo,
-      });
+      return {
+        ...brokerValues(c, {
+          imageRepository: repository,
+          imageDigest: digest,
+          existingSecret: ENV_SECRET,
+          monitoring: args.monitoring,
+          slo: args.slo,
+        }),
+        chartDigest: digestOfChart,
+      };
     });
 
     this.release = new k8s.helm.v3.Release(
       name,
       {
         name: BROKER_RELEASE,
-        chart: `${PROJECT_ROOT}/helm`,
+        chart,
         namespace: args.namespace,
         values,
         // Wait for the migration hook, the rollout and the Jobs; a failed upgrade fails `up`.
