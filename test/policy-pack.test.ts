@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,17 +9,20 @@ import { buildPolicyPack } from '../infra/policy-pack/build.js';
 import { policies, violations, type PolicyResource } from '../infra/policies.js';
 
 /**
- * The built policy pack, started the way the Pulumi engine starts a Node.js pack: the engine runs
- * the `pulumi-analyzer-policy-nodejs` plugin (or the Node.js language host's RunPlugin) in the pack's
- * folder with the engine address and `.`; both run `@pulumi/pulumi/cmd/run-policy-pack`, found from
- * the pack's folder, which registers its bundled ts-node and then `require()`s the folder, so Node
- * resolves the pack's package.json `main`. `new PolicyPack` serves the analyzer over gRPC and
- * prints its port. This test runs that same script with the real Node, then asks the server what a
- * Pulumi engine asks it (GetAnalyzerInfo, Analyze) through the analyzer protocol's own generated
- * client from `@pulumi/pulumi`.
+ * The built policy pack, started the way the Pulumi engine starts it. Given `--policy-pack` an
+ * executable file (what policyPacks() returns), the engine (v3.274.1, pkg/resource/plugin
+ * NewPolicyAnalyzer) execs it from the program's folder with the engine's address as its argument.
+ * The pack's `analyzer` script runs `@pulumi/pulumi/cmd/run-policy-pack`, found from the pack's
+ * folder, in that folder with the address and `.`, as Pulumi's Node.js loader does; run-policy-pack
+ * registers its bundled ts-node and `require()`s the folder, so Node resolves the pack's
+ * package.json `main`. `new PolicyPack` serves the analyzer over gRPC and prints its port. This test
+ * execs the script with the real Node on PATH, then asks the server what the engine asks it
+ * (GetAnalyzerInfo, Analyze) through the analyzer protocol's own generated client from
+ * `@pulumi/pulumi`.
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
 
+let analyzer: string;
 let packDir: string;
 let pack: ChildProcess;
 let stdout = '';
@@ -37,9 +40,9 @@ const call = <T>(method: string, request: unknown): Promise<T> =>
   );
 
 beforeAll(async () => {
-  [packDir] = (await policyPacks()) as [string];
+  [analyzer] = (await policyPacks()) as [string];
+  packDir = path.dirname(analyzer);
   const fromPack = createRequire(path.join(packDir, 'package.json'));
-  const runPolicyPack = fromPack.resolve('@pulumi/pulumi/cmd/run-policy-pack');
   const fromPulumi = createRequire(fromPack.resolve('@pulumi/pulumi/package.json'));
   grpc = fromPulumi('@grpc/grpc-js');
   analyzerPb = fromPulumi('./proto/analyzer_pb.js');
@@ -47,9 +50,9 @@ beforeAll(async () => {
   Empty = fromPulumi('google-protobuf/google/protobuf/empty_pb.js').Empty;
   Struct = fromPulumi('google-protobuf/google/protobuf/struct_pb.js').Struct;
 
-  // The engine address comes first (run-policy-pack drops it: the pack serves, the engine dials).
-  pack = spawn(process.execPath, [runPolicyPack, '127.0.0.1:1', '.'], {
-    cwd: packDir,
+  // The engine's address (the pack serves and the engine dials it, so nothing listens there).
+  pack = spawn(analyzer, ['127.0.0.1:1'], {
+    cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -74,9 +77,10 @@ afterAll(async () => {
 
 describe('the built policy pack', () => {
   it('is a CommonJS package whose PulumiPolicy.yaml needs no TypeScript and no node arguments', () => {
+    expect(path.isAbsolute(analyzer)).toBe(true);
+    expect(statSync(analyzer).mode & 0o111).not.toBe(0);
     const manifest = JSON.parse(readFileSync(path.join(packDir, 'package.json'), 'utf8'));
     const root = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    expect(path.isAbsolute(packDir)).toBe(true);
     expect(manifest.type).toBe('commonjs');
     expect(existsSync(path.join(packDir, manifest.main))).toBe(true);
     expect(manifest.dependencies).toEqual({
@@ -88,7 +92,7 @@ describe('the built policy pack', () => {
     expect(project.main).toBe(manifest.main);
   });
 
-  it('starts under run-policy-pack and registers pack ainp with every policy, all mandatory', async () => {
+  it('starts as the engine starts it and registers pack ainp with every policy, all mandatory', async () => {
     const info: any = await call('getAnalyzerInfo', new Empty());
     const manifest = JSON.parse(readFileSync(path.join(packDir, 'package.json'), 'utf8'));
     expect(info.getName()).toBe('ainp');
@@ -148,17 +152,17 @@ describe('the built policy pack', () => {
 describe('building the pack', () => {
   it('leaves an up-to-date pack alone', async () => {
     const again = await buildPolicyPack();
-    expect(again.dir).toBe(packDir);
+    expect(again.analyzer).toBe(analyzer);
     expect(again.written).toEqual([]);
   });
 
-  it('is the folder every `--policy-pack` in the README and the runbook names', () => {
+  it('is what every `--policy-pack` in the README and the runbook names', () => {
     const named = ['README.md', 'docs/RUNBOOK.md'].flatMap((doc) =>
       [...readFileSync(path.join(ROOT, doc), 'utf8').matchAll(/--policy-pack[ =](\S+?)[`\s]/g)].map(
         (m) => m[1]!,
       ),
     );
     expect(named.length).toBeGreaterThan(0);
-    for (const dir of named) expect(path.resolve(ROOT, dir), dir).toBe(packDir);
+    for (const p of named) expect(path.resolve(ROOT, p), p).toBe(analyzer);
   });
 });
