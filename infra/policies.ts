@@ -1,8 +1,9 @@
 /**
  * Policies as code. Each policy is a pure check over one resource as Pulumi sees it (its type token
  * and its properties), returning the violations it finds. They run inside the `@pulumi/policy`
- * pack (infra/policy-pack) at `pulumi preview/up --policy-pack`, and tests call them directly on
- * everything the program registers and on every manifest the broker chart renders.
+ * pack (infra/policy-pack, built by `npm run build:policy-pack`) at `pulumi preview/up
+ * --policy-pack`, and tests call them directly on everything the program registers and on every
+ * manifest the broker chart renders.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- resource properties are arbitrary JSON
 export type PolicyResource = { type: string; name: string; props: Record<string, any> };
