@@ -2,6 +2,7 @@ import { LocalWorkspace, type Stack, type UpOptions } from '@pulumi/pulumi/autom
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROJECT } from './history.js';
+import { policyPacks } from './policy-packs.js';
 import { ROOT } from './k6.js';
 import { sourceCommit } from './source.js';
 
@@ -38,14 +39,15 @@ export async function selectStack(name: string, programRoot?: string): Promise<S
 }
 
 /**
- * `up` as every ops command runs it: first records in the stack's config which commit the program
- * and chart come from (ainp:sourceCommit, kept in the update's history), so a rollback can bring
- * back that code and not only that config.
+ * `up` as every ops command runs it: with the project's policy packs (a violation fails it), and
+ * first recording in the stack's config which commit the program and chart come from
+ * (ainp:sourceCommit, kept in the update's history), so a rollback can bring back that code and
+ * not only that config.
  */
 export async function upRecorded(stack: Stack, opts: UpOptions & { commit?: string } = {}) {
   const { commit, ...up } = opts;
   await stack.setConfig(`${PROJECT}:sourceCommit`, { value: commit ?? (await sourceCommit(ROOT)) });
-  return stack.up(up);
+  return stack.up({ ...up, policyPacks: [...(up.policyPacks ?? []), ...(await policyPacks())] });
 }
 
 export async function createOrSelectStack(name: string): Promise<Stack> {

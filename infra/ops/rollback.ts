@@ -16,6 +16,7 @@ import {
   type RestorePlan,
 } from './history.js';
 import { ROOT } from './k6.js';
+import { policyPacks } from './policy-packs.js';
 import { print, selectStack } from './pulumi-stack.js';
 import { checkoutCommit, rollbackSource } from './source.js';
 
@@ -29,7 +30,7 @@ export type RollbackStack = {
   getAllConfig(): Promise<Record<string, { value: string; secret?: boolean }>>;
   setConfig(key: string, value: { value: string }): Promise<void>;
   removeConfig(key: string): Promise<void>;
-  up(opts: { onOutput?: (out: string) => void; message?: string }): Promise<unknown>;
+  up(opts: { onOutput?: (out: string) => void; message?: string; policyPacks?: string[] }): Promise<unknown>;
 };
 
 export type RollbackOptions = {
@@ -40,6 +41,8 @@ export type RollbackOptions = {
   root?: string;
   /** The same stack, running the program found under `dir` (the checked-out commit). */
   withProgramAt?: (dir: string) => Promise<RollbackStack>;
+  /** Policy packs the `up` runs with (paths; see policy-packs.ts). */
+  policyPacks?: () => Promise<string[]>;
 };
 
 export async function rollback(stack: RollbackStack, opts: RollbackOptions = {}): Promise<RestorePlan> {
@@ -73,7 +76,7 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
     for (const [k, v] of Object.entries(plan.set)) await runner.setConfig(k, { value: v });
     for (const k of plan.remove) await runner.removeConfig(k);
     const message = `rollback to version ${plan.version}${source.commit ? ` (commit ${source.commit.slice(0, 12)})` : ''}`;
-    await runner.up({ onOutput: print, message });
+    await runner.up({ onOutput: print, message, policyPacks: (await opts.policyPacks?.()) ?? [] });
   } finally {
     await checkout?.remove();
   }
@@ -84,6 +87,7 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
 export const realRollback = (name: string) => ({
   root: ROOT,
   withProgramAt: (dir: string) => selectStack(name, dir),
+  policyPacks,
 });
 
 async function main() {
