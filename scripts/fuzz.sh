@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every operation of /openapi.json with schemathesis against a local stack on loopback and
-# fails on any 5xx (SPEC section 9). Bounded: a fixed number of examples per operation.
+# fails on any 5xx or response that does not match its schema (SPEC section 9). Bounded: a fixed
+# number of examples per operation. With the API key, scripts/fuzz_hooks.py signs the DID-signed
+# operations and puts real ids (made through the API first) into their cases part of the time;
+# the end prints how many cases of each signed operation got a 2xx.
 #   scripts/fuzz.sh [max-examples]   (default 25)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,21 +32,34 @@ admin=$(cat "$DATA_DIR/admin-token")
 key=$(curl -sf -X POST "http://127.0.0.1:$port/api/admin/api-keys" -H "Authorization: Bearer $admin" \
   -H 'Content-Type: application/json' -d '{"name":"fuzz","address":"0x00000000000000000000000000000000000000f1"}' |
   node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log(JSON.parse(s).key))')
+# Funded DIDs, agents, intents, negotiations in each state, receipts and stakes, for real ids.
+"$venv/bin/python" scripts/fuzz_hooks.py fixtures "http://127.0.0.1:$port" "$admin" "$key" "$dir/fixtures.json"
 status=0
 for who in api-key admin; do
   token=$key; [ "$who" = admin ] && token=$admin
+  # The signing hooks go with the API key (the admin token is no API key: /api answers it 401).
+  if [ "$who" = api-key ]; then
+    export SCHEMATHESIS_HOOKS="$PWD/scripts/fuzz_hooks.py" AINP_FUZZ_FIXTURES="$dir/fixtures.json" \
+      AINP_FUZZ_COUNTS="$dir/signed.tsv"
+  else
+    unset SCHEMATHESIS_HOOKS AINP_FUZZ_FIXTURES AINP_FUZZ_COUNTS
+  fi
   # The full report goes to a file (printed on failure): its closing banner imitates pytest's.
   log="$dir/schemathesis-$who.log"
   # One worker: with two, CPython 3.11's ast module can fail inside hypothesis with "SystemError:
   # AST constructor recursion depth mismatch" (CPython gh-106905, a thread-safety bug in ast).
   if "$schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
-    -H "Authorization: Bearer $token" --checks not_a_server_error --max-examples "$examples" --workers 1 \
-    --no-color >"$log" 2>&1; then
-    echo "fuzz ($who): $(grep -oE '[0-9]+ generated, [0-9]+ passed' "$log" | tail -1 | sed 's/ generated,/ cases,/'), no 5xx"
+    -H "Authorization: Bearer $token" --checks not_a_server_error,response_schema_conformance \
+    --max-examples "$examples" --workers 1 --no-color >"$log" 2>&1; then
+    echo "fuzz ($who): $(grep -oE '[0-9]+ generated, [0-9]+ passed' "$log" | tail -1 | sed 's/ generated,/ cases,/'), no 5xx, no schema mismatch"
   else
     status=1
     cat "$log"
   fi
 done
+# Counted by the after_call hook. A signature the broker refused (the hook signed other bytes than
+# it sent) fails the run, and so does a run where no signed case got a 2xx.
+"$venv/bin/python" scripts/fuzz_hooks.py summary "$dir/signed.tsv" || status=1
 if grep -q '"level":50' "$dir/broker.log"; then echo "broker logged errors:"; grep '"level":50' "$dir/broker.log" | head -5; status=1; fi
+echo "fuzz: ${SECONDS}s"
 exit $status
