@@ -2,11 +2,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EnvError, parseEnv, type Env } from './config/env.js';
 import { closeContext, createContext } from './context.js';
-import { createPool } from './data/db.js';
+import { createPool, type Db } from './data/db.js';
 import { findJob, jobCatalogue } from './jobs/catalogue.js';
 import { runJob } from './jobs/run-job.js';
 import { startLocalStack } from './local/local-stack.js';
 import { createLogger, exitOnUncaught } from './logger.js';
+import type { Logger } from 'pino';
 import { loadMigrations, migrateDown, migrateUp, migrationStatus, MigrationError } from './migrate/runner.js';
 import { appVersion, start, type RunningBroker } from './server.js';
 
@@ -109,6 +110,7 @@ async function migrate(args: string[]): Promise<number> {
   const db = createPool(poolOptions(env), logger);
   try {
     const files = await loadMigrations(path.resolve(env.MIGRATIONS_DIR));
+    await waitForDatabase(db, env.MIGRATE_CONNECT_RETRY_SECONDS * 1000, logger);
     if (action === 'up') {
       const applied = await migrateUp(db, files);
       logger.info({ applied }, applied.length ? 'migrations applied' : 'schema already at head');
@@ -164,6 +166,32 @@ async function job(name: string | undefined): Promise<number> {
     return result.outcome === 'success' ? 0 : 1;
   } finally {
     await closeContext(ctx);
+  }
+}
+
+/**
+ * Retries `SELECT 1` with a growing pause (0.5 s doubling to 5 s) until the database answers or
+ * `budgetMs` is spent, then fails naming the last error: the migration Job may start while the
+ * database is still initialising, and must neither fail at once nor wait forever.
+ */
+async function waitForDatabase(db: Db, budgetMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  let pause = 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.query('SELECT 1');
+      if (attempt > 1) logger.info({ attempt }, 'the database answers');
+      return;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (Date.now() + pause > deadline)
+        throw new MigrationError(
+          `the database did not answer within ${Math.round(budgetMs / 1000)} s (${attempt} attempts): ${message}`,
+        );
+      logger.warn({ attempt, err: message, retry_in_ms: pause }, 'waiting for the database');
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 5_000);
+    }
   }
 }
 

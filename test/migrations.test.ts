@@ -1,4 +1,5 @@
 import { cp, mkdtemp, writeFile, appendFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,5 +109,64 @@ describe('main.ts migrate (the Kubernetes Job entry point)', () => {
     expect(await refused.exited).toBe(1);
     expect(refused.output()).toContain('checksum mismatch');
     // Three processes, each loading TypeScript: on a loaded 2-core machine that outlasts 30 s.
+  }, 120_000);
+});
+
+describe('migrate waits, bounded, for a database that is still starting', () => {
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+  const urlOnPort = (port: number) => {
+    const u = new URL(stack.databaseUrl);
+    u.port = String(port);
+    return u.toString();
+  };
+
+  it('retries until the database answers, then migrates', async () => {
+    const target = new URL(stack.databaseUrl);
+    const port = await freePort();
+    // Nothing listens until migrate has been refused once (like the migration Job starting before
+    // PostgreSQL); then a proxy to the real database does.
+    let proxy: net.Server | undefined;
+    try {
+      const env = {
+        DATABASE_URL: urlOnPort(port),
+        MIGRATIONS_DIR: await copyMigrations(),
+        LOG_LEVEL: 'info',
+      };
+      const up = runMain(['migrate', 'up'], { ...env, MIGRATE_CONNECT_RETRY_SECONDS: '60' });
+      for (let i = 0; i < 600 && !up.output().includes('waiting for the database'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      proxy = net
+        .createServer((client) => {
+          const upstream = net.connect(Number(target.port), target.hostname);
+          client.pipe(upstream).pipe(client);
+          client.on('error', () => upstream.destroy());
+          upstream.on('error', () => client.destroy());
+        })
+        .listen(port, '127.0.0.1');
+      expect(await up.exited).toBe(0);
+      expect(up.output()).toContain('waiting for the database');
+      expect(up.output()).toContain('the database answers');
+    } finally {
+      await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
+    }
+  }, 120_000);
+
+  it('gives up after MIGRATE_CONNECT_RETRY_SECONDS with a message naming the wait', async () => {
+    const started = Date.now();
+    const up = runMain(['migrate', 'up'], {
+      DATABASE_URL: urlOnPort(await freePort()),
+      MIGRATIONS_DIR: await copyMigrations(),
+      LOG_LEVEL: 'info',
+      MIGRATE_CONNECT_RETRY_SECONDS: '2',
+    });
+    expect(await up.exited).toBe(1);
+    expect(up.output()).toContain('the database did not answer within 2 s');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
   }, 120_000);
 });

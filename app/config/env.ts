@@ -101,6 +101,9 @@ export const envSchema = z.object({
   DB_POOL_MAX: int(1, 200).default(20),
   DB_POOL_IDLE_TIMEOUT_MS: int(1000, 600_000).default(30_000),
   DB_CONNECTION_TIMEOUT_MS: int(100, 60_000).default(5_000),
+  // `migrate` waits this long for the database to answer before it fails (the migration Job can
+  // start while PostgreSQL is still initialising).
+  MIGRATE_CONNECT_RETRY_SECONDS: int(0, 3600).default(120),
   DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
   MIGRATIONS_DIR: z.string().default('migrations'),
   MIGRATE_ON_START: bool.optional(),

@@ -118,7 +118,15 @@ export class Database extends pulumi.ComponentResource {
       {
         apiVersion: 'postgresql.cnpg.io/v1',
         kind: 'Cluster',
-        metadata: { name: CLUSTER_NAME, namespace: args.namespace },
+        metadata: {
+          name: CLUSTER_NAME,
+          namespace: args.namespace,
+          // pulumi-kubernetes 4.x counts a custom resource done once the API accepts it; without
+          // this the broker release's pre-install migration hook would run while PostgreSQL is
+          // still initialising. Wait for CloudNativePG's Ready condition (its first bootstrap,
+          // image pull included, within 15 minutes).
+          annotations: { 'pulumi.com/waitFor': 'condition=Ready', 'pulumi.com/timeoutSeconds': '900' },
+        },
         spec,
       },
       { parent: this, dependsOn: [this.operator, owner.secret, ...(backupSecret ? [backupSecret] : [])] },
