@@ -53,10 +53,23 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
     // One pod may go at a time; with three or more, all but one stay.
     pdb: { enabled: true, minAvailable: Math.max(1, replicas - 1) },
     ingress: c.host
-      ? { enabled: true, host: c.host, tls: { enabled: true, secretName: `${BROKER_RELEASE}-tls` } }
+      ? {
+          enabled: true,
+          className: c.ingressClassName,
+          host: c.host,
+          annotations: {
+            ...c.ingressAnnotations,
+            // cert-manager's ingress-shim creates the certificate in the TLS Secret named below.
+            ...(c.certManagerClusterIssuer
+              ? { 'cert-manager.io/cluster-issuer': c.certManagerClusterIssuer }
+              : {}),
+          },
+          tls: { enabled: true, secretName: c.ingressTlsSecret || `${BROKER_RELEASE}-tls` },
+        }
       : { enabled: false },
     networkPolicy: {
       enabled: true,
+      ingressNamespaceSelector: { 'kubernetes.io/metadata.name': c.ingressControllerNamespace },
       monitoringNamespaceSelector: { 'kubernetes.io/metadata.name': c.monitoringNamespace },
     },
     jobs: jobValues(c),

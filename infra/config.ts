@@ -43,6 +43,32 @@ export const configSchema = z.object({
     .string()
     .regex(/^$|^[a-z0-9.-]+$/, 'must be a host name, or empty for no Ingress')
     .default(''),
+  // The public URL: which ingress controller serves it, where that controller runs (the
+  // NetworkPolicy admits its namespace), extra Ingress annotations (a JSON object of strings), and
+  // where the TLS certificate comes from: a cert-manager ClusterIssuer that creates it, or a Secret
+  // the operator creates. DNS for `host` is the operator's to set up.
+  ingressClassName: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be an IngressClass name')
+    .default('nginx'),
+  ingressControllerNamespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
+    .default('ingress-nginx'),
+  ingressAnnotations: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        const parsed = z.record(z.string(), z.string()).parse(JSON.parse(v));
+        return parsed;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string values' });
+        return z.NEVER;
+      }
+    }),
+  certManagerClusterIssuer: z.string().default(''),
+  ingressTlsSecret: z.string().default(''),
   imageRepository: z
     .string()
     .regex(/^[a-z0-9./_-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, 'must be a repository without a tag or digest')
@@ -172,6 +198,14 @@ export function parseStackConfig(
     return { ok: false, problems };
   }
   const c = parsed.data;
+  if (c.host && !c.certManagerClusterIssuer && !c.ingressTlsSecret)
+    problems.push(
+      `host: the Ingress for ${c.host} needs a TLS certificate: set certManagerClusterIssuer (cert-manager creates it) or ingressTlsSecret (a Secret you create)`,
+    );
+  if (c.certManagerClusterIssuer && c.ingressTlsSecret)
+    problems.push(
+      'ingressTlsSecret: cert-manager writes the certificate; set one of certManagerClusterIssuer and ingressTlsSecret',
+    );
   if (c.pouK > c.pouM) problems.push(`pouK: k=${c.pouK} must not exceed pouM m=${c.pouM}`);
   if (c.brokerMaxReplicas < c.brokerReplicas)
     problems.push(`brokerMaxReplicas: ${c.brokerMaxReplicas} is below brokerReplicas ${c.brokerReplicas}`);

@@ -12,20 +12,45 @@ const project = parse(readFileSync('Pulumi.yaml', 'utf8')) as {
   config: Record<string, Declared>;
 };
 
+describe('the public URL config', () => {
+  const base = { environment: 'staging', host: 'broker.example' };
+  it('needs a certificate source for a host, and reads annotations as a JSON object of strings', () => {
+    expect(parseStackConfig(base)).toMatchObject({
+      ok: false,
+      problems: [expect.stringContaining('needs a TLS certificate: set certManagerClusterIssuer')],
+    });
+    const ok = parseStackConfig({
+      ...base,
+      certManagerClusterIssuer: 'letsencrypt',
+      ingressClassName: 'traefik',
+      ingressControllerNamespace: 'traefik',
+      ingressAnnotations: '{"nginx.ingress.kubernetes.io/proxy-body-size":"1m"}',
+    });
+    expect(ok).toMatchObject({
+      ok: true,
+      config: { ingressAnnotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '1m' } },
+    });
+    expect(parseStackConfig({ ...base, ingressTlsSecret: 'mine', ingressAnnotations: '[1]' })).toMatchObject({
+      ok: false,
+      problems: ['ingressAnnotations: must be a JSON object of string values'],
+    });
+  });
+});
+
 describe('Pulumi.yaml and the config schema', () => {
   it('declares every key the program reads, described, with the schema default and a matching type', () => {
     const keys = Object.keys(configSchema.shape);
     expect(Object.keys(project.config).sort()).toEqual(keys.sort());
     for (const key of keys) {
       const d = project.config[key]!;
-      const def = (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[key]!.parse(
-        undefined,
-      );
+      const schema = (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[key]!;
+      const def = schema.parse(undefined);
       expect(d.description, key).toBeTruthy();
       expect(d.type, key).toBe(
         typeof def === 'number' ? 'integer' : typeof def === 'boolean' ? 'boolean' : 'string',
       );
-      expect(String(d.default), key).toBe(String(def));
+      // The declared default, read as the program reads config (a string), is the schema's default.
+      expect(schema.parse(String(d.default)), key).toEqual(def);
     }
     expect(project.main).toBe('infra/index.ts');
   });

@@ -126,6 +126,18 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
 
   it('applies the stack differences from SPEC section 8', () => {
     const values = find(run, 'Release', 'broker').props.values;
+    // The public URL: the stack's ingress class, cert-manager issuer and controller namespace.
+    expect(values.ingress).toMatchObject({
+      enabled: true,
+      className: 'nginx',
+      annotations: {
+        'cert-manager.io/cluster-issuer': stack === 'prod' ? 'letsencrypt-prod' : 'letsencrypt-staging',
+      },
+      tls: { enabled: true, secretName: 'ainp-broker-tls' },
+    });
+    expect(values.networkPolicy.ingressNamespaceSelector).toEqual({
+      'kubernetes.io/metadata.name': 'ingress-nginx',
+    });
     // A digest of the chart's files: a chart change upgrades the release even without a version bump.
     expect(values.chartDigest).toBe(chartDigest(path.resolve('helm')));
     expect(values.environment).toBe(stack);
