@@ -303,6 +303,7 @@ describe('scheduling knobs and pod annotations', () => {
       expect(pod.spec).not.toHaveProperty('nodeSelector');
       expect(pod.spec).not.toHaveProperty('tolerations');
       expect(pod.spec).not.toHaveProperty('affinity');
+      expect(pod.spec).not.toHaveProperty('imagePullSecrets');
     }
   });
 
@@ -314,6 +315,7 @@ describe('scheduling knobs and pod annotations', () => {
         tolerations: [toleration],
         affinity,
         podAnnotations: { 'sidecar.istio.io/inject': 'false' },
+        imagePullSecrets: ['registry-creds'],
       }),
     ]);
     for (const m of ms) await validateManifest(m);
@@ -331,6 +333,7 @@ describe('scheduling knobs and pod annotations', () => {
       expect(pod.spec.tolerations, name).toEqual([toleration]);
       expect(pod.spec.affinity, name).toEqual(affinity);
       expect(pod.metadata.annotations, name).toMatchObject({ 'sidecar.istio.io/inject': 'false' });
+      expect(pod.spec.imagePullSecrets, name).toEqual([{ name: 'registry-creds' }]);
     }
     // The API's own annotation stays beside the extra ones.
     expect(one(ms, 'Deployment').spec.template.metadata.annotations).toHaveProperty('checksum/config');

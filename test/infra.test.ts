@@ -288,6 +288,30 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
   });
 });
 
+describe('a private registry', () => {
+  it('pulls with a dockerconfigjson Secret made from the push credentials, kept secret', async () => {
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:registryServer': 'registry.example', 'ainp:registryUsername': 'ci' },
+      { registryPassword: 'operator-set-registry-token' },
+      deploy,
+    );
+    const pull = find(run, 'Secret', 'broker-pull');
+    expect(pull.props.type).toBe('kubernetes.io/dockerconfigjson');
+    expect(pull.secretPaths.some((p) => p.startsWith('stringData'))).toBe(true);
+    expect(JSON.parse(pull.props.stringData['.dockerconfigjson'])).toEqual({
+      auths: {
+        'registry.example': {
+          username: 'ci',
+          password: 'operator-set-registry-token',
+          auth: Buffer.from('ci:operator-set-registry-token').toString('base64'),
+        },
+      },
+    });
+    expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual(['ainp-broker-pull']);
+  });
+});
+
 describe('the CloudNativePG objects are checked against the generated CRDs', () => {
   it('refuses an undeclared field and a wrong type, as the API server does', () => {
     const cluster = {

@@ -40,6 +40,15 @@ export function splitRepoDigest(ref: string): { repository: string; digest: stri
  * token, and a Helm release of `helm/` with values from `brokerValues`. Helm runs the migration Job
  * as a pre-install/pre-upgrade hook and waits for it, so the Deployment rolls only after it.
  */
+/** The image pull Secret's name, when the stack pushes to a private registry. */
+export const PULL_SECRET = 'ainp-broker-pull';
+
+/** A `.dockerconfigjson` for one registry (what `kubectl create secret docker-registry` writes). */
+export function dockerConfigJson(server: string, username: string, password: string): string {
+  const auth = Buffer.from(`${username}:${password}`).toString('base64');
+  return JSON.stringify({ auths: { [server]: { username, password, auth } } });
+}
+
 export class Broker extends pulumi.ComponentResource {
   readonly release: k8s.helm.v3.Release;
   readonly envSecret: k8s.core.v1.Secret;
@@ -80,6 +89,32 @@ export class Broker extends pulumi.ComponentResource {
     this.imageRef = ref;
     this.imageDigest = ref.apply((r) => splitRepoDigest(r).digest);
 
+    // A private registry: the pods pull with the same credentials the image was pushed with.
+    const pullSecret =
+      c.registryUsername && args.registryPassword
+        ? new k8s.core.v1.Secret(
+            `${name}-pull`,
+            {
+              metadata: { name: PULL_SECRET, namespace: args.namespace },
+              type: 'kubernetes.io/dockerconfigjson',
+              stringData: {
+                '.dockerconfigjson': pulumi.secret(
+                  pulumi
+                    .output(args.registryPassword)
+                    .apply((password) =>
+                      dockerConfigJson(
+                        c.registryServer || c.imageRepository.split('/')[0]!,
+                        c.registryUsername,
+                        password,
+                      ),
+                    ),
+                ),
+              },
+            },
+            parent,
+          )
+        : undefined;
+
     const adminToken =
       args.adminToken ??
       new random.RandomPassword(`${name}-admin-token`, { length: 48, special: false }, parent).result;
@@ -112,6 +147,7 @@ export class Broker extends pulumi.ComponentResource {
           slo: args.slo,
         }),
         chartDigest: digestOfChart,
+        imagePullSecrets: pullSecret ? [PULL_SECRET] : [],
       };
     });
 
@@ -127,7 +163,7 @@ export class Broker extends pulumi.ComponentResource {
         waitForJobs: true,
         timeout: 900,
       },
-      { parent: this, dependsOn: [this.envSecret, ...args.dependsOn] },
+      { parent: this, dependsOn: [this.envSecret, ...(pullSecret ? [pullSecret] : []), ...args.dependsOn] },
     );
 
     this.url = c.host
