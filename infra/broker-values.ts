@@ -74,8 +74,12 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
     },
     jobs: jobValues(c),
     metrics: {
-      serviceMonitor: { enabled: x.monitoring },
-      prometheusRule: { enabled: x.monitoring, ...alertThresholds(x.slo) },
+      serviceMonitor: { enabled: x.monitoring, labels: c.monitoringSelectorLabels },
+      prometheusRule: {
+        enabled: x.monitoring,
+        labels: c.monitoringSelectorLabels,
+        ...alertThresholds(x.slo),
+      },
       dashboard: { enabled: x.monitoring },
     },
   };

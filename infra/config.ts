@@ -27,6 +27,19 @@ const cron = (def: string) =>
       (v) => isValidCron(v, [5]),
       'must be a five-field cron expression (a Kubernetes CronJob has no seconds field)',
     );
+/** A JSON object of strings in one config value (annotations, labels); `{}` by default. */
+const stringMap = () =>
+  z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return z.record(z.string(), z.string()).parse(JSON.parse(v));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string values' });
+        return z.NEVER;
+      }
+    });
 const chartVersion = (def: string) =>
   z
     .string()
@@ -55,18 +68,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
     .default('ingress-nginx'),
-  ingressAnnotations: z
-    .string()
-    .default('{}')
-    .transform((v, ctx) => {
-      try {
-        const parsed = z.record(z.string(), z.string()).parse(JSON.parse(v));
-        return parsed;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string values' });
-        return z.NEVER;
-      }
-    }),
+  ingressAnnotations: stringMap(),
   certManagerClusterIssuer: z.string().default(''),
   ingressTlsSecret: z.string().default(''),
   imageRepository: z
@@ -126,6 +128,8 @@ export const configSchema = z.object({
   monitoringEnabled: bool(true),
   monitoringInstallStack: bool(false),
   monitoringNamespace: z.string().default('monitoring'),
+  // Labels a Prometheus selects monitors and rules by (kube-prometheus-stack: `release: <name>`).
+  monitoringSelectorLabels: stringMap(),
   cnpgChartVersion: chartVersion('0.26.1'),
   valkeyChartVersion: chartVersion('0.9.0'),
   natsChartVersion: chartVersion('1.3.16'),

@@ -150,9 +150,19 @@ describe.each([
         'AinpHighLatencyP95',
         'AinpPendingReceiptsStuck',
         'AinpJobStaleFinalizer',
+        'AinpJobNeverSucceededFinalizer',
         'AinpDatabaseErrors',
+        'AinpLedgerImbalance',
       ]),
     );
+    const rules = one(ms, 'PrometheusRule').spec.groups[0].rules as any[];
+    for (const r of rules) {
+      // Absolute, so a pager's link works outside the repository.
+      expect(r.annotations.runbook_url, r.alert).toMatch(/^https:\/\/.+#ainp[a-z0-9]+$/);
+      // Nothing pages on an absent series within the first hour after an install.
+      if (/absent\(/.test(r.expr))
+        expect(Number(String(r.for).replace(/s$/, '')), r.alert).toBeGreaterThanOrEqual(3600);
+    }
     const dashboard = byKind(ms, 'ConfigMap').find((c) => c.metadata.name.endsWith('-dashboard'))!;
     expect(JSON.parse(dashboard.data['ainp-broker.json']).panels.length).toBeGreaterThanOrEqual(5);
   });
@@ -346,6 +356,25 @@ describe('scheduling knobs and pod annotations', () => {
     [{ podAnnotations: { a: true } }, '/podAnnotations/a'],
   ])('refuses %j naming %s', async (values, message) => {
     expect(await renderError(['-f', valuesFile(values)])).toContain(message);
+  });
+});
+
+describe('monitor labels', () => {
+  it('puts the configured labels on the ServiceMonitor and the PrometheusRule', async () => {
+    const ms = await renderChart([
+      '-f',
+      valuesFile({
+        metrics: {
+          serviceMonitor: { labels: { release: 'kube-prometheus-stack' } },
+          prometheusRule: { labels: { release: 'kube-prometheus-stack', role: 'alert-rules' } },
+        },
+      }),
+    ]);
+    expect(one(ms, 'ServiceMonitor').metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    expect(one(ms, 'PrometheusRule').metadata.labels).toMatchObject({
+      release: 'kube-prometheus-stack',
+      role: 'alert-rules',
+    });
   });
 });
 
