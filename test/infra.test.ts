@@ -74,6 +74,8 @@ const INVENTORY = [
   'kubernetes:helm.sh/v3:Release/broker',
 ];
 const PROD_ONLY = [
+  // Valkey with replicas: the PDB the chart at 0.9.0 does not make.
+  'kubernetes:policy/v1:PodDisruptionBudget/valkey-pdb',
   'kubernetes:core/v1:Secret/postgres-backup-credentials',
   'kubernetes:postgresql.cnpg.io/v1:ScheduledBackup/postgres-scheduled-backup',
 ];
@@ -159,8 +161,37 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     const valkey = find(run, 'Release', 'valkey').props.values;
     expect(valkey.auth.enabled).toBe(true);
     expect(valkey.dataStorage.enabled).toBe(true);
-    expect(valkey.podDisruptionBudget.enabled).toBe(want.valkey > 0);
     if (want.valkey) expect(valkey.replica).toMatchObject({ enabled: true, replicas: want.valkey });
+    else expect(valkey.replica).toEqual({ enabled: false });
+  });
+
+  it('Valkey: what the chart at 0.9.0 really does with the values (PDB, strategy, exporter credentials)', () => {
+    const valkey = find(run, 'Release', 'valkey').props.values;
+    // Chart 0.9.0 has no podDisruptionBudget value: passing one only hid the missing PDB.
+    expect(valkey).not.toHaveProperty('podDisruptionBudget');
+    // The PDB the program makes with replicas, selecting the pods by the chart's selector labels.
+    const pdbs = run.resources.filter((r) => r.type === 'kubernetes:policy/v1:PodDisruptionBudget');
+    if (want.valkey) {
+      expect(pdbs.map((r) => r.name)).toEqual(['valkey-pdb']);
+      const pdb = pdbs[0]!.props;
+      expect(pdb.metadata).toEqual({ name: 'ainp-valkey', namespace: run.outputs.namespace });
+      expect(pdb.spec).toEqual({
+        maxUnavailable: 1,
+        selector: {
+          matchLabels: { 'app.kubernetes.io/name': 'valkey', 'app.kubernetes.io/instance': 'ainp-valkey' },
+        },
+      });
+      expect(find(run, 'PodDisruptionBudget', 'valkey-pdb').dependsOn).toContain(
+        'kubernetes:helm.sh/v3:Release::valkey',
+      );
+    } else expect(pdbs).toEqual([]);
+    // The standalone Deployment mounts a ReadWriteOnce volume: a rolling update never finishes.
+    expect(valkey.deploymentStrategy).toBe('Recreate');
+    // Exporter credentials: chart 0.9.0 takes exporter env only as plain strings (extraEnvs), so
+    // the only way to give it the password would put it in the values; it must stay out.
+    expect(valkey.metrics.enabled).toBe(true);
+    expect(valkey.metrics.exporter).not.toHaveProperty('extraEnvs');
+    expect(JSON.stringify(valkey)).not.toContain(mockSecret('valkey-password'));
     const backup = find(run, 'Cluster', 'postgres-cluster').props.spec.backup;
     if (stack === 'prod') expect(backup.barmanObjectStore.destinationPath).toMatch(/^s3:\/\//);
     else expect(backup).toBeUndefined();
