@@ -86,6 +86,15 @@ export const configSchema = z.object({
     .string()
     .regex(/^$|^[0-9a-f]{40}(-dirty)?$/, 'must be empty or a 40-hex git commit (optionally -dirty)')
     .default(''),
+  // k6's image for the in-cluster gate, pinned by digest (repository@sha256:...): promotion then
+  // runs smoke and load as Jobs beside the broker. Empty: k6 runs where `npm run promote` runs.
+  gateImage: z
+    .string()
+    .regex(
+      /^$|^[a-z0-9./_:-]+@sha256:[0-9a-f]{64}$/,
+      'must be empty or an image pinned by digest (repository@sha256:<64 hex>)',
+    )
+    .default(''),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
   brokerReplicas: int(1, 2),

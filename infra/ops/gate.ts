@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { flags } from './args.js';
 import { gateVerdict, loadNumbers, type K6Run } from './gate-verdict.js';
+import { runGateJob } from './gate-job.js';
 import { runK6 } from './k6.js';
 
 const USAGE =
@@ -24,17 +25,26 @@ export async function gate(opts: {
   rate?: string;
   pouM?: string;
   summaryDir?: string;
+  /** Run k6 as Jobs beside the broker (gate-job.ts) instead of here: the target is its Service. */
+  inCluster?: { namespace: string; release: string; secret: string; image: string };
 }): Promise<{ pass: boolean; reasons: string[]; runs: K6Run[] }> {
   const env: Record<string, string> = { TARGET: opts.target, ADMIN_TOKEN: opts.adminToken };
   if (opts.pouM) env.POU_M = opts.pouM;
-  const runs = [await runK6('smoke', env, opts.summaryDir)];
+  const runId = Date.now().toString(36);
+  const runK6Here = (script: 'smoke' | 'load', e: Record<string, string>) => {
+    if (!opts.inCluster) return runK6(script, e, opts.summaryDir);
+    // In the cluster: TARGET is the Service and ADMIN_TOKEN comes from the broker's Secret.
+    const { TARGET: _t, ADMIN_TOKEN: _a, ...rest } = e;
+    return runGateJob({ ...opts.inCluster, script, runId, env: rest });
+  };
+  const runs = [await runK6Here('smoke', env)];
   if (gateVerdict(runs).pass) {
     const loadEnv = {
       ...env,
       ...(opts.duration ? { DURATION: opts.duration } : {}),
       ...(opts.rate ? { RATE: opts.rate } : {}),
     };
-    runs.push(await runK6('load', loadEnv, opts.summaryDir));
+    runs.push(await runK6Here('load', loadEnv));
   }
   const verdict = gateVerdict(runs);
   return { ...verdict, pass: verdict.pass && runs.length === 2, runs };

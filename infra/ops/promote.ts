@@ -8,6 +8,7 @@
  * Decisions: history.ts; this file only calls.
  */
 import path from 'node:path';
+import { ENV_SECRET } from '../components/broker.js';
 import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
@@ -49,11 +50,18 @@ async function main() {
       'staging-gate',
       async () => {
         const o = await stackOutputs(staging);
+        // With a pinned k6 image the gate runs beside the broker (its p95, not this network's).
+        const image = (await staging.getConfig('ainp:gateImage').catch(() => ({ value: '' }))).value;
+        if (!image)
+          console.warn('staging-gate: no gateImage in the stack: k6 runs here, against the public URL');
         const r = await gate({
           target: o.url,
           adminToken: o.adminToken,
           pouM: String(o.pou.m),
           duration: f['load-duration'],
+          ...(image
+            ? { inCluster: { namespace: o.namespace, release: o.release, secret: ENV_SECRET, image } }
+            : {}),
         });
         r.reasons.forEach((x) => console.error(`  - ${x}`));
         return r.pass;

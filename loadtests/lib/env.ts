@@ -4,3 +4,5 @@ export const TARGET = (__ENV.TARGET || 'http://127.0.0.1:3000').replace(/\/$/, '
 export const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || '';
 /** Where handleSummary writes `<script>-summary.json` (the gate reads it). */
 export const SUMMARY_DIR = __ENV.SUMMARY_DIR || '.';
+/** In a gate Job the summary also goes to the log, between markers (infra/ops/gate-job.ts). */
+export const SUMMARY_STDOUT = __ENV.SUMMARY_STDOUT === '1';

@@ -1,4 +1,4 @@
-import { SUMMARY_DIR, TARGET } from './env.ts';
+import { SUMMARY_DIR, SUMMARY_STDOUT, TARGET } from './env.ts';
 
 type Metric = { type: string; values: Record<string, number>; thresholds?: Record<string, { ok: boolean }> };
 export type Summary = { metrics: Record<string, Metric>; state?: { testRunDurationMs: number } };
@@ -27,9 +27,12 @@ export function summaryOutputs(name: string, data: Summary): Record<string, stri
   ];
   // setup_data holds the run's API keys: it stays out of the file.
   const { setup_data: _secrets, ...kept } = data as Summary & { setup_data?: unknown };
+  const json = JSON.stringify(kept, null, 2);
   return {
-    stdout: `${lines.join('\n')}\n`,
-    [`${SUMMARY_DIR}/${name}-summary.json`]: JSON.stringify(kept, null, 2),
+    stdout:
+      `${lines.join('\n')}\n` +
+      (SUMMARY_STDOUT ? `==ainp-summary-json==\n${json}\n==ainp-summary-end==\n` : ''),
+    [`${SUMMARY_DIR}/${name}-summary.json`]: json,
   };
 }
 

@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT, startControlPlane, type ControlPlane } from '../../infra/cluster/control-plane.js';
+import { ENV_SECRET } from '../../infra/components/broker.js';
+import { gateJobManifests } from '../../infra/ops/gate-job.js';
 import { createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
@@ -451,5 +453,38 @@ describe('a chart change, then npm run rollback brings back the recorded commit'
     // The temporary worktree is gone again.
     expect(await git('worktree', 'list')).not.toContain('ainp-rollback-');
     rmSync(path.dirname(clone), { recursive: true, force: true });
+  });
+});
+
+/**
+ * SPEC 11: the promotion gate runs k6 beside the broker (infra/ops/gate-job.ts), so what it measures
+ * is the broker, not the operator's network. kwok has no kubelet, so k6 does not really run here:
+ * the lane shows that the API server takes the ConfigMap and the Job, that the pod passes Pod
+ * Security `restricted` (the namespace warns on it; warnings are errors here), and that the Job
+ * controller creates its pod.
+ */
+describe('the in-cluster gate Job on the real API server', () => {
+  it('is admitted under Pod Security restricted, and its pod is created', async () => {
+    const manifests = gateJobManifests({
+      namespace: NS,
+      release: RELEASE,
+      secret: ENV_SECRET,
+      // A test value: kwok never pulls images.
+      image: `grafana/k6@sha256:${'5'.repeat(64)}`,
+      script: 'smoke',
+      runId: 'lane',
+    });
+    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests });
+    const out = await cp.kubectl(['apply', '--warnings-as-errors', '-f', '-'], list);
+    const name = manifests[1]!.metadata.name as string;
+    expect(out).toContain(`configmap/${name} created`);
+    expect(out).toContain(`job.batch/${name} created`);
+    let pods: { metadata: { name: string } }[] = [];
+    for (let i = 0; i < 60 && !pods.length; i++) {
+      pods = (await kubectlJson('-n', NS, 'get', 'pods', '-l', `job-name=${name}`)).items;
+      if (!pods.length) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(pods).toHaveLength(1);
+    await cp.kubectl(['-n', NS, 'delete', 'job,configmap', name, '--wait=false']);
   });
 });
