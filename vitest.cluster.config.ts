@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The cluster lane (`npm run test:cluster`): one file, run on its own, against the loopback control
- * plane it starts (infra/cluster). Kept out of vitest.config.ts so `npm test` never starts it.
+ * The cluster lane (`npm run test:cluster`): test/cluster/*.cluster.ts, one file at a time, against
+ * the loopback control plane the lane starts (infra/cluster) and the real Pulumi CLI. Kept out of
+ * vitest.config.ts so `npm test` never starts it.
  */
 export default defineConfig({
   test: {

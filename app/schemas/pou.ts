@@ -57,11 +57,10 @@ export const StakeBody = z.strictObject({
 });
 export const WithdrawBody = z.strictObject({ amount_atomic: PositiveAmount });
 /** SPEC section 10: money enters through an admin deposit, idempotent by its reference. */
+/** A DID's syntax (its key is checked where it is used). */
+const Did = z.string().regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID');
 export const DepositBody = z.strictObject({
-  did: z
-    .string()
-    .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID')
-    .max(128),
+  did: Did.max(128),
   amount_atomic: PositiveAmount,
   reference: z
     .string()
@@ -77,12 +76,7 @@ export const SlashBody = z.strictObject({
 });
 
 export const TaskParams = z.strictObject({ task_id: Uuid });
-export const DidParams = z.strictObject({
-  did: z
-    .string()
-    .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID')
-    .max(256),
-});
+export const DidParams = z.strictObject({ did: Did.max(256) });
 export const AttestationPage = Pagination;
 
 export const Negotiation = z

@@ -54,18 +54,17 @@ const times: Record<string, number> = {};
 const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
   JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
 
-/** `npm run <script> -- args` with the lane's environment; resolves with the exit code and output. */
-async function npmRun(script: string, args: string[]) {
-  return exec('npm', ['run', '--silent', script, '--', ...args], {
-    cwd: ROOT,
-    env: process.env,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 600_000,
-  }).then(
+/** A command with the lane's environment; resolves with its exit code and output. */
+function captured(cmd: string, args: string[], cwd: string) {
+  return exec(cmd, args, { cwd, env: process.env, maxBuffer: 16 * 1024 * 1024, timeout: 600_000 }).then(
     (r) => ({ code: 0, out: r.stdout + r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
   );
 }
+
+/** `npm run <script> -- args` in the repository. */
+const npmRun = (script: string, args: string[]) =>
+  captured('npm', ['run', '--silent', script, '--', ...args], ROOT);
 
 const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
   const t = Date.now();
@@ -390,15 +389,7 @@ describe('a chart change, then npm run rollback brings back the recorded commit'
   const CHANGE = `${RELEASE}-lane-chart-change`;
   const git = async (...args: string[]) => (await exec('git', args, { cwd: clone })).stdout.trim();
   const ops = (script: string, args: string[]) =>
-    exec(process.execPath, ['--import', 'tsx', path.join(clone, 'infra/ops', script), ...args], {
-      cwd: clone,
-      env: process.env,
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 600_000,
-    }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
+    captured(process.execPath, ['--import', 'tsx', path.join(clone, 'infra/ops', script), ...args], clone);
   const configMaps = async () =>
     (await kubectlJson<{ items: { metadata: { name: string } }[] }>('-n', NS, 'get', 'configmaps')).items.map(
       (c) => c.metadata.name,
