@@ -13,6 +13,7 @@ export const K6 = process.env.K6_BIN ?? path.join(ROOT, '.tools/bin/k6');
  * Runs one k6 script (thin: spawn, wait, read the summary it wrote). Output goes to this terminal.
  * Each run also exports k6's web dashboard as a self-contained HTML report beside its summary
  * (`<script>-report.html`), with the dashboard's HTTP server off (port -1), so the run ends by itself.
+ * k6 skips the report for a run too short to have data (a smoke run of a few seconds).
  */
 export async function runK6(
   script: string,
