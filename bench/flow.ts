@@ -1,7 +1,9 @@
 /**
  * Rate of complete settle → attest → finalize flows over HTTP with real signatures:
  *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20]
- * Each flow is 9 signed requests: intent, negotiation, accept, settle, 3 AUDIT_PASS, ACCEPTED, finalize.
+ * Each flow is 10 requests: the admin deposit of the client's budget (money enters the ledger only so),
+ * then 9 signed: intent (escrows the budget), negotiation, accept, settle (pays out of the escrow),
+ * 3 AUDIT_PASS, ACCEPTED, finalize.
  */
 import { parseArgs } from 'node:util';
 import { newClient } from '../test/helpers/api.js';
@@ -70,7 +72,7 @@ try {
       flows_per_second: Math.round((flows / seconds) * 10) / 10,
       flow_p50_ms: pct(0.5),
       flow_p95_ms: pct(0.95),
-      requests_per_flow: 9,
+      requests_per_flow: 10,
     }),
   );
 } finally {
