@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPromotion } from '../infra/ops/promotion.js';
 import { rollback, type RollbackStack } from '../infra/ops/rollback.js';
-import { rollbackSource, sourceCommit } from '../infra/ops/source.js';
+import { commitStackFile, rollbackSource, sourceCommit } from '../infra/ops/source.js';
 import { gateVerdict, loadNumbers, runVerdict, type K6Summary } from '../infra/ops/gate-verdict.js';
 import {
   afterStep,
@@ -306,6 +306,33 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     expect(() => readFileSync(path.join(seenDir, 'package.json'))).toThrow();
     const { stdout } = await promisify(execFile)('git', ['worktree', 'list'], { cwd: root });
     expect(stdout).not.toContain(seenDir);
+  });
+
+  it('promote records the digest by committing Pulumi.prod.yaml alone; sourceCommit sees a dirty tree', async () => {
+    const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', args, { cwd });
+    const repo = mkdtempSync(path.join(os.tmpdir(), 'ainp-promote-'));
+    await git(repo, 'init', '--quiet');
+    await git(repo, 'config', 'user.email', 'ops@localhost');
+    await git(repo, 'config', 'user.name', 'ops');
+    writeFileSync(path.join(repo, 'Pulumi.prod.yaml'), 'config:\n  ainp:imageDigest: ""\n');
+    writeFileSync(path.join(repo, 'other.txt'), 'one\n');
+    await git(repo, 'add', '.');
+    await git(repo, 'commit', '--quiet', '-m', 'init');
+    const clean = await sourceCommit(repo);
+    expect(clean).toMatch(/^[0-9a-f]{40}$/);
+    const digest = `sha256:${'d'.repeat(64)}`;
+    writeFileSync(path.join(repo, 'Pulumi.prod.yaml'), `config:\n  ainp:imageDigest: ${digest}\n`);
+    writeFileSync(path.join(repo, 'other.txt'), 'two\n'); // an unrelated edit stays uncommitted
+    expect(await sourceCommit(repo)).toBe(`${clean}-dirty`);
+    const commit = await commitStackFile(
+      repo,
+      path.join(repo, 'Pulumi.prod.yaml'),
+      `promote ${digest} to prod`,
+    );
+    const { stdout: files } = await git(repo, 'show', '--name-only', '--format=%s', commit);
+    expect(files.trim().split('\n')).toEqual([`promote ${digest} to prod`, '', 'Pulumi.prod.yaml']);
+    const { stdout: status } = await git(repo, 'status', '--porcelain');
+    expect(status.trim()).toBe('M other.txt');
   });
 
   it('refuses a dirty or missing source commit unless forced', () => {
