@@ -15,8 +15,9 @@ duration=${LOAD_DURATION:-50s}
 delay=${SLOW_DELAY_MS:-80}
 # Under .test-data, so the leftover check at the end of CI sees anything this left running.
 mkdir -p .test-data && dir=$(mktemp -d "$PWD/.test-data/$(basename "$0" .sh)-XXXXXX"); chmod 755 "$dir"
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-export DATA_DIR="$dir/data" PORT=$port LOG_LEVEL=warn
+# PORT=0: the broker takes a free port itself and prints it. (A port picked here and released
+# could be taken by the stack's own PostgreSQL, Valkey or NATS first: EADDRINUSE, seen once in CI.)
+export DATA_DIR="$dir/data" PORT=0 LOG_LEVEL=warn
 node --import tsx app/main.ts local >"$dir/broker.log" 2>&1 &
 broker=$!
 proxy=
@@ -26,6 +27,14 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+port=
+for _ in $(seq 1 200); do
+  port=$(sed -n 's#^ *health *http://localhost:\([0-9]*\)/health.*#\1#p' "$dir/broker.log" | head -1)
+  [ -n "$port" ] && break
+  kill -0 $broker 2>/dev/null || break
+  sleep 0.3
+done
+[ -n "$port" ] || { echo "the local stack did not start:"; tail -20 "$dir/broker.log"; exit 1; }
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.3; done
 curl -sf "http://127.0.0.1:$port/health" | grep -q '"status":"healthy"' || {
   echo "the local stack is not healthy:"; curl -s "http://127.0.0.1:$port/health"; tail -20 "$dir/broker.log"; exit 1; }
