@@ -5,6 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { CHART, HELM, KUBE, renderChart, run, validateManifest, type Manifest } from './helpers/k8s.js';
+import { scratchDir } from './helpers/tmp.js';
 
 /**
  * The chart, rendered by the real helm (built by scripts/tools.sh), every manifest validated
@@ -291,7 +292,7 @@ const podTemplates = (ms: Manifest[]) =>
 
 /** A values file holding `values` (JSON is YAML), for `-f`. */
 function valuesFile(values: unknown): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-values-')), 'values.json');
+  const file = path.join(scratchDir('ainp-values'), 'values.json');
   writeFileSync(file, JSON.stringify(values));
   return file;
 }

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartDigest } from '../infra/chart-digest.js';
@@ -18,6 +17,7 @@ import {
   type Captured,
   type ProgramRun,
 } from './helpers/pulumi.js';
+import { scratchDir } from './helpers/tmp.js';
 
 /**
  * The Pulumi program, run once per stack under Pulumi's mocks with that stack's YAML config: what
@@ -107,7 +107,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
   beforeAll(async () => {
     run = await runProgram(stack, promotedConfig(stack), secretsFor(stack), deploy);
     const values = find(run, 'Release', 'broker').props.values;
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ainp-values-'));
+    const dir = scratchDir('ainp-values');
     writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
     chart = await renderChart(['-f', path.join(dir, 'values.json')], {
       release: find(run, 'Release', 'broker').props.name,

@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsConnectOptions, NatsHandle } from '../app/data/nats.js';
 import { startNatsServer, type LocalService } from '../app/local/child-service.js';
+import { scratchDir } from './helpers/tmp.js';
 
 /**
  * In Kubernetes NATS runs with token auth and the broker gets `nats://TOKEN@host:4222` (infra/
@@ -16,7 +14,7 @@ const TOKEN = 's3cret-token';
 const logger = pino({ level: 'silent' });
 
 beforeAll(async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ainp-nats-auth-'));
+  const dir = scratchDir('ainp-nats-auth');
   server = (await startNatsServer(dir, undefined, ['--auth', TOKEN]))!;
   expect(server, 'nats-server must be installed (scripts/install-deps.sh)').toBeDefined();
 });

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +33,7 @@ import {
   type Job,
   type Pod,
 } from '../infra/ops/kube-health.js';
+import { scratchDir } from './helpers/tmp.js';
 
 /**
  * The decisions behind gate, promote, rollback and health: on k6 summaries recorded from real runs,
@@ -310,7 +310,7 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
 
   it('promote records the digest by committing Pulumi.prod.yaml alone; sourceCommit sees a dirty tree', async () => {
     const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', args, { cwd });
-    const repo = mkdtempSync(path.join(os.tmpdir(), 'ainp-promote-'));
+    const repo = scratchDir('ainp-promote');
     await git(repo, 'init', '--quiet');
     await git(repo, 'config', 'user.email', 'ops@localhost');
     await git(repo, 'config', 'user.name', 'ops');
@@ -477,7 +477,7 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   const health = async (env: Record<string, string> = {}) => {
-    const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'kubectl-')), 'calls.log');
+    const log = path.join(scratchDir('ainp-kubectl'), 'calls.log');
     const result = await run(
       process.execPath,
       ['--import', 'tsx', 'infra/ops/health.ts', '--namespace', 'ainp-prod'],
