@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Env } from './config/env.js';
 import { settingsFrom, type Settings } from './config/settings.js';
 import { createPool, type Db } from './data/db.js';
+import { LocalCache } from './data/local-cache.js';
 import { NatsHandle } from './data/nats.js';
 import { ReadCache } from './data/read-cache.js';
 import { RedisHandle } from './data/redis.js';
@@ -20,6 +21,8 @@ export interface AppContext {
   nats: NatsHandle;
   metrics: Metrics;
   cache: ReadCache;
+  /** Hot reads in this process, kept fresh by invalidation events (see LocalCache). */
+  localCache: LocalCache;
   migrations: Migration[];
   version: string;
   state: { draining: boolean };
@@ -53,6 +56,10 @@ export async function createContext(env: Env, logger: Logger, version: string): 
     nats,
     metrics,
     cache: new ReadCache(redis, env.CACHE_TTL_SECONDS, metrics.cacheRequests),
+    localCache: new LocalCache(
+      { ttlMs: env.LOCAL_CACHE_TTL_MS, maxEntries: env.LOCAL_CACHE_MAX_ENTRIES },
+      metrics.cacheRequests,
+    ),
     migrations,
     version,
     state: { draining: false },

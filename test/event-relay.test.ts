@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AppContext } from '../app/context.js';
 import { Hub } from '../app/ws/hub.js';
+import { LocalCache } from '../app/data/local-cache.js';
 import { EventRelay } from '../app/ws/event-relay.js';
 
 /** A relay on a database that refuses every query and no NATS: every pass fails. */
@@ -11,7 +12,8 @@ function failingRelay() {
   const ctx = {
     env: {},
     db: { query: () => Promise.reject(new Error('connection refused')) },
-    nats: { connection: undefined, state: () => 'down' },
+    nats: { connection: undefined, state: () => 'down', onChange: () => undefined },
+    localCache: new LocalCache({ ttlMs: 1000, maxEntries: 10 }),
     logger: { debug: log('debug'), info: log('info'), warn: log('warn') },
     metrics: {},
   } as unknown as AppContext;

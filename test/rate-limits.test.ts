@@ -7,6 +7,9 @@ import { freePort } from '../app/local/free-port.js';
 import { agentBody, newClient } from './helpers/api.js';
 import { newSigner, signed } from './helpers/ainp.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from './helpers/stack.js';
+import pino from 'pino';
+import { RedisHandle } from '../app/data/redis.js';
+import { SyncedRateLimitStore } from '../app/data/rate-limit-store.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -86,6 +89,76 @@ describe('rate limits', () => {
       expect(keys.length).toBeGreaterThan(0);
     } finally {
       await redis?.stop();
+    }
+  });
+});
+
+describe('counting in batches (SyncedRateLimitStore)', () => {
+  const replicas = async (n: number, limit: number, share = 0.01) => {
+    const handles = Array.from(
+      { length: n },
+      () => new RedisHandle(stack.redis.url, pino({ level: 'silent' })),
+    );
+    await Promise.all(handles.map((h) => h.connect()));
+    const prefix = `rl:test-${randomUUID()}:`;
+    const stores = handles.map((h) => {
+      const store = new SyncedRateLimitStore(h, prefix, { batchShare: share, flushMs: 50, maxKeys: 1000 });
+      store.init({ windowMs: 60_000, limit } as never);
+      return store;
+    });
+    const close = async () => {
+      for (const s of stores) s.shutdown();
+      await Promise.all(handles.map((h) => h.close()));
+    };
+    return { stores, handles, prefix, close };
+  };
+
+  it('admits at most limit + R × batch across three replicas hammering one key, and every hit reaches Valkey', async () => {
+    const { stores, handles, prefix, close } = await replicas(3, 1000);
+    try {
+      expect(stores[0]!.batchSize).toBe(10);
+      // 3 × 1000 hits, interleaved, 50 in flight per replica at a time.
+      let admitted = 0;
+      await Promise.all(
+        stores.map(async (store) => {
+          for (let round = 0; round < 20; round++) {
+            const got = await Promise.all(Array.from({ length: 50 }, () => store.increment('k')));
+            admitted += got.filter((r) => r.totalHits <= 1000).length;
+          }
+        }),
+      );
+      expect(admitted).toBeGreaterThanOrEqual(1000);
+      expect(admitted).toBeLessThanOrEqual(1000 + 3 * 10);
+      await Promise.all(stores.map((s) => s.flush()));
+      expect(Number(await handles[0]!.client!.get(`${prefix}k`))).toBe(3000);
+      const ttl = await handles[0]!.client!.pTTL(`${prefix}k`);
+      expect(ttl).toBeGreaterThan(50_000);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      await close();
+    }
+  });
+
+  it('syncs every hit when the batch would be under 2: a limit of 150 is exact across replicas', async () => {
+    const { stores, close } = await replicas(2, 150);
+    try {
+      expect(stores[0]!.batchSize).toBe(1);
+      const results = await Promise.all(Array.from({ length: 400 }, (_, i) => stores[i % 2]!.increment('k')));
+      expect(results.filter((r) => r.totalHits <= 150)).toHaveLength(150);
+    } finally {
+      await close();
+    }
+  });
+
+  it('sees hits another replica sent before its own first hit of the window', async () => {
+    const { stores, close } = await replicas(2, 1000);
+    try {
+      for (let i = 0; i < 400; i++) await stores[0]!.increment('k');
+      await stores[0]!.flush();
+      const first = await stores[1]!.increment('k');
+      expect(first.totalHits).toBe(401);
+    } finally {
+      await close();
     }
   });
 });

@@ -146,8 +146,22 @@ export const envSchema = z.object({
   RATE_LIMIT_API_READ: int(1, 1_000_000).default(1000),
   RATE_LIMIT_FINALIZE: int(1, 1_000_000).default(60),
   RATE_LIMIT_ADMIN: int(1, 1_000_000).default(120),
+  /**
+   * Per cent of a limit a replica may admit between two syncs with Valkey: across R replicas a key
+   * admits at most limit + R × that share per window. 0 syncs every hit (exact, one Valkey round
+   * trip per request); limits under 200 are exact at the default 1.
+   */
+  RATE_LIMIT_SYNC_PERCENT: z.coerce.number().min(0).max(10).default(1),
+  /** How often each replica adds its waiting hits to the shared counts. */
+  RATE_LIMIT_FLUSH_MS: int(10, 10_000).default(100),
 
   CACHE_TTL_SECONDS: int(1, 86_400).default(300),
+  /**
+   * Agents and reputations kept in each process's memory, dropped by invalidation events (migration
+   * 0008); this is the longest a value is kept even so. 0 turns the in-process cache off.
+   */
+  LOCAL_CACHE_TTL_MS: int(0, 300_000).default(30_000),
+  LOCAL_CACHE_MAX_ENTRIES: int(1, 1_000_000).default(50_000),
   TRUST_MIN_FEEDBACK: int(0, 1_000_000).default(3),
   TRUST_EXCELLENT_AVERAGE: z.coerce.number().min(0).max(100).default(90),
   TRUST_EXCELLENT_SUCCESS_RATE: z.coerce.number().min(0).max(1).default(0.9),

@@ -1,3 +1,4 @@
+import type { SyncOptions } from '../data/rate-limit-store.js';
 import type { TrustThresholds } from '../domain/feedback-summary.js';
 import type { Env } from './env.js';
 
@@ -34,7 +35,7 @@ export type LimitClass = (typeof LIMIT_CLASSES)[number];
 export interface Settings {
   discovery: DiscoveryWeights;
   trust: TrustThresholds;
-  rateLimits: { windowMs: number; perWindow: Record<LimitClass, number> };
+  rateLimits: { windowMs: number; perWindow: Record<LimitClass, number>; sync: SyncOptions };
   registry: { agentRegistryAddress: string; apiKeyCacheMs: number };
   pou: {
     committeeSize: number;
@@ -69,6 +70,11 @@ export function settingsFrom(env: Env): Settings {
     },
     rateLimits: {
       windowMs: env.RATE_LIMIT_WINDOW_MS,
+      sync: {
+        batchShare: env.RATE_LIMIT_SYNC_PERCENT / 100,
+        flushMs: env.RATE_LIMIT_FLUSH_MS,
+        maxKeys: 100_000,
+      },
       perWindow: {
         register: env.RATE_LIMIT_REGISTER,
         feedback: env.RATE_LIMIT_FEEDBACK,

@@ -35,6 +35,7 @@ export class NatsHandle {
   private up = false;
   private closed = false;
   private readonly connecting: Promise<void> | undefined;
+  private readonly listeners: Array<(state: NatsState) => void> = [];
 
   constructor(
     private readonly url: string | undefined,
@@ -68,12 +69,23 @@ export class NatsHandle {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
         this.up = false;
+        this.notify();
         this.logger.warn('nats disconnected; degraded until it returns');
       } else if (s.type === 'reconnect') {
         this.up = true;
+        this.notify();
         this.logger.info('nats reconnected');
       }
     }
+  }
+
+  /** Calls `listener` on every disconnect and reconnect (messages may have been missed). */
+  onChange(listener: (state: NatsState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener(this.state());
   }
 
   /** Waits up to `timeoutMs` for the first connection; never throws. */

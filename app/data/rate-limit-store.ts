@@ -1,68 +1,203 @@
-import { MemoryStore, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
-import { RedisStore } from 'rate-limit-redis';
+import type { IncrementResponse, Options, Store } from 'express-rate-limit';
 import type { RedisHandle } from './redis.js';
 
 /**
- * A rate-limit store shared by every replica through Valkey (rate-limit-redis), that falls back
- * to a per-process memory store while Valkey is unreachable and goes back to the shared one as
- * soon as it answers again, without a restart.
+ * The same fixed window as rate-limit-redis (so replicas of the previous release, which count
+ * one INCR per hit under the same keys, share these counts during a rolling update): the first
+ * hit of a window sets its expiry, every hit adds to one integer.
  */
-export class FallbackRateLimitStore implements Store {
-  private options!: Options;
-  private shared: RedisStore | undefined;
-  private readonly local = new MemoryStore();
+const SYNC_SCRIPT = `
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return { total, ttl }`;
+
+interface Entry {
+  /** The window's total in Valkey at the last sync (every hit synced so far, from every replica). */
+  shared: number;
+  /** Hits counted here this window; each hit's number is its place in that count. */
+  counted: number;
+  /** Hits sent to Valkey (or being sent), and hits whose sync has answered. */
+  sentThrough: number;
+  syncedThrough: number;
+  /** Decrements not yet sent (skipped successful requests). */
+  credit: number;
+  resetAt: number;
+  /** When a sync last failed: hits are then judged locally until the next timer flush. */
+  failedAt: number;
+  inFlight: Promise<Batch | undefined> | undefined;
+}
+
+/** Hits `first`..`last` of one replica, added in Valkey with `total` as the result. */
+type Batch = { first: number; last: number; total: number };
+
+export interface SyncOptions {
+  /** Hits a replica may admit on a key before it adds them in Valkey: a share of the limit. */
+  batchShare: number;
+  /** How often every key's pending hits are added in Valkey, whatever their number. */
+  flushMs: number;
+  /** Keys remembered per limit class; past it, idle keys are forgotten first. */
+  maxKeys: number;
+}
+
+/**
+ * A rate-limit store shared by every replica through Valkey, without a Valkey round trip per hit.
+ *
+ * Each replica counts hits in process and adds them to the key's counter in Valkey in batches
+ * (one INCRBY script per key): before the first hit of a window it admits on a key, whenever
+ * `batch` hits are waiting (the hit that fills the batch waits for the sync), and every
+ * `flushMs` for whatever is waiting. Between syncs it judges a hit by the total it last read from
+ * Valkey plus its own unsent hits, so a replica can admit at most `batch` hits on a stale view:
+ * **across R replicas a key admits at most `limit + R × batch` hits per window**, where `batch` is
+ * `batchShare` of the limit, rounded down. A limit under 2 / batchShare (200 at the default 1 %)
+ * has a batch below 2: every hit then syncs first, and the limit is exact, as with one INCR per
+ * hit. While Valkey is unset or unreachable the replica counts on its own (degraded: each
+ * replica then allows the full limit) and adds what it counted once Valkey answers again.
+ */
+export class SyncedRateLimitStore implements Store {
+  readonly localKeys = false;
   readonly prefix: string;
+  private windowMs = 60_000;
+  private batch = 1;
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: RedisHandle,
     prefix: string,
+    private readonly opts: SyncOptions,
   ) {
     this.prefix = prefix;
   }
 
   init(options: Options): void {
-    this.options = options;
-    this.local.init(options);
+    this.windowMs = options.windowMs;
+    const limit = typeof options.limit === 'number' ? options.limit : 1;
+    this.batch = Math.max(1, Math.floor(limit * this.opts.batchShare));
+    this.timer = setInterval(() => void this.flush(), this.opts.flushMs);
+    this.timer.unref();
   }
 
-  /** A RedisStore is (re)built once Valkey is ready: it loads its Lua scripts in init(). */
-  private sharedStore(): RedisStore | undefined {
-    const client = this.redis.client;
-    if (!client || !this.redis.ready) return undefined;
-    if (!this.shared) {
-      const store = new RedisStore({
-        prefix: this.prefix,
-        sendCommand: (...args: string[]) => client.sendCommand(args),
-      });
-      store.init(this.options).catch(() => {
-        if (this.shared === store) this.shared = undefined;
-      });
-      this.shared = store;
-    }
-    return this.shared;
+  /** The batch size this store admits on a stale view (1: every hit is synced first). */
+  get batchSize(): number {
+    return this.batch;
   }
 
   async increment(key: string): Promise<IncrementResponse> {
-    const shared = this.sharedStore();
-    if (shared) {
-      try {
-        return await shared.increment(key);
-      } catch {
-        this.shared = undefined;
+    const e = this.entry(key);
+    const hit = ++e.counted;
+    // Wait for Valkey on the window's first hit and whenever `batch` hits are unsynced, unless a
+    // sync just failed (the hit is then judged locally until the timer retries). A hit whose own
+    // sync answered gets its exact place in the shared count, as one INCR per hit would.
+    if (e.syncedThrough === 0 || e.counted - e.syncedThrough >= this.batch) {
+      while (this.canSync(e) && e.syncedThrough < hit) {
+        const batch = await this.sync(key, e);
+        if (batch && hit >= batch.first && hit <= batch.last)
+          return { totalHits: batch.total - (batch.last - hit), resetTime: new Date(e.resetAt) };
       }
     }
-    return this.local.increment(key);
+    return {
+      totalHits: e.shared + (e.counted - e.syncedThrough) + e.credit,
+      resetTime: new Date(e.resetAt),
+    };
   }
 
-  async decrement(key: string): Promise<void> {
-    await (this.sharedStore()?.decrement(key) ?? this.local.decrement(key)).catch(() => undefined);
+  decrement(key: string): void {
+    const e = this.entries.get(key);
+    if (e) e.credit -= 1;
   }
 
   async resetKey(key: string): Promise<void> {
-    await Promise.allSettled([this.sharedStore()?.resetKey(key), this.local.resetKey(key)]);
+    this.entries.delete(key);
+    const client = this.redis.client;
+    if (client && this.redis.ready) await client.del(`${this.prefix}${key}`).catch(() => undefined);
   }
 
   shutdown(): void {
-    this.local.shutdown();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Adds every key's waiting hits in Valkey and forgets ended windows (the timer's work). */
+  async flush(): Promise<void> {
+    const now = Date.now();
+    const work: Promise<unknown>[] = [];
+    for (const [key, e] of this.entries) {
+      if (e.resetAt <= now) this.entries.delete(key);
+      else if ((e.counted > e.sentThrough || e.credit !== 0) && this.redis.ready) {
+        e.failedAt = 0;
+        work.push(this.sync(key, e));
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private entry(key: string): Entry {
+    const now = Date.now();
+    let e = this.entries.get(key);
+    if (!e || e.resetAt <= now) {
+      if (e) this.entries.delete(key);
+      else if (this.entries.size >= this.opts.maxKeys) this.evict();
+      e = {
+        shared: 0,
+        counted: 0,
+        sentThrough: 0,
+        syncedThrough: 0,
+        credit: 0,
+        resetAt: now + this.windowMs,
+        failedAt: 0,
+        inFlight: undefined,
+      };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  /** Forgets the oldest keys with nothing waiting (a flood of one-off keys cannot grow the map). */
+  private evict(): void {
+    let drop = Math.max(1, Math.floor(this.opts.maxKeys / 10));
+    for (const [key, e] of this.entries) {
+      if (drop === 0) break;
+      if (e.counted === e.syncedThrough && e.credit === 0 && !e.inFlight) {
+        this.entries.delete(key);
+        drop -= 1;
+      }
+    }
+  }
+
+  private canSync(e: Entry): boolean {
+    return this.redis.ready && Date.now() - e.failedAt >= this.opts.flushMs;
+  }
+
+  /** One INCRBY of the waiting hits; concurrent callers share the sync in flight. */
+  private sync(key: string, e: Entry): Promise<Batch | undefined> {
+    e.inFlight ??= (async () => {
+      const first = e.sentThrough + 1;
+      const last = e.counted;
+      const credit = e.credit;
+      e.sentThrough = last;
+      e.credit = 0;
+      try {
+        const [total, ttl] = (await this.redis.client!.eval(SYNC_SCRIPT, {
+          keys: [`${this.prefix}${key}`],
+          arguments: [String(last - first + 1 + credit), String(this.windowMs)],
+        })) as [number, number];
+        e.shared = Number(total);
+        e.syncedThrough = last;
+        e.resetAt = Date.now() + Number(ttl);
+        return { first, last, total: Number(total) };
+      } catch {
+        e.sentThrough = first - 1; // sent again at the next sync
+        e.credit += credit;
+        e.failedAt = Date.now();
+        return undefined;
+      } finally {
+        e.inFlight = undefined;
+      }
+    })();
+    return e.inFlight;
   }
 }

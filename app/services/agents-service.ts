@@ -21,6 +21,11 @@ export async function requireAgent(ctx: AppContext, id: string): Promise<AgentRe
   return agent;
 }
 
+/** An agent for a read: from this process's cache when it can answer (see LocalCache). */
+export function readAgent(ctx: AppContext, id: string): Promise<AgentRecord> {
+  return ctx.localCache.get('agent', id, () => requireAgent(ctx, id));
+}
+
 /** The signer of an AINP write that needs an agent (provider, staker, prover): active, with this DID. */
 export async function requireRegisteredAgent(
   ctx: AppContext,
@@ -75,13 +80,15 @@ export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string,
     throw AppError.forbidden('Only a key of the owner address may change this agent');
   const updated = await updateAgent(ctx.db, id, patch);
   if (!updated) throw AppError.notFound(`No agent ${id}`);
+  // Committed: this process drops its copies now; the others on the trigger's event.
+  ctx.localCache.invalidate([`agent:${id}`, ...(agent.did ? [`rep:${agent.did}`] : [])]);
   await ctx.cache.invalidate(id);
   return updated;
 }
 
 /** The ERC-8004 registration file (registration-v1) of an agent. */
 export async function registrationFile(ctx: AppContext, id: string) {
-  const a = await requireAgent(ctx, id);
+  const a = await readAgent(ctx, id);
   return {
     type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1' as const,
     name: a.name,
@@ -109,5 +116,6 @@ export async function findAgents(ctx: AppContext, query: SearchAgentsInput) {
 export async function invalidateAgentsByDid(ctx: AppContext, dids: Iterable<string>): Promise<void> {
   const unique = [...new Set(dids)];
   if (!unique.length) return;
+  ctx.localCache.invalidate(unique.map((did) => `rep:${did}`));
   for (const id of await agentIdsByDid(ctx.db, unique)) await ctx.cache.invalidate(id);
 }

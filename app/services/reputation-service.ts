@@ -19,11 +19,14 @@ import { refreshRankBase } from '../data/discovery-repository.js';
 import type { SlashInput, StakeInput, WithdrawInput } from '../schemas/pou.js';
 import { requireRegisteredAgent } from './agents-service.js';
 
-export async function getReputation(ctx: AppContext, did: string) {
-  const rep = await findReputation(ctx.db, did);
-  if (rep) return rep;
-  if (!(await findActiveAgentByDid(ctx.db, did))) throw AppError.notFound(`No reputation for ${did}`);
-  return neutralReputation(did);
+/** A DID's reputation, from this process's cache when it can answer (see LocalCache). */
+export function getReputation(ctx: AppContext, did: string) {
+  return ctx.localCache.get('rep', did, async () => {
+    const rep = await findReputation(ctx.db, did);
+    if (rep) return rep;
+    if (!(await findActiveAgentByDid(ctx.db, did))) throw AppError.notFound(`No reputation for ${did}`);
+    return neutralReputation(did);
+  });
 }
 
 /**

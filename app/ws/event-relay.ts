@@ -9,6 +9,8 @@ import {
   unpublishedAfter,
 } from '../data/event-repository.js';
 import { EventStream } from '../data/event-stream.js';
+import { invalidatedKeys } from '../data/local-cache.js';
+import type { StoredEvent } from '../data/event-repository.js';
 import type { Hub } from './hub.js';
 
 /** Consecutive failed passes before the relay logs at warn (about this many seconds of trouble). */
@@ -22,6 +24,9 @@ const BATCH = 100;
  * While NATS is unreachable the relay reads the unpublished events from the database and hands
  * them to local sockets directly; once NATS is back they are published and the sockets' seen-sets
  * keep them from arriving twice.
+ *
+ * It also feeds the process's read cache: `cache.invalidate` events drop what they name, and the
+ * cache answers only while this feed is known to carry every event (see LocalCache).
  */
 export class EventRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -42,6 +47,15 @@ export class EventRelay {
     this.stream = new EventStream(ctx.nats);
     const url = ctx.env.DATABASE_URL;
     this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
+    // A disconnect or reconnect may lose events: the cache stops at once, until the next pass
+    // has subscribed again.
+    ctx.nats.onChange(() => ctx.localCache.setLive(false));
+  }
+
+  private deliver(e: StoredEvent): void {
+    const keys = invalidatedKeys(e);
+    if (keys.length) this.ctx.localCache.invalidate(keys);
+    else this.hub.dispatch(e);
   }
 
   /**
@@ -63,6 +77,7 @@ export class EventRelay {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.ctx.localCache.setLive(false);
     if (this.timer) clearInterval(this.timer);
     this.stream.close();
     await this.notifications?.close();
@@ -80,9 +95,13 @@ export class EventRelay {
     this.again = false;
     try {
       if (this.stream.connected) {
-        await this.stream.ready((e) => this.hub.dispatch(e));
+        await this.stream.ready((e) => this.deliver(e));
+        this.ctx.localCache.setLive(true);
         await this.publishBatch();
       } else {
+        // From the database, every event arrives only when no other process publishes them
+        // (no NATS at all); with NATS down here but maybe not elsewhere, the cache stays off.
+        this.ctx.localCache.setLive(this.ctx.nats.state() === 'in_process');
         await this.deliverFromDatabase();
       }
       if (this.failures >= WARN_AFTER_FAILURES)
@@ -90,6 +109,7 @@ export class EventRelay {
       this.failures = 0;
     } catch (err) {
       this.failures += 1;
+      this.ctx.localCache.setLive(false);
       this.stream.reset();
       // One failed pass is routine (a NATS or database blip, retried next tick); a relay that keeps
       // failing means events are not reaching sockets: warn at the fifth failed pass in a row, then
@@ -129,7 +149,7 @@ export class EventRelay {
   private async deliverFromDatabase(): Promise<void> {
     await this.readCursor();
     const events = await unpublishedAfter(this.ctx.db, this.localCursor!, 500);
-    for (const e of events) this.hub.dispatch(e);
+    for (const e of events) this.deliver(e);
     if (!events.length) return;
     this.localCursor = events[events.length - 1]!.id;
     // With no NATS configured at all there is nothing to drain to: delivered is done.

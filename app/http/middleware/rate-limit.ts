@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppContext } from '../../context.js';
 import { LIMIT_CLASSES, type LimitClass } from '../../config/settings.js';
-import { FallbackRateLimitStore } from '../../data/rate-limit-store.js';
+import { SyncedRateLimitStore } from '../../data/rate-limit-store.js';
 
 export type { LimitClass };
 
@@ -16,7 +16,7 @@ const PER_DID = new Set<LimitClass>(['signed_write', 'api_read']);
 
 /**
  * One limiter per route class, per API key or DID (else per client IP), counted in Valkey so
- * every replica shares the budget. Standard `RateLimit-*` headers; 429 with the SPEC body.
+ * every replica shares the budget (in batches: see SyncedRateLimitStore for the bound). Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
 export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
   const make = (name: LimitClass): Limiter => {
@@ -30,7 +30,7 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
       // operator's tooling (the k6 gates create and remove dozens of keys a run) is not.
       skipSuccessfulRequests: name === 'admin',
       legacyHeaders: false,
-      store: new FallbackRateLimitStore(ctx.redis, `rl:${name}:`),
+      store: new SyncedRateLimitStore(ctx.redis, `rl:${name}:`, ctx.settings.rateLimits.sync),
       keyGenerator: (req, res) => {
         const ip = `ip:${ipKeyGenerator(req.ip ?? '')}`;
         if (PER_IP.has(name)) return ip;

@@ -18,8 +18,8 @@ import {
   findAgents,
   patchAgent,
   registerAgent,
+  readAgent,
   registrationFile,
-  requireAgent,
 } from '../../services/agents-service.js';
 import { feedbackSummary } from '../../services/feedback-service.js';
 import { agentStats } from '../../services/stats-service.js';
@@ -65,7 +65,7 @@ export function agentRoutes(ctx: AppContext, app: RouteApp): Router {
   );
   // The four reads of one agent by id differ only in what they load.
   for (const [path, summary, schema, load] of [
-    ['/:id', 'Get an agent', Agent, requireAgent],
+    ['/:id', 'Get an agent', Agent, readAgent],
     [
       '/:id/registration',
       'The ERC-8004 registration file (registration-v1)',

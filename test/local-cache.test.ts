@@ -1,0 +1,142 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { LocalCache } from '../app/data/local-cache.js';
+import type { RunningBroker } from '../app/server.js';
+import { agentBody, newClient } from './helpers/api.js';
+import { newSigner, registerWithDid } from './helpers/ainp.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await createTestStack();
+});
+
+async function cacheCount(broker: RunningBroker, kind: string, result: string): Promise<number> {
+  const text = await (await fetch(`${broker.url}/metrics`)).text();
+  const m = new RegExp(`ainp_cache_requests_total\\{kind="${kind}",result="${result}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Polls until `read` gives `want`; every answer seen on the way is returned (oldest first). */
+async function until<T>(read: () => Promise<T>, want: (v: T) => boolean, ms = 5000): Promise<T[]> {
+  const seen: T[] = [];
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    seen.push(v);
+    if (want(v) || Date.now() > deadline) return seen;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Waits until the broker's relay has subscribed (the cache answers only then). */
+async function warm(broker: RunningBroker, kind: string, read: () => Promise<unknown>) {
+  await until(
+    async () => {
+      await read();
+      return cacheCount(broker, kind, 'local_hit');
+    },
+    (n) => n > 0,
+  );
+}
+
+describe('in-process cache of agents and reputations (issue 16)', () => {
+  it('answers repeated reads from memory and drops an agent on every replica when it changes', async () => {
+    const [a, b] = [await stack.broker(), await stack.broker()];
+    const owner = await newClient(a.url);
+    const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ name: 'before' }));
+    const onB = async () =>
+      (await fetch(`${b.url}/api/v1/agents/${agent.id}`, { headers: { 'X-API-Key': owner.key } })).json();
+    await warm(b, 'agent', onB);
+    const hits = await cacheCount(b, 'agent', 'local_hit');
+    for (let i = 0; i < 5; i++) expect((await onB()).name).toBe('before');
+    expect(await cacheCount(b, 'agent', 'local_hit')).toBe(hits + 5);
+
+    // Changed through replica A: B drops its copy when the trigger's event arrives.
+    expect((await owner.patch(`/api/v1/agents/${agent.id}`, { name: 'after' })).status).toBe(200);
+    const seen = await until(onB, (v) => v.name === 'after');
+    expect(seen.at(-1).name).toBe('after');
+    // Read-your-writes on the replica that wrote: at once.
+    expect((await owner.get(`/api/v1/agents/${agent.id}`)).body.name).toBe('after');
+
+    // Changed behind the API's back (an operator's SQL): the trigger covers it too.
+    await stack.db.query(`UPDATE agents SET description = 'edited in psql' WHERE id = $1`, [agent.id]);
+    const edited = await until(onB, (v) => v.description === 'edited in psql');
+    expect(edited.at(-1).description).toBe('edited in psql');
+    // A bulk rank refresh changes nothing an agent read shows, and sends no event.
+    const before = await stack.db.query(
+      `SELECT count(*)::int AS n FROM events WHERE type = 'cache.invalidate'`,
+    );
+    await stack.db.query(`UPDATE agents SET rank_base = rank_base + 0 WHERE id = $1`, [agent.id]);
+    await stack.db.query(`UPDATE agents SET rank_base = 0.42 WHERE id = $1`, [agent.id]);
+    const after = await stack.db.query(
+      `SELECT count(*)::int AS n FROM events WHERE type = 'cache.invalidate'`,
+    );
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it('drops a DID reputation on every replica when a reputation row changes', async () => {
+    const [a, b] = [await stack.broker(), await stack.broker()];
+    const owner = await newClient(a.url);
+    const signer = newSigner();
+    expect((await registerWithDid(a.url, owner, signer, agentBody())).status).toBe(201);
+    const onB = async () =>
+      (
+        await fetch(`${b.url}/api/reputation/${encodeURIComponent(signer.did)}`, {
+          headers: { 'X-API-Key': owner.key },
+        })
+      ).json();
+    await warm(b, 'rep', onB);
+    expect((await onB()).trust_score).toBe(0.5);
+    await stack.db.query(`INSERT INTO reputations (did, trust_score) VALUES ($1, 0.9)`, [signer.did]);
+    expect((await until(onB, (v) => v.trust_score === 0.9)).at(-1).trust_score).toBe(0.9);
+    await stack.db.query(`UPDATE reputations SET trust_score = 0.25 WHERE did = $1`, [signer.did]);
+    expect((await until(onB, (v) => v.trust_score === 0.25)).at(-1).trust_score).toBe(0.25);
+    // Deactivating the agent changes a reputation read too (the neutral answer needs an active agent).
+    await stack.db.query(`DELETE FROM reputations WHERE did = $1`, [signer.did]);
+    expect((await until(onB, (v) => v.trust_score === 0.5)).at(-1).trust_score).toBe(0.5);
+    await stack.db.query(`UPDATE agents SET status = 'inactive' WHERE did = $1`, [signer.did]);
+    expect((await until(onB, (v) => v.error === 'NOT_FOUND')).at(-1).error).toBe('NOT_FOUND');
+  });
+});
+
+describe('LocalCache', () => {
+  const cache = () => {
+    const c = new LocalCache({ ttlMs: 60_000, maxEntries: 3 });
+    c.setLive(true);
+    return c;
+  };
+
+  it('does not keep a value whose load was running when its key was invalidated', async () => {
+    const c = cache();
+    let release!: (v: string) => void;
+    const slow = c.get('agent', '1', () => new Promise<string>((r) => (release = r)));
+    c.invalidate(['agent:1']);
+    release('old');
+    expect(await slow).toBe('old'); // its own caller started before the change
+    expect(await c.get('agent', '1', async () => 'new')).toBe('new');
+    expect(await c.get('agent', '1', async () => 'newer')).toBe('new');
+  });
+
+  it('shares one load between concurrent reads, and answers nothing from memory while not live', async () => {
+    const c = cache();
+    let loads = 0;
+    const load = async () => {
+      loads += 1;
+      await new Promise((r) => setTimeout(r, 10));
+      return loads;
+    };
+    expect(await Promise.all([c.get('k', '1', load), c.get('k', '1', load)])).toEqual([1, 1]);
+    c.setLive(false);
+    expect(c.size).toBe(0);
+    expect(await c.get('k', '1', load)).toBe(2);
+    expect(await c.get('k', '1', load)).toBe(3);
+  });
+
+  it('holds at most maxEntries, dropping the oldest', async () => {
+    const c = cache();
+    for (const id of ['1', '2', '3', '4']) await c.get('k', id, async () => id);
+    expect(c.size).toBe(3);
+    expect(await c.get('k', '1', async () => 'reloaded')).toBe('reloaded');
+    expect(await c.get('k', '4', async () => 'reloaded')).toBe('4');
+  });
+});
