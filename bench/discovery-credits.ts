@@ -7,9 +7,9 @@ import pg from 'pg';
 import { parseEnv } from '../app/config/env.js';
 import { closeContext, createContext } from '../app/context.js';
 import { distributeCredits } from '../app/jobs/credits.js';
-import { refreshRankBase } from '../app/data/discovery-repository.js';
 import { createLogger } from '../app/logger.js';
 import { ADMIN_TOKEN } from '../test/helpers/admin-token.js';
+import { seedAgents } from './seed-agents.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
@@ -29,48 +29,11 @@ const base = broker.url;
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 try {
   const db = new pg.Pool({ connectionString: services.databaseUrl });
-  const words = [
-    'translate',
-    'summarise',
-    'legal',
-    'medical',
-    'image',
-    'audio',
-    'code',
-    'review',
-    'search',
-    'weather',
-    'finance',
-    'contracts',
-    'geocoding',
-    'vision',
-    'speech',
-    'math',
-  ];
-  const t0 = performance.now();
-  await db.query(
-    `WITH g AS (SELECT i, $2::text[] AS w FROM generate_series(1, $1::int) i)
-     INSERT INTO agents (chain_id, agent_id, owner_address, name, description, did, tags, services)
-     SELECT 1, i, '0x00000000000000000000000000000000000000aa',
-            'agent ' || w[1 + i % 16] || ' ' || i,
-            'An agent that does ' || w[1 + i % 16] || ' and ' || w[1 + (i / 16) % 16] || ' for clients',
-            'did:key:zBench' || i, ARRAY[w[1 + i % 16]],
-            jsonb_build_array(jsonb_build_object('name', 'A2A', 'endpoint', 'https://a.example', 'skills', jsonb_build_array(w[1 + (i / 7) % 16])))
-       FROM g`,
-    [Number(values.agents), words],
-  );
-  await db.query(`INSERT INTO agent_feedback_stats (agent_uuid) SELECT id FROM agents`);
-  await db.query(`INSERT INTO reputations (did, trust_score) SELECT did, random() FROM agents`);
-  await db.query(
-    `INSERT INTO agent_usefulness (did, score, proofs) SELECT did, random() * 100, 1 FROM agents`,
-  );
-  // What the aggregator does after usefulness changes: the discovery rank base of every agent.
-  await refreshRankBase(db, { relevance: 0.6, trust: 0.3, usefulness: 0.1 }, 'all');
-  await db.query('VACUUM ANALYZE'); // steady state, as autovacuum leaves it after the bulk load
+  const seedSeconds = await seedAgents(db, Number(values.agents));
   console.log(
     JSON.stringify({
       seeded_agents: Number(values.agents),
-      seed_seconds: Math.round((performance.now() - t0) / 100) / 10,
+      seed_seconds: seedSeconds,
     }),
   );
 

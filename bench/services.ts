@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,12 +31,18 @@ export async function benchServices() {
 export type BenchServices = Awaited<ReturnType<typeof benchServices>>;
 
 /**
- * Starts `node dist/app/main.js serve` on a free port against the bench services and waits until
- * it is ready. Returns its base URL and a stop function.
+ * Starts `node [nodeArgs] dist/app/main.js serve` on a free port against the bench services and
+ * waits until it is ready. Returns its base URL and a stop function. `nodeArgs` takes Node's own
+ * flags, e.g. `--cpu-prof --cpu-prof-dir=.test-data/prof` for a flame graph of the run (the profile
+ * is written when the broker exits on stop()).
  */
-export async function startBroker(services: BenchServices, env: Record<string, string> = {}) {
+export async function startBroker(
+  services: BenchServices,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/app/main.js', 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/app/main.js', 'serve'], {
     env: {
       ...process.env,
       DATABASE_URL: services.databaseUrl,
@@ -58,14 +64,40 @@ export async function startBroker(services: BenchServices, env: Record<string, s
       () => false,
     );
   while (!(await ready())) {
-    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`broker exited with ${child.exitCode ?? child.signalCode}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    url,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
+  return { url, stop: () => stopChild(child) };
+}
+
+/** SIGTERM, then the exit (at once when the child has already exited). */
+async function stopChild(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Starts bench/bare-express.ts (the baseline of the ratio bars: a bare Express 5 app answering
+ * GET /ping with a small JSON body) on a free port. Returns its base URL and a stop function.
+ */
+export async function startBareExpress() {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-express.ts'], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Its first stdout line is {"port": N}.
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n')[0]!;
+      if (out.includes('\n')) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`bare Express exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }

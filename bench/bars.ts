@@ -1,0 +1,420 @@
+/**
+ * The performance bars of SPEC section 9, every operation measured in one run beside a bare
+ * Express 5 app on the same machine (ratios, since absolute figures drift between machines):
+ *   npm run bench -- [--seconds 10] [--connections 50] [--agents 100000] [--warmup 1] [--out file.json]
+ * Starts PostgreSQL (embedded), Valkey and NATS in a temporary folder, the built broker
+ * (dist/app/main.js, every rate limit lifted) and bench/bare-express.ts once each; runs autocannon
+ * against each operation in turn and records every response time itself, so p50, p95 and p99 are
+ * exact (sorted), not autocannon's buckets. The bare app is measured first and again last; the
+ * ratios divide by the mean of the two and the drift between them is printed. The agent and
+ * reputation reads, the attestation and register run before the 100,000 search agents are seeded
+ * by SQL; the search rows (8 clients) after. A row with any non-2xx response or socket error
+ * fails, whatever its figures. Prints a table and writes JSON (default
+ * .test-data/bench/bars-<sha>-<time>.json) for comparison between commits. Exits 0 when a bar is
+ * missed: this is a measurement, not a test. BENCH_PROFILE=1 starts the broker with --cpu-prof
+ * (profiles in .test-data/prof); BENCH_LOG_LEVEL sets the broker's LOG_LEVEL.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { parseEnv } from '../app/config/env.js';
+import { signedHeaders } from '../app/domain/did-signing.js';
+import { agentBody, newClient, type Client } from '../test/helpers/api.js';
+import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
+import { cannon, round, type Sample } from './cannon.js';
+import { seedAgents } from './seed-agents.js';
+import { benchServices, startBareExpress, startBroker } from './services.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    agents: { type: 'string', default: '100000' },
+    warmup: { type: 'string', default: '1' },
+    out: { type: 'string' },
+  },
+});
+const positive = (name: string, v: string, min = 1) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, not ${v}`);
+  return n;
+};
+const seconds = positive('seconds', values.seconds, 0.5);
+const connections = Math.round(positive('connections', values.connections));
+const agentCount = Math.round(positive('agents', values.agents));
+const warmupSeconds = positive('warmup', values.warmup, 0);
+const SEARCH_CONNECTIONS = 8;
+const MEMBERS = 50; // POU_M below: the committee of every receipt
+const git = (...args: string[]) => {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+};
+const commit = git('rev-parse', 'HEAD') ?? 'unknown';
+const shortSha = git('rev-parse', '--short', 'HEAD') ?? 'unknown';
+const dirty = (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '';
+const startedAt = new Date();
+const out =
+  values.out ??
+  path.join('.test-data', 'bench', `bars-${shortSha}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+
+type Bar = { kind: 'ratio'; min: number } | { kind: 'p95'; max_ms: number };
+
+/** A measured operation; `ok` false means some responses were not 2xx, so its figures are not the operation's. */
+interface Row extends Sample {
+  name: string;
+  method: string;
+  path: string;
+  bar: Bar | null;
+  ratio: number | null;
+  pass: boolean | null;
+}
+
+const rows: Row[] = [];
+
+/** Warms up (unless `warm` is false), measures, prints one progress line and keeps the row. */
+async function measure(
+  name: string,
+  bar: Bar | null,
+  opts: autocannon.Options & { url: string },
+  { warm = true, label }: { warm?: boolean; label?: string } = {},
+): Promise<Row> {
+  if (warm && warmupSeconds > 0) await cannon({ connections, ...opts, duration: warmupSeconds });
+  const r = await cannon({ connections, duration: seconds, ...opts });
+  const url = new URL(opts.url);
+  const row: Row = {
+    name,
+    method: opts.method ?? 'GET',
+    path: label ?? url.pathname + url.search,
+    bar,
+    ratio: null,
+    pass: null,
+    ...r,
+  };
+  rows.push(row);
+  console.log(
+    JSON.stringify({
+      row: name,
+      rps: row.rps,
+      seconds: row.seconds,
+      p95_ms: row.p95_ms,
+      requests: row.requests,
+      non2xx: row.non2xx,
+      errors: row.errors,
+      ...(row.ok ? {} : { statuses: row.statuses, FAILED: 'responses that were not 2xx or errors' }),
+    }),
+  );
+  return row;
+}
+
+/** One request answered 2xx, or the benchmark stops here: a row of 4xx would measure nothing. */
+async function expect2xx(url: string, headers: Record<string, string>) {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  if (res.status < 200 || res.status > 299) throw new Error(`GET ${url}: ${res.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+// Every rate limit lifted, whatever limits the broker gains later.
+const unlimited = Object.fromEntries(
+  Object.keys(parseEnv({ DATABASE_URL: 'postgres://unused' }))
+    .filter((k) => k.startsWith('RATE_LIMIT_') && k !== 'RATE_LIMIT_WINDOW_MS')
+    .map((k) => [k, '1000000']),
+);
+const loadStart = os.loadavg();
+const services = await benchServices();
+const stops: (() => Promise<unknown>)[] = [() => services.stop()];
+try {
+  const broker = await startBroker(
+    services,
+    {
+      ...unlimited,
+      POU_M: String(MEMBERS),
+      POU_K: '3',
+      POU_MIN_STAKE: '1',
+      SCHEDULER_ENABLED: 'false', // no finalizer closing the receipts being attested
+      ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
+    },
+    process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=.test-data/prof'] : [],
+  );
+  stops.unshift(() => broker.stop());
+  const bare = await startBareExpress();
+  stops.unshift(() => bare.stop());
+  // Ctrl-C or SIGTERM: benchServices stops the services and exits; the two servers go down with them.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => void Promise.allSettled([broker.stop(), bare.stop()]));
+  const base = broker.url;
+
+  // The cast: a provider, 50 staked committee candidates (one owner each, none the provider's)
+  // and an API key for the reads and register.
+  const reader: Client = await newClient(base);
+  const auth = { Authorization: `Bearer ${reader.key}` };
+  const provider = await registeredAgent(base, await newClient(base), { name: 'bench provider' });
+  const members: Signer[] = [];
+  for (let i = 0; i < MEMBERS; i++)
+    members.push((await registeredAgent(base, await newClient(base), { stake: '10' })).signer);
+  const byDid = new Map(members.map((m) => [m.did, m]));
+
+  /** `count` settled receipts of the provider (a fresh client each), `parallel` at a time. */
+  const receipts = async (count: number, parallel = 8) => {
+    const made: { task_id: string; committee: string[]; client: Signer }[] = [];
+    let left = count;
+    await Promise.all(
+      Array.from({ length: Math.min(parallel, count) }, async () => {
+        while (left > 0) {
+          left -= 1;
+          const client = newSigner();
+          made.push({ ...(await settledReceipt(base, client, provider.signer)), client });
+        }
+      }),
+    );
+    return made;
+  };
+
+  // One finalized task, so the provider's reputation is a real row (tasks_finalized 1), not neutral.
+  const [first] = await receipts(1);
+  if (!first!.committee.length) throw new Error('the receipt has no committee: no staked candidates');
+  const flowPath = `/api/receipts/${first!.task_id}`;
+  const audit = { type: 'AUDIT_PASS', score: 0.9, confidence: 0.9 };
+  for (const did of first!.committee.slice(0, 3)) {
+    const r = await signed(base, byDid.get(did)!, 'POST', `${flowPath}/attestations`, audit);
+    if (r.status !== 201) throw new Error(`attestation ${r.status}: ${JSON.stringify(r.body)}`);
+  }
+  await signed(base, first!.client, 'POST', `${flowPath}/attestations`, {
+    type: 'ACCEPTED',
+    score: 1,
+    confidence: 1,
+  });
+  const fin = (await (await fetch(`${base}${flowPath}/finalize`, { method: 'POST' })).json()) as {
+    status: string;
+  };
+  if (fin.status !== 'finalized') throw new Error(`finalize: ${JSON.stringify(fin)}`);
+
+  const agentUrl = `${base}/api/v1/agents/${provider.id}`;
+  const reputationUrl = `${base}/api/reputation/${provider.signer.did}`;
+  await expect2xx(`${bare.url}/ping`, {});
+  await expect2xx(`${base}/live`, {});
+  await expect2xx(agentUrl, auth);
+  const rep = await expect2xx(reputationUrl, auth);
+  if (rep.tasks_finalized !== 1) throw new Error(`reputation not updated: ${JSON.stringify(rep)}`);
+
+  console.log(
+    JSON.stringify({
+      commit: shortSha,
+      dirty,
+      seconds,
+      connections,
+      warmup_seconds: warmupSeconds,
+      search_agents: agentCount,
+      committee: first!.committee.length,
+      cpus: os.cpus().length,
+      loadavg: loadStart.map((x) => round(x)),
+    }),
+  );
+
+  const bareFirst = await measure('bare Express GET /ping (first)', null, { url: `${bare.url}/ping` });
+  await measure('GET /live (middleware only)', null, { url: `${base}/live` });
+  await measure('GET /api/v1/agents/{id}', { kind: 'ratio', min: 0.7 }, { url: agentUrl, headers: auth });
+  await measure(
+    'GET /api/reputation/{did}',
+    { kind: 'ratio', min: 0.7 },
+    { url: reputationUrl, headers: auth },
+  );
+
+  // Signed attestations: each request a distinct AUDIT_PASS by a committee member of a settled,
+  // pending receipt, signed just before its run (signatures are good for 5 minutes). A calibration
+  // run (which is also the warm-up) sizes the measured one to about --seconds.
+  const attestationBody = JSON.stringify(audit);
+  const attestations = async (count: number) => {
+    const made = await receipts(Math.ceil(count / first!.committee.length));
+    const pairs = made.flatMap((r) =>
+      r.committee.map((did) => ({ task: r.task_id, signer: byDid.get(did)! })),
+    );
+    if (pairs.length < count) throw new Error(`only ${pairs.length} committee seats for ${count}`);
+    return pairs.slice(0, count);
+  };
+  const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number) => {
+    const requests = pairs.map(({ task, signer }) => {
+      const p = `/api/receipts/${task}/attestations`;
+      return {
+        method: 'POST' as const,
+        path: p,
+        headers: { ...signedHeaders(signer, 'POST', p, attestationBody), 'Content-Type': 'application/json' },
+        body: attestationBody,
+      };
+    });
+    let next = 0;
+    // One queued request per request sent; `amount` stops the run before the queue runs dry (were
+    // it to, the request would go to /api/receipts unchanged, a 404 that fails the row).
+    return {
+      url: `${base}/api/receipts`,
+      method: 'POST' as const,
+      amount,
+      requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++] }) }],
+    };
+  };
+  const spare = connections; // a reconnect after an error takes one more request from the queue
+  const calibrationCount = Math.max(connections * 10, 500);
+  const calibration = await cannon({
+    connections,
+    ...attestRun(await attestations(calibrationCount + spare), calibrationCount),
+  });
+  if (!calibration.ok)
+    console.log(JSON.stringify({ calibration_failed: calibration.statuses, errors: calibration.errors }));
+  // Cold, the calibration runs slower than the measured run: 1.5x its rate brings the window near --seconds.
+  const attestCount = Math.max(connections, Math.ceil(calibration.rps * seconds * 1.5));
+  const attestPairs = await attestations(attestCount + spare);
+  await measure(
+    'POST /api/receipts/{task_id}/attestations (signed)',
+    { kind: 'ratio', min: 0.4 },
+    attestRun(attestPairs, attestCount),
+    { warm: false, label: '/api/receipts/{task_id}/attestations' },
+  );
+
+  await measure(
+    'POST /api/v1/agents/register',
+    { kind: 'ratio', min: 0.3 },
+    {
+      url: `${base}/api/v1/agents/register`,
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify(agentBody({ name: 'bench registered' })),
+    },
+  );
+
+  // Search over the seeded agents, 8 clients.
+  const db = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
+  let seedSeconds: number;
+  try {
+    seedSeconds = await seedAgents(db, agentCount);
+  } finally {
+    await db.end();
+  }
+  console.log(JSON.stringify({ seeded_agents: agentCount, seed_seconds: seedSeconds }));
+  for (const route of ['/api/v1/agents', '/api/discovery'])
+    for (const query of ['?q=legal%20contracts&limit=20', '?tag=finance&limit=20']) {
+      const url = `${base}${route}${query}`;
+      await expect2xx(url, auth);
+      await measure(
+        `GET ${route}${query} (search)`,
+        { kind: 'p95', max_ms: 50 },
+        {
+          url,
+          headers: auth,
+          connections: SEARCH_CONNECTIONS,
+        },
+      );
+    }
+
+  const bareLast = await measure('bare Express GET /ping (last)', null, { url: `${bare.url}/ping` });
+  const loadEnd = os.loadavg();
+
+  // Ratios to the mean of the two bare runs, and the bars.
+  const bareRps = (bareFirst.rps + bareLast.rps) / 2;
+  const drift = bareFirst.rps ? (bareLast.rps - bareFirst.rps) / bareFirst.rps : 0;
+  for (const r of rows) {
+    r.ratio = bareRps ? round(r.rps / bareRps) : null;
+    if (r.bar?.kind === 'ratio') r.pass = r.ok && r.ratio !== null && r.ratio >= r.bar.min;
+    else if (r.bar?.kind === 'p95') r.pass = r.ok && r.p95_ms !== null && r.p95_ms < r.bar.max_ms;
+    else r.pass = null;
+  }
+
+  const barText = (b: Bar | null) => (!b ? '' : b.kind === 'ratio' ? `>= ${b.min}x` : `p95 < ${b.max_ms} ms`);
+  const ms = (x: number | null) => (x === null ? '-' : x.toFixed(2));
+  const table = [
+    ['operation', 'conns', 'req/s', 'x bare', 'p50 ms', 'p95 ms', 'p99 ms', 'non-2xx', 'bar', 'result'],
+    ...rows.map((r) => [
+      r.name,
+      String(r.connections),
+      String(r.rps),
+      r.ratio === null ? '-' : r.ratio.toFixed(2),
+      ms(r.p50_ms),
+      ms(r.p95_ms),
+      ms(r.p99_ms),
+      String(r.non2xx + r.errors),
+      barText(r.bar),
+      !r.ok ? 'FAIL (bad responses)' : r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL',
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i >= 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  console.log('');
+  console.log(line(table[0]!));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const cells of table.slice(1)) console.log(line(cells));
+  console.log('');
+  console.log(
+    `bare Express: first ${bareFirst.rps} req/s, last ${bareLast.rps} req/s, drift ${(drift * 100).toFixed(1)}%; ` +
+      `ratios divide by the mean ${Math.round(bareRps)} req/s`,
+  );
+  const barred = rows.filter((r) => r.bar);
+  const failed = barred.filter((r) => !r.pass);
+  const bad = rows.filter((r) => !r.ok);
+  console.log(
+    failed.length
+      ? `bars: ${barred.length - failed.length} of ${barred.length} pass; FAILED: ${failed.map((r) => r.name).join('; ')}`
+      : `bars: all ${barred.length} pass`,
+  );
+  if (bad.length)
+    console.log(
+      `ROWS WITH NON-2XX RESPONSES OR ERRORS (their figures are not the operation's): ${bad
+        .map((r) => `${r.name} ${JSON.stringify(r.statuses)} errors ${r.errors}`)
+        .join('; ')}`,
+    );
+
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(
+    out,
+    JSON.stringify(
+      {
+        commit,
+        short_sha: shortSha,
+        dirty,
+        started_at: startedAt.toISOString(),
+        finished_at: new Date().toISOString(),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+        cpus: os.cpus().length,
+        cpu_model: os.cpus()[0]?.model ?? null,
+        loadavg_start: loadStart.map((x) => round(x)),
+        loadavg_end: loadEnd.map((x) => round(x)),
+        options: {
+          seconds,
+          connections,
+          search_connections: SEARCH_CONNECTIONS,
+          warmup_seconds: warmupSeconds,
+          agents: agentCount,
+          committee: first!.committee.length,
+          attestation_calibration_rps: calibration.rps,
+          seed_seconds: seedSeconds,
+          profile: Boolean(process.env.BENCH_PROFILE),
+        },
+        bare: { first_rps: bareFirst.rps, last_rps: bareLast.rps, mean_rps: bareRps, drift: round(drift, 4) },
+        bars: barred.map((r) => ({
+          name: r.name,
+          bar: r.bar,
+          value: r.bar!.kind === 'ratio' ? r.ratio : r.p95_ms,
+          ok: r.ok,
+          pass: r.pass,
+        })),
+        all_bars_pass: failed.length === 0,
+        rows,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`written ${out}`);
+} finally {
+  for (const stop of stops) await stop().catch((e: unknown) => console.error(e));
+}
