@@ -45,7 +45,9 @@ describe('in-process cache of agents and reputations (issue 16)', () => {
     const owner = await newClient(a.url);
     const { body: agent } = await owner.post('/api/v1/agents/register', agentBody({ name: 'before' }));
     const onB = async () =>
-      (await fetch(`${b.url}/api/v1/agents/${agent.id}`, { headers: { 'X-API-Key': owner.key } })).json();
+      (await (
+        await fetch(`${b.url}/api/v1/agents/${agent.id}`, { headers: { 'X-API-Key': owner.key } })
+      ).json()) as any;
     await warm(b, 'agent', onB);
     const hits = await cacheCount(b, 'agent', 'local_hit');
     for (let i = 0; i < 5; i++) expect((await onB()).name).toBe('before');
@@ -84,7 +86,7 @@ describe('in-process cache of agents and reputations (issue 16)', () => {
         await fetch(`${b.url}/api/reputation/${encodeURIComponent(signer.did)}`, {
           headers: { 'X-API-Key': owner.key },
         })
-      ).json();
+      ).json() as any;
     await warm(b, 'rep', onB);
     expect((await onB()).trust_score).toBe(0.5);
     await stack.db.query(`INSERT INTO reputations (did, trust_score) VALUES ($1, 0.9)`, [signer.did]);

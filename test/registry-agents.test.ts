@@ -2,14 +2,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../app/server.js';
 import { newSigner, registerWithDid, signed } from './helpers/ainp.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
+import type pg from 'pg';
 import { createTestStack } from './helpers/stack.js';
 
 let broker: RunningBroker;
 let owner: Client;
 let other: Client;
+let db: pg.Pool;
 
 beforeAll(async () => {
   const stack = await createTestStack();
+  db = stack.db;
   // Generous limits: this file is about behaviour, rate-limits.test.ts about limits.
   broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000' });
   [owner, other] = await Promise.all([newClient(broker.url), newClient(broker.url)]);
@@ -81,6 +84,32 @@ describe('POST /api/v1/agents/register', () => {
     expect(results.every((r) => r.status === 201)).toBe(true);
     const ids = results.map((r) => r.body.agent_id).sort((a, b) => a - b);
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('keeps ids unique and increasing past a failed registration, which burns its number', async () => {
+    const signer = newSigner();
+    const first = await registerWithDid(broker.url, owner, signer, agentBody({ chain_id: 778 }));
+    expect(first.status).toBe(201);
+    const again = await registerWithDid(broker.url, owner, signer, agentBody({ chain_id: 778 }));
+    expect(again.status).toBe(409);
+    const next = await owner.post('/api/v1/agents/register', agentBody({ chain_id: 778 }));
+    expect(next.status).toBe(201);
+    expect(next.body.agent_id).toBeGreaterThan(first.body.agent_id);
+    // The failed one left no half-written row and no connection in a failed transaction.
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM agents WHERE chain_id = 778`);
+    expect(rows[0].n).toBe(2);
+    const stats = await db.query(
+      `SELECT count(*)::int AS n FROM agent_feedback_stats s JOIN agents a ON a.id = s.agent_uuid WHERE a.chain_id = 778`,
+    );
+    expect(stats.rows[0].n).toBe(2);
+    // The rank base is written with the row: the discovery refresh has nothing left to change.
+    const stale = await db.query(
+      `SELECT count(*)::int AS n FROM agents a LEFT JOIN reputations p ON p.did = a.did
+        LEFT JOIN agent_usefulness u ON u.did = a.did
+        WHERE a.chain_id = 778 AND a.rank_base IS DISTINCT FROM 0.3 * coalesce(p.trust_score, 0.5) + 0.1 * coalesce(u.score, 0) / 100`,
+    );
+    expect(stale.rows[0].n).toBe(0);
+    for (let i = 0; i < 25; i++) expect((await owner.get(`/api/v1/agents/${next.body.id}`)).status).toBe(200);
   });
 
   it('binds a DID only with the signature of that DID on the request (proof of control), and once', async () => {

@@ -4,14 +4,13 @@ import {
   findActiveAgentByDid,
   findAgent,
   insertAgent,
+  nextAgentId,
   searchAgents,
   updateAgent,
   type AgentRecord,
 } from '../data/agent-repository.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
-import { withTransaction } from '../data/db.js';
 import { isUniqueViolation } from '../data/sql.js';
-import { refreshRankBase } from '../data/discovery-repository.js';
 import { AppError } from '../errors.js';
 import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
 
@@ -61,11 +60,8 @@ export async function registerAgent(
   }
   requireDidProof(input.did, signedBy);
   try {
-    return await withTransaction(ctx.db, async (tx) => {
-      const agent = await insertAgent(tx, input, owner);
-      await refreshRankBase(tx, ctx.settings.discovery, { ids: [agent.id] });
-      return agent;
-    });
+    const agentId = await nextAgentId(ctx.db, input.chain_id);
+    return await insertAgent(ctx.db, input, owner, agentId, ctx.settings.discovery);
   } catch (err) {
     if (isUniqueViolation(err, 'agents_did_key'))
       throw AppError.conflict(`DID ${input.did} is already registered`);

@@ -1,0 +1,170 @@
+/**
+ * A CPU profile of one hot path of the built broker under load, and where its time goes:
+ *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register] [--seconds 10]
+ * Writes `.test-data/prof/<op>-<sha>.cpuprofile` (open it in Chrome DevTools or speedscope for the
+ * flame graph) and prints the self time by package and the 25 costliest functions. While the load
+ * runs it samples pg_stat_activity every 50 ms: what the broker's database sessions wait on (a
+ * lock, the WAL flush of a commit, the client) shows where a write path serializes.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { parseArgs } from 'node:util';
+import { agentBody, newClient } from '../test/helpers/api.js';
+import { newSigner, registerWithDid } from '../test/helpers/ainp.js';
+import { cannon } from './cannon.js';
+import { benchServices, startBroker } from './services.js';
+
+const { values } = parseArgs({
+  options: {
+    op: { type: 'string', default: 'read' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+  },
+});
+const op = values.op!;
+if (!['read', 'reputation', 'register'].includes(op)) throw new Error(`--op: read, reputation or register`);
+const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
+const dir = path.resolve('.test-data/prof/run');
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+
+type Node = {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+};
+type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+
+/** Self time per function and per package (node_modules/<pkg>, app/<layer>, node: internals). */
+function summarize(profile: Profile) {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Start-up (loading modules) is not the hot path: samples under Node's module loader are
+  // counted apart.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const loading = (id: number) => {
+    for (
+      let at: number | undefined = id, hops = 0;
+      at !== undefined && hops < 500;
+      at = parent.get(at), hops++
+    )
+      if (byNode.get(at)!.callFrame.url.startsWith('node:internal/modules/')) return true;
+    return false;
+  };
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let total = [...self.values()].reduce((a, b) => a + b, 0);
+  const fn = new Map<string, number>();
+  const pkg = new Map<string, number>();
+  let startup = 0;
+  for (const [id, us] of self) {
+    if (loading(id)) {
+      startup += us;
+      continue;
+    }
+    const { functionName, url, lineNumber } = byNode.get(id)!.callFrame;
+    const where = url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+    const layer = /^dist\/app\/([^/.]+)/.exec(where)?.[1];
+    const group = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ?? (layer ? `app/${layer}` : '');
+    const key = group || (where.startsWith('node:') ? 'node internals' : functionName || '(native)');
+    pkg.set(key, (pkg.get(key) ?? 0) + us);
+    const name = `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
+    fn.set(name, (fn.get(name) ?? 0) + us);
+  }
+  total -= startup;
+  const top = (m: Map<string, number>, n: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
+  return {
+    startup_ms: Math.round(startup / 1000),
+    total_ms: Math.round((total - startup) / 1000),
+    packages: top(pkg, 20),
+    functions: top(fn, 25),
+  };
+}
+
+const services = await benchServices();
+const broker = await startBroker(
+  services,
+  { RATE_LIMIT_GET: '1000000', RATE_LIMIT_API_READ: '1000000', RATE_LIMIT_REGISTER: '1000000' },
+  ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+);
+let stopped = false;
+try {
+  const owner = await newClient(broker.url);
+  const signer = newSigner();
+  const agent = (await registerWithDid(broker.url, owner, signer, agentBody())).body as { id: string };
+  const headers = { 'X-API-Key': owner.key, 'Content-Type': 'application/json' };
+  const target = {
+    read: { url: `${broker.url}/api/v1/agents/${agent.id}` },
+    reputation: { url: `${broker.url}/api/reputation/${encodeURIComponent(signer.did)}` },
+    register: {
+      url: `${broker.url}/api/v1/agents/register`,
+      method: 'POST' as const,
+      body: JSON.stringify(agentBody({ name: 'profiled' })),
+    },
+  }[op as 'read' | 'reputation' | 'register'];
+  const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
+  const waits = new Map<string, number>();
+  let samples = 0;
+  const sampler = setInterval(() => {
+    void db
+      .query<{ what: string; n: number }>(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' (' || state || ')' AS what,
+                count(*)::int AS n
+           FROM pg_stat_activity
+          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> 'psql'
+            AND state <> 'idle'
+          GROUP BY 1`,
+      )
+      .then(({ rows }) => {
+        samples += 1;
+        for (const r of rows) waits.set(r.what, (waits.get(r.what) ?? 0) + r.n);
+      })
+      .catch(() => undefined);
+  }, 50);
+  const sample = await cannon({
+    ...target,
+    headers,
+    connections: Number(values.connections),
+    duration: Number(values.seconds),
+  });
+  clearInterval(sampler);
+  await db.end();
+  console.log(`\ndatabase sessions not idle, mean per sample over ${samples} samples of pg_stat_activity:`);
+  for (const [what, n] of [...waits].sort((a, b) => b[1] - a[1]))
+    console.log(`${(n / Math.max(samples, 1)).toFixed(2).padStart(7)}  ${what}`);
+  console.log(
+    JSON.stringify({
+      op,
+      sha,
+      rps: sample.rps,
+      p50_ms: sample.p50_ms,
+      p95_ms: sample.p95_ms,
+      p99_ms: sample.p99_ms,
+      ok: sample.ok,
+    }),
+  );
+  await broker.stop();
+  stopped = true;
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error('the broker wrote no profile');
+  const out = path.resolve(`.test-data/prof/${op}-${sha}.cpuprofile`);
+  renameSync(path.join(dir, file), out);
+  const summary = summarize(JSON.parse(readFileSync(out, 'utf8')) as Profile);
+  console.log(
+    `\nprofile: ${path.relative(process.cwd(), out)} (${summary.total_ms} ms of samples after ${summary.startup_ms} ms of start-up)`,
+  );
+  console.log('\nself time by package:');
+  for (const line of summary.packages) console.log(line);
+  console.log('\ncostliest functions (self time):');
+  for (const line of summary.functions) console.log(line);
+} finally {
+  if (!stopped) await broker.stop();
+  await services.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
