@@ -1,6 +1,7 @@
 import type { AttestationFact, ReceiptStatus } from '../domain/quorum.js';
 import type { ScoredAttestation } from '../domain/reputation.js';
-import { iso, isUniqueViolation, type Queryable } from './sql.js';
+import { iso, type Queryable } from './sql.js';
+import { EVENTS_CHANNEL } from './event-repository.js';
 
 export interface ReceiptRecord {
   task_id: string;
@@ -127,8 +128,32 @@ export async function attestationsFor(
   return byTask;
 }
 
-/** Returns false when (task, signer, type) exists already. */
-export async function insertAttestation(
+/** What one attestation attempt found: the receipt (if any), whether the signer may attest, and the new row. */
+export interface AttestationAttempt {
+  receipt: { status: ReceiptStatus } | undefined;
+  allowed: boolean;
+  attestation:
+    | {
+        id: string;
+        task_id: string;
+        signer_did: string;
+        type: AttestationType;
+        score: number;
+        confidence: number;
+        evidence_ref: string | null;
+        created_at: string;
+      }
+    | undefined;
+}
+
+/**
+ * Checks and records an attestation in one statement (one round trip, one implicit transaction):
+ * the receipt row is share-locked so a concurrent finalization cannot slip between the check and
+ * the insert; ACCEPTED/REJECTED only from the receipt's client, the other types only from its
+ * committee; one per (task, signer, type); none once the receipt left pending. The outbox event
+ * `attestation.submitted` (to the client and the provider) is written and notified with it.
+ */
+export async function submitAttestation(
   db: Queryable,
   a: {
     task_id: string;
@@ -138,27 +163,58 @@ export async function insertAttestation(
     confidence: number;
     evidence_ref?: string | undefined;
   },
-) {
-  try {
-    const { rows } = await db.query<{ id: string; created_at: Date }>(
-      `INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
-      [a.task_id, a.signer, a.type, a.score, a.confidence, a.evidence_ref ?? null],
-    );
-    return {
-      id: rows[0]!.id,
-      task_id: a.task_id,
-      signer_did: a.signer,
-      type: a.type,
-      score: a.score,
-      confidence: a.confidence,
-      evidence_ref: a.evidence_ref ?? null,
-      created_at: iso(rows[0]!.created_at)!,
-    };
-  } catch (err) {
-    if (isUniqueViolation(err)) return undefined;
-    throw err;
-  }
+): Promise<AttestationAttempt> {
+  const { rows } = await db.query<{
+    status: ReceiptStatus;
+    allowed: boolean;
+    id: string | null;
+    created_at: Date | null;
+  }>(
+    `WITH r AS (
+       SELECT task_id, status, client_did, agent_did, committee FROM receipts WHERE task_id = $1 FOR SHARE
+     ), ok AS (
+       SELECT r.* FROM r
+        WHERE r.status = 'pending'
+          AND CASE WHEN $3 IN ('ACCEPTED', 'REJECTED') THEN r.client_did = $2 ELSE $2 = ANY (r.committee) END
+     ), ins AS (
+       INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
+       SELECT $1, $2, $3, $4, $5, $6 FROM ok
+       ON CONFLICT (task_id, signer_did, type) DO NOTHING
+       RETURNING id, created_at
+     ), ev AS (
+       INSERT INTO events (type, recipients, payload)
+       SELECT 'attestation.submitted',
+              CASE WHEN ok.client_did = ok.agent_did THEN ARRAY[ok.client_did] ELSE ARRAY[ok.client_did, ok.agent_did] END,
+              jsonb_build_object('attestation', jsonb_build_object(
+                'id', ins.id, 'task_id', $1::uuid, 'signer_did', $2::text, 'type', $3::text, 'score', $4::float8,
+                'confidence', $5::float8, 'evidence_ref', $6::text,
+                'created_at', to_char(ins.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+         FROM ins, ok
+       RETURNING id
+     )
+     SELECT r.status, ok.task_id IS NOT NULL AS allowed, ins.id, ins.created_at,
+            (SELECT count(pg_notify('${EVENTS_CHANNEL}', '')) FROM ev) AS notified
+       FROM r LEFT JOIN ok ON true LEFT JOIN ins ON true`,
+    [a.task_id, a.signer, a.type, a.score, a.confidence, a.evidence_ref ?? null],
+  );
+  const row = rows[0];
+  if (!row) return { receipt: undefined, allowed: false, attestation: undefined };
+  return {
+    receipt: { status: row.status },
+    allowed: row.allowed,
+    attestation: row.id
+      ? {
+          id: row.id,
+          task_id: a.task_id,
+          signer_did: a.signer,
+          type: a.type,
+          score: a.score,
+          confidence: a.confidence,
+          evidence_ref: a.evidence_ref ?? null,
+          created_at: iso(row.created_at)!,
+        }
+      : undefined,
+  };
 }
 
 export async function attestationCounts(db: Queryable, taskId: string): Promise<Record<string, number>> {

@@ -1,10 +1,9 @@
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
-import { appendEvents } from '../data/event-repository.js';
 import {
   attestationCounts,
   findReceipt,
-  insertAttestation,
+  submitAttestation,
   listAttestations,
   toReceipt,
   type AttestationType,
@@ -59,39 +58,33 @@ export async function getCommittee(ctx: AppContext, taskId: string) {
 
 /**
  * ACCEPTED/REJECTED only from the receipt's client; AUDIT_* and SAFETY_* only from committee
- * members; one per (task, signer, type); none once the receipt left pending. The receipt row is
- * share-locked so a concurrent finalization cannot slip between the check and the insert.
+ * members; one per (task, signer, type); none once the receipt left pending (one statement:
+ * submitAttestation).
  */
 export async function attest(ctx: AppContext, did: string, taskId: string, body: AttestationInput) {
-  const created = await withTransaction(ctx.db, async (tx) => {
-    const r = await findReceipt(tx, taskId, 'share');
-    if (!r) throw AppError.notFound(`No receipt ${taskId}`);
-    if (r.status !== 'pending')
-      throw AppError.conflict(`The receipt is ${r.status}; attestations are closed`, 'INVALID_STATE');
-    const allowed = CLIENT_TYPES.has(body.type) ? did === r.client_did : r.committee.includes(did);
-    if (!allowed) {
-      throw new AppError(
-        403,
-        'FORBIDDEN',
-        'UNAUTHORIZED_ATTESTATION',
-        CLIENT_TYPES.has(body.type)
-          ? { rule: 'only the receipt client' }
-          : { rule: 'only committee members' },
-      );
-    }
-    const a = await insertAttestation(tx, { task_id: taskId, signer: did, ...body });
-    if (!a)
-      throw AppError.conflict(
-        `This signer already gave a ${body.type} attestation for this receipt`,
-        'DUPLICATE_ATTESTATION',
-      );
-    await appendEvents(tx, [
-      { type: 'attestation.submitted', recipients: [r.client_did, r.agent_did], payload: { attestation: a } },
-    ]);
-    return a;
+  const { receipt, allowed, attestation } = await submitAttestation(ctx.db, {
+    task_id: taskId,
+    signer: did,
+    ...body,
   });
+  if (!receipt) throw AppError.notFound(`No receipt ${taskId}`);
+  if (receipt.status !== 'pending')
+    throw AppError.conflict(`The receipt is ${receipt.status}; attestations are closed`, 'INVALID_STATE');
+  if (!allowed) {
+    throw new AppError(
+      403,
+      'FORBIDDEN',
+      'UNAUTHORIZED_ATTESTATION',
+      CLIENT_TYPES.has(body.type) ? { rule: 'only the receipt client' } : { rule: 'only committee members' },
+    );
+  }
+  if (!attestation)
+    throw AppError.conflict(
+      `This signer already gave a ${body.type} attestation for this receipt`,
+      'DUPLICATE_ATTESTATION',
+    );
   ctx.metrics.attestations.inc({ type: body.type });
-  return created;
+  return attestation;
 }
 
 /** Idempotent: a receipt that already left pending returns its status and changes nothing. */
