@@ -52,6 +52,18 @@ describe('in-process cache of agents and reputations (issue 16)', () => {
     const hits = await cacheCount(b, 'agent', 'local_hit');
     for (let i = 0; i < 5; i++) expect((await onB()).name).toBe('before');
     expect(await cacheCount(b, 'agent', 'local_hit')).toBe(hits + 5);
+    // A cached agent is serialized once, and its ETag still answers a conditional GET with 304.
+    const url = `${b.url}/api/v1/agents/${agent.id}`;
+    const first = await fetch(url, { headers: { 'X-API-Key': owner.key } });
+    const etag = first.headers.get('etag');
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(etag).toMatch(/^W\/"/);
+    expect((await first.json()).id).toBe(agent.id);
+    // (fetch adds Cache-Control: no-cache to a conditional request unless one is given.)
+    const again = await fetch(url, {
+      headers: { 'X-API-Key': owner.key, 'If-None-Match': etag!, 'Cache-Control': 'max-age=0' },
+    });
+    expect(again.status).toBe(304);
 
     // Changed through replica A: B drops its copy when the trigger's event arrives.
     expect((await owner.patch(`/api/v1/agents/${agent.id}`, { name: 'after' })).status).toBe(200);

@@ -100,8 +100,20 @@ export class LocalCache {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(key, { value, expires: Date.now() + this.opts.ttlMs });
+    this.entries.set(key, { value: deepFreeze(value), expires: Date.now() + this.opts.ttlMs });
   }
+}
+
+/**
+ * A cached value is shared by every request that reads it: frozen, so no handler can change it
+ * for the others (and the HTTP layer may serialize it once: see define-route.ts).
+ */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** The keys a `cache.invalidate` event names (see migration 0008); nothing for other events. */

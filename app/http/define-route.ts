@@ -117,11 +117,36 @@ export function defineRoute<
       ...(spec.auth === 'did' ? { did: callerDid(res) } : {}),
     } as RouteInput<P, Q, B, A>;
     const result = await handler(input);
-    if (result !== undefined) res.status(success).json(result);
+    if (result !== undefined) sendJson(res, success, result);
     // A handler that neither returned a body nor answered would leave the client hanging.
     else if (!res.headersSent) throw new Error(`${spec.method.toUpperCase()} ${spec.path}: no response`);
   });
   document(routes, spec);
+}
+
+/** The body and ETag of frozen results (cached values, shared between requests), made once each. */
+const serialized = new WeakMap<object, { body: string; etag: string | undefined }>();
+
+/**
+ * `res.status(status).json(result)`, except that a frozen result (a value from the in-process
+ * cache, which cannot change) is serialized and hashed for its ETag once, not on every response.
+ */
+function sendJson(res: Response, status: number, result: unknown): void {
+  if (typeof result !== 'object' || result === null || !Object.isFrozen(result)) {
+    res.status(status).json(result);
+    return;
+  }
+  let done = serialized.get(result);
+  if (!done) {
+    const body = JSON.stringify(result);
+    const etagFn = res.req.app.get('etag fn') as ((body: string, encoding: string) => string) | undefined;
+    done = { body, etag: etagFn?.(body, 'utf8') };
+    serialized.set(result, done);
+  }
+  res.status(status).setHeader('Content-Type', 'application/json; charset=utf-8');
+  // With ETag set, res.send does not hash the body again; it still answers 304 when it matches.
+  if (done.etag) res.setHeader('ETag', done.etag);
+  res.send(done.body);
 }
 
 function document(routes: Routes, spec: RouteSpec<ZodObj | undefined, ZodObj | undefined, unknown, Auth>) {
