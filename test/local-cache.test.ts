@@ -3,18 +3,13 @@ import { LocalCache } from '../app/data/local-cache.js';
 import type { RunningBroker } from '../app/server.js';
 import { agentBody, newClient } from './helpers/api.js';
 import { newSigner, registerWithDid } from './helpers/ainp.js';
+import { cacheCount } from './helpers/metrics.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
   stack = await createTestStack();
 });
-
-async function cacheCount(broker: RunningBroker, kind: string, result: string): Promise<number> {
-  const text = await (await fetch(`${broker.url}/metrics`)).text();
-  const m = new RegExp(`ainp_cache_requests_total\\{kind="${kind}",result="${result}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 /** Polls until `read` gives `want`; every answer seen on the way is returned (oldest first). */
 async function until<T>(read: () => Promise<T>, want: (v: T) => boolean, ms = 5000): Promise<T[]> {
@@ -58,7 +53,7 @@ describe('in-process cache of agents and reputations (issue 16)', () => {
     const etag = first.headers.get('etag');
     expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(etag).toMatch(/^W\/"/);
-    expect((await first.json()).id).toBe(agent.id);
+    expect(((await first.json()) as { id: string }).id).toBe(agent.id);
     // (fetch adds Cache-Control: no-cache to a conditional request unless one is given.)
     const again = await fetch(url, {
       headers: { 'X-API-Key': owner.key, 'If-None-Match': etag!, 'Cache-Control': 'max-age=0' },

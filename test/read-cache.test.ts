@@ -2,18 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../app/server.js';
 import { agentBody, newClient } from './helpers/api.js';
+import { cacheCount } from './helpers/metrics.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
   stack = await createTestStack();
 });
-
-async function cacheCount(broker: RunningBroker, kind: string, result: string): Promise<number> {
-  const text = await (await fetch(`${broker.url}/metrics`)).text();
-  const m = new RegExp(`ainp_cache_requests_total\\{kind="${kind}",result="${result}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 async function scenario(broker: RunningBroker) {
   const [owner, rater] = await Promise.all([newClient(broker.url), newClient(broker.url)]);
