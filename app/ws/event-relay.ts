@@ -133,7 +133,10 @@ export class EventRelay {
         // in id order; the others skip this pass.
         if (!(await tryPublisherLock(tx))) return 0;
         const events = await claimUnpublished(tx, BATCH);
-        for (const e of events) await this.stream.publish(e);
+        // Pipelined on the one connection: sent in id order (the server stores them so), acked
+        // together. If one fails the batch stays unpublished, and the stream's duplicate window
+        // drops the ones that had arrived when it is sent again.
+        await Promise.all(events.map((e) => this.stream.publish(e)));
         if (events.length)
           await markPublished(
             tx,
