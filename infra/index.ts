@@ -17,3 +17,4 @@ export const migrationJob = out.migrationJob;
 export const cronJobs = out.cronJobs;
 export const pou = out.pou;
 export const adminToken = out.adminToken;
+export const kubeContext = out.kubeContext;

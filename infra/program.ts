@@ -53,6 +53,8 @@ export class Platform extends pulumi.ComponentResource {
   readonly valkey: Valkey | undefined;
   readonly nats: Nats | undefined;
   readonly broker: Broker;
+  /** The kubeconfig context this stack deploys to (`kubernetes:context`), '' for the current one. */
+  readonly kubeContext: string;
 
   constructor(name: string, raw: RawConfig, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:platform:Platform', name, {}, opts);
@@ -62,6 +64,14 @@ export class Platform extends pulumi.ComponentResource {
     const environment = raw.values.environment ?? 'staging';
     if (['staging', 'prod'].includes(stack) && environment !== stack)
       problems.unshift(`environment: stack ${stack} must set environment: ${stack}`);
+    // The provider deploys to `kubernetes:context`; without it, to whatever context is current,
+    // so a prod `up` could land on the staging cluster. A shared stack names its cluster.
+    this.kubeContext = new pulumi.Config('kubernetes').get('context') ?? '';
+    if (['staging', 'prod'].includes(stack) && !this.kubeContext)
+      problems.push(
+        `kubernetes:context: stack ${stack} must name the kubeconfig context of its cluster ` +
+          `(pulumi config set kubernetes:context <context> --stack ${stack}); npm run health and the gate use it too`,
+      );
     if (!parsed.ok || problems.length)
       throw new pulumi.ResourceError(
         `invalid config for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
@@ -185,6 +195,7 @@ export class Platform extends pulumi.ComponentResource {
       ),
       pou: { k: c.pouK, m: c.pouM },
       adminToken: this.broker.adminToken,
+      kubeContext: this.kubeContext,
     };
   }
 }

@@ -440,6 +440,12 @@ describe('a broken config stops the program with a ResourceError naming each pro
     { stack: 'staging', config: {}, secrets: {} },
     // Pulumi.prod.yaml as committed, before any promotion: no digest.
     { stack: 'prod', config: {}, secrets: PROD_SECRETS },
+    // A shared stack that does not name its cluster would deploy to whatever context is current.
+    {
+      stack: 'prod',
+      config: { 'ainp:imageDigest': PROMOTED, 'kubernetes:context': '' },
+      secrets: PROD_SECRETS,
+    },
   ];
   let results: { failed: boolean; resourceError: boolean; message: string }[];
 
@@ -482,6 +488,15 @@ describe('a broken config stops the program with a ResourceError naming each pro
 
   it('while the unchanged staging config runs through in the same harness', () => {
     expect(results[4]).toEqual({ failed: false, resourceError: false, message: '' });
+  });
+
+  it('prod without kubernetes:context: it names the cluster or it does not deploy', () => {
+    expect(results[6]).toMatchObject({ failed: true, resourceError: true });
+    expect(results[6]!.message).toContain(
+      'kubernetes:context: stack prod must name the kubeconfig context of its cluster',
+    );
+    // The committed stack files name theirs (test/infra-config.test.ts): the run above passed.
+    expect(results[4]!.failed).toBe(false);
   });
 
   it('prod without a promoted digest: `pulumi up --stack prod` never builds, it says how to promote', () => {

@@ -476,11 +476,11 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const health = async (env: Record<string, string> = {}) => {
+  const health = async (env: Record<string, string> = {}, args: string[] = []) => {
     const log = path.join(scratchDir('ainp-kubectl'), 'calls.log');
     const result = await run(
       process.execPath,
-      ['--import', 'tsx', 'infra/ops/health.ts', '--namespace', 'ainp-prod'],
+      ['--import', 'tsx', 'infra/ops/health.ts', '--namespace', 'ainp-prod', ...args],
       {
         env: {
           ...process.env,
@@ -515,6 +515,14 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
         '-n ainp-prod port-forward svc/ainp-broker 0:80',
       ]),
     );
+  });
+
+  it("asks the stack's cluster: every kubectl call carries --context", async () => {
+    readyStatus = 200;
+    const r = await health({}, ['--context', 'ainp-prod']);
+    expect(r.code).toBe(0);
+    expect(r.calls).toHaveLength(6);
+    for (const call of r.calls) expect(call).toMatch(/^--context ainp-prod -n ainp-prod /);
   });
 
   it('exits 1 when /ready fails, and a missing Deployment is reported, not thrown', async () => {

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { K6Summary } from './gate-verdict.js';
+import { contextArgs } from './kubectl.js';
 import { ROOT } from './k6.js';
 
 /**
@@ -136,7 +137,7 @@ export function summaryFromLog(log: string): K6Summary | undefined {
  * verdict is gateVerdict's.
  */
 export async function runGateJob(
-  o: Parameters<typeof gateJobManifests>[0] & { timeoutSeconds?: number },
+  o: Parameters<typeof gateJobManifests>[0] & { timeoutSeconds?: number; context?: string | undefined },
 ): Promise<{ script: string; exitCode: number; summary: K6Summary | undefined }> {
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
@@ -144,8 +145,10 @@ export async function runGateJob(
   const kubectl = process.env.KUBECTL ?? 'kubectl';
   const manifests = gateJobManifests(o);
   const job = manifests[1]!.metadata.name as string;
-  const ns = ['-n', o.namespace];
-  const apply = run(kubectl, ['apply', '-f', '-'], { maxBuffer: 16 * 1024 * 1024 });
+  const ns = [...contextArgs(o.context), '-n', o.namespace];
+  const apply = run(kubectl, [...contextArgs(o.context), 'apply', '-f', '-'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   apply.child.stdin!.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }));
   await apply;
   try {

@@ -26,7 +26,7 @@ export async function gate(opts: {
   pouM?: string;
   summaryDir?: string;
   /** Run k6 as Jobs beside the broker (gate-job.ts) instead of here: the target is its Service. */
-  inCluster?: { namespace: string; release: string; secret: string; image: string };
+  inCluster?: { context?: string; namespace: string; release: string; secret: string; image: string };
 }): Promise<{ pass: boolean; reasons: string[]; runs: K6Run[] }> {
   const env: Record<string, string> = { TARGET: opts.target, ADMIN_TOKEN: opts.adminToken };
   if (opts.pouM) env.POU_M = opts.pouM;

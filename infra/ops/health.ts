@@ -1,5 +1,6 @@
 /**
- * `npm run health -- --stack NAME` (or `--namespace NS --release R`): rollout status, ready pods,
+ * `npm run health -- --stack NAME` (or `--namespace NS --release R`), on the stack's cluster
+ * (`kubernetes:context`, or `--context`): rollout status, ready pods,
  * the migration Job, each CronJob's last success within twice its schedule, and /ready through a
  * port-forward to the Service, or at `--ready-url URL` where no port-forward can reach a pod (the
  * loopback cluster's kwok nodes have no kubelet: the lane points it at a broker it started on the
@@ -10,7 +11,8 @@ import { flags } from './args.js';
 import { evaluateHealth, formatReport } from './kube-health.js';
 import { gatherHealth, type HealthTarget } from './kubectl.js';
 
-const USAGE = 'npm run health -- --stack NAME | --namespace NS [--release ainp-broker] [--ready-url URL]';
+const USAGE =
+  'npm run health -- --stack NAME | --namespace NS [--context CTX] [--release ainp-broker] [--ready-url URL]';
 
 export async function healthOf(t: HealthTarget) {
   return evaluateHealth(await gatherHealth(t));
@@ -21,6 +23,7 @@ async function main() {
     {
       stack: { type: 'string' },
       namespace: { type: 'string' },
+      context: { type: 'string' },
       release: { type: 'string' },
       'ready-url': { type: 'string' },
     },
@@ -31,6 +34,7 @@ async function main() {
     const { selectStack, stackOutputs } = await import('./pulumi-stack.js');
     const o = await stackOutputs(await selectStack(f.stack));
     target = {
+      context: f.context ?? o.kubeContext,
       namespace: o.namespace,
       release: o.release,
       migrationJob: o.migrationJob,
@@ -39,6 +43,7 @@ async function main() {
   } else if (f.namespace) {
     const release = f.release ?? 'ainp-broker';
     target = {
+      context: f.context,
       namespace: f.namespace,
       release,
       migrationJob: `${release}-migrate`,

@@ -5,6 +5,9 @@ import type { CronJob, Deployment, HealthInputs, HorizontalPodAutoscaler, Job, P
 const run = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 
+/** `--context X` when a stack names its cluster; nothing for the current context. */
+export const contextArgs = (context: string | undefined) => (context ? ['--context', context] : []);
+
 /** `kubectl get ... -o json`; undefined when the object does not exist. Thin: no decisions here. */
 async function getJson<T>(args: string[]): Promise<T | undefined> {
   try {
@@ -17,10 +20,18 @@ async function getJson<T>(args: string[]): Promise<T | undefined> {
 }
 
 /** GET /ready through `kubectl port-forward svc/<release> 0:80`, then stop the forward. */
-async function readyThroughPortForward(namespace: string, service: string): Promise<HealthInputs['ready']> {
-  const child = spawn(KUBECTL, ['-n', namespace, 'port-forward', `svc/${service}`, '0:80'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function readyThroughPortForward(
+  context: string | undefined,
+  namespace: string,
+  service: string,
+): Promise<HealthInputs['ready']> {
+  const child = spawn(
+    KUBECTL,
+    [...contextArgs(context), '-n', namespace, 'port-forward', `svc/${service}`, '0:80'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('port-forward did not start within 15 s')), 15_000);
@@ -55,6 +66,8 @@ async function readyAt(url: string): Promise<HealthInputs['ready']> {
 }
 
 export type HealthTarget = {
+  /** The kubeconfig context of the stack's cluster (`kubernetes:context`); the current one if unset. */
+  context?: string | undefined;
   namespace: string;
   release: string;
   migrationJob: string;
@@ -64,7 +77,7 @@ export type HealthTarget = {
 
 /** The kubectl queries of a health check (`get ... -o json`), by what they fetch. */
 export function healthQueries(t: HealthTarget) {
-  const ns = ['-n', t.namespace];
+  const ns = [...contextArgs(t.context), '-n', t.namespace];
   const selector = `app.kubernetes.io/instance=${t.release}`;
   return {
     deployment: [...ns, 'get', 'deployment', t.release],
@@ -83,7 +96,7 @@ export async function gatherHealth(t: HealthTarget): Promise<HealthInputs> {
     getJson<{ items: Pod[] }>(q.pods),
     getJson<Job>(q.job),
     getJson<{ items: CronJob[] }>(q.cronjobs),
-    t.readyUrl ? readyAt(t.readyUrl) : readyThroughPortForward(t.namespace, t.release),
+    t.readyUrl ? readyAt(t.readyUrl) : readyThroughPortForward(t.context, t.namespace, t.release),
   ]);
   return {
     deployment,

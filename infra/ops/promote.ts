@@ -34,7 +34,12 @@ async function main() {
   const prod = await selectStack('prod');
   const health = async (stack: typeof staging) => {
     const o = await stackOutputs(stack);
-    const r = await healthOf({ namespace: o.namespace, release: o.release, migrationJob: o.migrationJob });
+    const r = await healthOf({
+      context: o.kubeContext,
+      namespace: o.namespace,
+      release: o.release,
+      migrationJob: o.migrationJob,
+    });
     return r.exitCode === 0;
   };
   let promoted = '';
@@ -60,7 +65,15 @@ async function main() {
           pouM: String(o.pou.m),
           duration: f['load-duration'],
           ...(image
-            ? { inCluster: { namespace: o.namespace, release: o.release, secret: ENV_SECRET, image } }
+            ? {
+                inCluster: {
+                  context: o.kubeContext,
+                  namespace: o.namespace,
+                  release: o.release,
+                  secret: ENV_SECRET,
+                  image,
+                },
+              }
             : {}),
         });
         r.reasons.forEach((x) => console.error(`  - ${x}`));

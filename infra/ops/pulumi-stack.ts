@@ -66,6 +66,8 @@ export type StackOutputs = {
   migrationJob: string;
   adminToken: string;
   pou: { k: number; m: number };
+  /** The stack's `kubernetes:context`: every kubectl call for this stack uses it ('' = current). */
+  kubeContext: string;
 };
 
 export async function stackOutputs(stack: Stack): Promise<StackOutputs> {
@@ -79,6 +81,7 @@ export async function stackOutputs(stack: Stack): Promise<StackOutputs> {
     deployment: String(v('deployment')),
     migrationJob: String(v('migrationJob')),
     adminToken: String(v('adminToken') ?? ''),
+    kubeContext: String(v('kubeContext') ?? ''),
     pou: (v('pou') as { k: number; m: number }) ?? { k: 3, m: 5 },
   };
 }
