@@ -108,6 +108,7 @@ export class Platform extends pulumi.ComponentResource {
             storageSize: c.postgresStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
+            monitorLabels: c.monitoringSelectorLabels,
             ...(c.postgresBackupDestination
               ? {
                   backup: {

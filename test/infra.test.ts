@@ -45,6 +45,7 @@ const asPolicyResource = (r: Captured): PolicyResource => ({ type: r.type, name:
 // The CloudNativePG CRDs generated from its Go types (the lane checks the same on a real API server).
 const validateCluster = crdValidator('postgresql.cnpg.io_clusters.yaml');
 const validateScheduledBackup = crdValidator('postgresql.cnpg.io_scheduledbackups.yaml');
+const validatePodMonitor = crdValidator('monitoring.coreos.com_podmonitors.yaml');
 const K8S_KINDS = /^kubernetes:(core|apps|batch|policy|networking\.k8s\.io|autoscaling)\/v[0-9a-z]+:/;
 
 const INVENTORY = [
@@ -59,6 +60,8 @@ const INVENTORY = [
   'random:index/randomPassword:RandomPassword/postgres-password',
   'kubernetes:core/v1:Secret/postgres-app',
   'kubernetes:postgresql.cnpg.io/v1:Cluster/postgres-cluster',
+  // CloudNativePG's metrics: our PodMonitor (its enablePodMonitor is deprecated; no labels).
+  'kubernetes:monitoring.coreos.com/v1:PodMonitor/postgres-pod-monitor',
   'ainp:valkey:Valkey/valkey',
   'random:index/randomPassword:RandomPassword/valkey-password',
   'kubernetes:core/v1:Secret/valkey-users',
@@ -260,6 +263,18 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(find(run, 'Release', 'broker').props.values.existingSecret).toBe(env && 'ainp-broker-env');
   });
 
+  it("scrapes CloudNativePG through its own PodMonitor, not the operator's deprecated one", () => {
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.monitoring).toEqual({
+      enablePodMonitor: false,
+    });
+    const monitor = find(run, 'PodMonitor', 'postgres-pod-monitor').props;
+    expect(monitor.metadata).toMatchObject({ name: 'ainp-db', namespace: run.outputs.namespace, labels: {} });
+    expect(monitor.spec).toEqual({
+      selector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } },
+      podMetricsEndpoints: [{ port: 'metrics' }],
+    });
+  });
+
   it('every raw Kubernetes manifest is valid against its schema', async () => {
     let checked = 0;
     for (const r of run.resources) {
@@ -271,6 +286,9 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
         checked++;
       } else if (r.type.endsWith(':ScheduledBackup')) {
         validateScheduledBackup(r.props);
+        checked++;
+      } else if (r.type.endsWith(':PodMonitor')) {
+        validatePodMonitor(r.props);
         checked++;
       } else if (r.type === 'kubernetes:helm.sh/v3:Release') {
         releaseSchema.parse(r.props);

@@ -10,6 +10,8 @@ export type DatabaseArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** Labels on the PodMonitor, for a Prometheus that selects monitors by label (`release: ...`). */
+  monitorLabels?: Record<string, string>;
   backup?: {
     destinationPath: string;
     endpointURL: string;
@@ -95,7 +97,9 @@ export class Database extends pulumi.ComponentResource {
         requests: { cpu: '250m', memory: '512Mi' },
         limits: { cpu: '2', memory: '1Gi' },
       },
-      monitoring: { enablePodMonitor: args.podMonitor },
+      // The PodMonitor is created below: CloudNativePG's own (enablePodMonitor) is deprecated, with
+      // its removal announced for 1.31, and it cannot take the labels a Prometheus selects by.
+      monitoring: { enablePodMonitor: false },
     };
     if (args.backup) {
       spec.backup = {
@@ -131,6 +135,24 @@ export class Database extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [this.operator, owner.secret, ...(backupSecret ? [backupSecret] : [])] },
     );
+
+    if (args.podMonitor) {
+      // What CloudNativePG documents for a PodMonitor made by hand: every pod of the cluster, on
+      // its `metrics` port.
+      new k8s.apiextensions.CustomResource(
+        `${name}-pod-monitor`,
+        {
+          apiVersion: 'monitoring.coreos.com/v1',
+          kind: 'PodMonitor',
+          metadata: { name: CLUSTER_NAME, namespace: args.namespace, labels: args.monitorLabels ?? {} },
+          spec: {
+            selector: { matchLabels: { 'cnpg.io/cluster': CLUSTER_NAME } },
+            podMetricsEndpoints: [{ port: 'metrics' }],
+          },
+        },
+        { parent: this, dependsOn: [this.cluster] },
+      );
+    }
 
     if (args.backup) {
       new k8s.apiextensions.CustomResource(
