@@ -31,19 +31,23 @@ CREATE TRIGGER agents_cache_invalidate_update AFTER UPDATE ON agents FOR EACH RO
 CREATE TRIGGER agents_cache_invalidate_delete AFTER DELETE ON agents FOR EACH ROW
   EXECUTE FUNCTION ainp_agent_cache_invalidate();
 
--- Reputations change a batch at a time (the finalizer, a slash): one event per statement.
+-- Reputations change a batch at a time (the finalizer, a slash): one event per statement. A
+-- statement over more than 1,000 rows (a bulk load, an operator's mass update) sends {"all": true}
+-- instead of its keys: an event stays small enough for NATS (1 MB by default) whatever the change.
 CREATE FUNCTION ainp_reputation_cache_invalidate() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   keys jsonb;
+  n bigint;
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    SELECT jsonb_agg('rep:' || did) INTO keys FROM old_rows;
+    SELECT count(*), jsonb_agg('rep:' || did) INTO n, keys FROM (SELECT did FROM old_rows LIMIT 1001) r;
   ELSE
-    SELECT jsonb_agg('rep:' || did) INTO keys FROM new_rows;
+    SELECT count(*), jsonb_agg('rep:' || did) INTO n, keys FROM (SELECT did FROM new_rows LIMIT 1001) r;
   END IF;
-  IF keys IS NOT NULL THEN
+  IF n > 0 THEN
     INSERT INTO events (type, recipients, payload)
-    VALUES ('cache.invalidate', '{}', jsonb_build_object('keys', keys));
+    VALUES ('cache.invalidate', '{}',
+            CASE WHEN n > 1000 THEN '{"all": true}'::jsonb ELSE jsonb_build_object('keys', keys) END);
     PERFORM pg_notify('ainp_events', '');
   END IF;
   RETURN NULL;

@@ -38,6 +38,9 @@ from collections import Counter
 from typing import Any
 
 import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fuzz_patch  # noqa: E402,F401  (the schemathesis crash work-around, see that file)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 

@@ -103,6 +103,24 @@ describe('in-process cache of agents and reputations (issue 16)', () => {
     // Deactivating the agent changes a reputation read too (the neutral answer needs an active agent).
     await stack.db.query(`DELETE FROM reputations WHERE did = $1`, [signer.did]);
     expect((await until(onB, (v) => v.trust_score === 0.5)).at(-1).trust_score).toBe(0.5);
+    // A statement over more than 1,000 reputations sends one small event that drops everything.
+    await stack.db.query(`INSERT INTO reputations (did, trust_score) VALUES ($1, 0.75)`, [signer.did]);
+    expect((await until(onB, (v) => v.trust_score === 0.75)).at(-1).trust_score).toBe(0.75);
+    await stack.db.query(
+      `INSERT INTO reputations (did) SELECT 'did:key:zBulk' || i FROM generate_series(1, 1001) i`,
+    );
+    await stack.db.query(
+      `UPDATE reputations SET trust_score = CASE WHEN did = $1 THEN 0.6 ELSE trust_score END
+        WHERE did = $1 OR did LIKE 'did:key:zBulk%'`,
+      [signer.did],
+    );
+    const bulk = await stack.db.query(
+      `SELECT payload FROM events WHERE type = 'cache.invalidate' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(bulk.rows[0].payload).toEqual({ all: true });
+    expect((await until(onB, (v) => v.trust_score === 0.6)).at(-1).trust_score).toBe(0.6);
+    await stack.db.query(`DELETE FROM reputations WHERE did LIKE 'did:key:zBulk%'`);
+    await stack.db.query(`DELETE FROM reputations WHERE did = $1`, [signer.did]);
     await stack.db.query(`UPDATE agents SET status = 'inactive' WHERE did = $1`, [signer.did]);
     expect((await until(onB, (v) => v.error === 'NOT_FOUND')).at(-1).error).toBe('NOT_FOUND');
   });

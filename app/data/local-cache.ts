@@ -116,8 +116,16 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The keys a `cache.invalidate` event names (see migration 0008); nothing for other events. */
-export function invalidatedKeys(e: { type: string; payload: Record<string, unknown> }): string[] {
-  if (e.type !== 'cache.invalidate' || !Array.isArray(e.payload.keys)) return [];
-  return e.payload.keys.filter((k): k is string => typeof k === 'string');
+/**
+ * What a `cache.invalidate` event drops (see migration 0008): its keys, or everything (`all`, for
+ * a statement that changed more rows than an event should list); undefined for other events.
+ */
+export function invalidation(e: {
+  type: string;
+  payload: Record<string, unknown>;
+}): { all: true } | { keys: string[] } | undefined {
+  if (e.type !== 'cache.invalidate') return undefined;
+  if (e.payload.all === true) return { all: true };
+  const keys = Array.isArray(e.payload.keys) ? e.payload.keys : [];
+  return { keys: keys.filter((k): k is string => typeof k === 'string') };
 }

@@ -9,7 +9,7 @@ import {
   unpublishedAfter,
 } from '../data/event-repository.js';
 import { EventStream } from '../data/event-stream.js';
-import { invalidatedKeys } from '../data/local-cache.js';
+import { invalidation } from '../data/local-cache.js';
 import type { StoredEvent } from '../data/event-repository.js';
 import type { Hub } from './hub.js';
 
@@ -53,9 +53,10 @@ export class EventRelay {
   }
 
   private deliver(e: StoredEvent): void {
-    const keys = invalidatedKeys(e);
-    if (keys.length) this.ctx.localCache.invalidate(keys);
-    else this.hub.dispatch(e);
+    const drop = invalidation(e);
+    if (!drop) this.hub.dispatch(e);
+    else if ('all' in drop) this.ctx.localCache.clear();
+    else this.ctx.localCache.invalidate(drop.keys);
   }
 
   /**
