@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { parseEnv } from '../app/config/env.js';
+import { LIMIT_CLASSES } from '../app/config/settings.js';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { agentBody, newClient, type Client } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
@@ -121,12 +121,8 @@ async function expect2xx(url: string, headers: Record<string, string>) {
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-// Every rate limit lifted, whatever limits the broker gains later.
-const unlimited = Object.fromEntries(
-  Object.keys(parseEnv({ DATABASE_URL: 'postgres://unused' }))
-    .filter((k) => k.startsWith('RATE_LIMIT_') && k !== 'RATE_LIMIT_WINDOW_MS')
-    .map((k) => [k, '1000000']),
-);
+// Every rate-limit class lifted, whatever classes the broker gains later.
+const unlimited = Object.fromEntries(LIMIT_CLASSES.map((c) => [`RATE_LIMIT_${c.toUpperCase()}`, '1000000']));
 const loadStart = os.loadavg();
 const services = await benchServices();
 const stops: (() => Promise<unknown>)[] = [() => services.stop()];
