@@ -1,5 +1,6 @@
 /**
- * Prints, as one JSON list, the custom resources (CloudNativePG Cluster and ScheduledBackup) the
+ * Prints, as one JSON list, the custom resources (CloudNativePG Cluster and ScheduledBackup, the
+ * PodMonitor of its metrics) the
  * program registers for the staging and prod stacks, run under Pulumi's mocks with each stack's
  * YAML config. The cluster lane sends them to the API server (server-side dry run), which checks
  * them against the CRDs generated from CloudNativePG's own Go types. Its own process: a program

@@ -326,14 +326,20 @@ describe('what the API server and the program refuse', () => {
     if (process.env.RECORD_FIXTURES) await recordFixtures.history(work, 'local');
   });
 
-  it('accepts the staging and prod stacks’ CloudNativePG objects under the real CRD schemas', async () => {
+  it('accepts the staging and prod stacks’ CloudNativePG objects and PodMonitors under the real CRD schemas', async () => {
     // Pulumi's mocks leave promises behind and set a failing exit code for them: read stdout.
     const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'test/cluster/custom-resources.ts'], {
       cwd: ROOT,
       maxBuffer: 16 * 1024 * 1024,
     }).catch((err: { stdout: string }) => err);
     const list = JSON.parse(stdout) as { items: { kind: string; metadata: { namespace: string } }[] };
-    expect(list.items.map((i) => i.kind).sort()).toEqual(['Cluster', 'Cluster', 'ScheduledBackup']);
+    expect(list.items.map((i) => i.kind).sort()).toEqual([
+      'Cluster',
+      'Cluster',
+      'PodMonitor',
+      'PodMonitor',
+      'ScheduledBackup',
+    ]);
     for (const ns of new Set(list.items.map((i) => i.metadata.namespace)))
       await cp.kubectl(['create', 'namespace', ns]);
     const out = await cp.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], stdout);
@@ -341,6 +347,7 @@ describe('what the API server and the program refuse', () => {
     expect(out).toContain(
       'scheduledbackup.postgresql.cnpg.io/ainp-db-nightly serverside-applied (server dry run)',
     );
+    expect(out).toContain('podmonitor.monitoring.coreos.com/ainp-db serverside-applied (server dry run)');
   });
 
   it('a CloudNativePG Cluster with an unknown field is rejected by the API server’s schema', async () => {
