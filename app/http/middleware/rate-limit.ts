@@ -31,12 +31,14 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
       skipSuccessfulRequests: name === 'admin',
       legacyHeaders: false,
       store: new SyncedRateLimitStore(ctx.redis, `rl:${name}:`, ctx.settings.rateLimits.sync),
+      // The client IP (X-Forwarded-For parsing under TRUST_PROXY, an IPv6 subnet) only when the
+      // request is counted by it: a profile of agent reads found it at 3 % of their time.
       keyGenerator: (req, res) => {
-        const ip = `ip:${ipKeyGenerator(req.ip ?? '')}`;
-        if (PER_IP.has(name)) return ip;
+        const ip = () => `ip:${ipKeyGenerator(req.ip ?? '')}`;
+        if (PER_IP.has(name)) return ip();
         if (PER_DID.has(name) && res.locals.did) return `did:${res.locals.did}`;
         if (res.locals.apiKey) return `key:${res.locals.apiKey.id}`;
-        return res.locals.did ? `did:${res.locals.did}` : ip;
+        return res.locals.did ? `did:${res.locals.did}` : ip();
       },
       handler: (req, res) => {
         const info = (req as unknown as { rateLimit: { limit: number; remaining: number; resetTime?: Date } })
