@@ -486,3 +486,31 @@ describe('the in-cluster gate Job on the real API server', () => {
     await cp.kubectl(['-n', NS, 'delete', 'job,configmap', name, '--wait=false']);
   });
 });
+
+/**
+ * Issue 13: each shared stack names its cluster through the default provider's own key,
+ * `kubernetes:context`, rather than a new explicit provider resource (moving live resources to
+ * another provider resource makes Pulumi replace them). Shown here: a stack deployed with no
+ * context, once the context of that same cluster is named, is updated in place.
+ */
+describe('kubernetes:context on a live stack', () => {
+  it('naming the context of the same cluster replaces, creates and deletes nothing', async () => {
+    await stack.removeConfig('kubernetes:context');
+    const before = await timed('pulumi up (no context)', () => stack.up({ message: 'lane: no context' }));
+    expect(before.summary.result).toBe('succeeded');
+    expect((await stack.outputs()).kubeContext?.value).toBe('');
+
+    await stack.setConfig('kubernetes:context', { value: 'ainp-local' });
+    const preview = await stack.preview();
+    console.log(`preview after naming the context: ${JSON.stringify(preview.changeSummary)}`);
+    expect(preview.changeSummary.replace ?? 0).toBe(0);
+    expect(preview.changeSummary.create ?? 0).toBe(0);
+    expect(preview.changeSummary.delete ?? 0).toBe(0);
+    const after = await timed('pulumi up (context named)', () =>
+      stack.up({ message: 'lane: context named' }),
+    );
+    expect(after.summary.result).toBe('succeeded');
+    expect(after.summary.resourceChanges?.replace ?? 0).toBe(0);
+    expect((await stack.outputs()).kubeContext?.value).toBe('ainp-local');
+  });
+});
