@@ -4,7 +4,9 @@
 # the digest too by passing NODE_IMAGE=node:<version>-bookworm-slim@sha256:<digest>.
 ARG NODE_IMAGE=node:26.10.0-bookworm-slim
 
-FROM ${NODE_IMAGE} AS build
+# The compile stage runs on the build machine's own platform (its output, JavaScript, is the same for
+# every target), so a multi-platform build emulates only the production install below.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts

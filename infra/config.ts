@@ -46,6 +46,10 @@ const chartVersion = (def: string) =>
     .regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, 'must be an exact chart version (x.y.z)')
     .default(def);
 
+/** Linux platforms the broker image can be built for (its base image, node:*-bookworm-slim, has these). */
+export const IMAGE_PLATFORMS = ['linux/amd64', 'linux/arm64'] as const;
+const IMAGE_PLATFORMS_DEFAULT = IMAGE_PLATFORMS.join(',');
+
 export const configSchema = z.object({
   environment: z.enum(['staging', 'prod']).default('staging'),
   namespace: z
@@ -79,6 +83,23 @@ export const configSchema = z.object({
     .string()
     .regex(/^$|^sha256:[0-9a-f]{64}$/, 'must be empty (build from source) or sha256:<64 hex>')
     .default(''),
+  // The platforms the built image is made for, comma separated: one multi-platform image index
+  // (BuildKit), so nodes of each architecture pull their own. Ignored with imageDigest.
+  imagePlatforms: z
+    .string()
+    .default(IMAGE_PLATFORMS_DEFAULT)
+    .transform((v, ctx) => {
+      const list = v.split(',').map((p) => p.trim());
+      const bad = list.filter((p) => !IMAGE_PLATFORMS.includes(p as never));
+      if (!v.trim() || bad.length || new Set(list).size !== list.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a comma-separated list of distinct platforms from ${IMAGE_PLATFORMS.join(', ')}${bad.length ? ` (not ${bad.join(', ')})` : ''}`,
+        });
+        return z.NEVER;
+      }
+      return list;
+    }),
   // The git commit the program and chart of an update came from, set by the ops commands before
   // every `up` (`-dirty` when the working tree had changes). Rollback checks it out to bring back
   // what ran, not only its config.

@@ -18,7 +18,11 @@ describe('Dockerfile', () => {
     expect(base!.split('-')[0]).toBe(`node:${process.versions.node}`);
     const froms = dockerfile.match(/^FROM .+$/gm)!;
     expect(froms.length).toBeGreaterThanOrEqual(3);
-    expect(froms.every((f) => f.startsWith('FROM ${NODE_IMAGE} AS '))).toBe(true);
+    expect(froms.every((f) => /^FROM (--platform=\$BUILDPLATFORM )?\$\{NODE_IMAGE\} AS /.test(f))).toBe(true);
+    // Only the compile stage runs on the build platform: what the runtime copies in is per target.
+    expect(froms.filter((f) => f.includes('--platform'))).toEqual([
+      'FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build',
+    ]);
   });
 
   it('ships production dependencies only, runs as a non-root user, and runs every role from one entry point', () => {

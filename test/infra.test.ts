@@ -3,6 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartDigest } from '../infra/chart-digest.js';
 import { ENV_SECRET } from '../infra/components/broker.js';
+import { parseStackConfig } from '../infra/config.js';
 import { deploy } from '../infra/program.js';
 import { fromManifest, violations, type PolicyResource } from '../infra/policies.js';
 import { readSlo } from '../infra/slo.js';
@@ -71,7 +72,7 @@ const INVENTORY = [
   'kubernetes:core/v1:Secret/nats-auth',
   'kubernetes:helm.sh/v3:Release/nats',
   'ainp:broker:Broker/broker',
-  'docker:index/image:Image/broker-image',
+  'docker-build:index:Image/broker-image',
   'random:index/randomPassword:RandomPassword/broker-admin-token',
   'kubernetes:core/v1:Secret/broker-env',
   'kubernetes:helm.sh/v3:Release/broker',
@@ -123,7 +124,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       r.type === 'ainp:platform:Platform' ? r.type : `${r.type}/${r.name}`,
     );
     // Prod deploys the promoted digest: it builds no image.
-    const inventory = stack === 'prod' ? INVENTORY.filter((r) => !r.startsWith('docker:')) : INVENTORY;
+    const inventory = stack === 'prod' ? INVENTORY.filter((r) => !r.startsWith('docker-build:')) : INVENTORY;
     expect(got.sort()).toEqual([...inventory, ...(stack === 'prod' ? PROD_ONLY : [])].sort());
     for (const r of run.resources.filter((x) => !x.type.startsWith('ainp:')))
       expect(r.parent, `${r.type}/${r.name}`).toMatch(/^ainp:[a-z]+:[A-Z][A-Za-z]+::/);
@@ -361,6 +362,40 @@ describe('a private registry', () => {
   });
 });
 
+describe('the image is built for the platforms the stack names', () => {
+  const image = (run: ProgramRun) => find(run, 'Image', 'broker-image').props;
+
+  it('builds linux/amd64 and linux/arm64 into one pushed image by default, and deploys its digest', async () => {
+    const run = await runProgram('staging', stackConfig('staging'), secretsFor('staging'), deploy);
+    expect(image(run)).toMatchObject({
+      platforms: ['linux/amd64', 'linux/arm64'],
+      push: true,
+      tags: ['ghcr.io/ainp/broker:staging-staging'],
+      dockerfile: { location: expect.stringMatching(/\/Dockerfile$/) },
+    });
+    expect(run.outputs.imageRef).toBe(`ghcr.io/ainp/broker@${BUILT_DIGEST}`);
+    expect(find(run, 'Release', 'broker').props.values.image.digest).toBe(BUILT_DIGEST);
+  });
+
+  it('takes the list from imagePlatforms, and refuses a platform the base image does not have', async () => {
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:imagePlatforms': 'linux/arm64' },
+      secretsFor('staging'),
+      deploy,
+    );
+    expect(image(run).platforms).toEqual(['linux/arm64']);
+    const bad = parseStackConfig({ imagePlatforms: 'linux/amd64,windows/amd64' });
+    expect(bad).toEqual({
+      ok: false,
+      problems: [
+        'imagePlatforms: must be a comma-separated list of distinct platforms from linux/amd64, linux/arm64 (not windows/amd64)',
+      ],
+    });
+    expect(parseStackConfig({ imagePlatforms: 'linux/amd64,linux/amd64' }).ok).toBe(false);
+  });
+});
+
 describe('the CloudNativePG objects are checked against the generated CRDs', () => {
   it('refuses an undeclared field and a wrong type, as the API server does', () => {
     const cluster = {
@@ -383,7 +418,7 @@ describe('promotion pins the image', () => {
   it('with imageDigest set, prod builds nothing and deploys exactly that digest', async () => {
     const digest = PROMOTED;
     const run = await runProgram('prod', promotedConfig('prod'), PROD_SECRETS, deploy);
-    expect(run.resources.some((r) => r.type === 'docker:index/image:Image')).toBe(false);
+    expect(run.resources.some((r) => r.type === 'docker-build:index:Image')).toBe(false);
     expect(find(run, 'Release', 'broker').props.values.image).toMatchObject({
       repository: 'ghcr.io/ainp/broker',
       digest,
@@ -404,7 +439,7 @@ describe('stack local under Pulumi mocks: every backing service external (bring 
     run = await runProgram('local', stackConfig('local'), LOCAL_SECRETS, deploy);
   });
 
-  it('provisions no database, Valkey or NATS and needs neither @pulumi/random nor @pulumi/docker', () => {
+  it('provisions no database, Valkey or NATS and needs neither @pulumi/random nor @pulumi/docker-build', () => {
     expect(
       run.resources
         .map((r) => (r.type.startsWith('ainp:platform:Platform') ? r.type : `${r.type}/${r.name}`))

@@ -1,5 +1,5 @@
 import { chartDigest } from '../chart-digest.js';
-import * as docker from '@pulumi/docker';
+import * as dockerBuild from '@pulumi/docker-build';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
@@ -67,24 +67,31 @@ export class Broker extends pulumi.ComponentResource {
     if (c.imageDigest) {
       ref = pulumi.output(`${c.imageRepository}@${c.imageDigest}`);
     } else {
-      const image = new docker.Image(
+      // BuildKit (buildx) builds every platform the stack names into one multi-platform image
+      // index and pushes it; the digest is the index's, so each node pulls its own architecture.
+      const image = new dockerBuild.Image(
         `${name}-image`,
         {
-          imageName: `${c.imageRepository}:${c.environment}-${pulumi.getStack()}`,
-          build: { context: PROJECT_ROOT, dockerfile: `${PROJECT_ROOT}/Dockerfile`, platform: 'linux/amd64' },
+          context: { location: PROJECT_ROOT },
+          dockerfile: { location: `${PROJECT_ROOT}/Dockerfile` },
+          platforms: c.imagePlatforms as dockerBuild.types.enums.Platform[],
+          tags: [`${c.imageRepository}:${c.environment}-${pulumi.getStack()}`],
+          push: true,
           ...(c.registryServer
             ? {
-                registry: {
-                  server: c.registryServer,
-                  ...(c.registryUsername ? { username: c.registryUsername } : {}),
-                  ...(args.registryPassword ? { password: args.registryPassword } : {}),
-                },
+                registries: [
+                  {
+                    address: c.registryServer,
+                    ...(c.registryUsername ? { username: c.registryUsername } : {}),
+                    ...(args.registryPassword ? { password: args.registryPassword } : {}),
+                  },
+                ],
               }
             : {}),
         },
         parent,
       );
-      ref = image.repoDigest;
+      ref = pulumi.interpolate`${c.imageRepository}@${image.digest}`;
     }
     this.imageRef = ref;
     this.imageDigest = ref.apply((r) => splitRepoDigest(r).digest);

@@ -57,10 +57,8 @@ async function secretPathsOf(value: unknown, path: string[] = []): Promise<strin
 export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
   const state: Record<string, unknown> = { ...args.inputs };
   if (args.type === 'random:index/randomPassword:RandomPassword') state.result = mockSecret(args.name);
-  if (args.type === 'docker:index/image:Image') {
-    const repo = String(args.inputs.imageName).replace(/:[^:/]+$/, '');
-    state.repoDigest = `${repo}@${BUILT_DIGEST}`;
-  }
+  // docker-build's Image reports the pushed image index's digest.
+  if (args.type === 'docker-build:index:Image') state.digest = BUILT_DIGEST;
   return { id: `${args.name}-id`, state };
 }
 
