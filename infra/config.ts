@@ -40,6 +40,12 @@ const stringMap = () =>
         return z.NEVER;
       }
     });
+/** Orders two x.y.z versions: negative, zero or positive. */
+export function compareVersions(a: string, b: string): number {
+  const [pa, pb] = [a, b].map((v) => v.split('.').map(Number));
+  for (let i = 0; i < 3; i++) if (pa![i] !== pb![i]) return pa![i]! - pb![i]!;
+  return 0;
+}
 const chartVersion = (def: string) =>
   z
     .string()
@@ -161,7 +167,12 @@ export const configSchema = z.object({
   // Labels a Prometheus selects monitors and rules by (kube-prometheus-stack: `release: <name>`).
   monitoringSelectorLabels: stringMap(),
   cnpgChartVersion: chartVersion('0.26.1'),
-  valkeyChartVersion: chartVersion('0.9.0'),
+  // From 0.9.4 the chart hands its metrics exporter the password (earlier: redis_up 0); 1.x
+  // renames the values keys the Valkey component sets.
+  valkeyChartVersion: chartVersion('0.9.4').refine(
+    (v) => compareVersions(v, '0.9.4') >= 0 && compareVersions(v, '1.0.0') < 0,
+    'must be a 0.x version from 0.9.4 (before 0.9.4 the metrics exporter gets no password and reports redis_up 0; 1.x renames the values keys this program sets)',
+  ),
   natsChartVersion: chartVersion('1.3.16'),
   kubePrometheusStackChartVersion: chartVersion('79.5.0'),
 });

@@ -135,6 +135,7 @@ export class Platform extends pulumi.ComponentResource {
             storageSize: c.valkeyStorageSize,
             storageClass: c.storageClass,
             serviceMonitor: c.monitoringEnabled,
+            monitorLabels: c.monitoringSelectorLabels,
           },
           afterNs,
         );
@@ -149,6 +150,7 @@ export class Platform extends pulumi.ComponentResource {
             storageSize: c.natsStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
+            monitorLabels: c.monitoringSelectorLabels,
           },
           afterNs,
         );

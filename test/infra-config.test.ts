@@ -112,6 +112,15 @@ describe('Pulumi.yaml and the config schema', () => {
     );
   });
 
+  it('refuses a valkey chart whose exporter gets no password (before 0.9.4) or whose keys differ (1.x)', () => {
+    const problem =
+      'valkeyChartVersion: must be a 0.x version from 0.9.4 (before 0.9.4 the metrics exporter gets no password and reports redis_up 0; 1.x renames the values keys this program sets)';
+    for (const v of ['0.9.0', '0.9.3', '0.8.1', '1.0.0'])
+      expect(parseStackConfig({ valkeyChartVersion: v }), v).toEqual({ ok: false, problems: [problem] });
+    for (const v of ['0.9.4', '0.10.0', '0.11.0'])
+      expect(parseStackConfig({ valkeyChartVersion: v }).ok, v).toBe(true);
+  });
+
   it('derives a schedule period from cron expressions, five or six fields', () => {
     expect(cronPeriodSeconds('*/1 * * * *')).toBe(60);
     expect(cronPeriodSeconds('*/5 * * * *')).toBe(300);

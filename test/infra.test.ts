@@ -78,7 +78,7 @@ const INVENTORY = [
   'kubernetes:helm.sh/v3:Release/broker',
 ];
 const PROD_ONLY = [
-  // Valkey with replicas: the PDB the chart at 0.9.0 does not make.
+  // Valkey with replicas: the PDB (the chart's own is left off).
   'kubernetes:policy/v1:PodDisruptionBudget/valkey-pdb',
   'kubernetes:core/v1:Secret/postgres-backup-credentials',
   'kubernetes:postgresql.cnpg.io/v1:ScheduledBackup/postgres-scheduled-backup',
@@ -169,9 +169,11 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     else expect(valkey.replica).toEqual({ enabled: false });
   });
 
-  it('Valkey: what the chart at 0.9.0 really does with the values (PDB, strategy, exporter credentials)', () => {
-    const valkey = find(run, 'Release', 'valkey').props.values;
-    // Chart 0.9.0 has no podDisruptionBudget value: passing one only hid the missing PDB.
+  it('Valkey: what the chart (0.9.4 and later 0.x) does with the values (PDB, strategy, exporter credentials)', () => {
+    const release = find(run, 'Release', 'valkey').props;
+    const valkey = release.values;
+    expect(release.version).toBe('0.9.4');
+    // The chart's own PDB (podDisruptionBudget.enabled) stays off: the program makes the only one.
     expect(valkey).not.toHaveProperty('podDisruptionBudget');
     // The PDB the program makes with replicas, selecting the pods by the chart's selector labels.
     const pdbs = run.resources.filter((r) => r.type === 'kubernetes:policy/v1:PodDisruptionBudget');
@@ -191,8 +193,11 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     } else expect(pdbs).toEqual([]);
     // The standalone Deployment mounts a ReadWriteOnce volume: a rolling update never finishes.
     expect(valkey.deploymentStrategy).toBe('Recreate');
-    // Exporter credentials: chart 0.9.0 takes exporter env only as plain strings (extraEnvs), so
-    // the only way to give it the password would put it in the values; it must stay out.
+    // Exporter credentials: from 0.9.4 the chart mounts the `default` key of the users Secret into
+    // the exporter (secretKeyRef); the password itself is never in the values.
+    expect(valkey.auth).toMatchObject({ enabled: true, usersExistingSecret: 'ainp-valkey-users' });
+    expect(valkey.auth.aclUsers.default).not.toHaveProperty('passwordKey');
+    expect(find(run, 'Secret', 'valkey-users').props.stringData).toHaveProperty('default');
     expect(valkey.metrics.enabled).toBe(true);
     expect(valkey.metrics.exporter).not.toHaveProperty('extraEnvs');
     expect(JSON.stringify(valkey)).not.toContain(mockSecret('valkey-password'));
@@ -359,6 +364,32 @@ describe('a private registry', () => {
       },
     });
     expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual(['ainp-broker-pull']);
+  });
+});
+
+describe('monitors for a Prometheus that selects by label', () => {
+  it('puts monitoringSelectorLabels on every monitor and rule: broker, CloudNativePG, Valkey and NATS', async () => {
+    const labels = { release: 'kube-prometheus-stack', team: 'ainp' };
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:monitoringSelectorLabels': JSON.stringify(labels) },
+      secretsFor('staging'),
+      deploy,
+    );
+    const broker = find(run, 'Release', 'broker').props.values.metrics;
+    expect(broker.serviceMonitor.labels).toEqual(labels);
+    expect(broker.prometheusRule.labels).toEqual(labels);
+    expect(find(run, 'PodMonitor', 'postgres-pod-monitor').props.metadata.labels).toEqual(labels);
+    // valkey 0.x reads metrics.serviceMonitor.extraLabels (its `additionalLabels` is read by no template).
+    expect(find(run, 'Release', 'valkey').props.values.metrics.serviceMonitor).toEqual({
+      enabled: true,
+      extraLabels: labels,
+    });
+    // nats 1.x merges promExporter.podMonitor.merge into its PodMonitor.
+    expect(find(run, 'Release', 'nats').props.values.promExporter.podMonitor).toEqual({
+      enabled: true,
+      merge: { metadata: { labels } },
+    });
   });
 });
 

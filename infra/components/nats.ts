@@ -11,6 +11,8 @@ export type NatsArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** Labels on the PodMonitor, for a Prometheus that selects monitors by label. */
+  monitorLabels: pulumi.Input<Record<string, string>>;
 };
 
 export const NATS_RELEASE = 'ainp-nats';
@@ -71,7 +73,11 @@ export class Nats extends pulumi.ComponentResource {
             },
           },
           podDisruptionBudget: { enabled: true },
-          promExporter: { enabled: true, podMonitor: { enabled: args.podMonitor } },
+          promExporter: {
+            enabled: true,
+            // The chart merges `merge` into its PodMonitor (nats.loadMergePatch): added to its labels.
+            podMonitor: { enabled: args.podMonitor, merge: { metadata: { labels: args.monitorLabels } } },
+          },
         },
       },
       { parent: this, dependsOn: [token.secret] },

@@ -11,7 +11,12 @@ export type ValkeyArgs = {
   storageSize: string;
   storageClass: string;
   serviceMonitor: boolean;
+  /** Labels on the ServiceMonitor, for a Prometheus that selects monitors by label. */
+  monitorLabels: pulumi.Input<Record<string, string>>;
 };
+
+/** The first chart version whose exporter reads the password from the users Secret (PR #141). */
+export const MIN_VALKEY_CHART = '0.9.4';
 
 export const VALKEY_RELEASE = 'ainp-valkey';
 const USERS_SECRET = 'ainp-valkey-users';
@@ -29,24 +34,23 @@ export const VALKEY_SELECTOR = {
  * a Secret the chart reads), persistent storage on, replicas and a PDB when `replicas` > 0, and
  * the redis exporter for Prometheus. `url` is a secret.
  *
- * Checked against the chart at the pinned version, 0.9.0 (valkey-io/valkey-helm, folder valkey/;
- * the exact 0.9.0 commit could not be pinned down in the indexed history, so what follows comes
- * from the chart's source at neighbouring versions plus the maintainers' record of when each
- * feature landed):
- * - PDB: the chart's `podDisruptionBudget` value and template came with PR #106 (requested in
- *   #105 after 0.9.0 shipped replication without one), i.e. not in 0.9.0, so the value was
- *   ignored and the replicated topology ran with no PDB. The PDB is created here instead,
- *   selecting the pods by the chart's selector labels (VALKEY_SELECTOR).
+ * Checked against the chart's source (valkey-io/valkey-helm, folder valkey/; read from the
+ * repository, not rendered: the chart repository is not reachable from the test machine):
+ * - Exporter credentials: from 0.9.4 (PR #141) the exporter sidecar gets REDIS_PASSWORD by
+ *   `secretKeyRef` from `auth.usersExistingSecret`, key `auth.aclUsers.default.passwordKey`
+ *   (`default` when unset, which is the key our Secret has). Up to 0.9.3 it got no password and
+ *   reported `redis_up 0`; the stack config refuses those versions (MIN_VALKEY_CHART). The
+ *   password never appears in the values or the Release.
+ * - PDB: the chart's own (`podDisruptionBudget.enabled`, off by default) came with PR #106; it is
+ *   left off and the PDB is created here, selecting the pods by the chart's selector labels
+ *   (VALKEY_SELECTOR), so there is exactly one.
  * - Strategy: the standalone Deployment's `strategy.type` is the `deploymentStrategy` value,
  *   `RollingUpdate` by default; with a ReadWriteOnce volume the new pod cannot mount it while the
  *   old one holds it, so every upgrade hangs. It is set to `Recreate` (the StatefulSet of the
  *   replicated mode does not read it).
- * - Exporter credentials: through 0.9.3 the exporter sidecar gets no password (the chart injects
- *   REDIS_PASSWORD from `auth.usersExistingSecret` only from 0.9.4, PR #141), and its
- *   `metrics.exporter.extraEnvs` takes plain strings only, no `valueFrom`. Nothing at 0.9.0 hands
- *   it the Secret's password without writing the password into the Release values and the pod
- *   spec, so with auth on the exporter scrapes with NOAUTH (redis_up 0) until the chart is
- *   bumped to 0.9.4 or later. Left as is, on purpose: see the test that keeps it out of values.
+ * - Monitor labels: `metrics.serviceMonitor.extraLabels` (the chart's `additionalLabels` value is
+ *   read by no template in 0.x). The 1.0 chart renames these keys and refuses the old ones, so a
+ *   bump to 1.x is a values change, not only a version change.
  */
 export class Valkey extends pulumi.ComponentResource {
   readonly release: k8s.helm.v3.Release;
@@ -109,13 +113,13 @@ export class Valkey extends pulumi.ComponentResource {
                 limits: { cpu: '100m', memory: '64Mi' },
               },
             },
-            serviceMonitor: { enabled: args.serviceMonitor },
+            serviceMonitor: { enabled: args.serviceMonitor, extraLabels: args.monitorLabels },
           },
         },
       },
       { parent: this, dependsOn: [credential.secret] },
     );
-    // The chart at 0.9.0 has no PodDisruptionBudget of its own (see above).
+    // The chart's own PDB stays off (see above): this is the only one.
     if (replicated)
       this.pdb = new k8s.policy.v1.PodDisruptionBudget(
         `${name}-pdb`,
