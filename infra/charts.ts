@@ -1,21 +1,26 @@
-import type { StackConfig } from './config.js';
-
-/** The third-party charts the program installs, pinned by exact version (from the stack config). */
+/** The third-party charts the programs install, pinned by exact version (from the stack config). */
 export type ChartRef = { chart: string; repo: string; version: string };
 
-export function charts(c: StackConfig): Record<'cnpg' | 'valkey' | 'nats' | 'kubePrometheusStack', ChartRef> {
+/** The app stack's charts: its own Valkey and NATS. */
+export function appCharts(c: { valkeyChartVersion: string; natsChartVersion: string }) {
+  return {
+    valkey: { chart: 'valkey', repo: 'https://valkey.io/valkey-helm/', version: c.valkeyChartVersion },
+    nats: { chart: 'nats', repo: 'https://nats-io.github.io/k8s/helm/charts/', version: c.natsChartVersion },
+  } satisfies Record<string, ChartRef>;
+}
+
+/** The cluster stack's charts: the operators every app stack on the cluster shares. */
+export function clusterCharts(c: { cnpgChartVersion: string; kubePrometheusStackChartVersion: string }) {
   return {
     cnpg: {
       chart: 'cloudnative-pg',
       repo: 'https://cloudnative-pg.github.io/charts',
       version: c.cnpgChartVersion,
     },
-    valkey: { chart: 'valkey', repo: 'https://valkey.io/valkey-helm/', version: c.valkeyChartVersion },
-    nats: { chart: 'nats', repo: 'https://nats-io.github.io/k8s/helm/charts/', version: c.natsChartVersion },
     kubePrometheusStack: {
       chart: 'kube-prometheus-stack',
       repo: 'https://prometheus-community.github.io/helm-charts',
       version: c.kubePrometheusStackChartVersion,
     },
-  };
+  } satisfies Record<string, ChartRef>;
 }

@@ -7,8 +7,8 @@ import { z } from 'zod';
  * `Pulumi.<stack>.yaml` sets what differs per stack. Secrets are never here: they are generated
  * with @pulumi/random or set by an operator with `pulumi config set --secret` (see SECRET_KEYS).
  */
-const int = (min: number, def: number) => z.coerce.number().int().min(min).default(def);
-const bool = (def: boolean) =>
+export const int = (min: number, def: number) => z.coerce.number().int().min(min).default(def);
+export const bool = (def: boolean) =>
   z
     .enum(['true', 'false'])
     .default(def ? 'true' : 'false')
@@ -28,7 +28,7 @@ const cron = (def: string) =>
       'must be a five-field cron expression (a Kubernetes CronJob has no seconds field)',
     );
 /** A JSON object of strings in one config value (annotations, labels); `{}` by default. */
-const stringMap = () =>
+export const stringMap = () =>
   z
     .string()
     .default('{}')
@@ -46,7 +46,12 @@ export function compareVersions(a: string, b: string): number {
   for (let i = 0; i < 3; i++) if (pa![i] !== pb![i]) return pa![i]! - pb![i]!;
   return 0;
 }
-const chartVersion = (def: string) =>
+export const dnsLabel = (def: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label')
+    .default(def);
+export const chartVersion = (def: string) =>
   z
     .string()
     .regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, 'must be an exact chart version (x.y.z)')
@@ -58,10 +63,7 @@ const IMAGE_PLATFORMS_DEFAULT = IMAGE_PLATFORMS.join(',');
 
 export const configSchema = z.object({
   environment: z.enum(['staging', 'prod']).default('staging'),
-  namespace: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label')
-    .default('ainp'),
+  namespace: dnsLabel('ainp'),
   host: z
     .string()
     .regex(/^$|^[a-z0-9.-]+$/, 'must be a host name, or empty for no Ingress')
@@ -161,12 +163,21 @@ export const configSchema = z.object({
   valkeyStorageSize: quantity('8Gi'),
   natsReplicas: int(1, 1),
   natsStorageSize: quantity('10Gi'),
+  // The cluster stack (project ainp-cluster) that installed this cluster's operators and
+  // monitoring: `organization/ainp-cluster/<stack>`. Its outputs give the monitoring namespace and
+  // labels, and its context must be this stack's. Staging and prod must name one.
+  clusterStack: z
+    .string()
+    .regex(
+      /^$|^[A-Za-z0-9_.-]+\/ainp-cluster\/[A-Za-z0-9_.-]+$/,
+      'must be empty or the cluster stack as <organization>/ainp-cluster/<stack>',
+    )
+    .default(''),
   monitoringEnabled: bool(true),
-  monitoringInstallStack: bool(false),
-  monitoringNamespace: z.string().default('monitoring'),
-  // Labels a Prometheus selects monitors and rules by (kube-prometheus-stack: `release: <name>`).
+  // Without clusterStack: where the cluster's Prometheus runs and the labels it selects monitors
+  // and rules by (kube-prometheus-stack: `release: <name>`). With it, both come from that stack.
+  monitoringNamespace: dnsLabel('monitoring'),
   monitoringSelectorLabels: stringMap(),
-  cnpgChartVersion: chartVersion('0.26.1'),
   // From 0.9.4 the chart hands its metrics exporter the password (earlier: redis_up 0); 1.x
   // renames the values keys the Valkey component sets.
   valkeyChartVersion: chartVersion('0.9.4').refine(
@@ -174,8 +185,14 @@ export const configSchema = z.object({
     'must be a 0.x version from 0.9.4 (before 0.9.4 the metrics exporter gets no password and reports redis_up 0; 1.x renames the values keys this program sets)',
   ),
   natsChartVersion: chartVersion('1.3.16'),
-  kubePrometheusStackChartVersion: chartVersion('79.5.0'),
 });
+
+/** Keys that moved to the cluster stack (infra/cluster-stack): a stack file still setting one is told where. */
+export const MOVED_TO_CLUSTER_STACK = [
+  'monitoringInstallStack',
+  'cnpgChartVersion',
+  'kubePrometheusStackChartVersion',
+] as const;
 
 export type StackConfig = z.infer<typeof configSchema>;
 
@@ -234,7 +251,11 @@ export function parseStackConfig(
   const known = new Set([...Object.keys(configSchema.shape), ...SECRET_KEYS]);
   const problems = Object.keys(raw)
     .filter((k) => raw[k] !== undefined && !known.has(k))
-    .map((k) => `${k}: unknown config key`);
+    .map((k) =>
+      (MOVED_TO_CLUSTER_STACK as readonly string[]).includes(k)
+        ? `${k}: moved to the cluster stack (infra/cluster-stack, project ainp-cluster); remove it here and set it there`
+        : `${k}: unknown config key`,
+    );
   const parsed = configSchema.safeParse(
     Object.fromEntries(Object.entries(raw).filter(([k, v]) => v !== undefined && k in configSchema.shape)),
   );
@@ -255,8 +276,10 @@ export function parseStackConfig(
   if (c.brokerMaxReplicas < c.brokerReplicas)
     problems.push(`brokerMaxReplicas: ${c.brokerMaxReplicas} is below brokerReplicas ${c.brokerReplicas}`);
   if (c.natsReplicas === 2) problems.push('natsReplicas: JetStream needs 1 or at least 3 servers, not 2');
-  if (c.monitoringInstallStack && !c.monitoringEnabled)
-    problems.push('monitoringInstallStack: installs the Prometheus stack, so monitoringEnabled must be true');
+  if (c.clusterStack)
+    for (const k of ['monitoringNamespace', 'monitoringSelectorLabels'])
+      if (raw[k] !== undefined)
+        problems.push(`${k}: comes from the cluster stack ${c.clusterStack}; set it there, not here`);
   const external = externalServices(secretsSet);
   if (c.postgresBackupDestination && external.postgres)
     problems.push(

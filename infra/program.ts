@@ -1,8 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { BROKER_RELEASE, jobValues } from './broker-values.js';
-import { charts } from './charts.js';
+import { appCharts } from './charts.js';
 import { Broker } from './components/broker.js';
-import { Monitoring } from './components/monitoring.js';
 import { Namespace } from './components/namespace.js';
 import { Nats } from './components/nats.js';
 import { Database } from './components/postgres.js';
@@ -39,15 +38,18 @@ export function readRawConfig(): RawConfig {
 }
 
 /**
- * The whole platform for one stack: namespace, monitoring, PostgreSQL, Valkey, NATS, then the
- * broker, which depends on all of them. A backing service whose URL is a config secret is external
+ * The whole platform for one stack: namespace, PostgreSQL, Valkey, NATS, then the broker, which
+ * depends on all of them. What the cluster shares (the CloudNativePG operator, the Prometheus
+ * stack) is the cluster stack's (infra/cluster-stack), named by `clusterStack`: two app stacks on
+ * one cluster create nothing with the same name. A backing service whose URL is a config secret is external
  * and not provisioned (SPEC 11). A config that breaks a rule stops the program with a
  * ResourceError listing every problem, before anything is registered below it.
  */
 export class Platform extends pulumi.ComponentResource {
   readonly config: StackConfig;
   readonly namespace: Namespace;
-  readonly monitoring: Monitoring;
+  /** Where the cluster's Prometheus runs and the labels it selects by (from the cluster stack). */
+  readonly monitoring: pulumi.Output<ClusterMonitoring>;
   /** Each undefined when the stack brings that service itself. */
   readonly database: Database | undefined;
   readonly valkey: Valkey | undefined;
@@ -67,6 +69,11 @@ export class Platform extends pulumi.ComponentResource {
     // The provider deploys to `kubernetes:context`; without it, to whatever context is current,
     // so a prod `up` could land on the staging cluster. A shared stack names its cluster.
     this.kubeContext = new pulumi.Config('kubernetes').get('context') ?? '';
+    if (['staging', 'prod'].includes(stack) && !raw.values.clusterStack)
+      problems.push(
+        `clusterStack: stack ${stack} must name the cluster stack of its cluster ` +
+          `(organization/ainp-cluster/<stack>; docs/RUNBOOK.md, "Before the first deployment")`,
+      );
     if (['staging', 'prod'].includes(stack) && !this.kubeContext)
       problems.push(
         `kubernetes:context: stack ${stack} must name the kubeconfig context of its cluster ` +
@@ -78,23 +85,21 @@ export class Platform extends pulumi.ComponentResource {
         this,
       );
     const c = (this.config = parsed.config);
-    const refs = charts(c);
+    const refs = appCharts(c);
     const slo = readSlo();
     const parent = { parent: this };
 
-    this.namespace = new Namespace('namespace', { name: c.namespace, environment: c.environment }, parent);
-    const ns = this.namespace.name;
-    this.monitoring = new Monitoring(
-      'monitoring',
-      {
-        namespace: c.monitoringNamespace,
-        chart: refs.kubePrometheusStack,
-        installStack: c.monitoringInstallStack,
-      },
+    this.monitoring = clusterMonitoring(c, this.kubeContext, parent);
+    // Nothing is created before the cluster stack's context is checked: every resource below
+    // waits for the namespace, whose name waits for the check.
+    this.namespace = new Namespace(
+      'namespace',
+      { name: this.monitoring.apply(() => c.namespace), environment: c.environment },
       parent,
     );
-    const monitorDeps = this.monitoring.stack ? [this.monitoring.stack] : [];
-    const afterNs = { parent: this, dependsOn: [this.namespace, ...monitorDeps] };
+    const ns = this.namespace.name;
+    const labels = this.monitoring.labels;
+    const afterNs = { parent: this, dependsOn: [this.namespace] };
 
     const external = externalServices(new Set(Object.keys(raw.secrets) as SecretKey[]));
     this.database = external.postgres
@@ -103,12 +108,11 @@ export class Platform extends pulumi.ComponentResource {
           'postgres',
           {
             namespace: ns,
-            operatorChart: refs.cnpg,
             instances: c.postgresInstances,
             storageSize: c.postgresStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
-            monitorLabels: c.monitoringSelectorLabels,
+            monitorLabels: labels,
             ...(c.postgresBackupDestination
               ? {
                   backup: {
@@ -135,7 +139,7 @@ export class Platform extends pulumi.ComponentResource {
             storageSize: c.valkeyStorageSize,
             storageClass: c.storageClass,
             serviceMonitor: c.monitoringEnabled,
-            monitorLabels: c.monitoringSelectorLabels,
+            monitorLabels: labels,
           },
           afterNs,
         );
@@ -150,7 +154,7 @@ export class Platform extends pulumi.ComponentResource {
             storageSize: c.natsStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
-            monitorLabels: c.monitoringSelectorLabels,
+            monitorLabels: labels,
           },
           afterNs,
         );
@@ -161,6 +165,7 @@ export class Platform extends pulumi.ComponentResource {
         namespace: ns,
         slo,
         monitoring: c.monitoringEnabled,
+        clusterMonitoring: this.monitoring,
         databaseUrl: this.database?.databaseUrl ?? raw.secrets.databaseUrl!,
         redisUrl: this.valkey?.url ?? raw.secrets.redisUrl!,
         natsUrl: this.nats?.url ?? raw.secrets.natsUrl!,
@@ -199,8 +204,42 @@ export class Platform extends pulumi.ComponentResource {
       pou: { k: c.pouK, m: c.pouM },
       adminToken: this.broker.adminToken,
       kubeContext: this.kubeContext,
+      clusterStack: c.clusterStack,
     };
   }
+}
+
+export type ClusterMonitoring = { namespace: string; labels: Record<string, string> };
+
+/**
+ * The monitoring side of the cluster this stack deploys to. With `clusterStack`, read from that
+ * stack's outputs (a StackReference), after checking that it manages the same kubeconfig context:
+ * a stack pointed at another cluster's stack fails before it creates anything. Without it, from
+ * this stack's own monitoringNamespace and monitoringSelectorLabels.
+ */
+function clusterMonitoring(
+  c: StackConfig,
+  kubeContext: string,
+  opts: pulumi.ResourceOptions,
+): pulumi.Output<ClusterMonitoring> {
+  if (!c.clusterStack)
+    return pulumi.output({ namespace: c.monitoringNamespace, labels: c.monitoringSelectorLabels });
+  const ref = new pulumi.StackReference('cluster', { name: c.clusterStack }, opts);
+  return pulumi
+    .all([
+      ref.requireOutput('kubeContext'),
+      ref.requireOutput('monitoringNamespace'),
+      ref.requireOutput('monitoringSelectorLabels'),
+    ])
+    .apply(([context, namespace, labels]) => {
+      if (context !== kubeContext)
+        throw new Error(
+          `clusterStack: ${c.clusterStack} manages kubeconfig context ${JSON.stringify(context)}, ` +
+            `but this stack deploys to ${JSON.stringify(kubeContext)} (kubernetes:context); ` +
+            'name the cluster stack of the cluster this stack deploys to',
+        );
+      return { namespace: String(namespace), labels: labels as Record<string, string> };
+    });
 }
 
 export function deploy() {

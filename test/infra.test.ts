@@ -12,6 +12,7 @@ import { crdValidator } from './helpers/crd.js';
 import { HELM, renderChart, run as exec, validateManifest, type Manifest } from './helpers/k8s.js';
 import {
   BUILT_DIGEST,
+  clusterStacks,
   mockSecret,
   runProgram,
   stackConfig,
@@ -53,11 +54,9 @@ const INVENTORY = [
   'ainp:platform:Platform',
   'ainp:platform:Namespace/namespace',
   'kubernetes:core/v1:Namespace/namespace',
-  'ainp:monitoring:Monitoring/monitoring',
-  'kubernetes:core/v1:Namespace/monitoring-namespace',
-  'kubernetes:helm.sh/v3:Release/monitoring',
+  // The cluster stack's outputs (context, monitoring namespace and labels); its operators are its own.
+  'pulumi:pulumi:StackReference/cluster',
   'ainp:postgres:Database/postgres',
-  'kubernetes:helm.sh/v3:Release/postgres-operator',
   'random:index/randomPassword:RandomPassword/postgres-password',
   'kubernetes:core/v1:Secret/postgres-app',
   'kubernetes:postgresql.cnpg.io/v1:Cluster/postgres-cluster',
@@ -211,7 +210,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     });
   });
 
-  it('orders dependencies: database, Valkey and NATS before the broker; the operator before the Cluster', () => {
+  it('orders dependencies: database, Valkey and NATS before the broker; its Secret before the Cluster', () => {
     const release = find(run, 'Release', 'broker');
     expect(release.dependsOn).toEqual(
       expect.arrayContaining([
@@ -222,10 +221,7 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       ]),
     );
     expect(find(run, 'Cluster', 'postgres-cluster').dependsOn).toEqual(
-      expect.arrayContaining([
-        'kubernetes:helm.sh/v3:Release::postgres-operator',
-        'kubernetes:core/v1:Secret::postgres-app',
-      ]),
+      expect.arrayContaining(['kubernetes:core/v1:Secret::postgres-app']),
     );
     for (const c of ['postgres', 'valkey', 'nats', 'broker'])
       expect(run.resources.find((r) => r.type.startsWith('ainp:') && r.name === c)!.dependsOn).toContain(
@@ -368,14 +364,8 @@ describe('a private registry', () => {
 });
 
 describe('monitors for a Prometheus that selects by label', () => {
-  it('puts monitoringSelectorLabels on every monitor and rule: broker, CloudNativePG, Valkey and NATS', async () => {
-    const labels = { release: 'kube-prometheus-stack', team: 'ainp' };
-    const run = await runProgram(
-      'staging',
-      { ...stackConfig('staging'), 'ainp:monitoringSelectorLabels': JSON.stringify(labels) },
-      secretsFor('staging'),
-      deploy,
-    );
+  const labels = { release: 'kube-prometheus-stack', team: 'ainp' };
+  const expectLabelled = (run: ProgramRun) => {
     const broker = find(run, 'Release', 'broker').props.values.metrics;
     expect(broker.serviceMonitor.labels).toEqual(labels);
     expect(broker.prometheusRule.labels).toEqual(labels);
@@ -389,6 +379,51 @@ describe('monitors for a Prometheus that selects by label', () => {
     expect(find(run, 'Release', 'nats').props.values.promExporter.podMonitor).toEqual({
       enabled: true,
       merge: { metadata: { labels } },
+    });
+  };
+
+  it('labels every monitor and rule (broker, CloudNativePG, Valkey, NATS) as the cluster stack says', async () => {
+    clusterStacks.set('organization/ainp-cluster/byo', {
+      kubeContext: 'ainp-staging',
+      monitoringNamespace: 'observability',
+      monitoringSelectorLabels: labels,
+      cnpgOperator: '',
+      prometheusStack: false,
+    });
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:clusterStack': 'organization/ainp-cluster/byo' },
+      secretsFor('staging'),
+      deploy,
+    );
+    expectLabelled(run);
+    // The NetworkPolicy admits the cluster stack's monitoring namespace.
+    expect(find(run, 'Release', 'broker').props.values.networkPolicy.monitoringNamespaceSelector).toEqual({
+      'kubernetes.io/metadata.name': 'observability',
+    });
+  });
+
+  it('without a cluster stack, from monitoringSelectorLabels; with one, refuses it set here', async () => {
+    const { 'ainp:clusterStack': _omit, ...own } = stackConfig('local');
+    const run = await runProgram(
+      'local',
+      { ...own, 'ainp:monitoringSelectorLabels': JSON.stringify(labels) },
+      {},
+      deploy,
+    );
+    expectLabelled(run);
+    expect(
+      parseStackConfig({
+        clusterStack: 'organization/ainp-cluster/staging',
+        monitoringSelectorLabels: '{}',
+        monitoringNamespace: 'monitoring',
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'monitoringNamespace: comes from the cluster stack organization/ainp-cluster/staging; set it there, not here',
+        'monitoringSelectorLabels: comes from the cluster stack organization/ainp-cluster/staging; set it there, not here',
+      ],
     });
   });
 });
@@ -480,7 +515,7 @@ describe('stack local under Pulumi mocks: every backing service external (bring 
         'ainp:platform:Platform',
         'ainp:platform:Namespace/namespace',
         'kubernetes:core/v1:Namespace/namespace',
-        'ainp:monitoring:Monitoring/monitoring',
+        'pulumi:pulumi:StackReference/cluster',
         'ainp:broker:Broker/broker',
         'kubernetes:core/v1:Secret/broker-env',
         'kubernetes:helm.sh/v3:Release/broker',

@@ -2,31 +2,21 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ChartRef } from '../charts.js';
 
-export type MonitoringArgs = {
-  namespace: string;
-  chart: ChartRef;
-  /** Install kube-prometheus-stack here; otherwise the cluster's own Prometheus operator is used. */
-  installStack: boolean;
-};
+export type MonitoringArgs = { namespace: string; chart: ChartRef };
 
 /**
- * Monitoring: the namespace the broker's NetworkPolicy lets scrape it and, when asked,
- * kube-prometheus-stack (Prometheus operator, Prometheus, Alertmanager, Grafana with the dashboard
- * sidecar) set to pick up every ServiceMonitor, PodMonitor, PrometheusRule and dashboard ConfigMap
- * in the cluster, so the broker chart's objects and the backing services' monitors need no labels.
+ * kube-prometheus-stack (Prometheus operator and its CRDs, Prometheus, Alertmanager, Grafana with
+ * the dashboard sidecar) in its own namespace, set to pick up every ServiceMonitor, PodMonitor,
+ * PrometheusRule and dashboard ConfigMap in the cluster, so the app stacks' monitors need no
+ * labels. A cluster-wide piece: the cluster stack installs it once per cluster, when the cluster
+ * has no Prometheus operator of its own.
  */
 export class Monitoring extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
-  readonly stack: k8s.helm.v3.Release | undefined;
+  readonly stack: k8s.helm.v3.Release;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
-    super('ainp:monitoring:Monitoring', name, {}, opts);
-    if (!args.installStack) {
-      this.namespace = pulumi.output(args.namespace);
-      this.stack = undefined;
-      this.registerOutputs({});
-      return;
-    }
+    super('ainp:cluster:Monitoring', name, {}, opts);
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       { metadata: { name: args.namespace, labels: { 'app.kubernetes.io/part-of': 'ainp' } } },

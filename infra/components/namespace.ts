@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
-export type NamespaceArgs = { name: string; environment: string };
+export type NamespaceArgs = { name: pulumi.Input<string>; environment: string };
 
 /**
  * The stack's namespace. Pod Security admission enforces `baseline` (the third-party charts are

@@ -1,17 +1,15 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { ChartRef } from '../charts.js';
 import { generatedCredential } from './credential.js';
 
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
-  operatorChart: ChartRef;
   instances: number;
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label (`release: ...`). */
-  monitorLabels?: Record<string, string>;
+  monitorLabels?: pulumi.Input<Record<string, string>>;
   backup?: {
     destinationPath: string;
     endpointURL: string;
@@ -29,12 +27,11 @@ const DATABASE = 'ainp';
 const OWNER = 'ainp';
 
 /**
- * PostgreSQL: the CloudNativePG operator (Helm release in its own namespace) and a `Cluster` with
+ * PostgreSQL: a CloudNativePG `Cluster` (the operator is the cluster stack's, see cnpg-operator.ts) with
  * a generated owner password, pod anti-affinity, a PDB, a PodMonitor, and (when configured) WAL
  * archiving and a nightly base backup to object storage. `databaseUrl` is a secret.
  */
 export class Database extends pulumi.ComponentResource {
-  readonly operator: k8s.helm.v3.Release;
   readonly cluster: k8s.apiextensions.CustomResource;
   readonly host: pulumi.Output<string>;
   readonly databaseUrl: pulumi.Output<string>;
@@ -42,20 +39,6 @@ export class Database extends pulumi.ComponentResource {
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:postgres:Database', name, {}, opts);
     const parent = { parent: this };
-
-    this.operator = new k8s.helm.v3.Release(
-      `${name}-operator`,
-      {
-        name: 'cnpg',
-        chart: args.operatorChart.chart,
-        version: args.operatorChart.version,
-        repositoryOpts: { repo: args.operatorChart.repo },
-        namespace: 'cnpg-system',
-        createNamespace: true,
-        values: { monitoring: { podMonitorEnabled: args.podMonitor } },
-      },
-      parent,
-    );
 
     const owner = generatedCredential(
       {
@@ -133,7 +116,7 @@ export class Database extends pulumi.ComponentResource {
         },
         spec,
       },
-      { parent: this, dependsOn: [this.operator, owner.secret, ...(backupSecret ? [backupSecret] : [])] },
+      { parent: this, dependsOn: [owner.secret, ...(backupSecret ? [backupSecret] : [])] },
     );
 
     if (args.podMonitor) {

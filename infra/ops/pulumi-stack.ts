@@ -1,6 +1,7 @@
 import { LocalWorkspace, type Stack, type UpOptions } from '@pulumi/pulumi/automation/index.js';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CLUSTER_PROJECT } from '../cluster-stack/program.js';
 import { PROJECT } from './history.js';
 import { policyPacks } from './policy-packs.js';
 import { ROOT } from './k6.js';
@@ -48,6 +49,23 @@ export async function upRecorded(stack: Stack, opts: UpOptions & { commit?: stri
   const { commit, ...up } = opts;
   await stack.setConfig(`${PROJECT}:sourceCommit`, { value: commit ?? (await sourceCommit(ROOT)) });
   return stack.up({ ...up, policyPacks: [...(up.policyPacks ?? []), ...(await policyPacks())] });
+}
+
+/** The cluster stack's program (project ainp-cluster), also run inline. */
+export const clusterProgram = async () => (await import('../cluster-stack/program.js')).deployCluster();
+
+/** Where the cluster project's Pulumi.yaml and stack files are read: infra/cluster-stack, or beside AINP_PULUMI_WORKDIR. */
+export const clusterWorkDir = () =>
+  process.env.AINP_PULUMI_WORKDIR
+    ? path.join(process.env.AINP_PULUMI_WORKDIR, 'cluster-stack')
+    : path.join(ROOT, 'infra/cluster-stack');
+
+/** A stack of the cluster project (one per Kubernetes cluster), created when it does not exist yet. */
+export async function createOrSelectClusterStack(name: string): Promise<Stack> {
+  return LocalWorkspace.createOrSelectStack(
+    { stackName: name, projectName: CLUSTER_PROJECT, program: clusterProgram },
+    { workDir: clusterWorkDir() },
+  );
 }
 
 export async function createOrSelectStack(name: string): Promise<Stack> {

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { ROOT, startControlPlane, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { ENV_SECRET } from '../../infra/components/broker.js';
 import { gateJobManifests } from '../../infra/ops/gate-job.js';
-import { createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
+import { createOrSelectClusterStack, createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
 import { recordFixtures } from './record.js';
@@ -42,6 +42,7 @@ const REPO = local.config['ainp:imageRepository']!;
 const DIGEST_1 = local.config['ainp:imageDigest']!;
 const DIGEST_2 = `sha256:${'2'.repeat(64)}`;
 const RELEASE = 'ainp-broker';
+const CLUSTER_STACK = local.config['ainp:clusterStack']!;
 
 let cp: ControlPlane;
 let services: TestStack;
@@ -49,6 +50,8 @@ let broker: RunningBroker | undefined;
 let readyUrl: string;
 let work: string;
 let stack: Stack;
+/** The cluster stack `local` (project ainp-cluster) the app stack `local` names in ainp:clusterStack. */
+let clusterStack: Stack;
 const times: Record<string, number> = {};
 
 const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
@@ -99,6 +102,11 @@ beforeAll(async () => {
   for (const f of ['Pulumi.yaml', 'Pulumi.local.yaml']) copyFileSync(path.join(ROOT, f), path.join(work, f));
   // The CLI checks that Pulumi.yaml's `main` exists, even for an inline program.
   symlinkSync(path.join(ROOT, 'infra'), path.join(work, 'infra'));
+  // The cluster project beside it, on the same file:// backend (where StackReferences read).
+  mkdirSync(path.join(work, 'cluster-stack'));
+  for (const f of ['Pulumi.yaml', 'Pulumi.local.yaml'])
+    copyFileSync(path.join(ROOT, 'infra/cluster-stack', f), path.join(work, 'cluster-stack', f));
+  symlinkSync(path.join(ROOT, 'infra/cluster-stack/index.ts'), path.join(work, 'cluster-stack/index.ts'));
   Object.assign(process.env, {
     PATH: `${BIN}:${process.env.PATH}`,
     KUBECONFIG: cp.kubeconfig,
@@ -110,6 +118,10 @@ beforeAll(async () => {
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
     AINP_PULUMI_WORKDIR: work,
   });
+  // The cluster stack first, as the RUNBOOK's first hour does.
+  clusterStack = await createOrSelectClusterStack('local');
+  const cluster = await timed('pulumi up cluster', () => clusterStack.up({ message: 'lane: cluster stack' }));
+  expect(cluster.summary.result).toBe('succeeded');
   stack = await createOrSelectStack('local');
   await stack.setAllConfig({
     'ainp:databaseUrl': { value: services.databaseUrl, secret: true },
@@ -495,7 +507,8 @@ describe('the in-cluster gate Job on the real API server', () => {
  */
 describe('kubernetes:context on a live stack', () => {
   it('naming the context of the same cluster replaces, creates and deletes nothing', async () => {
-    await stack.removeConfig('kubernetes:context');
+    // Without a context a stack cannot name a cluster stack either (it checks the context).
+    await stack.removeAllConfig(['kubernetes:context', 'ainp:clusterStack']);
     const before = await timed('pulumi up (no context)', () => stack.up({ message: 'lane: no context' }));
     expect(before.summary.result).toBe('succeeded');
     expect((await stack.outputs()).kubeContext?.value).toBe('');
@@ -512,5 +525,79 @@ describe('kubernetes:context on a live stack', () => {
     expect(after.summary.result).toBe('succeeded');
     expect(after.summary.resourceChanges?.replace ?? 0).toBe(0);
     expect((await stack.outputs()).kubeContext?.value).toBe('ainp-local');
+    await stack.setConfig('ainp:clusterStack', { value: CLUSTER_STACK });
+    const named = await stack.up({ message: 'lane: cluster stack named again' });
+    expect(named.summary.resourceChanges?.replace ?? 0).toBe(0);
+  });
+});
+
+describe('the cluster stack: one per cluster, named by every app stack on it', () => {
+  const networkPolicyMonitoring = async (ns: string) =>
+    (await kubectlJson('-n', ns, 'get', 'networkpolicy', RELEASE)).spec.ingress
+      .flatMap((r: any) => r.from ?? [])
+      .map((f: any) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'])
+      .filter(Boolean) as string[];
+
+  it('gave the app stack its context and monitoring namespace through a StackReference', async () => {
+    const out = await clusterStack.outputs();
+    expect(out.kubeContext!.value).toBe('ainp-local');
+    expect(out.monitoringNamespace!.value).toBe('monitoring');
+    expect((await stack.outputs()).clusterStack?.value).toBe(CLUSTER_STACK);
+    expect(await networkPolicyMonitoring(NS)).toContain('monitoring');
+  });
+
+  it('a new monitoring namespace in the cluster stack reaches the app stack on its next up', async () => {
+    await clusterStack.setConfig('ainp-cluster:monitoringNamespace', { value: 'observability' });
+    expect((await clusterStack.up({ message: 'lane: monitoring namespace' })).summary.result).toBe(
+      'succeeded',
+    );
+    const res = await timed('pulumi up (cluster stack changed)', () =>
+      stack.up({ message: 'lane: follows the cluster stack' }),
+    );
+    expect(res.summary.result).toBe('succeeded');
+    const admitted = await networkPolicyMonitoring(NS);
+    expect(admitted).toContain('observability');
+    expect(admitted).not.toContain('monitoring');
+  });
+
+  it('a second app stack (another namespace) deploys beside the first on the same cluster', async () => {
+    const second = await createOrSelectStack('second');
+    const local = parse(readFileSync(path.join(ROOT, 'Pulumi.local.yaml'), 'utf8')) as {
+      config: Record<string, string>;
+    };
+    await second.setAllConfig({
+      ...Object.fromEntries(Object.entries(local.config).map(([k, v]) => [k, { value: String(v) }])),
+      'ainp:namespace': { value: 'ainp-second' },
+      'ainp:host': { value: 'broker.second.ainp.example' },
+      'ainp:databaseUrl': { value: services.databaseUrl, secret: true },
+      'ainp:redisUrl': { value: services.redis.url, secret: true },
+      'ainp:natsUrl': { value: services.nats.url, secret: true },
+      'ainp:adminToken': { value: ADMIN_TOKEN, secret: true },
+    });
+    const res = await timed('pulumi up (second app stack)', () => second.up({ message: 'lane: second' }));
+    expect(res.summary.result).toBe('succeeded');
+    for (const ns of [NS, 'ainp-second'])
+      expect((await kubectlJson('-n', ns, 'get', 'deployment', RELEASE)).metadata.name).toBe(RELEASE);
+    expect(await networkPolicyMonitoring('ainp-second')).toContain('observability');
+
+    // Pointed at the cluster stack of another context, it fails at preview and changes nothing.
+    const elsewhere = await createOrSelectClusterStack('elsewhere');
+    await elsewhere.setAllConfig({
+      'kubernetes:context': { value: 'ainp-elsewhere' },
+      'ainp-cluster:cnpgOperator': { value: 'false' },
+      'ainp-cluster:monitoringInstallStack': { value: 'false' },
+    });
+    expect((await elsewhere.up({ message: 'lane: another cluster' })).summary.result).toBe('succeeded');
+    await second.setConfig('ainp:clusterStack', { value: 'organization/ainp-cluster/elsewhere' });
+    const refused = await second.preview().then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(refused).toContain(
+      'clusterStack: organization/ainp-cluster/elsewhere manages kubeconfig context "ainp-elsewhere", but this stack deploys to "ainp-local"',
+    );
+    expect((await kubectlJson('-n', 'ainp-second', 'get', 'deployment', RELEASE)).metadata.name).toBe(
+      RELEASE,
+    );
   });
 });

@@ -4,11 +4,27 @@
  * throws leaves Pulumi's pending outputs rejected; this runs in its own process so those stay here.
  */
 import * as pulumi from '@pulumi/pulumi';
+import { deployCluster } from '../../infra/cluster-stack/program.js';
 import { deploy } from '../../infra/program.js';
 import { mockNewResource } from './pulumi.js';
 
-type Case = { stack: string; config: Record<string, string>; secrets: Record<string, string> };
-process.on('unhandledRejection', () => undefined);
+/** `project` ainp-cluster runs the cluster stack's program instead of the app's. */
+type Case = {
+  stack: string;
+  config: Record<string, string>;
+  secrets: Record<string, string>;
+  project?: 'ainp' | 'ainp-cluster';
+};
+/**
+ * A failure inside an output (an `apply` that throws) rejects the registration of the resource
+ * waiting for it, not the program: the run never settles under mocks, and the first such rejection
+ * is what the engine would report.
+ */
+let rejected: Error | undefined;
+process.on('unhandledRejection', (err) => {
+  // A ResourceError is caught where it is thrown; its leftover rejections belong to an earlier case.
+  if (!pulumi.ResourceError.isInstance(err)) rejected ??= err as Error;
+});
 
 const runtime = pulumi.runtime as unknown as {
   runInPulumiStack(init: () => Promise<unknown>): Promise<unknown>;
@@ -16,16 +32,24 @@ const runtime = pulumi.runtime as unknown as {
 for (const c of JSON.parse(process.env.BROKEN_CASES ?? '[]') as Case[]) {
   await pulumi.runtime.setMocks(
     { newResource: mockNewResource, call: (a) => a.inputs },
-    'ainp',
+    c.project ?? 'ainp',
     c.stack,
     false,
   );
   const secrets = Object.fromEntries(Object.entries(c.secrets).map(([k, v]) => [`ainp:${k}`, v]));
   pulumi.runtime.setAllConfig({ ...c.config, ...secrets }, Object.keys(secrets));
   let result: { failed: boolean; resourceError: boolean; message: string };
+  rejected = undefined;
   try {
-    await runtime.runInPulumiStack(async () => deploy());
-    result = { failed: false, resourceError: false, message: '' };
+    const run = runtime.runInPulumiStack(async () =>
+      c.project === 'ainp-cluster' ? deployCluster() : deploy(),
+    );
+    const settled = await Promise.race([
+      run.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    if (!settled && rejected) throw rejected;
+    result = { failed: !settled, resourceError: false, message: settled ? '' : 'the program never finished' };
   } catch (err) {
     result = {
       failed: true,

@@ -15,6 +15,8 @@ export type Captured = {
   secretPaths: string[];
   dependsOn: string[];
   parent: string | undefined;
+  /** The resource option: a delete only forgets the resource. */
+  retainOnDelete: boolean;
 };
 
 export const PROJECT = 'ainp';
@@ -53,10 +55,35 @@ async function secretPathsOf(value: unknown, path: string[] = []): Promise<strin
   return [];
 }
 
+/**
+ * The cluster stacks (project ainp-cluster) the mocked backend holds, by fully qualified name, with
+ * their outputs as the cluster program exports them. The shipped app stacks name staging's and prod's.
+ */
+export const clusterStacks = new Map<string, Record<string, unknown>>(
+  ['staging', 'prod', 'local'].map((s) => [
+    `organization/ainp-cluster/${s}`,
+    {
+      kubeContext: `ainp-${s}`,
+      monitoringNamespace: 'monitoring',
+      monitoringSelectorLabels: {},
+      cnpgOperator: s === 'local' ? '' : 'cnpg-system',
+      prometheusStack: s !== 'local',
+    },
+  ]),
+);
+
 /** What the mocked engine returns for a new resource: its inputs, plus what providers compute. */
 export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
   const state: Record<string, unknown> = { ...args.inputs };
   if (args.type === 'random:index/randomPassword:RandomPassword') state.result = mockSecret(args.name);
+  // A StackReference reads another stack's outputs: here, the cluster stacks a test declares.
+  if (args.type === 'pulumi:pulumi:StackReference') {
+    const name = String(args.inputs.name);
+    const outputs = clusterStacks.get(name);
+    if (!outputs) throw new Error(`no stack ${name} in the mocked backend`);
+    state.outputs = outputs;
+    state.secretOutputNames = [];
+  }
   // docker-build's Image reports the pushed image index's digest.
   if (args.type === 'docker-build:index:Image') state.digest = BUILT_DIGEST;
   return { id: `${args.name}-id`, state };
@@ -69,6 +96,7 @@ export async function runProgram(
   config: Record<string, string>,
   secrets: Record<string, string> = {},
   program: () => Record<string, unknown>,
+  project = PROJECT,
 ): Promise<ProgramRun> {
   const pending: Promise<Captured>[] = [];
   current = pending;
@@ -77,19 +105,19 @@ export async function runProgram(
       newResource: mockNewResource,
       call: (args) => args.inputs,
     },
-    PROJECT,
+    project,
     stack,
     false,
   );
   const all: Record<string, string> = {};
   for (const [k, v] of Object.entries({
     ...config,
-    ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+    ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`${project}:${k}`, v])),
   }))
     all[k] = v;
   pulumi.runtime.setAllConfig(
     all,
-    Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
+    Object.keys(secrets).map((k) => `${project}:${k}`),
   );
 
   let outputs: Record<string, unknown> = {};
@@ -125,6 +153,9 @@ function installCapture(): void {
     current.push(
       (async () => {
         const { value } = await resolve(args.props);
+        // Registered (the mocked engine answered) before the run ends: nothing of it is left
+        // in flight when the next run resets the mocks.
+        await resolve(args.resource.urn);
         return {
           type: args.type,
           name: args.name,
@@ -133,6 +164,7 @@ function installCapture(): void {
           secretPaths: await secretPathsOf(args.props),
           dependsOn: dependsOn.map((d) => names.get(d) ?? '?'),
           parent: parent ? names.get(parent) : undefined,
+          retainOnDelete: args.opts.retainOnDelete === true,
         };
       })(),
     );

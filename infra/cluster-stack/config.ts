@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { bool, chartVersion, dnsLabel, stringMap } from '../config.js';
+
+/**
+ * The cluster stack's configuration (project ainp-cluster, one stack per Kubernetes cluster):
+ * what every app stack on the cluster shares. `Pulumi.yaml` in this folder declares the same keys
+ * with the same defaults (a test keeps the two equal).
+ */
+export const clusterConfigSchema = z.object({
+  // The CloudNativePG operator and its CRDs; false when the cluster already runs one.
+  cnpgOperator: bool(true),
+  cnpgChartVersion: chartVersion('0.26.1'),
+  // kube-prometheus-stack (it selects every monitor); false to use the cluster's own Prometheus
+  // operator, found in monitoringNamespace and selecting by monitoringSelectorLabels.
+  monitoringInstallStack: bool(true),
+  monitoringNamespace: dnsLabel('monitoring'),
+  monitoringSelectorLabels: stringMap(),
+  kubePrometheusStackChartVersion: chartVersion('79.5.0'),
+});
+
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+
+export type ClusterConfigResult = { ok: true; config: ClusterConfig } | { ok: false; problems: string[] };
+
+/** Parses the cluster stack's raw (string) config values; every problem at once. */
+export function parseClusterConfig(raw: Record<string, string | undefined>): ClusterConfigResult {
+  const problems = Object.keys(raw)
+    .filter((k) => raw[k] !== undefined && !(k in clusterConfigSchema.shape))
+    .map((k) => `${k}: unknown config key`);
+  const parsed = clusterConfigSchema.safeParse(
+    Object.fromEntries(
+      Object.entries(raw).filter(([k, v]) => v !== undefined && k in clusterConfigSchema.shape),
+    ),
+  );
+  if (!parsed.success)
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  const c = parsed.success ? parsed.data : undefined;
+  if (c?.monitoringInstallStack && Object.keys(c.monitoringSelectorLabels).length)
+    problems.push(
+      'monitoringSelectorLabels: the Prometheus this stack installs selects every monitor; labels are for a Prometheus the cluster already runs (monitoringInstallStack: false)',
+    );
+  return c && !problems.length ? { ok: true, config: c } : { ok: false, problems };
+}

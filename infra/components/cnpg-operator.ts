@@ -1,0 +1,40 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import type { ChartRef } from '../charts.js';
+
+export type CnpgOperatorArgs = { chart: ChartRef; podMonitor: boolean };
+
+/** Where the operator runs: one per cluster, watching every namespace. */
+export const CNPG_NAMESPACE = 'cnpg-system';
+
+/**
+ * The CloudNativePG operator and its CRDs (the chart installs them from its templates): a
+ * cluster-wide piece, so it belongs to the cluster stack, once per cluster, and every app stack's
+ * `Cluster` uses it.
+ *
+ * Deleting this Helm release would delete the CRDs, and with them every PostgreSQL `Cluster` of
+ * every app stack on the cluster. So the release is retained on delete: `pulumi destroy` of the
+ * cluster stack (or dropping the operator from it) only forgets it; uninstalling it is a deliberate
+ * `helm uninstall` after every database has moved (docs/RUNBOOK.md).
+ */
+export class CnpgOperator extends pulumi.ComponentResource {
+  readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: CnpgOperatorArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('ainp:cluster:CnpgOperator', name, {}, opts);
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: 'cnpg',
+        chart: args.chart.chart,
+        version: args.chart.version,
+        repositoryOpts: { repo: args.chart.repo },
+        namespace: CNPG_NAMESPACE,
+        createNamespace: true,
+        values: { monitoring: { podMonitorEnabled: args.podMonitor } },
+      },
+      { parent: this, retainOnDelete: true },
+    );
+    this.registerOutputs({});
+  }
+}

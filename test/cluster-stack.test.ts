@@ -1,0 +1,225 @@
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { clusterConfigSchema, parseClusterConfig } from '../infra/cluster-stack/config.js';
+import { CLUSTER_PROJECT, deployCluster } from '../infra/cluster-stack/program.js';
+import { deploy } from '../infra/program.js';
+import { run as exec } from './helpers/k8s.js';
+import { clusterStacks, runProgram, stackConfig, type ProgramRun } from './helpers/pulumi.js';
+
+/**
+ * The cluster stack (infra/cluster-stack, project ainp-cluster) and the app stacks that name it,
+ * under Pulumi's mocks: what each registers, and that staging and prod on one cluster never
+ * create the same object (the cluster lane runs the same on a real API server).
+ */
+const DIR = 'infra/cluster-stack';
+const clusterFile = (stack: string) =>
+  parse(readFileSync(`${DIR}/Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, string> };
+const PROD = {
+  'ainp:imageDigest': `sha256:${'b'.repeat(64)}`,
+};
+const PROD_SECRETS = {
+  postgresBackupAccessKeyId: 'operator-set-access-key-id',
+  postgresBackupSecretAccessKey: 'operator-set-secret-access-key',
+};
+
+/**
+ * Programs that must fail, each run in a child process (a failed Pulumi program leaves rejected
+ * outputs behind): the cluster program without a context; the app program pointed at another
+ * context's cluster stack, without a cluster stack, and with a key that moved.
+ */
+let broken: { failed: boolean; resourceError: boolean; message: string }[];
+beforeAll(async () => {
+  const { 'ainp:clusterStack': _omit, ...noCluster } = stackConfig('staging');
+  const cases = [
+    { stack: 'nocontext', config: {}, secrets: {}, project: CLUSTER_PROJECT },
+    {
+      stack: 'staging',
+      config: { ...stackConfig('staging'), 'ainp:clusterStack': 'organization/ainp-cluster/prod' },
+      secrets: {},
+    },
+    { stack: 'staging', config: noCluster, secrets: {} },
+    {
+      stack: 'staging',
+      config: { ...stackConfig('staging'), 'ainp:monitoringInstallStack': 'true' },
+      secrets: {},
+    },
+  ];
+  // One process per case: a failed program's leftover rejections would land in the next case.
+  broken = await Promise.all(
+    cases.map(async (c) => {
+      const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'test/helpers/broken-config.ts'], {
+        env: { ...process.env, BROKEN_CASES: JSON.stringify([c]) },
+      }).catch((err: { stdout: string }) => err);
+      return JSON.parse(stdout.trim().split('\n')[0]!) as (typeof broken)[number];
+    }),
+  );
+  expect(broken).toHaveLength(cases.length);
+});
+
+/** Every Kubernetes object a run would create, as kind/namespace/name (a Helm release by its own name). */
+function objects(run: ProgramRun): string[] {
+  return run.resources
+    .filter((r) => r.type.startsWith('kubernetes:'))
+    .map((r) => {
+      const kind = r.type.split(':').pop()!;
+      if (kind === 'Release') return `Release/${r.props.namespace}/${r.props.name}`;
+      return `${kind}/${r.props.metadata?.namespace ?? ''}/${r.props.metadata?.name}`;
+    });
+}
+
+describe('the cluster stack project', () => {
+  it('declares in Pulumi.yaml exactly the keys config.ts reads, with the same defaults', () => {
+    const project = parse(readFileSync(`${DIR}/Pulumi.yaml`, 'utf8')) as {
+      name: string;
+      main: string;
+      config: Record<string, { type: string; default: unknown; description: string }>;
+    };
+    expect(project.name).toBe(CLUSTER_PROJECT);
+    expect(project.main).toBe('index.ts');
+    const keys = Object.keys(clusterConfigSchema.shape);
+    expect(Object.keys(project.config).sort()).toEqual(keys.sort());
+    for (const key of keys) {
+      const schema = (clusterConfigSchema.shape as Record<string, { parse(v: unknown): unknown }>)[key]!;
+      const def = schema.parse(undefined);
+      expect(project.config[key]!.description, key).toBeTruthy();
+      expect(project.config[key]!.type, key).toBe(typeof def === 'boolean' ? 'boolean' : 'string');
+      expect(schema.parse(String(project.config[key]!.default)), key).toEqual(def);
+    }
+    for (const stack of ['staging', 'prod', 'local']) {
+      const file = clusterFile(stack);
+      expect(file.config['kubernetes:context'], stack).toBe(`ainp-${stack}`);
+      const own = Object.fromEntries(
+        Object.entries(file.config)
+          .filter(([k]) => k.startsWith(`${CLUSTER_PROJECT}:`))
+          .map(([k, v]) => [k.slice(CLUSTER_PROJECT.length + 1), v]),
+      );
+      expect(parseClusterConfig(own).ok, stack).toBe(true);
+    }
+  });
+
+  it('installs the CloudNativePG operator (retained on delete: its CRDs own every database) and the Prometheus stack, once', async () => {
+    const run = await runProgram(
+      'staging',
+      clusterFile('staging').config,
+      {},
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+    expect(objects(run).sort()).toEqual(
+      [
+        'Namespace//monitoring',
+        'Release/cnpg-system/cnpg',
+        'Release/monitoring/kube-prometheus-stack',
+      ].sort(),
+    );
+    const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!;
+    expect(cnpg.retainOnDelete).toBe(true);
+    expect(cnpg.props).toMatchObject({ chart: 'cloudnative-pg', version: '0.26.1', createNamespace: true });
+    // With the Prometheus stack installed first, the operator's own PodMonitor has its CRD.
+    expect(cnpg.props.values).toEqual({ monitoring: { podMonitorEnabled: true } });
+    expect(run.resources.find((r) => r.type === 'ainp:cluster:CnpgOperator')!.dependsOn).toEqual([
+      'ainp:cluster:Monitoring::monitoring',
+    ]);
+    expect(run.outputs).toEqual({
+      kubeContext: 'ainp-staging',
+      monitoringNamespace: 'monitoring',
+      monitoringSelectorLabels: {},
+      cnpgOperator: 'cnpg-system',
+      prometheusStack: true,
+    });
+  });
+
+  it('with the cluster’s own operators installs nothing and hands on their namespace and labels', async () => {
+    const run = await runProgram(
+      'byo',
+      {
+        'kubernetes:context': 'corp',
+        'ainp-cluster:cnpgOperator': 'false',
+        'ainp-cluster:monitoringInstallStack': 'false',
+        'ainp-cluster:monitoringNamespace': 'observability',
+        'ainp-cluster:monitoringSelectorLabels': '{"release":"prom"}',
+      },
+      {},
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+    expect(objects(run)).toEqual([]);
+    expect(run.outputs).toMatchObject({
+      kubeContext: 'corp',
+      monitoringNamespace: 'observability',
+      monitoringSelectorLabels: { release: 'prom' },
+      cnpgOperator: '',
+    });
+  });
+
+  it('refuses a cluster stack with no context, and labels for the Prometheus it installs itself', () => {
+    expect(
+      parseClusterConfig({ monitoringSelectorLabels: '{"release":"x"}', cnpgChartVersion: '1.0' }),
+    ).toEqual({
+      ok: false,
+      problems: ['cnpgChartVersion: must be an exact chart version (x.y.z)'],
+    });
+    expect(parseClusterConfig({ monitoringSelectorLabels: '{"release":"x"}' })).toEqual({
+      ok: false,
+      problems: [
+        'monitoringSelectorLabels: the Prometheus this stack installs selects every monitor; labels are for a Prometheus the cluster already runs (monitoringInstallStack: false)',
+      ],
+    });
+    expect(broken[0]).toMatchObject({ failed: true, resourceError: true });
+    expect(broken[0]!.message).toContain(
+      'kubernetes:context: the cluster stack nocontext must name the kubeconfig context of its cluster',
+    );
+  });
+});
+
+describe('staging and prod on one cluster', () => {
+  const SHARED = 'organization/ainp-cluster/shared';
+  const onShared = (stack: 'staging' | 'prod') => ({
+    ...stackConfig(stack),
+    ...(stack === 'prod' ? PROD : {}),
+    'kubernetes:context': 'shared',
+    'ainp:clusterStack': SHARED,
+  });
+
+  it('create no object with the same kind, namespace and name, and none of the cluster stack’s', async () => {
+    const cluster = await runProgram(
+      'shared',
+      { 'kubernetes:context': 'shared' },
+      {},
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+    clusterStacks.set(SHARED, cluster.outputs);
+    const staging = await runProgram('staging', onShared('staging'), {}, deploy);
+    const prod = await runProgram('prod', onShared('prod'), PROD_SECRETS, deploy);
+    const [c, s, p] = [new Set(objects(cluster)), new Set(objects(staging)), new Set(objects(prod))];
+    expect(s.size).toBeGreaterThan(5);
+    expect(p.size).toBeGreaterThan(5);
+    expect([...s].filter((o) => p.has(o))).toEqual([]);
+    expect([...s, ...p].filter((o) => c.has(o))).toEqual([]);
+    // Neither app stack installs an operator or a Prometheus: those are the cluster stack's.
+    for (const run of [staging, prod])
+      expect(objects(run).filter((o) => /cnpg-system|kube-prometheus-stack|\/monitoring\//.test(o))).toEqual(
+        [],
+      );
+  });
+
+  it('an app stack pointed at the cluster stack of another context fails before it creates anything', () => {
+    expect(broken[1]!.failed).toBe(true);
+    expect(broken[1]!.message).toContain(
+      'clusterStack: organization/ainp-cluster/prod manages kubeconfig context "ainp-prod", but this stack deploys to "ainp-staging" (kubernetes:context)',
+    );
+  });
+
+  it('staging and prod must name their cluster stack; the keys that moved there are pointed to', () => {
+    expect(broken[2]).toMatchObject({ failed: true, resourceError: true });
+    expect(broken[2]!.message).toContain(
+      'clusterStack: stack staging must name the cluster stack of its cluster',
+    );
+    expect(broken[3]).toMatchObject({ failed: true, resourceError: true });
+    expect(broken[3]!.message).toContain(
+      'monitoringInstallStack: moved to the cluster stack (infra/cluster-stack, project ainp-cluster); remove it here and set it there',
+    );
+  });
+});
