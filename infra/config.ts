@@ -276,10 +276,19 @@ export function parseStackConfig(
   if (c.brokerMaxReplicas < c.brokerReplicas)
     problems.push(`brokerMaxReplicas: ${c.brokerMaxReplicas} is below brokerReplicas ${c.brokerReplicas}`);
   if (c.natsReplicas === 2) problems.push('natsReplicas: JetStream needs 1 or at least 3 servers, not 2');
-  if (c.clusterStack)
-    for (const k of ['monitoringNamespace', 'monitoringSelectorLabels'])
-      if (raw[k] !== undefined)
-        problems.push(`${k}: comes from the cluster stack ${c.clusterStack}; set it there, not here`);
+  // Pulumi hands the program every key Pulumi.yaml declares, defaults included: a value other
+  // than the default is one an operator set here.
+  if (c.clusterStack) {
+    const defaults = configSchema.parse({});
+    if (c.monitoringNamespace !== defaults.monitoringNamespace)
+      problems.push(
+        `monitoringNamespace: comes from the cluster stack ${c.clusterStack}; set it there, not here`,
+      );
+    if (JSON.stringify(c.monitoringSelectorLabels) !== JSON.stringify(defaults.monitoringSelectorLabels))
+      problems.push(
+        `monitoringSelectorLabels: comes from the cluster stack ${c.clusterStack}; set it there, not here`,
+      );
+  }
   const external = externalServices(secretsSet);
   if (c.postgresBackupDestination && external.postgres)
     problems.push(

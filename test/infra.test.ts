@@ -412,11 +412,19 @@ describe('monitors for a Prometheus that selects by label', () => {
       deploy,
     );
     expectLabelled(run);
+    // The declared defaults reach the program too: only a value set here is refused.
     expect(
       parseStackConfig({
         clusterStack: 'organization/ainp-cluster/staging',
         monitoringSelectorLabels: '{}',
         monitoringNamespace: 'monitoring',
+      }).ok,
+    ).toBe(true);
+    expect(
+      parseStackConfig({
+        clusterStack: 'organization/ainp-cluster/staging',
+        monitoringSelectorLabels: '{"release":"prom"}',
+        monitoringNamespace: 'observability',
       }),
     ).toEqual({
       ok: false,
