@@ -4,7 +4,7 @@
  */
 import { deploy } from './program.js';
 
-const out = deploy();
+const out = await deploy();
 
 export const environment = out.environment;
 export const url = out.url;

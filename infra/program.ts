@@ -7,6 +7,7 @@ import { Nats } from './components/nats.js';
 import { Database } from './components/postgres.js';
 import { Valkey } from './components/valkey.js';
 import {
+  configSchema,
   externalServices,
   parseStackConfig,
   SECRET_KEYS,
@@ -49,7 +50,7 @@ export class Platform extends pulumi.ComponentResource {
   readonly config: StackConfig;
   readonly namespace: Namespace;
   /** Where the cluster's Prometheus runs and the labels it selects by (from the cluster stack). */
-  readonly monitoring: pulumi.Output<ClusterMonitoring>;
+  readonly monitoring: ClusterMonitoring;
   /** Each undefined when the stack brings that service itself. */
   readonly database: Database | undefined;
   readonly valkey: Valkey | undefined;
@@ -58,7 +59,13 @@ export class Platform extends pulumi.ComponentResource {
   /** The kubeconfig context this stack deploys to (`kubernetes:context`), '' for the current one. */
   readonly kubeContext: string;
 
-  constructor(name: string, raw: RawConfig, opts?: pulumi.ComponentResourceOptions) {
+  /** `cluster`: what deploy() read from the stack's cluster stack (undefined without one). */
+  constructor(
+    name: string,
+    raw: RawConfig,
+    cluster: ClusterMonitoring | undefined,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super('ainp:platform:Platform', name, {}, opts);
     const stack = pulumi.getStack();
     const parsed = parseStackConfig(raw.values, new Set(Object.keys(raw.secrets) as SecretKey[]));
@@ -73,6 +80,10 @@ export class Platform extends pulumi.ComponentResource {
       problems.push(
         `clusterStack: stack ${stack} must name the cluster stack of its cluster ` +
           `(organization/ainp-cluster/<stack>; docs/RUNBOOK.md, "Before the first deployment")`,
+      );
+    if (raw.values.clusterStack && !this.kubeContext && !['staging', 'prod'].includes(stack))
+      problems.push(
+        `kubernetes:context: required with clusterStack (the cluster stack ${raw.values.clusterStack} manages one context)`,
       );
     if (['staging', 'prod'].includes(stack) && !this.kubeContext)
       problems.push(
@@ -89,14 +100,8 @@ export class Platform extends pulumi.ComponentResource {
     const slo = readSlo();
     const parent = { parent: this };
 
-    this.monitoring = clusterMonitoring(c, this.kubeContext, parent);
-    // Nothing is created before the cluster stack's context is checked: every resource below
-    // waits for the namespace, whose name waits for the check.
-    this.namespace = new Namespace(
-      'namespace',
-      { name: this.monitoring.apply(() => c.namespace), environment: c.environment },
-      parent,
-    );
+    this.monitoring = cluster ?? { namespace: c.monitoringNamespace, labels: c.monitoringSelectorLabels };
+    this.namespace = new Namespace('namespace', { name: c.namespace, environment: c.environment }, parent);
     const ns = this.namespace.name;
     const labels = this.monitoring.labels;
     const afterNs = { parent: this, dependsOn: [this.namespace] };
@@ -212,37 +217,40 @@ export class Platform extends pulumi.ComponentResource {
 export type ClusterMonitoring = { namespace: string; labels: Record<string, string> };
 
 /**
- * The monitoring side of the cluster this stack deploys to. With `clusterStack`, read from that
- * stack's outputs (a StackReference), after checking that it manages the same kubeconfig context:
- * a stack pointed at another cluster's stack fails before it creates anything. Without it, from
- * this stack's own monitoringNamespace and monitoringSelectorLabels.
+ * Reads the stack's cluster stack (`clusterStack`, through a StackReference) before anything is
+ * created, and checks that it manages the kubeconfig context this stack deploys to: a stack pointed
+ * at another cluster's stack stops here with a message, having created nothing. Undefined without
+ * `clusterStack` (the monitoring settings are then the stack's own).
  */
-function clusterMonitoring(
-  c: StackConfig,
-  kubeContext: string,
-  opts: pulumi.ResourceOptions,
-): pulumi.Output<ClusterMonitoring> {
-  if (!c.clusterStack)
-    return pulumi.output({ namespace: c.monitoringNamespace, labels: c.monitoringSelectorLabels });
-  const ref = new pulumi.StackReference('cluster', { name: c.clusterStack }, opts);
-  return pulumi
-    .all([
-      ref.requireOutput('kubeContext'),
-      ref.requireOutput('monitoringNamespace'),
-      ref.requireOutput('monitoringSelectorLabels'),
-    ])
-    .apply(([context, namespace, labels]) => {
-      if (context !== kubeContext)
-        throw new Error(
-          `clusterStack: ${c.clusterStack} manages kubeconfig context ${JSON.stringify(context)}, ` +
-            `but this stack deploys to ${JSON.stringify(kubeContext)} (kubernetes:context); ` +
-            'name the cluster stack of the cluster this stack deploys to',
-        );
-      return { namespace: String(namespace), labels: labels as Record<string, string> };
-    });
+async function readClusterStack(raw: RawConfig): Promise<ClusterMonitoring | undefined> {
+  const name = raw.values.clusterStack;
+  // An invalid name is reported with every other config problem by Platform.
+  if (!name || !configSchema.shape.clusterStack.safeParse(name).success) return undefined;
+  const kubeContext = new pulumi.Config('kubernetes').get('context') ?? '';
+  // Without a context there is nothing to compare with: Platform reports the missing context.
+  if (!kubeContext) return undefined;
+  const ref = new pulumi.StackReference('cluster', { name });
+  const [context, namespace, labels] = await Promise.all(
+    ['kubeContext', 'monitoringNamespace', 'monitoringSelectorLabels'].map((k) =>
+      ref.getOutputDetails(k).then((d) => d.value),
+    ),
+  );
+  if (context === undefined || namespace === undefined)
+    throw new pulumi.RunError(
+      `clusterStack: ${name} has no outputs; deploy it first (npm run up:cluster -- --stack ${name.split('/').pop()})`,
+    );
+  if (context !== kubeContext)
+    throw new pulumi.RunError(
+      `clusterStack: ${name} manages kubeconfig context ${JSON.stringify(context)}, ` +
+        `but this stack deploys to ${JSON.stringify(kubeContext)} (kubernetes:context); ` +
+        'name the cluster stack of the cluster this stack deploys to',
+    );
+  return { namespace: String(namespace), labels: (labels ?? {}) as Record<string, string> };
 }
 
-export function deploy() {
-  const platform = new Platform(`ainp-${pulumi.getStack()}`, readRawConfig());
+export async function deploy() {
+  const raw = readRawConfig();
+  const cluster = await readClusterStack(raw);
+  const platform = new Platform(`ainp-${pulumi.getStack()}`, raw, cluster);
   return platform.outputs();
 }

@@ -95,7 +95,7 @@ export async function runProgram(
   stack: string,
   config: Record<string, string>,
   secrets: Record<string, string> = {},
-  program: () => Record<string, unknown>,
+  program: () => Record<string, unknown> | Promise<Record<string, unknown>>,
   project = PROJECT,
 ): Promise<ProgramRun> {
   const pending: Promise<Captured>[] = [];
@@ -126,7 +126,7 @@ export async function runProgram(
     pulumi.runtime as unknown as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> }
   ).runInPulumiStack(async () => {
     installCapture();
-    outputs = program();
+    outputs = await program();
     return outputs;
   });
   const resolved: Record<string, any> = {};
