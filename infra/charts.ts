@@ -1,6 +1,13 @@
 /** The third-party charts the programs install, pinned by exact version (from the stack config). */
 export type ChartRef = { chart: string; repo: string; version: string };
 
+/** A Helm Release's chart inputs for a pinned chart from its repository. */
+export const releaseChart = (ref: ChartRef) => ({
+  chart: ref.chart,
+  version: ref.version,
+  repositoryOpts: { repo: ref.repo },
+});
+
 /** The app stack's charts: its own Valkey and NATS. */
 export function appCharts(c: { valkeyChartVersion: string; natsChartVersion: string }) {
   return {

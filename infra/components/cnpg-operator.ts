@@ -1,6 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { ChartRef } from '../charts.js';
+import { releaseChart, type ChartRef } from '../charts.js';
 
 export type CnpgOperatorArgs = { chart: ChartRef; podMonitor: boolean };
 
@@ -26,9 +26,7 @@ export class CnpgOperator extends pulumi.ComponentResource {
       name,
       {
         name: 'cnpg',
-        chart: args.chart.chart,
-        version: args.chart.version,
-        repositoryOpts: { repo: args.chart.repo },
+        ...releaseChart(args.chart),
         namespace: CNPG_NAMESPACE,
         createNamespace: true,
         values: { monitoring: { podMonitorEnabled: args.podMonitor } },

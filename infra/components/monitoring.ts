@@ -1,6 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { ChartRef } from '../charts.js';
+import { releaseChart, type ChartRef } from '../charts.js';
 
 export type MonitoringArgs = { namespace: string; chart: ChartRef };
 
@@ -27,9 +27,7 @@ export class Monitoring extends pulumi.ComponentResource {
       name,
       {
         name: 'kube-prometheus-stack',
-        chart: args.chart.chart,
-        version: args.chart.version,
-        repositoryOpts: { repo: args.chart.repo },
+        ...releaseChart(args.chart),
         namespace: this.namespace,
         values: {
           prometheus: {

@@ -1,6 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { ChartRef } from '../charts.js';
+import { releaseChart, type ChartRef } from '../charts.js';
 import { generatedCredential } from './credential.js';
 
 export type NatsArgs = {
@@ -46,9 +46,7 @@ export class Nats extends pulumi.ComponentResource {
       name,
       {
         name: NATS_RELEASE,
-        chart: args.chart.chart,
-        version: args.chart.version,
-        repositoryOpts: { repo: args.chart.repo },
+        ...releaseChart(args.chart),
         namespace: args.namespace,
         values: {
           config: {
