@@ -98,7 +98,7 @@ describe('the cluster stack project', () => {
     }
   });
 
-  it('installs the CloudNativePG operator (retained on delete: its CRDs own every database) and the Prometheus stack, once', async () => {
+  it('installs the CloudNativePG operator (retained on delete: every database on the cluster depends on it) and the Prometheus stack, once', async () => {
     const run = await runProgram(
       'staging',
       clusterFile('staging').config,

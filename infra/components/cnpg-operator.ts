@@ -12,10 +12,11 @@ export const CNPG_NAMESPACE = 'cnpg-system';
  * cluster-wide piece, so it belongs to the cluster stack, once per cluster, and every app stack's
  * `Cluster` uses it.
  *
- * Deleting this Helm release would delete the CRDs, and with them every PostgreSQL `Cluster` of
- * every app stack on the cluster. So the release is retained on delete: `pulumi destroy` of the
- * cluster stack (or dropping the operator from it) only forgets it; uninstalling it is a deliberate
- * `helm uninstall` after every database has moved (docs/RUNBOOK.md).
+ * Deleting this Helm release would uninstall the operator under every app stack's database: the
+ * chart's CRDs carry `helm.sh/resource-policy: keep`, so the `Cluster`s and their data stay, but
+ * nothing fails over, archives WAL or takes a backup any more. So the release is retained on
+ * delete: `pulumi destroy` of the cluster stack (or dropping the operator from it) only forgets it;
+ * uninstalling it is a deliberate `helm uninstall` after every database has moved (docs/RUNBOOK.md).
  */
 export class CnpgOperator extends pulumi.ComponentResource {
   readonly release: k8s.helm.v3.Release;
