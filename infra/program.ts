@@ -14,6 +14,7 @@ import {
   type SecretKey,
   type StackConfig,
 } from './config.js';
+import { projectConfigValues } from './project-config.js';
 import { readSlo } from './slo.js';
 
 export type RawConfig = {
@@ -23,12 +24,7 @@ export type RawConfig = {
 
 /** Reads this stack's config (the project's namespace only) once. */
 export function readRawConfig(): RawConfig {
-  const project = pulumi.getProject();
-  const values: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
-    const [ns, name] = key.split(':');
-    if (ns === project && name && !(SECRET_KEYS as readonly string[]).includes(name)) values[name] = value;
-  }
+  const values = projectConfigValues(pulumi.getProject(), SECRET_KEYS);
   const cfg = new pulumi.Config();
   const secrets: RawConfig['secrets'] = {};
   for (const k of SECRET_KEYS) {
@@ -49,8 +45,6 @@ export function readRawConfig(): RawConfig {
 export class Platform extends pulumi.ComponentResource {
   readonly config: StackConfig;
   readonly namespace: Namespace;
-  /** Where the cluster's Prometheus runs and the labels it selects by (from the cluster stack). */
-  readonly monitoring: ClusterMonitoring;
   /** Each undefined when the stack brings that service itself. */
   readonly database: Database | undefined;
   readonly valkey: Valkey | undefined;
@@ -68,24 +62,25 @@ export class Platform extends pulumi.ComponentResource {
   ) {
     super('ainp:platform:Platform', name, {}, opts);
     const stack = pulumi.getStack();
+    const shared = ['staging', 'prod'].includes(stack);
     const parsed = parseStackConfig(raw.values, new Set(Object.keys(raw.secrets) as SecretKey[]));
     const problems = parsed.ok ? [] : parsed.problems;
     const environment = raw.values.environment ?? 'staging';
-    if (['staging', 'prod'].includes(stack) && environment !== stack)
+    if (shared && environment !== stack)
       problems.unshift(`environment: stack ${stack} must set environment: ${stack}`);
     // The provider deploys to `kubernetes:context`; without it, to whatever context is current,
     // so a prod `up` could land on the staging cluster. A shared stack names its cluster.
     this.kubeContext = new pulumi.Config('kubernetes').get('context') ?? '';
-    if (['staging', 'prod'].includes(stack) && !raw.values.clusterStack)
+    if (shared && !raw.values.clusterStack)
       problems.push(
         `clusterStack: stack ${stack} must name the cluster stack of its cluster ` +
           `(organization/ainp-cluster/<stack>; docs/RUNBOOK.md, "Before the first deployment")`,
       );
-    if (raw.values.clusterStack && !this.kubeContext && !['staging', 'prod'].includes(stack))
+    if (raw.values.clusterStack && !this.kubeContext && !shared)
       problems.push(
         `kubernetes:context: required with clusterStack (the cluster stack ${raw.values.clusterStack} manages one context)`,
       );
-    if (['staging', 'prod'].includes(stack) && !this.kubeContext)
+    if (shared && !this.kubeContext)
       problems.push(
         `kubernetes:context: stack ${stack} must name the kubeconfig context of its cluster ` +
           `(pulumi config set kubernetes:context <context> --stack ${stack}); npm run health and the gate use it too`,
@@ -95,15 +90,17 @@ export class Platform extends pulumi.ComponentResource {
         `invalid config for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
         this,
       );
-    const c = (this.config = parsed.config);
+    // With a cluster stack, where Prometheus runs and the labels it selects by are that stack's.
+    const c = (this.config = cluster
+      ? { ...parsed.config, monitoringNamespace: cluster.namespace, monitoringSelectorLabels: cluster.labels }
+      : parsed.config);
     const refs = appCharts(c);
     const slo = readSlo();
     const parent = { parent: this };
 
-    this.monitoring = cluster ?? { namespace: c.monitoringNamespace, labels: c.monitoringSelectorLabels };
     this.namespace = new Namespace('namespace', { name: c.namespace, environment: c.environment }, parent);
     const ns = this.namespace.name;
-    const labels = this.monitoring.labels;
+    const labels = c.monitoringSelectorLabels;
     const afterNs = { parent: this, dependsOn: [this.namespace] };
 
     const external = externalServices(new Set(Object.keys(raw.secrets) as SecretKey[]));
@@ -170,7 +167,6 @@ export class Platform extends pulumi.ComponentResource {
         namespace: ns,
         slo,
         monitoring: c.monitoringEnabled,
-        clusterMonitoring: this.monitoring,
         databaseUrl: this.database?.databaseUrl ?? raw.secrets.databaseUrl!,
         redisUrl: this.valkey?.url ?? raw.secrets.redisUrl!,
         natsUrl: this.nats?.url ?? raw.secrets.natsUrl!,

@@ -2,6 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { clusterCharts } from '../charts.js';
 import { CNPG_NAMESPACE, CnpgOperator } from '../components/cnpg-operator.js';
 import { Monitoring } from '../components/monitoring.js';
+import { projectConfigValues } from '../project-config.js';
 import { parseClusterConfig, type ClusterConfig } from './config.js';
 
 /** The cluster stack's project: app stacks name one of its stacks as `<org>/ainp-cluster/<stack>`. */
@@ -69,16 +70,9 @@ export class ClusterServices extends pulumi.ComponentResource {
   }
 }
 
-/** This project's config values (its own namespace only). */
-export function readClusterConfig(): Record<string, string | undefined> {
-  const values: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
-    const [ns, name] = key.split(':');
-    if (ns === CLUSTER_PROJECT && name) values[name] = value;
-  }
-  return values;
-}
-
 export function deployCluster() {
-  return new ClusterServices(`ainp-cluster-${pulumi.getStack()}`, readClusterConfig()).outputs();
+  return new ClusterServices(
+    `ainp-cluster-${pulumi.getStack()}`,
+    projectConfigValues(CLUSTER_PROJECT),
+  ).outputs();
 }

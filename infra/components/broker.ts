@@ -13,8 +13,6 @@ export type BrokerArgs = {
   namespace: pulumi.Input<string>;
   slo: Slo;
   monitoring: boolean;
-  /** The cluster's Prometheus: its namespace (admitted by the NetworkPolicy) and the labels it selects by. */
-  clusterMonitoring: pulumi.Input<{ namespace: string; labels: Record<string, string> }>;
   databaseUrl: pulumi.Input<string>;
   redisUrl: pulumi.Input<string>;
   natsUrl: pulumi.Input<string>;
@@ -145,11 +143,10 @@ export class Broker extends pulumi.ComponentResource {
 
     const chart = `${PROJECT_ROOT}/helm`;
     const digestOfChart = chartDigest(chart);
-    const values = pulumi.all([ref, args.clusterMonitoring]).apply(([r, m]) => {
+    const values = ref.apply((r) => {
       const { repository, digest } = splitRepoDigest(r);
-      const cc = { ...c, monitoringNamespace: m.namespace, monitoringSelectorLabels: m.labels };
       return {
-        ...brokerValues(cc, {
+        ...brokerValues(c, {
           imageRepository: repository,
           imageDigest: digest,
           existingSecret: ENV_SECRET,

@@ -12,7 +12,7 @@ export type NatsArgs = {
   storageClass: string;
   podMonitor: boolean;
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label. */
-  monitorLabels: pulumi.Input<Record<string, string>>;
+  monitorLabels: Record<string, string>;
 };
 
 export const NATS_RELEASE = 'ainp-nats';

@@ -9,7 +9,7 @@ export type DatabaseArgs = {
   storageClass: string;
   podMonitor: boolean;
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label (`release: ...`). */
-  monitorLabels?: pulumi.Input<Record<string, string>>;
+  monitorLabels?: Record<string, string>;
   backup?: {
     destinationPath: string;
     endpointURL: string;

@@ -12,7 +12,7 @@ export type ValkeyArgs = {
   storageClass: string;
   serviceMonitor: boolean;
   /** Labels on the ServiceMonitor, for a Prometheus that selects monitors by label. */
-  monitorLabels: pulumi.Input<Record<string, string>>;
+  monitorLabels: Record<string, string>;
 };
 
 /** The first chart version whose exporter reads the password from the users Secret (PR #141). */
