@@ -2,6 +2,7 @@
  * The performance bars of SPEC section 9, every operation measured in one run beside a bare
  * Express 5 app on the same machine (ratios, since absolute figures drift between machines):
  *   npm run bench -- [--seconds 10] [--connections 50] [--agents 100000] [--warmup 1] [--out file.json]
+ *                    [--only reads,writes,search]   (a subset of the rows, while working on one path)
  * Starts PostgreSQL (embedded), Valkey and NATS in a temporary folder, the built broker
  * (dist/app/main.js, every rate limit lifted) and bench/bare-express.ts once each; runs autocannon
  * against each operation in turn and records every response time itself, so p50, p95 and p99 are
@@ -36,8 +37,13 @@ const { values } = parseArgs({
     agents: { type: 'string', default: '100000' },
     warmup: { type: 'string', default: '1' },
     out: { type: 'string' },
+    only: { type: 'string', default: 'reads,writes,search' },
   },
 });
+const GROUPS = ['reads', 'writes', 'search'] as const;
+const only = new Set(values.only.split(',').map((g) => g.trim()));
+for (const g of only)
+  if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: ${GROUPS.join(', ')}, not ${g}`);
 const positive = (name: string, v: string, min = 1) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, not ${v}`);
@@ -215,98 +221,109 @@ try {
   );
 
   const bareFirst = await measure('bare Express GET /ping (first)', null, { url: `${bare.url}/ping` });
-  await measure('GET /live (middleware only)', null, { url: `${base}/live` });
-  await measure('GET /api/v1/agents/{id}', { kind: 'ratio', min: 0.7 }, { url: agentUrl, headers: auth });
-  await measure(
-    'GET /api/reputation/{did}',
-    { kind: 'ratio', min: 0.7 },
-    { url: reputationUrl, headers: auth },
-  );
-
-  // Signed attestations: each request a distinct AUDIT_PASS by a committee member of a settled,
-  // pending receipt, signed just before its run (signatures are good for 5 minutes). A calibration
-  // run (which is also the warm-up) sizes the measured one to about --seconds.
-  const attestationBody = JSON.stringify(audit);
-  const attestations = async (count: number) => {
-    const made = await receipts(Math.ceil(count / first!.committee.length));
-    const pairs = made.flatMap((r) =>
-      r.committee.map((did) => ({ task: r.task_id, signer: byDid.get(did)! })),
+  if (only.has('reads')) {
+    await measure('GET /live (middleware only)', null, { url: `${base}/live` });
+    await measure('GET /api/v1/agents/{id}', { kind: 'ratio', min: 0.7 }, { url: agentUrl, headers: auth });
+    await measure(
+      'GET /api/reputation/{did}',
+      { kind: 'ratio', min: 0.7 },
+      { url: reputationUrl, headers: auth },
     );
-    if (pairs.length < count) throw new Error(`only ${pairs.length} committee seats for ${count}`);
-    return pairs.slice(0, count);
-  };
-  const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number) => {
-    const requests = pairs.map(({ task, signer }) => {
-      const p = `/api/receipts/${task}/attestations`;
-      return {
-        method: 'POST' as const,
-        path: p,
-        headers: { ...signedHeaders(signer, 'POST', p, attestationBody), 'Content-Type': 'application/json' },
-        body: attestationBody,
-      };
-    });
-    let next = 0;
-    // One queued request per request sent; `amount` stops the run before the queue runs dry (were
-    // it to, the request would go to /api/receipts unchanged, a 404 that fails the row).
-    return {
-      url: `${base}/api/receipts`,
-      method: 'POST' as const,
-      amount,
-      requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++] }) }],
-    };
-  };
-  const spare = connections; // a reconnect after an error takes one more request from the queue
-  const calibrationCount = Math.max(connections * 10, 500);
-  const calibration = await cannon({
-    connections,
-    ...attestRun(await attestations(calibrationCount + spare), calibrationCount),
-  });
-  if (!calibration.ok)
-    console.log(JSON.stringify({ calibration_failed: calibration.statuses, errors: calibration.errors }));
-  // Cold, the calibration runs slower than the measured run: 1.5x its rate brings the window near --seconds.
-  const attestCount = Math.max(connections, Math.ceil(calibration.rps * seconds * 1.5));
-  const attestPairs = await attestations(attestCount + spare);
-  await measure(
-    'POST /api/receipts/{task_id}/attestations (signed)',
-    { kind: 'ratio', min: 0.4 },
-    attestRun(attestPairs, attestCount),
-    { warm: false, label: '/api/receipts/{task_id}/attestations' },
-  );
-
-  await measure(
-    'POST /api/v1/agents/register',
-    { kind: 'ratio', min: 0.3 },
-    {
-      url: `${base}/api/v1/agents/register`,
-      method: 'POST',
-      headers: { ...auth, 'Content-Type': 'application/json' },
-      body: JSON.stringify(agentBody({ name: 'bench registered' })),
-    },
-  );
-
-  // Search over the seeded agents, 8 clients.
-  const db = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
-  let seedSeconds: number;
-  try {
-    seedSeconds = await seedAgents(db, agentCount);
-  } finally {
-    await db.end();
   }
-  console.log(JSON.stringify({ seeded_agents: agentCount, seed_seconds: seedSeconds }));
-  for (const route of ['/api/v1/agents', '/api/discovery'])
-    for (const query of ['?q=legal%20contracts&limit=20', '?tag=finance&limit=20']) {
-      const url = `${base}${route}${query}`;
-      await expect2xx(url, auth);
-      await measure(
-        `GET ${route}${query} (search)`,
-        { kind: 'p95', max_ms: 50 },
-        {
-          url,
-          headers: auth,
-          connections: SEARCH_CONNECTIONS,
-        },
+
+  let calibrationRps: number | null = null;
+  if (only.has('writes')) {
+    // Signed attestations: each request a distinct AUDIT_PASS by a committee member of a settled,
+    // pending receipt, signed just before its run (signatures are good for 5 minutes). A calibration
+    // run (which is also the warm-up) sizes the measured one to about --seconds.
+    const attestationBody = JSON.stringify(audit);
+    const attestations = async (count: number) => {
+      const made = await receipts(Math.ceil(count / first!.committee.length));
+      const pairs = made.flatMap((r) =>
+        r.committee.map((did) => ({ task: r.task_id, signer: byDid.get(did)! })),
       );
+      if (pairs.length < count) throw new Error(`only ${pairs.length} committee seats for ${count}`);
+      return pairs.slice(0, count);
+    };
+    const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number) => {
+      const requests = pairs.map(({ task, signer }) => {
+        const p = `/api/receipts/${task}/attestations`;
+        return {
+          method: 'POST' as const,
+          path: p,
+          headers: {
+            ...signedHeaders(signer, 'POST', p, attestationBody),
+            'Content-Type': 'application/json',
+          },
+          body: attestationBody,
+        };
+      });
+      let next = 0;
+      // One queued request per request sent; `amount` stops the run before the queue runs dry (were
+      // it to, the request would go to /api/receipts unchanged, a 404 that fails the row).
+      return {
+        url: `${base}/api/receipts`,
+        method: 'POST' as const,
+        amount,
+        requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++] }) }],
+      };
+    };
+    const spare = connections; // a reconnect after an error takes one more request from the queue
+    const calibrationCount = Math.max(connections * 10, 500);
+    const calibration = await cannon({
+      connections,
+      ...attestRun(await attestations(calibrationCount + spare), calibrationCount),
+    });
+    calibrationRps = calibration.rps;
+    if (!calibration.ok)
+      console.log(JSON.stringify({ calibration_failed: calibration.statuses, errors: calibration.errors }));
+    // Cold, the calibration runs slower than the measured run: 1.5x its rate brings the window near --seconds.
+    const attestCount = Math.max(connections, Math.ceil(calibration.rps * seconds * 1.5));
+    const attestPairs = await attestations(attestCount + spare);
+    await measure(
+      'POST /api/receipts/{task_id}/attestations (signed)',
+      { kind: 'ratio', min: 0.4 },
+      attestRun(attestPairs, attestCount),
+      { warm: false, label: '/api/receipts/{task_id}/attestations' },
+    );
+
+    await measure(
+      'POST /api/v1/agents/register',
+      { kind: 'ratio', min: 0.3 },
+      {
+        url: `${base}/api/v1/agents/register`,
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify(agentBody({ name: 'bench registered' })),
+      },
+    );
+  }
+
+  let seedSeconds: number | null = null;
+  if (only.has('search')) {
+    // Search over the seeded agents, 8 clients.
+    const db = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
+    try {
+      seedSeconds = await seedAgents(db, agentCount);
+    } finally {
+      await db.end();
     }
+    console.log(JSON.stringify({ seeded_agents: agentCount, seed_seconds: seedSeconds }));
+    for (const route of ['/api/v1/agents', '/api/discovery'])
+      for (const query of ['?q=legal%20contracts&limit=20', '?tag=finance&limit=20']) {
+        const url = `${base}${route}${query}`;
+        await expect2xx(url, auth);
+        await measure(
+          `GET ${route}${query} (search)`,
+          { kind: 'p95', max_ms: 50 },
+          {
+            url,
+            headers: auth,
+            connections: SEARCH_CONNECTIONS,
+          },
+        );
+      }
+  }
 
   const bareLast = await measure('bare Express GET /ping (last)', null, { url: `${bare.url}/ping` });
   const loadEnd = os.loadavg();
@@ -391,7 +408,8 @@ try {
           warmup_seconds: warmupSeconds,
           agents: agentCount,
           committee: first!.committee.length,
-          attestation_calibration_rps: calibration.rps,
+          attestation_calibration_rps: calibrationRps,
+          only: [...only],
           seed_seconds: seedSeconds,
           profile: Boolean(process.env.BENCH_PROFILE),
         },

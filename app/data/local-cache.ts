@@ -60,6 +60,21 @@ export class LocalCache {
     }
   }
 
+  /**
+   * The value cached for `kind:id` when this process may answer from it (feed live, not expired),
+   * else undefined; nothing is loaded or counted (the caller counts a hit it serves: `hit`).
+   */
+  peek(kind: string, id: string): unknown {
+    if (!this.live || this.opts.ttlMs <= 0) return undefined;
+    const entry = this.entries.get(`${kind}:${id}`);
+    return entry && entry.expires > Date.now() ? entry.value : undefined;
+  }
+
+  /** Counts a read answered from a value `peek` returned. */
+  hit(kind: string): void {
+    this.requests?.inc({ kind, result: 'local_hit' });
+  }
+
   /** Drops these keys, and keeps any load of them already running from being stored. */
   invalidate(keys: Iterable<string>): void {
     for (const key of keys) {

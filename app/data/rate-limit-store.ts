@@ -105,6 +105,22 @@ export class SyncedRateLimitStore implements Store {
     };
   }
 
+  /**
+   * Counts a hit without waiting, when `increment` would not wait either and the hit stays within
+   * `limit`: the key's window has synced once, its batch has room and no sync just failed. Returns
+   * the hit's total and the window's end, or undefined with nothing counted (then `increment`
+   * decides, as for any hit). The hot read path (http/hot-reads.ts) admits most hits this way.
+   */
+  admitLocally(key: string, limit: number): { totalHits: number; resetAt: number } | undefined {
+    const e = this.entries.get(key);
+    if (!e || e.resetAt <= Date.now() || e.syncedThrough === 0 || e.failedAt !== 0) return undefined;
+    if (e.counted + 1 - e.syncedThrough >= this.batch) return undefined;
+    const totalHits = e.shared + (e.counted + 1 - e.syncedThrough) + e.credit;
+    if (totalHits > limit) return undefined;
+    e.counted += 1;
+    return { totalHits, resetAt: e.resetAt };
+  }
+
   decrement(key: string): void {
     const e = this.entries.get(key);
     if (e) e.credit -= 1;

@@ -4,7 +4,8 @@ import type { AppContext } from '../context.js';
 import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
-import { securityHeaders } from './middleware/security-headers.js';
+import { helmetHeaders, securityHeaders } from './middleware/security-headers.js';
+import { hotReads } from './hot-reads.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
 import { withRequestContext } from './middleware/request-context.js';
@@ -43,16 +44,19 @@ function corsOptions(ctx: AppContext): cors.CorsOptions {
  * Origin header (a server-side agent, curl, k6) is not a CORS request and gets only the headers
  * `cors` would add to it anyway, worked out once.
  */
-function corsFor(ctx: AppContext): RequestHandler {
+function corsFor(ctx: AppContext): { middleware: RequestHandler; withoutOrigin: Array<[string, string]> } {
   const options = corsOptions(ctx);
   const full = cors(options);
-  const exposed = (options.exposedHeaders as string[]).join(',');
-  return (req, res, next) => {
+  const withoutOrigin: Array<[string, string]> = [
+    ['Vary', 'Origin'],
+    ['Access-Control-Expose-Headers', (options.exposedHeaders as string[]).join(',')],
+  ];
+  const middleware: RequestHandler = (req, res, next) => {
     if (req.headers.origin !== undefined || req.method === 'OPTIONS') return full(req, res, next);
-    res.setHeader('Vary', 'Origin');
-    res.setHeader('Access-Control-Expose-Headers', exposed);
+    for (const [name, value] of withoutOrigin) res.setHeader(name, value);
     next();
   };
+  return { middleware, withoutOrigin };
 }
 
 export function createApp(ctx: AppContext): Express {
@@ -61,11 +65,43 @@ export function createApp(ctx: AppContext): Express {
   app.set('trust proxy', ctx.env.TRUST_PROXY);
   app.set('query parser', 'simple');
 
+  const helmet = helmetHeaders({
+    contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
+  });
+  const cors = corsFor(ctx);
+  const apiKeys = apiKeyAuth(ctx);
+  const admin = adminAuth(ctx);
+  const guards: Guards = {
+    auth: { 'api-key': apiKeys.require, did: requireDid, 'did-or-api-key': requireCaller, admin },
+    limits: rateLimiters(ctx),
+  };
+
+  // The two hottest reads, answered from the in-process cache before the chain below when it
+  // would add nothing to them (see hot-reads.ts); everything else, and every miss, goes on. The
+  // headers helmet removes (X-Powered-By) are not set this early: x-powered-by is disabled.
+  app.use(
+    hotReads({
+      cache: ctx.localCache,
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+      cachedKey: apiKeys.cached,
+      common: [...helmet.set, ...cors.withoutOrigin],
+      routes: [
+        { prefix: '/api/v1/agents/', kind: 'agent', route: '/api/v1/agents/:id', limiter: guards.limits.get },
+        {
+          prefix: '/api/reputation/',
+          kind: 'rep',
+          route: '/api/reputation/:did',
+          limiter: guards.limits.api_read,
+        },
+      ],
+    }),
+  );
   app.use(withRequestContext);
   app.use(accessLog(ctx.logger));
   app.use(httpMetrics(ctx.metrics));
-  app.use(securityHeaders({ contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } }));
-  app.use(corsFor(ctx));
+  app.use(securityHeaders(helmet));
+  app.use(cors.middleware);
   app.use(jsonOnly);
   app.use(
     express.json({
@@ -81,12 +117,6 @@ export function createApp(ctx: AppContext): Express {
 
   app.use(rejectNul);
 
-  const apiKeys = apiKeyAuth(ctx);
-  const admin = adminAuth(ctx);
-  const guards: Guards = {
-    auth: { 'api-key': apiKeys.require, did: requireDid, 'did-or-api-key': requireCaller, admin },
-    limits: rateLimiters(ctx),
-  };
   const api = { guards, openapi: createOpenApiRegistry() };
   app.use(platformRoutes(ctx, api));
   // Each admin route counts its per-IP limit before it checks the token (so guessing the token is

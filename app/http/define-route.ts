@@ -124,8 +124,29 @@ export function defineRoute<
   document(routes, spec);
 }
 
+/** A frozen result as sent: its JSON (text and bytes) and ETag, made once. */
+export interface Serialized {
+  body: string;
+  bytes: Buffer;
+  etag: string | undefined;
+}
+
 /** The body and ETag of frozen results (cached values, shared between requests), made once each. */
-const serialized = new WeakMap<object, { body: string; etag: string | undefined }>();
+const serialized = new WeakMap<object, Serialized>();
+
+/** How a frozen result is sent, worked out on its first use (`etagFn`: the app's `etag fn`). */
+export function serializedOnce(
+  result: object,
+  etagFn: ((body: string, encoding: string) => string) | undefined,
+): Serialized {
+  let done = serialized.get(result);
+  if (!done) {
+    const body = JSON.stringify(result);
+    done = { body, bytes: Buffer.from(body), etag: etagFn?.(body, 'utf8') };
+    serialized.set(result, done);
+  }
+  return done;
+}
 
 /**
  * `res.status(status).json(result)`, except that a frozen result (a value from the in-process
@@ -136,13 +157,10 @@ function sendJson(res: Response, status: number, result: unknown): void {
     res.status(status).json(result);
     return;
   }
-  let done = serialized.get(result);
-  if (!done) {
-    const body = JSON.stringify(result);
-    const etagFn = res.req.app.get('etag fn') as ((body: string, encoding: string) => string) | undefined;
-    done = { body, etag: etagFn?.(body, 'utf8') };
-    serialized.set(result, done);
-  }
+  const done = serializedOnce(
+    result,
+    res.req.app.get('etag fn') as ((body: string, encoding: string) => string) | undefined,
+  );
   res.status(status).setHeader('Content-Type', 'application/json; charset=utf-8');
   // With ETag set, res.send does not hash the body again; it still answers 304 when it matches.
   if (done.etag) res.setHeader('ETag', done.etag);

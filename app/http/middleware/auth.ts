@@ -1,4 +1,4 @@
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { AppContext } from '../../context.js';
 import { findActiveApiKeyByHash, type ApiKeyRecord } from '../../data/api-key-repository.js';
 import { hashApiKey, secretsEqual } from '../../domain/api-keys.js';
@@ -50,12 +50,24 @@ export function apiKeyAuth(ctx: AppContext) {
     next();
   };
 
+  /**
+   * The key of a request as `identify` would resolve it, when that needs no database round trip:
+   * a presented key found in the cache and not expired. Undefined otherwise (no key, an unknown
+   * one, or one to look up), so the caller takes the full path.
+   */
+  const cached = (req: Request): ApiKeyRecord | undefined => {
+    const presented = presentedKey(req.headers.authorization, req.headers['x-api-key'] as string | undefined);
+    if (!presented) return undefined;
+    const key = cache.get(hashApiKey(presented));
+    return key && key.expires >= Date.now() ? key.key : undefined;
+  };
+
   const require: RequestHandler = (_req, res, next) => {
     callerKey(res);
     next();
   };
 
-  return { identify, require, forget: (hash: string) => cache.delete(hash) };
+  return { identify, require, cached, forget: (hash: string) => cache.delete(hash) };
 }
 
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { ApiKeyRecord } from '../data/api-key-repository.js';
+import type { LocalCache } from '../data/local-cache.js';
+import type { Metrics } from '../metrics.js';
+import { serializedOnce } from './define-route.js';
+import type { Limiter } from './middleware/rate-limit.js';
+import { ACCEPTABLE_REQUEST_ID } from './middleware/request-context.js';
+
+/** One read served from the in-process cache: `GET <prefix><key>`. */
+export interface HotRoute {
+  /** The path before the cached key, e.g. `/api/v1/agents/`. */
+  prefix: string;
+  /** The LocalCache kind whose key is the rest of the path. */
+  kind: string;
+  /** The route template the full path reports in metrics (`/api/v1/agents/:id`). */
+  route: string;
+  /** The route's rate limit (the same store counts both paths). */
+  limiter: Limiter;
+}
+
+export interface HotReadsDeps {
+  cache: LocalCache;
+  metrics: Metrics;
+  logger: Logger;
+  /** The cached API key of a request, as `identify` would resolve it (see apiKeyAuth). */
+  cachedKey: (req: Request) => ApiKeyRecord | undefined;
+  /** The headers every response to a request without Origin carries before routing (helmet, CORS). */
+  common: ReadonlyArray<readonly [string, string]>;
+  routes: HotRoute[];
+}
+
+/** What a request must not carry for the short path: anything that could change its answer. */
+const DECLINE: ReadonlyArray<keyof IncomingHttpHeaders> = [
+  'origin', // CORS answers per origin
+  'x-ainp-did', // a signature to verify (and the DID it counts against)
+  'if-none-match', // conditional GETs (304) stay with Express's `fresh`
+  'if-modified-since',
+  'transfer-encoding', // a GET with a body is looked at by the full chain
+];
+
+/**
+ * The key a path segment names, decoded as Express decodes a route parameter; undefined for no
+ * segment, more than one, a query string or an escape that does not decode.
+ */
+function param(raw: string): string | undefined {
+  if (raw.length === 0 || /[/?#]/.test(raw)) return undefined;
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The hot reads (an agent by id, a DID's reputation) answered before Express's router and
+ * middleware chain, when everything that chain would do for them is already known in process:
+ * the value is in the LocalCache, the API key in apiKeyAuth's cache and the rate-limit hit fits
+ * its batch (SyncedRateLimitStore.admitLocally). The answer is the one the full chain gives, byte
+ * for byte but for Date and the rate-limit counters (test/hot-reads.test.ts compares them): the
+ * same security and CORS headers, X-Request-ID, RateLimit-* headers, body, ETag, metrics (route,
+ * status, duration, cache hit) and access-log line. Whenever any of that is not known here (a
+ * miss, a key to look up, a sync due, a conditional GET, an Origin, a DID signature, a body or
+ * a query string) the request goes down the full chain unchanged: nothing is counted
+ * twice, since this path counts only what it answers.
+ */
+export function hotReads(deps: HotReadsDeps): RequestHandler {
+  const routes = deps.routes.map((r) => {
+    const labels = { method: 'GET', route: r.route, status: '200' };
+    const windowSeconds = Math.ceil(r.limiter.windowMs / 1000);
+    const fixed = [
+      ...deps.common.flat(),
+      'RateLimit-Policy',
+      `${r.limiter.limit};w=${windowSeconds}`,
+      'RateLimit-Limit',
+      String(r.limiter.limit),
+      'Content-Type',
+      'application/json; charset=utf-8',
+    ];
+    return { ...r, labels, fixed };
+  });
+  const { cache, metrics, logger } = deps;
+
+  return (req, res, next) => {
+    if (req.method !== 'GET') return next();
+    const start = performance.now();
+    const url = req.url;
+    const route = routes.find((r) => url.startsWith(r.prefix));
+    if (!route) return next();
+    const id = param(url.slice(route.prefix.length));
+    if (id === undefined) return next();
+    const headers = req.headers;
+    for (const name of DECLINE) if (headers[name] !== undefined) return next();
+    if (Number(headers['content-length'] ?? 0) > 0) return next();
+    const value = cache.peek(route.kind, id);
+    if (typeof value !== 'object' || value === null) return next();
+    const key = deps.cachedKey(req);
+    if (!key) return next();
+    const admitted = route.limiter.store.admitLocally(`key:${key.id}`, route.limiter.limit);
+    if (!admitted) return next();
+
+    const sent = headers['x-request-id'];
+    const requestId = typeof sent === 'string' && ACCEPTABLE_REQUEST_ID.test(sent) ? sent : randomUUID();
+    const body = serializedOnce(
+      value as object,
+      req.app.get('etag fn') as Parameters<typeof serializedOnce>[1],
+    );
+    const reset = Math.max(0, Math.ceil((admitted.resetAt - Date.now()) / 1000));
+    res.writeHead(200, [
+      'X-Request-ID',
+      requestId,
+      ...route.fixed,
+      'RateLimit-Remaining',
+      String(Math.max(route.limiter.limit - admitted.totalHits, 0)),
+      'RateLimit-Reset',
+      String(reset),
+      ...(body.etag ? ['ETag', body.etag] : []),
+      'Content-Length',
+      String(body.bytes.length),
+    ]);
+    res.end(body.bytes);
+
+    cache.hit(route.kind);
+    const seconds = (performance.now() - start) / 1000;
+    metrics.httpRequests.inc(route.labels);
+    metrics.httpDuration.observe(route.labels, seconds);
+    if (logger.isLevelEnabled('debug'))
+      logger.debug(
+        {
+          request_id: requestId,
+          req: { method: 'GET', url: req.originalUrl },
+          res: { status: 200 },
+          responseTime: Math.round(seconds * 1000),
+        },
+        'request completed',
+      );
+  };
+}
