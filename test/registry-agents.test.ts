@@ -227,6 +227,51 @@ describe('search filters and pagination', () => {
     expect(past.body).toEqual({ agents: [], total: 2, limit: 50, offset: 10 });
   });
 
+  it('keeps the total of a tag-only search exact through registration, changes of tags and status, and deletion', async () => {
+    const tag = `tagcount${Date.now()}`;
+    const c = await newClient(broker.url);
+    const total = async (query = '') =>
+      (await c.get(`/api/v1/agents?tag=${tag}${query}`)).body.total as number;
+    const discovered = async () => (await c.get(`/api/discovery?tag=${tag}`)).body.total as number;
+    const [a, b] = [
+      (await c.post('/api/v1/agents/register', agentBody({ tags: [tag, tag, 'other'] }))).body,
+      (await c.post('/api/v1/agents/register', agentBody({ tags: [tag] }))).body,
+    ];
+    expect([await total(), await total('&status=all'), await discovered()]).toEqual([2, 2, 2]);
+    expect((await c.patch(`/api/v1/agents/${a.id}`, { tags: ['other'] })).status).toBe(200);
+    expect(await total()).toBe(1);
+    expect((await c.patch(`/api/v1/agents/${a.id}`, { tags: [tag] })).status).toBe(200);
+    expect((await c.patch(`/api/v1/agents/${b.id}`, { status: 'inactive' })).status).toBe(200);
+    expect([await total(), await total('&status=inactive'), await total('&status=all')]).toEqual([1, 1, 2]);
+    expect(await discovered()).toBe(1);
+    await db.query('DELETE FROM agents WHERE id = $1', [b.id]);
+    expect([await total('&status=all'), await discovered()]).toEqual([1, 1]);
+    // agent_tags is exactly the (tag, status, agent) set of agents, both ways.
+    const drift = await db.query(
+      `SELECT (SELECT count(*) FROM (SELECT DISTINCT t, status, id FROM agents, unnest(tags) t
+                                     EXCEPT SELECT tag, status, agent_uuid FROM agent_tags) x)::int AS missing,
+              (SELECT count(*) FROM (SELECT tag, status, agent_uuid FROM agent_tags
+                                     EXCEPT SELECT DISTINCT t, status, id FROM agents, unnest(tags) t) y)::int AS extra`,
+    );
+    expect(drift.rows[0]).toEqual({ missing: 0, extra: 0 });
+  });
+
+  it('gives a text search and a text discovery their total past the last page', async () => {
+    const word = `zebrafinch${Date.now()}`;
+    const c = await newClient(broker.url);
+    for (const name of ['first', 'second', 'third'])
+      await c.post('/api/v1/agents/register', agentBody({ name: `${name} ${word}`, tags: ['ranked'] }));
+    const page = await c.get(`/api/v1/agents?q=${word}&limit=2`);
+    expect(page.body.total).toBe(3);
+    expect(page.body.agents).toHaveLength(2);
+    expect((await c.get(`/api/v1/agents?q=${word}&offset=5`)).body).toMatchObject({ agents: [], total: 3 });
+    const found = await c.get(`/api/discovery?q=${word}&limit=2`);
+    expect(found.body.total).toBe(3);
+    expect(found.body.agents).toHaveLength(2);
+    expect(found.body.agents[0].discovery.relevance).toBeGreaterThan(0);
+    expect((await c.get(`/api/discovery?q=${word}&offset=5`)).body).toMatchObject({ agents: [], total: 3 });
+  });
+
   it('rejects a limit over 100, an unknown filter and a bad trust level with 400', async () => {
     expect((await owner.get('/api/v1/agents?limit=101')).status).toBe(400);
     expect((await owner.get('/api/v1/agents?colour=red')).status).toBe(400);

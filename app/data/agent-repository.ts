@@ -207,11 +207,11 @@ export async function searchAgents(
   if (f.owner_address) where.push(`a.owner_address = ${param(f.owner_address)}`);
   if (f.chain_id) where.push(`a.chain_id = ${param(f.chain_id)}`);
   if (f.tag) where.push(`a.tags @> ARRAY[${param(f.tag)}]::text[]`);
-  let order = 'a.created_at DESC, a.id';
+  let rank: string | undefined;
   if (f.q) {
     const q = param(f.q);
     where.push(`a.search_vector @@ websearch_to_tsquery('english', ${q})`);
-    order = `ts_rank(a.search_vector, websearch_to_tsquery('english', ${q})) DESC, ${order}`;
+    rank = `ts_rank(a.search_vector, websearch_to_tsquery('english', ${q}))`;
   }
   if (f.min_reputation !== undefined) {
     where.push(`(CASE WHEN s.total > 0 THEN s.score_sum / s.total ELSE 0 END) >= ${param(f.min_reputation)}`);
@@ -227,16 +227,55 @@ export async function searchAgents(
   const counted = values.length;
   const limit = param(f.limit);
   const offset = param(f.offset);
-  // The page and the total as two queries, in parallel: the page reads its rows in index order and
-  // stops at the limit, where a count(*) OVER () beside it had to read every match in full
-  // (measured over 100,000 agents, tag=finance: 81 ms with the window, 1.5 ms for the page and
-  // 15 ms for the count apart).
+
+  if (rank) {
+    // A text query ranks every match anyway, so one pass over them gives the page and the total:
+    // the matches are ranked once on narrow rows, counted, and only the page is read in full
+    // (q=legal contracts over 100,000 agents, 8 clients: 287 pages/s, 242 as two queries).
+    const { rows } = await db.query<Row & { total: string }>(
+      `WITH m AS MATERIALIZED (
+         SELECT a.id, a.created_at, ${rank} AS rank FROM ${from} ${filter}
+       ), p AS (SELECT id, created_at, rank FROM m ORDER BY rank DESC, created_at DESC, id LIMIT ${limit} OFFSET ${offset})
+       SELECT (SELECT count(*) FROM m) AS total, ${AGENT_COLUMNS}
+         FROM (SELECT 1) one LEFT JOIN (p JOIN agents a ON a.id = p.id) ON true
+        ORDER BY p.rank DESC, p.created_at DESC, p.id`,
+      values,
+    );
+    const total = Number(rows[0]?.total ?? 0);
+    return { agents: rows.filter((r) => r.id !== null).map(({ total: _, ...r }) => toAgent(r)), total };
+  }
+  // Otherwise the page and the total as two queries, in parallel: the page reads its rows in index
+  // order and stops at the limit, where a count(*) OVER () beside it had to read every match in
+  // full (measured over 100,000 agents, tag=finance: 81 ms with the window, 1.5 ms for the page
+  // and 15 ms for the count apart). A count by tag alone is an index-only scan of agent_tags
+  // (migration 0009).
   const [page, count] = await Promise.all([
     db.query<Row>(
-      `SELECT ${AGENT_COLUMNS} FROM ${from} ${filter} ORDER BY ${order} LIMIT ${limit} OFFSET ${offset}`,
+      `SELECT ${AGENT_COLUMNS} FROM ${from} ${filter} ORDER BY a.created_at DESC, a.id LIMIT ${limit} OFFSET ${offset}`,
       values,
     ),
-    db.query<{ n: string }>(`SELECT count(*) AS n FROM ${from} ${filter}`, values.slice(0, counted)),
+    tagOnly(f)
+      ? countByTag(db, f.tag!, f.status)
+      : db.query<{ n: string }>(`SELECT count(*) AS n FROM ${from} ${filter}`, values.slice(0, counted)),
   ]);
   return { agents: page.rows.map(toAgent), total: Number(count.rows[0]!.n) };
+}
+
+/** A search whose only filters are a tag and a status (the total agent_tags can count). */
+const tagOnly = (f: SearchAgentsInput) =>
+  f.tag !== undefined &&
+  !f.q &&
+  !f.owner_address &&
+  !f.chain_id &&
+  f.min_reputation === undefined &&
+  !f.trust_level;
+
+/** The agents with this tag and status (any status for 'all'), from agent_tags' primary key. */
+export function countByTag(db: Queryable, tag: string, status: 'active' | 'inactive' | 'all') {
+  return status === 'all'
+    ? db.query<{ n: string }>('SELECT count(*) AS n FROM agent_tags WHERE tag = $1', [tag])
+    : db.query<{ n: string }>('SELECT count(*) AS n FROM agent_tags WHERE tag = $1 AND status = $2', [
+        tag,
+        status,
+      ]);
 }

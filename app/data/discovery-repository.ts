@@ -1,4 +1,4 @@
-import { AGENT_COLUMNS, toAgent, type AgentRecord } from './agent-repository.js';
+import { AGENT_COLUMNS, countByTag, toAgent, type AgentRecord } from './agent-repository.js';
 import type { Queryable } from './sql.js';
 import type { DiscoveryWeights } from '../config/settings.js';
 
@@ -49,8 +49,9 @@ export async function refreshRankBase(
 /**
  * Active agents ranked by w_r·relevance + rank_base (= w_t·trust + w_u·usefulness/100, kept on the
  * agent row), where relevance is ts_rank_cd normalised to [0,1) over name, tags, skills and
- * description. Without a query the page is read straight from the rank_base index; with one, the
- * matches (found through the GIN index) are ranked on narrow rows with no joins, and only the
+ * description. Without a query the page is read straight from the rank_base index and a tag's
+ * total counted from agent_tags (migration 0009); with one, the matches (found through the GIN
+ * index) are ranked once on narrow rows with no joins, counted in the same pass, and only the
  * page's agents are read in full.
  */
 export async function discoverAgents(
@@ -58,41 +59,55 @@ export async function discoverAgents(
   f: Filter,
   w: DiscoveryWeights,
 ): Promise<{ results: DiscoveredAgent[]; total: number }> {
-  const ranking = f.q
-    ? `SELECT a.id, ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) AS relevance,
-              $3::float8 * ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) + a.rank_base AS score
-         FROM agents a WHERE ${MATCH} ORDER BY score DESC, a.id LIMIT $4 OFFSET $5`
-    : `SELECT a.id, 0::float8 AS relevance, a.rank_base AS score
-         FROM agents a WHERE ${MATCH} AND $3::float8 IS NOT NULL ORDER BY a.rank_base DESC, a.id LIMIT $4 OFFSET $5`;
-  const [page, count] = await Promise.all([
-    db.query<{ id: string; relevance: number; score: number }>(ranking, [
-      f.q ?? null,
-      f.tag ?? null,
-      w.relevance,
-      f.limit,
-      f.offset,
-    ]),
-    db.query<{ n: string }>(`SELECT count(*) AS n FROM agents a WHERE ${MATCH}`, [
-      f.q ?? null,
-      f.tag ?? null,
-    ]),
-  ]);
-  const agents = page.rows.length
+  let page: { id: string | null; relevance: number; score: number }[];
+  let total: number;
+  if (f.q) {
+    // One ts_rank_cd per match (it is most of the statement's time), then the page and the count.
+    const { rows } = await db.query<{ id: string | null; relevance: number; score: number; total: string }>(
+      `WITH m AS MATERIALIZED (
+         SELECT a.id, ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) AS relevance, a.rank_base
+           FROM agents a WHERE ${MATCH}
+       )
+       SELECT (SELECT count(*) FROM m) AS total, p.*
+         FROM (SELECT 1) one LEFT JOIN (
+           SELECT id, relevance, $3::float8 * relevance + rank_base AS score FROM m
+            ORDER BY score DESC, id LIMIT $4 OFFSET $5
+         ) p ON true
+        ORDER BY p.score DESC, p.id`,
+      [f.q, f.tag ?? null, w.relevance, f.limit, f.offset],
+    );
+    total = Number(rows[0]?.total ?? 0);
+    page = rows.filter((r) => r.id !== null);
+  } else {
+    const [ranked, count] = await Promise.all([
+      db.query<{ id: string; relevance: number; score: number }>(
+        `SELECT a.id, 0::float8 AS relevance, a.rank_base AS score
+           FROM agents a WHERE ${MATCH} ORDER BY a.rank_base DESC, a.id LIMIT $3 OFFSET $4`,
+        [null, f.tag ?? null, f.limit, f.offset],
+      ),
+      f.tag
+        ? countByTag(db, f.tag, 'active')
+        : db.query<{ n: string }>(`SELECT count(*) AS n FROM agents a WHERE a.status = 'active'`),
+    ]);
+    page = ranked.rows;
+    total = Number(count.rows[0]!.n);
+  }
+  const agents = page.length
     ? await db.query(
         `SELECT ${AGENT_COLUMNS}, coalesce(p.trust_score, 0.5) AS trust, coalesce(u.score, 0) AS usefulness
            FROM agents a LEFT JOIN reputations p ON p.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
           WHERE a.id = ANY($1::uuid[])`,
-        [page.rows.map((p) => p.id)],
+        [page.map((p) => p.id)],
       )
     : { rows: [] as Record<string, unknown>[] };
   const byId = new Map(agents.rows.map((r) => [r.id as string, r]));
   const round = (x: number) => Math.round(x * 1e6) / 1e6;
   return {
-    total: Number(count.rows[0]!.n),
-    results: page.rows
-      .filter((p) => byId.has(p.id))
+    total,
+    results: page
+      .filter((p) => byId.has(p.id!))
       .map((p) => {
-        const { trust, usefulness, ...agent } = byId.get(p.id)! as Record<string, unknown> & {
+        const { trust, usefulness, ...agent } = byId.get(p.id!)! as Record<string, unknown> & {
           trust: number;
           usefulness: number;
         };
