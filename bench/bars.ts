@@ -27,6 +27,7 @@ import { signedHeaders } from '../app/domain/did-signing.js';
 import { agentBody, newClient, type Client } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
 import { cannon, round, type Sample } from './cannon.js';
+import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { seedAgents } from './seed-agents.js';
 import { benchServices, startBareExpress, startBroker } from './services.js';
 
@@ -80,9 +81,13 @@ interface Row extends Sample {
   bar: Bar | null;
   ratio: number | null;
   pass: boolean | null;
+  /** CPU microseconds per 2xx response of each process group during the measured run (bench/cpu.ts). */
+  cpu_us: Record<string, number>;
 }
 
 const rows: Row[] = [];
+/** The processes whose CPU time is told apart: the broker, the bare app and this load generator. */
+const processes: Record<string, number | undefined> = { load: process.pid };
 
 /** Warms up (unless `warm` is false), measures, prints one progress line and keeps the row. */
 async function measure(
@@ -92,7 +97,9 @@ async function measure(
   { warm = true, label }: { warm?: boolean; label?: string } = {},
 ): Promise<Row> {
   if (warm && warmupSeconds > 0) await cannon({ connections, ...opts, duration: warmupSeconds });
+  const cpuBefore = cpuSeconds(processes);
   const r = await cannon({ connections, duration: seconds, ...opts });
+  const cpu_us = cpuPerRequest(cpuBefore, cpuSeconds(processes), r.requests);
   const url = new URL(opts.url);
   const row: Row = {
     name,
@@ -102,6 +109,7 @@ async function measure(
     ratio: null,
     pass: null,
     ...r,
+    cpu_us,
   };
   rows.push(row);
   console.log(
@@ -148,6 +156,7 @@ try {
   stops.unshift(() => broker.stop());
   const bare = await startBareExpress();
   stops.unshift(() => bare.stop());
+  Object.assign(processes, { broker: broker.pid, bare: bare.pid });
   // Ctrl-C or SIGTERM: benchServices stops the services and exits; the two servers go down with them.
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => void Promise.allSettled([broker.stop(), bare.stop()]));
@@ -365,6 +374,32 @@ try {
   console.log(line(table[0]!));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const cells of table.slice(1)) console.log(line(cells));
+  // Where each request's CPU went: with every core busy, cores x 10^6 / (server µs) is the most
+  // requests per second the server side could answer here, whatever the HTTP layer did.
+  const groups = ['broker', 'bare', 'postgres', 'redis-server', 'nats-server', 'other', 'load'];
+  const cpuTable = [
+    ['CPU per request (µs)', ...groups, 'server', 'ceiling req/s'],
+    ...rows.map((r) => {
+      const server = groups
+        .filter((g) => g !== 'load' && g !== 'other')
+        .reduce((a, g) => a + (r.cpu_us[g] ?? 0), 0);
+      return [
+        r.name,
+        ...groups.map((g) => String(r.cpu_us[g] ?? '-')),
+        String(server),
+        server ? String(Math.round((os.cpus().length * 1e6) / server)) : '-',
+      ];
+    }),
+  ];
+  const cpuWidths = cpuTable[0]!.map((_, i) => Math.max(...cpuTable.map((l) => l[i]!.length)));
+  console.log('');
+  for (const cells of cpuTable)
+    console.log(
+      cells
+        .map((c, i) => (i === 0 ? c.padEnd(cpuWidths[i]!) : c.padStart(cpuWidths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
   console.log('');
   console.log(
     `bare Express: first ${bareFirst.rps} req/s, last ${bareLast.rps} req/s, drift ${(drift * 100).toFixed(1)}%; ` +

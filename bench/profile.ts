@@ -1,6 +1,6 @@
 /**
  * A CPU profile of one hot path of the built broker under load, and where its time goes:
- *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register] [--seconds 10]
+ *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register|search] [--seconds 10]
  * Writes `.test-data/prof/<op>-<sha>.cpuprofile` (open it in Chrome DevTools or speedscope for the
  * flame graph) and prints the self time by package and the 25 costliest functions. While the load
  * runs it samples pg_stat_activity every 50 ms: what the broker's database sessions wait on (a
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { agentBody, newClient } from '../test/helpers/api.js';
 import { newSigner, registerWithDid } from '../test/helpers/ainp.js';
 import { cannon } from './cannon.js';
+import { seedAgents } from './seed-agents.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
@@ -24,7 +25,8 @@ const { values } = parseArgs({
   },
 });
 const op = values.op!;
-if (!['read', 'reputation', 'register'].includes(op)) throw new Error(`--op: read, reputation or register`);
+if (!['read', 'reputation', 'register', 'search'].includes(op))
+  throw new Error(`--op: read, reputation, register or search`);
 const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
 const dir = path.resolve('.test-data/prof/run');
 rmSync(dir, { recursive: true, force: true });
@@ -90,7 +92,12 @@ function summarize(profile: Profile) {
 const services = await benchServices();
 const broker = await startBroker(
   services,
-  { RATE_LIMIT_GET: '1000000', RATE_LIMIT_API_READ: '1000000', RATE_LIMIT_REGISTER: '1000000' },
+  {
+    RATE_LIMIT_GET: '1000000',
+    RATE_LIMIT_API_READ: '1000000',
+    RATE_LIMIT_REGISTER: '1000000',
+    RATE_LIMIT_SEARCH: '1000000',
+  },
   ['--cpu-prof', `--cpu-prof-dir=${dir}`],
 );
 let stopped = false;
@@ -107,8 +114,11 @@ try {
       method: 'POST' as const,
       body: JSON.stringify(agentBody({ name: 'profiled' })),
     },
-  }[op as 'read' | 'reputation' | 'register'];
+    // A text search over 100,000 seeded agents from 8 clients, as npm run bench measures it.
+    search: { url: `${broker.url}/api/v1/agents?q=legal%20contracts&limit=20` },
+  }[op as 'read' | 'reputation' | 'register' | 'search'];
   const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
+  if (op === 'search') await seedAgents(db, 100_000);
   const waits = new Map<string, number>();
   let samples = 0;
   const sampler = setInterval(() => {
@@ -130,7 +140,7 @@ try {
   const sample = await cannon({
     ...target,
     headers,
-    connections: Number(values.connections),
+    connections: op === 'search' ? 8 : Number(values.connections),
     duration: Number(values.seconds),
   });
   clearInterval(sampler);

@@ -68,7 +68,7 @@ export async function startBroker(
       throw new Error(`broker exited with ${child.exitCode ?? child.signalCode}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, stop: () => stopChild(child) };
+  return { url, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** SIGTERM, then the exit (at once when the child has already exited). */
@@ -99,5 +99,5 @@ export async function startBareExpress() {
     child.once('exit', (code) => reject(new Error(`bare Express exited with ${code}`)));
   });
   child.stdout!.resume();
-  return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
 }

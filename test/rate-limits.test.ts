@@ -150,6 +150,48 @@ describe('counting in batches (SyncedRateLimitStore)', () => {
     }
   });
 
+  it('admits locally (the hot read path) only what increment would admit without waiting, within the same bound', async () => {
+    const { stores, handles, prefix, close } = await replicas(3, 1000);
+    try {
+      const [a] = stores;
+      // Before the key's first sync of the window, nothing is admitted locally.
+      expect(a!.admitLocally('k', 1000)).toBeUndefined();
+      expect((await a!.increment('k')).totalHits).toBe(1);
+      // Then batch - 1 hits (9 of a batch of 10), each with its place in the count, and no more.
+      const local = Array.from({ length: 12 }, () => a!.admitLocally('k', 1000)?.totalHits);
+      expect(local).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, undefined, undefined, undefined]);
+      // Three replicas, every hit tried locally first as the hot path does: the bound still holds
+      // and every hit, local or not, reaches Valkey.
+      let admitted = 10;
+      let hits = 10;
+      let locally = 0;
+      await Promise.all(
+        stores.map(async (store) => {
+          for (let round = 0; round < 20; round++) {
+            const got = await Promise.all(
+              Array.from({ length: 50 }, async () => {
+                hits += 1;
+                const fast = store.admitLocally('k', 1000);
+                if (fast) locally += 1;
+                return fast ?? (await store.increment('k'));
+              }),
+            );
+            admitted += got.filter((r) => r.totalHits <= 1000).length;
+          }
+        }),
+      );
+      expect(locally).toBeGreaterThan(0);
+      expect(admitted).toBeGreaterThanOrEqual(1000);
+      expect(admitted).toBeLessThanOrEqual(1000 + 3 * 10);
+      await Promise.all(stores.map((s) => s.flush()));
+      const counted = Number(await handles[0]!.client!.get(`${prefix}k`));
+      // admitLocally never counts a hit it refuses (over the limit): those reach Valkey through increment.
+      expect(counted).toBe(hits);
+    } finally {
+      await close();
+    }
+  });
+
   it('sees hits another replica sent before its own first hit of the window', async () => {
     const { stores, close } = await replicas(2, 1000);
     try {
