@@ -124,9 +124,8 @@ export function defineRoute<
   document(routes, spec);
 }
 
-/** A frozen result as sent: its JSON (text and bytes) and ETag, made once. */
+/** A frozen result as sent: its JSON bytes and ETag, made once. */
 export interface Serialized {
-  body: string;
   bytes: Buffer;
   etag: string | undefined;
 }
@@ -142,7 +141,7 @@ export function serializedOnce(
   let done = serialized.get(result);
   if (!done) {
     const body = JSON.stringify(result);
-    done = { body, bytes: Buffer.from(body), etag: etagFn?.(body, 'utf8') };
+    done = { bytes: Buffer.from(body), etag: etagFn?.(body, 'utf8') };
     serialized.set(result, done);
   }
   return done;
@@ -164,7 +163,7 @@ function sendJson(res: Response, status: number, result: unknown): void {
   res.status(status).setHeader('Content-Type', 'application/json; charset=utf-8');
   // With ETag set, res.send does not hash the body again; it still answers 304 when it matches.
   if (done.etag) res.setHeader('ETag', done.etag);
-  res.send(done.body);
+  res.send(done.bytes);
 }
 
 function document(routes: Routes, spec: RouteSpec<ZodObj | undefined, ZodObj | undefined, unknown, Auth>) {

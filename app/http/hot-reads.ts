@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -7,7 +6,8 @@ import type { LocalCache } from '../data/local-cache.js';
 import type { Metrics } from '../metrics.js';
 import { serializedOnce } from './define-route.js';
 import type { Limiter } from './middleware/rate-limit.js';
-import { ACCEPTABLE_REQUEST_ID } from './middleware/request-context.js';
+import { logRequest } from './middleware/access-log.js';
+import { requestIdOf } from './middleware/request-context.js';
 
 /** One read served from the in-process cache: `GET <prefix><key>`. */
 export interface HotRoute {
@@ -102,8 +102,7 @@ export function hotReads(deps: HotReadsDeps): RequestHandler {
     const admitted = route.limiter.store.admitLocally(`key:${key.id}`, route.limiter.limit);
     if (!admitted) return next();
 
-    const sent = headers['x-request-id'];
-    const requestId = typeof sent === 'string' && ACCEPTABLE_REQUEST_ID.test(sent) ? sent : randomUUID();
+    const requestId = requestIdOf(headers['x-request-id']);
     const body = serializedOnce(
       value as object,
       req.app.get('etag fn') as Parameters<typeof serializedOnce>[1],
@@ -127,15 +126,6 @@ export function hotReads(deps: HotReadsDeps): RequestHandler {
     const seconds = (performance.now() - start) / 1000;
     metrics.httpRequests.inc(route.labels);
     metrics.httpDuration.observe(route.labels, seconds);
-    if (logger.isLevelEnabled('debug'))
-      logger.debug(
-        {
-          request_id: requestId,
-          req: { method: 'GET', url: req.originalUrl },
-          res: { status: 200 },
-          responseTime: Math.round(seconds * 1000),
-        },
-        'request completed',
-      );
+    logRequest(logger, req, requestId, 200, seconds * 1000);
   };
 }
