@@ -53,6 +53,24 @@ export async function newSigner(): Promise<Signer> {
   return { did: didFromRawP256(raw), key: pair.privateKey };
 }
 
+/** A signer as plain data (its DID and private key as a JWK): setup() data cannot hold a CryptoKey. */
+export type ExportedSigner = { did: string; jwk: JsonWebKey };
+
+export async function exportSigner(signer: Signer): Promise<ExportedSigner> {
+  return { did: signer.did, jwk: await crypto.subtle.exportKey('jwk', signer.key) };
+}
+
+export async function importSigner(exported: ExportedSigner): Promise<Signer> {
+  const key = await crypto.subtle.importKey(
+    'jwk',
+    exported.jwk,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['sign'],
+  );
+  return { did: exported.did, key };
+}
+
 function utf8(s: string): ArrayBuffer {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {

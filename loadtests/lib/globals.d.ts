@@ -12,6 +12,15 @@ declare global {
   interface K6CryptoKey {
     readonly type: string;
   }
+  /** A key in JSON Web Key form (RFC 7517): how a key crosses from setup() to the VUs. */
+  interface JsonWebKey {
+    kty?: string;
+    crv?: string;
+    x?: string;
+    y?: string;
+    d?: string;
+    [name: string]: unknown;
+  }
   interface K6CryptoKeyPair {
     privateKey: K6CryptoKey;
     publicKey: K6CryptoKey;
@@ -24,6 +33,14 @@ declare global {
         usages: string[],
       ): Promise<K6CryptoKeyPair>;
       exportKey(format: 'raw', key: K6CryptoKey): Promise<ArrayBuffer>;
+      exportKey(format: 'jwk', key: K6CryptoKey): Promise<JsonWebKey>;
+      importKey(
+        format: 'jwk',
+        key: JsonWebKey,
+        algorithm: { name: 'ECDSA'; namedCurve: 'P-256' },
+        extractable: boolean,
+        usages: string[],
+      ): Promise<K6CryptoKey>;
       sign(
         algorithm: { name: 'ECDSA'; hash: { name: 'SHA-256' } },
         key: K6CryptoKey,

@@ -1,6 +1,7 @@
 import { check } from 'k6';
 import { admin, keyClient, registerAgent, signed, type ApiKey } from './api.ts';
-import { newSigner, type Signer } from './did.ts';
+import { exportSigner, importSigner, newSigner, type ExportedSigner, type Signer } from './did.ts';
+import { slo } from './slo.ts';
 import { requireHealthyTarget } from './health.ts';
 import { summaryOutputs, TREND_STATS, type Summary } from './summary.ts';
 
@@ -10,7 +11,12 @@ import { summaryOutputs, TREND_STATS, type Summary } from './summary.ts';
  * measured), over agents registered in setup(), and a share of DID-signed writes (a client
  * posting an intent), so the gate measures signature verification and a transaction too.
  */
-export type TrafficData = { keys: ApiKey[]; agents: { id: string; did: string }[] };
+export type TrafficData = {
+  keys: ApiKey[];
+  agents: { id: string; did: string }[];
+  /** One funded client identity per VU (VU n signs as clients[n - 1]). */
+  clients: ExportedSigner[];
+};
 
 const AGENTS = 20;
 
@@ -28,7 +34,22 @@ export async function trafficSetup(rate: number): Promise<TrafficData> {
     if (res.status === 201) agents.push({ id: (res.json() as { id: string }).id, did: signer.did });
   }
   if (agents.length < AGENTS / 2) throw new Error(`setup registered only ${agents.length} agents`);
-  return { keys, agents };
+  // Every VU's client identity is made and funded here, before the measured traffic: funding a VU
+  // on its first write put up to maxVUs deposits (all debiting the one treasury account, so they
+  // queue on its row) and the VUs k6 started while they waited into the first seconds of the
+  // measurement, which then measured the load generator's start, not the broker.
+  const clients: ExportedSigner[] = [];
+  for (let i = 0; i < slo.load.maxVUs; i++) {
+    const signer = await newSigner();
+    const res = admin.post('/api/admin/deposits', {
+      did: signer.did,
+      amount_atomic: '1000000000000',
+      reference: `k6-load-${signer.did}`,
+    });
+    if (res.status !== 201) throw new Error(`setup could not fund a client: ${res.status} ${res.body}`);
+    clients.push(await exportSigner(signer));
+  }
+  return { keys, agents, clients };
 }
 
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
@@ -39,7 +60,7 @@ const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
  */
 export const WRITE_SHARE = Number(__ENV.WRITE_SHARE ?? 0.1);
 
-/** Each VU signs as its own client (a key cannot cross from setup() to the VUs). */
+/** Each VU signs as its own client, funded in setup() (imported once: a CryptoKey cannot cross from setup()). */
 let client: Signer | undefined;
 
 /**
@@ -49,15 +70,8 @@ let client: Signer | undefined;
 export async function trafficIteration(data: TrafficData): Promise<void> {
   const roll = Math.random();
   if (roll < WRITE_SHARE) {
-    if (!client) {
-      client = await newSigner();
-      // Enough for every intent this VU will open: each escrows its budget (SPEC section 10).
-      admin.post('/api/admin/deposits', {
-        did: client.did,
-        amount_atomic: '1000000000000',
-        reference: `k6-load-${client.did}`,
-      });
-    }
+    // Funded in setup() with enough for every intent this VU will open: each escrows its budget.
+    client ??= await importSigner(data.clients[(__VU - 1) % data.clients.length]!);
     const res = await signed(client, 'POST', '/api/intents', {
       intent_type: 'translation',
       description: 'k6 load: an intent',
