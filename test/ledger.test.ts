@@ -91,6 +91,37 @@ describe('intent escrow (H3: credits from nothing)', () => {
     expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [client.did])).toBe(0);
   });
 
+  it('escrows in one statement: a budget equal to the balance opens, a zero budget moves nothing, and intents racing for one balance open only as many as it covers', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '1000');
+    const exact = await openIntent(client, '1000');
+    expect(exact.status).toBe(201);
+    expect(await credits(client)).toMatchObject({ available: '0', escrow: '1000' });
+    const zero = await openIntent(client, '0');
+    expect(zero.status).toBe(201);
+    expect(zero.body).toMatchObject({ budget_atomic: '0', escrowed: true });
+    expect(
+      await count(`SELECT count(*) AS n FROM ledger_transfers WHERE reference = $1`, [zero.body.id]),
+    ).toBe(0);
+    const short = await openIntent(client, '1');
+    expect(short.status).toBe(409);
+    expect(short.body).toMatchObject({
+      error: 'INSUFFICIENT_FUNDS',
+      balance_atomic: '0',
+      needed_atomic: '1',
+    });
+
+    // 10 intents of 300 at once against 1,000: the balance is read under the accounts' lock, so
+    // exactly 3 open and the other 7 are refused with the balance each one saw.
+    const racer = newSigner();
+    await fund(broker.url, racer.did, '1000');
+    const results = await Promise.all(Array.from({ length: 10 }, () => openIntent(racer, '300')));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, 201, 409, 409, 409, 409, 409, 409, 409]);
+    for (const r of results.filter((x) => x.status === 409)) expect(r.body.balance_atomic).toBe('100');
+    expect(await credits(racer)).toMatchObject({ available: '100', escrow: '900' });
+    expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [racer.did])).toBe(3);
+  });
+
   it('refuses an offer above the budget (400), first or counter, so a price of 9×78 never pays', async () => {
     const client = newSigner();
     await fund(broker.url, client.did, '1');

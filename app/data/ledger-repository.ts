@@ -44,7 +44,7 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
   }
 }
 
-function insufficientFunds(account: string, balance: bigint, needed: bigint): AppError {
+export function insufficientFunds(account: string, balance: bigint, needed: bigint): AppError {
   return new AppError(
     409,
     'INSUFFICIENT_FUNDS',

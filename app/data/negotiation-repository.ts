@@ -63,13 +63,33 @@ const toNegotiation = (
   updated_at: iso(r.updated_at)!,
 });
 
-export async function insertIntent(
+/**
+ * Opens an intent and escrows its budget (`debit` → `credit`, transfer `escrow:<intent id>`) in one
+ * statement, so one round trip and one commit, where a transaction around the insert and
+ * applyTransfers took five. The two accounts are locked first, in ledger_lock's order (as every
+ * transfer locks them), and the intent is inserted only if the locked `debit` balance covers the
+ * budget; the transfer row's trigger then moves the balances (a zero budget moves nothing, as in
+ * applyTransfers). Returns the intent, or the balance
+ * read under the lock when it falls short (nothing is written).
+ */
+export async function insertEscrowedIntent(
   db: Queryable,
   i: IntentInput & { client_did: string; ttlMinutes: number },
-): Promise<IntentRecord> {
+  accounts: { debit: string; credit: string },
+): Promise<{ intent: IntentRecord } | { shortOf: bigint }> {
   const { rows } = await db.query(
-    `INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref, escrowed, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, true, now() + make_interval(mins => $7)) RETURNING ${INTENT_COLUMNS}`,
+    `WITH l AS (SELECT account, balance_atomic FROM ledger_lock(ARRAY[$8::text, $9::text])),
+     i AS (
+       INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref, escrowed, expires_at)
+       SELECT $1, $2, $3, $4, $5, $6, true, now() + make_interval(mins => $7)
+        WHERE (SELECT balance_atomic FROM l WHERE account = $8) >= $4::numeric
+       RETURNING ${INTENT_COLUMNS}
+     ), t AS (
+       INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)
+       SELECT 'escrow:' || i.id, $8, $9, $4::numeric, 'intent_escrow', i.id::text FROM i WHERE $4::numeric > 0
+     )
+     SELECT (SELECT balance_atomic::text FROM l WHERE account = $8) AS debit_balance, i.*
+       FROM (SELECT 1) one LEFT JOIN i ON true`,
     [
       i.client_did,
       i.intent_type,
@@ -78,9 +98,12 @@ export async function insertIntent(
       i.sla_ms ?? null,
       i.inputs_ref ?? null,
       i.ttlMinutes,
+      accounts.debit,
+      accounts.credit,
     ],
   );
-  return toIntent(rows[0]);
+  const { debit_balance, ...row } = rows[0] as { debit_balance: string } & Parameters<typeof toIntent>[0];
+  return row.id === null ? { shortOf: BigInt(debit_balance) } : { intent: toIntent(row) };
 }
 
 /** An intent still takes offers and may settle: open, and not past its expiry. */

@@ -3,12 +3,12 @@ import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import type { Queryable } from '../data/sql.js';
 import { appendEvents } from '../data/event-repository.js';
-import { applyTransfers } from '../data/ledger-repository.js';
+import { applyTransfers, insufficientFunds } from '../data/ledger-repository.js';
 import {
   findIntent,
   findNegotiation,
   hasLiveAcceptedNegotiation,
-  insertIntent,
+  insertEscrowedIntent,
   insertNegotiation,
   intentIsLive,
   lockExpiredIntents,
@@ -50,24 +50,14 @@ function unwrap<T>(o: Outcome<T>): T {
  * (409 INSUFFICIENT_FUNDS, and no intent, when the balance is short).
  */
 export async function createIntent(ctx: AppContext, did: string, body: IntentInput) {
-  return withTransaction(ctx.db, async (tx) => {
-    const intent = await insertIntent(tx, {
-      ...body,
-      client_did: did,
-      ttlMinutes: ctx.settings.pou.intentTtlMinutes,
-    });
-    await applyTransfers(tx, [
-      {
-        id: `escrow:${intent.id}`,
-        debit: available(did),
-        credit: escrow(did),
-        amount: BigInt(intent.budget_atomic),
-        kind: 'intent_escrow',
-        reference: intent.id,
-      },
-    ]);
-    return intent;
-  });
+  const debit = available(did);
+  const opened = await insertEscrowedIntent(
+    ctx.db,
+    { ...body, client_did: did, ttlMinutes: ctx.settings.pou.intentTtlMinutes },
+    { debit, credit: escrow(did) },
+  );
+  if ('shortOf' in opened) throw insufficientFunds(debit, opened.shortOf, BigInt(body.budget_atomic));
+  return opened.intent;
 }
 
 /** SPEC section 10: an offer above the intent's budget is 400 (the escrow could not pay it). */
