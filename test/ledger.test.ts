@@ -115,7 +115,17 @@ describe('intent escrow (H3: credits from nothing)', () => {
     // exactly 3 open and the other 7 are refused with the balance each one saw.
     const racer = newSigner();
     await fund(broker.url, racer.did, '1000');
-    const results = await Promise.all(Array.from({ length: 10 }, () => openIntent(racer, '300')));
+    // (Distinct descriptions: two identical requests signed in the same millisecond carry the same
+    // Ed25519 signature, and the second is refused as a replay.)
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        signed(broker.url, racer, 'POST', '/api/intents', {
+          intent_type: 'x',
+          description: `race ${i}`,
+          budget_atomic: '300',
+        }),
+      ),
+    );
     expect(results.map((r) => r.status).sort()).toEqual([201, 201, 201, 409, 409, 409, 409, 409, 409, 409]);
     for (const r of results.filter((x) => x.status === 409)) expect(r.body.balance_atomic).toBe('100');
     expect(await credits(racer)).toMatchObject({ available: '100', escrow: '900' });
