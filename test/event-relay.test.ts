@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppContext } from '../app/context.js';
+import { withTransaction } from '../app/data/db.js';
+import { EventNotifications } from '../app/data/event-notifications.js';
+import { appendEvents } from '../app/data/event-repository.js';
+import { createTestStack, type TestStack } from './helpers/stack.js';
 import { Hub } from '../app/ws/hub.js';
 import { LocalCache } from '../app/data/local-cache.js';
 import { EventRelay } from '../app/ws/event-relay.js';
@@ -35,5 +39,70 @@ describe('EventRelay failing passes', () => {
     ]);
     expect(lines.every((l) => l.msg === 'event relay pass failed')).toBe(true);
     await relay.stop();
+  });
+});
+
+describe('appendEvents', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await createTestStack();
+    await stack.broker(); // the schema (migrations on start)
+  }, 60_000);
+
+  it('writes the events and wakes the relays at commit, in one statement; a rollback writes and wakes nothing', async () => {
+    let notified = 0;
+    const listener = new EventNotifications(stack.databaseUrl, () => (notified += 1));
+    listener.start();
+    try {
+      // LISTEN is in place once a NOTIFY sent now arrives.
+      await expect
+        .poll(async () => {
+          await stack.db.query(`NOTIFY ainp_events`);
+          return notified;
+        })
+        .toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 200));
+      notified = 0;
+      const type = `test.${Date.now()}`;
+      const count = async () =>
+        Number((await stack.db.query(`SELECT count(*) AS n FROM events WHERE type = $1`, [type])).rows[0].n);
+
+      await withTransaction(stack.db, async (tx) => {
+        // Counts the statements appendEvents sends (the client goes back to the pool unwrapped).
+        const query = tx.query;
+        let statements = 0;
+        tx.query = ((...args: Parameters<typeof query>) => {
+          statements += 1;
+          return (query as (...a: unknown[]) => unknown).apply(tx, args);
+        }) as typeof tx.query;
+        try {
+          await appendEvents(tx, [
+            { type, recipients: ['did:key:a', 'did:key:a'], payload: { n: 1 } },
+            { type, recipients: [], payload: { n: 2 } },
+          ]);
+        } finally {
+          tx.query = query;
+        }
+        expect(statements).toBe(1);
+        expect(notified).toBe(0); // delivered at commit, not before
+      });
+      await expect.poll(() => notified).toBe(1);
+      expect(await count()).toBe(2);
+      const rows = await stack.db.query(`SELECT recipients FROM events WHERE type = $1 ORDER BY id`, [type]);
+      expect(rows.rows.map((r) => r.recipients)).toEqual([['did:key:a'], []]);
+
+      await expect(
+        withTransaction(stack.db, async (tx) => {
+          await appendEvents(tx, [{ type, recipients: [], payload: {} }]);
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      await appendEvents(stack.db, []); // nothing to write: no statement, no wake-up
+      await new Promise((r) => setTimeout(r, 300));
+      expect(notified).toBe(1);
+      expect(await count()).toBe(2);
+    } finally {
+      await listener.close();
+    }
   });
 });

@@ -15,14 +15,18 @@ export interface StoredEvent extends NewEvent {
 /** Appends events inside the caller's transaction (the outbox). */
 export async function appendEvents(tx: Queryable, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
+  // NOTIFY is delivered at commit (and dropped on rollback): relays wake up at once. Sent by the
+  // same statement as the insert: one round trip.
   await tx.query(
-    `INSERT INTO events (type, recipients, payload)
-     SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
-       FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)`,
+    `WITH ev AS (
+       INSERT INTO events (type, recipients, payload)
+       SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
+         FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)
+       RETURNING 1
+     )
+     SELECT pg_notify('${EVENTS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM ev)`,
     [JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] })))],
   );
-  // NOTIFY is delivered at commit (and dropped on rollback): relays wake up at once.
-  await tx.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
 }
 
 export const EVENTS_CHANNEL = 'ainp_events';
