@@ -1,17 +1,26 @@
 /**
  * Rate of complete settle → attest → finalize flows over HTTP with real signatures:
- *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20]
+ *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20] [--providers 1]
  * Each flow is 10 requests: the admin deposit of the client's budget (money enters the ledger only so),
  * then 9 signed: intent (escrows the budget), negotiation, accept, settle (pays out of the escrow),
- * 3 AUDIT_PASS, ACCEPTED, finalize.
+ * 3 AUDIT_PASS, ACCEPTED, finalize. While the flows run, pg_stat_activity is sampled (bench/pg-waits.ts):
+ * what the database sessions wait on shows where the flow serializes.
  */
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
+import { sampleWaits } from './pg-waits.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '15' }, workers: { type: 'string', default: '20' } },
+  options: {
+    seconds: { type: 'string', default: '15' },
+    workers: { type: 'string', default: '20' },
+    // Flows spread over this many providers, in turn (each finalization updates its provider's
+    // reputation row: with one provider, that row is what every flow waits for).
+    providers: { type: 'string', default: '1' },
+  },
 });
 const services = await benchServices();
 const broker = await startBroker(services, {
@@ -24,7 +33,9 @@ const broker = await startBroker(services, {
 const base = broker.url;
 try {
   const owner = await newClient(base);
-  const provider = (await registeredAgent(base, owner)).signer;
+  const providers: Signer[] = [(await registeredAgent(base, owner)).signer];
+  while (providers.length < Number(values.providers))
+    providers.push((await registeredAgent(base, await newClient(base))).signer);
   const members: Signer[] = [];
   // One owner per member: a committee seats one agent per owner, none of the provider's.
   for (let i = 0; i < 5; i++)
@@ -38,7 +49,7 @@ try {
     while (Date.now() < deadline) {
       const t0 = performance.now();
       const client = newSigner();
-      const receipt = await settledReceipt(base, client, provider);
+      const receipt = await settledReceipt(base, client, providers[flows % providers.length]!);
       const path = `/api/receipts/${receipt.task_id}`;
       await Promise.all([
         ...receipt.committee.slice(0, 3).map((d: string) =>
@@ -58,8 +69,13 @@ try {
       latencies.push(performance.now() - t0);
     }
   };
+  const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
+  const waits = sampleWaits(db);
   const t0 = Date.now();
-  await Promise.all(Array.from({ length: Number(values.workers) }, worker));
+  await Promise.all(Array.from({ length: Number(values.workers) }, worker)).finally(async () => {
+    waits.stop();
+    await db.end();
+  });
   const seconds = (Date.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
@@ -73,6 +89,7 @@ try {
       flow_p50_ms: pct(0.5),
       flow_p95_ms: pct(0.95),
       requests_per_flow: 10,
+      providers: providers.length,
     }),
   );
 } finally {

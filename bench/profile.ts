@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { agentBody, newClient } from '../test/helpers/api.js';
 import { newSigner, registerWithDid } from '../test/helpers/ainp.js';
 import { cannon } from './cannon.js';
+import { sampleWaits } from './pg-waits.js';
 import { seedAgents } from './seed-agents.js';
 import { benchServices, startBroker } from './services.js';
 
@@ -119,35 +120,15 @@ try {
   }[op as 'read' | 'reputation' | 'register' | 'search'];
   const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
   if (op === 'search') await seedAgents(db, 100_000);
-  const waits = new Map<string, number>();
-  let samples = 0;
-  const sampler = setInterval(() => {
-    void db
-      .query<{ what: string; n: number }>(
-        `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' (' || state || ')' AS what,
-                count(*)::int AS n
-           FROM pg_stat_activity
-          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> 'psql'
-            AND state <> 'idle'
-          GROUP BY 1`,
-      )
-      .then(({ rows }) => {
-        samples += 1;
-        for (const r of rows) waits.set(r.what, (waits.get(r.what) ?? 0) + r.n);
-      })
-      .catch(() => undefined);
-  }, 50);
+  const waits = sampleWaits(db);
   const sample = await cannon({
     ...target,
     headers,
     connections: op === 'search' ? 8 : Number(values.connections),
     duration: Number(values.seconds),
   });
-  clearInterval(sampler);
+  waits.stop();
   await db.end();
-  console.log(`\ndatabase sessions not idle, mean per sample over ${samples} samples of pg_stat_activity:`);
-  for (const [what, n] of [...waits].sort((a, b) => b[1] - a[1]))
-    console.log(`${(n / Math.max(samples, 1)).toFixed(2).padStart(7)}  ${what}`);
   console.log(
     JSON.stringify({
       op,

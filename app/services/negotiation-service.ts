@@ -223,6 +223,18 @@ export async function settle(
       selection_seed: seed,
       committee_shortfall: committee.length === 0,
     });
+    const settled = await updateNegotiation(tx, id, { state: 'settled' });
+    await setIntentStatus(tx, n.intent_id, 'settled');
+    await appendEvents(tx, [
+      negotiationEvent(settled),
+      {
+        type: 'receipt.created',
+        recipients: [n.client_did, n.agent_did, ...receipt.committee],
+        payload: { receipt },
+      },
+    ]);
+    // The money moves last: the accounts it locks (the broker's, validators' and pool's among them,
+    // shared by every settlement) are then held only until the commit, not through the writes above.
     await applyTransfers(
       tx,
       settlementTransfers({
@@ -234,16 +246,6 @@ export async function settle(
         escrowed: intent.escrowed ? BigInt(intent.budget_atomic) : null,
       }),
     );
-    const settled = await updateNegotiation(tx, id, { state: 'settled' });
-    await setIntentStatus(tx, n.intent_id, 'settled');
-    await appendEvents(tx, [
-      negotiationEvent(settled),
-      {
-        type: 'receipt.created',
-        recipients: [n.client_did, n.agent_did, ...receipt.committee],
-        payload: { receipt },
-      },
-    ]);
     return { value: receipt };
   });
   const receipt = unwrap(outcome);
