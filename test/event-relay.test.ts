@@ -46,7 +46,8 @@ describe('appendEvents', () => {
   let stack: TestStack;
   beforeAll(async () => {
     stack = await createTestStack();
-    await stack.broker(); // the schema (migrations on start)
+    // The schema (migrations on start), then no broker: nothing else NOTIFYs on this database.
+    await (await stack.broker()).stop();
   }, 60_000);
 
   it('writes the events and wakes the relays at commit, in one statement; a rollback writes and wakes nothing', async () => {
@@ -84,6 +85,7 @@ describe('appendEvents', () => {
           tx.query = query;
         }
         expect(statements).toBe(1);
+        await new Promise((r) => setTimeout(r, 200));
         expect(notified).toBe(0); // delivered at commit, not before
       });
       await expect.poll(() => notified).toBe(1);

@@ -91,7 +91,7 @@ describe('intent escrow (H3: credits from nothing)', () => {
     expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [client.did])).toBe(0);
   });
 
-  it('escrows in one statement: a budget equal to the balance opens, a zero budget moves nothing, and intents racing for one balance open only as many as it covers', async () => {
+  it("escrows under the accounts' lock: a budget equal to the balance opens, a zero budget moves nothing, and intents racing for one balance open only as many as it covers", async () => {
     const client = newSigner();
     await fund(broker.url, client.did, '1000');
     const exact = await openIntent(client, '1000');
@@ -111,8 +111,8 @@ describe('intent escrow (H3: credits from nothing)', () => {
       needed_atomic: '1',
     });
 
-    // 10 intents of 300 at once against 1,000: the balance is read under the accounts' lock, so
-    // exactly 3 open and the other 7 are refused with the balance each one saw.
+    // 10 intents of 300 sent at once against 1,000: whatever their interleaving (the balance is read
+    // under the accounts' lock), exactly 3 open and the other 7 are refused with the balance left.
     const racer = newSigner();
     await fund(broker.url, racer.did, '1000');
     // (Distinct descriptions: two identical requests signed in the same millisecond carry the same

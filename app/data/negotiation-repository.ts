@@ -69,8 +69,9 @@ const toNegotiation = (
  * applyTransfers took five. The two accounts are locked first, in ledger_lock's order (as every
  * transfer locks them), and the intent is inserted only if the locked `debit` balance covers the
  * budget; the transfer row's trigger then moves the balances (a zero budget moves nothing, as in
- * applyTransfers). Returns the intent, or the balance
- * read under the lock when it falls short (nothing is written).
+ * applyTransfers). Returns the intent, or the balance read under the lock when it falls short: then
+ * no intent and no transfer is written (ledger_lock may have created the two accounts, at 0, as it
+ * does for any first transfer of a DID).
  */
 export async function insertEscrowedIntent(
   db: Queryable,

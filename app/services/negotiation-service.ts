@@ -225,16 +225,10 @@ export async function settle(
     });
     const settled = await updateNegotiation(tx, id, { state: 'settled' });
     await setIntentStatus(tx, n.intent_id, 'settled');
-    await appendEvents(tx, [
-      negotiationEvent(settled),
-      {
-        type: 'receipt.created',
-        recipients: [n.client_did, n.agent_did, ...receipt.committee],
-        payload: { receipt },
-      },
-    ]);
-    // The money moves last: the accounts it locks (the broker's, validators' and pool's among them,
-    // shared by every settlement) are then held only until the commit, not through the writes above.
+    // The money moves after the negotiation and intent writes: the accounts it locks (the broker's,
+    // validators' and pool's among them, shared by every settlement) are then held only through the
+    // events and the commit. The events come last: an event id is taken as close to the commit as
+    // possible, not before a wait for those accounts (readers page the outbox by id).
     await applyTransfers(
       tx,
       settlementTransfers({
@@ -246,6 +240,14 @@ export async function settle(
         escrowed: intent.escrowed ? BigInt(intent.budget_atomic) : null,
       }),
     );
+    await appendEvents(tx, [
+      negotiationEvent(settled),
+      {
+        type: 'receipt.created',
+        recipients: [n.client_did, n.agent_did, ...receipt.committee],
+        payload: { receipt },
+      },
+    ]);
     return { value: receipt };
   });
   const receipt = unwrap(outcome);
