@@ -34,10 +34,10 @@ const deposit = (body: Record<string, unknown>, token = ADMIN_TOKEN) =>
   call(broker.url, 'POST', '/api/admin/deposits', { token, body });
 const credits = async (s: Signer) =>
   (await signed(broker.url, s, 'GET', `/api/credits/${encodeURIComponent(s.did)}`)).body;
-const openIntent = (client: Signer, budget: string) =>
+const openIntent = (client: Signer, budget: string, description = 'y') =>
   signed(broker.url, client, 'POST', '/api/intents', {
     intent_type: 'x',
-    description: 'y',
+    description,
     budget_atomic: budget,
   });
 const offer = (intentId: string, price: string, by = provider) =>
@@ -118,13 +118,7 @@ describe('intent escrow (H3: credits from nothing)', () => {
     // (Distinct descriptions: two identical requests signed in the same millisecond carry the same
     // Ed25519 signature, and the second is refused as a replay.)
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        signed(broker.url, racer, 'POST', '/api/intents', {
-          intent_type: 'x',
-          description: `race ${i}`,
-          budget_atomic: '300',
-        }),
-      ),
+      Array.from({ length: 10 }, (_, i) => openIntent(racer, '300', `race ${i}`)),
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 201, 201, 409, 409, 409, 409, 409, 409, 409]);
     for (const r of results.filter((x) => x.status === 409)) expect(r.body.balance_atomic).toBe('100');

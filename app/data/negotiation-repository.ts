@@ -1,4 +1,5 @@
 import type { NegotiationState, Party } from '../domain/negotiation.js';
+import type { Transfer } from '../domain/ledger.js';
 import { iso, type Queryable } from './sql.js';
 import type { IntentInput } from '../schemas/pou.js';
 
@@ -64,10 +65,10 @@ const toNegotiation = (
 });
 
 /**
- * Opens an intent and escrows its budget (`debit` → `credit`, transfer `escrow:<intent id>`) in one
- * statement, so one round trip and one commit, where a transaction around the insert and
- * applyTransfers took five. The two accounts are locked first, in ledger_lock's order (as every
- * transfer locks them), and the intent is inserted only if the locked `debit` balance covers the
+ * Opens intent `escrow.reference` and moves its budget into escrow (`escrow`, built by
+ * escrowTransfer) in one statement, so one round trip and one commit, where a transaction around the
+ * insert and applyTransfers took five. The two accounts are locked first, in ledger_lock's order (as
+ * every transfer locks them), and the intent is inserted only if the locked debit balance covers the
  * budget; the transfer row's trigger then moves the balances (a zero budget moves nothing, as in
  * applyTransfers). Returns the intent, or the balance read under the lock when it falls short: then
  * no intent and no transfer is written (ledger_lock may have created the two accounts, at 0, as it
@@ -76,22 +77,23 @@ const toNegotiation = (
 export async function insertEscrowedIntent(
   db: Queryable,
   i: IntentInput & { client_did: string; ttlMinutes: number },
-  accounts: { debit: string; credit: string },
+  escrow: Transfer,
 ): Promise<{ intent: IntentRecord } | { shortOf: bigint }> {
   const { rows } = await db.query(
-    `WITH l AS (SELECT account, balance_atomic FROM ledger_lock(ARRAY[$8::text, $9::text])),
+    `WITH l AS (SELECT account, balance_atomic FROM ledger_lock(ARRAY[$9::text, $10::text])),
      i AS (
-       INSERT INTO intents (client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref, escrowed, expires_at)
-       SELECT $1, $2, $3, $4, $5, $6, true, now() + make_interval(mins => $7)
-        WHERE (SELECT balance_atomic FROM l WHERE account = $8) >= $4::numeric
+       INSERT INTO intents (id, client_did, intent_type, description, budget_atomic, sla_ms, inputs_ref, escrowed, expires_at)
+       SELECT $1, $2, $3, $4, $5, $6, $7, true, now() + make_interval(mins => $8)
+        WHERE (SELECT balance_atomic FROM l WHERE account = $9) >= $11::numeric
        RETURNING ${INTENT_COLUMNS}
      ), t AS (
        INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)
-       SELECT 'escrow:' || i.id, $8, $9, $4::numeric, 'intent_escrow', i.id::text FROM i WHERE $4::numeric > 0
+       SELECT $12, $9, $10, $11::numeric, $13, $14 FROM i WHERE $11::numeric > 0
      )
-     SELECT (SELECT balance_atomic::text FROM l WHERE account = $8) AS debit_balance, i.*
+     SELECT (SELECT balance_atomic::text FROM l WHERE account = $9) AS debit_balance, i.*
        FROM (SELECT 1) one LEFT JOIN i ON true`,
     [
+      escrow.reference,
       i.client_did,
       i.intent_type,
       i.description,
@@ -99,8 +101,12 @@ export async function insertEscrowedIntent(
       i.sla_ms ?? null,
       i.inputs_ref ?? null,
       i.ttlMinutes,
-      accounts.debit,
-      accounts.credit,
+      escrow.debit,
+      escrow.credit,
+      escrow.amount.toString(),
+      escrow.id,
+      escrow.kind,
+      escrow.reference,
     ],
   );
   const { debit_balance, ...row } = rows[0] as { debit_balance: string } & Parameters<typeof toIntent>[0];

@@ -94,6 +94,16 @@ export function settlementTransfers(s: {
   return transfers.filter((t) => t.amount > 0n);
 }
 
+/** A client's budget into escrow when it opens an intent. One id per intent: it escrows once. */
+export const escrowTransfer = (intentId: string, clientDid: string, amount: bigint): Transfer => ({
+  id: `escrow:${intentId}`,
+  debit: available(clientDid),
+  credit: escrow(clientDid),
+  amount,
+  kind: 'intent_escrow',
+  reference: intentId,
+});
+
 /** Escrow back to the client. One id per intent, so an intent releases at most once. */
 export const releaseTransfer = (intentId: string, clientDid: string, amount: bigint): Transfer => ({
   id: `release:${intentId}`,

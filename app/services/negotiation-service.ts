@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import type { Queryable } from '../data/sql.js';
@@ -20,7 +20,7 @@ import {
 import { insertReceipt, type ReceiptRecord } from '../data/receipt-repository.js';
 import { eligibleCandidates } from '../data/reputation-repository.js';
 import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
-import { available, escrow, releaseTransfer, settlementTransfers } from '../domain/ledger.js';
+import { escrowTransfer, releaseTransfer, settlementTransfers } from '../domain/ledger.js';
 import {
   transition,
   type NegotiationAction,
@@ -50,13 +50,13 @@ function unwrap<T>(o: Outcome<T>): T {
  * (409 INSUFFICIENT_FUNDS, and no intent, when the balance is short).
  */
 export async function createIntent(ctx: AppContext, did: string, body: IntentInput) {
-  const debit = available(did);
+  const transfer = escrowTransfer(randomUUID(), did, BigInt(body.budget_atomic));
   const opened = await insertEscrowedIntent(
     ctx.db,
     { ...body, client_did: did, ttlMinutes: ctx.settings.pou.intentTtlMinutes },
-    { debit, credit: escrow(did) },
+    transfer,
   );
-  if ('shortOf' in opened) throw insufficientFunds(debit, opened.shortOf, BigInt(body.budget_atomic));
+  if ('shortOf' in opened) throw insufficientFunds(transfer.debit, opened.shortOf, transfer.amount);
   return opened.intent;
 }
 
