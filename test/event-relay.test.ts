@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AppContext } from '../app/context.js';
 import { withTransaction } from '../app/data/db.js';
 import { EventNotifications } from '../app/data/event-notifications.js';
-import { appendEvents } from '../app/data/event-repository.js';
+import { appendEvents, numberEvents } from '../app/data/event-repository.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 import { Hub } from '../app/ws/hub.js';
 import { LocalCache } from '../app/data/local-cache.js';
@@ -105,6 +105,46 @@ describe('appendEvents', () => {
       expect(await count()).toBe(2);
     } finally {
       await listener.close();
+    }
+  });
+
+  it('numbers each committed event once, in insert order after the last number, never an open one', async () => {
+    const type = `test.numbers.${Date.now()}`;
+    const numbers = async () =>
+      (
+        await stack.db.query<{ id: string; seq: string | null }>(
+          `SELECT id::text, seq::text FROM events WHERE type = $1 ORDER BY events.id`,
+          [type],
+        )
+      ).rows;
+    // Whatever earlier tests left, numbered first: this test counts only its own events.
+    while ((await numberEvents(stack.db, 1000)) > 0);
+    const open = await stack.db.connect();
+    try {
+      await open.query('BEGIN');
+      await appendEvents(open, [{ type, recipients: [], payload: { open: true } }]);
+      await appendEvents(
+        stack.db,
+        Array.from({ length: 30 }, (_, n) => ({ type, recipients: [], payload: { n } })),
+      );
+      const before = BigInt(
+        (await stack.db.query(`SELECT coalesce(max(seq), 0)::text AS m FROM events`)).rows[0].m,
+      );
+      // Four numberers at once, ten events each at most: the lock makes them take turns.
+      const counts = await Promise.all([1, 2, 3, 4].map(() => numberEvents(stack.db, 10)));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
+      expect((await numbers()).map((r) => BigInt(r.seq!) - before)).toEqual(
+        Array.from({ length: 30 }, (_, i) => BigInt(i + 1)),
+      );
+      // The open event took the lowest insert id; committed now, it gets the next number.
+      await open.query('COMMIT');
+      const [first] = await numbers();
+      expect(first!.seq).toBeNull();
+      expect(await numberEvents(stack.db, 10)).toBe(1);
+      expect((await numbers())[0]).toEqual({ id: first!.id, seq: String(before + 31n) });
+      expect(await numberEvents(stack.db, 10)).toBe(0);
+    } finally {
+      open.release();
     }
   });
 });

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { appendEvents } from '../app/data/event-repository.js';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { startNatsServer } from '../app/local/child-service.js';
 import type { RunningBroker } from '../app/server.js';
@@ -46,12 +48,52 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000)
   }
 }
 
+/** The event_ids of a DID's events numbered after `afterId` (an event's public id), in stream order. */
 async function eventIdsFor(did: string, afterId = '0'): Promise<string[]> {
   const { rows } = await stack.db.query(
-    `SELECT event_id FROM events WHERE $1 = ANY(recipients) AND id > $2 ORDER BY id`,
+    `SELECT event_id FROM events WHERE $1 = ANY(recipients) AND seq > $2 ORDER BY seq`,
     [did, afterId],
   );
   return rows.map((r) => r.event_id);
+}
+
+/**
+ * Two events for `did` whose inserts commit out of order: `early` takes its insert id first but
+ * commits only when `commitEarly` is called; `late` takes the next id and commits at once.
+ */
+async function outOfOrderEvents(did: string) {
+  const [early, late] = [await stack.db.connect(), await stack.db.connect()];
+  const tag = randomUUID();
+  try {
+    await early.query('BEGIN');
+    await late.query('BEGIN');
+    await appendEvents(early, [{ type: 'test.early', recipients: [did], payload: { tag } }]);
+    await appendEvents(late, [{ type: 'test.late', recipients: [did], payload: { tag } }]);
+    await late.query('COMMIT');
+  } catch (err) {
+    early.release();
+    late.release();
+    throw err;
+  }
+  late.release();
+  return {
+    async commitEarly() {
+      try {
+        await early.query('COMMIT');
+      } finally {
+        early.release();
+      }
+    },
+    /** The two events' insert ids and numbers, `early` first. */
+    async ids() {
+      const { rows } = await stack.db.query(
+        `SELECT type, id::text, seq::text, published_at IS NOT NULL AS published
+           FROM events WHERE payload->>'tag' = $1 ORDER BY type`,
+        [tag],
+      );
+      return rows as { type: string; id: string; seq: string | null; published: boolean }[];
+    },
+  };
 }
 
 describe('GET /ws', () => {
@@ -110,6 +152,52 @@ describe('GET /ws', () => {
     expect(again.received.map((e) => e.type)).toEqual(['attestation.submitted', 'receipt.finalized']);
     expect(again.received.map((e) => e.event_id)).toEqual(await eventIdsFor(client.did, last));
     again.ws.close();
+  });
+
+  it('resumes without a gap when an event with an earlier insert id commits after the client left', async () => {
+    const client = newSigner();
+    const first = connect(a.url, client);
+    await first.opened;
+    const pair = await outOfOrderEvents(client.did);
+    await until(() => first.received.length === 1);
+    const last = first.received[0]!.id;
+    first.ws.close();
+    await pair.commitEarly();
+    // Published while the client is away: it can only come back through the resume.
+    await until(async () => (await pair.ids()).every((e) => e.published));
+    const again = connect(a.url, client, last);
+    await again.opened;
+    await until(() => again.received.length >= 1);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more, nothing twice
+    expect(first.received.map((e) => e.type)).toEqual(['test.late']);
+    expect(again.received.map((e) => e.type)).toEqual(['test.early']);
+    // The insert ids are out of commit order; the numbers clients see follow the commits.
+    const [early, late] = await pair.ids();
+    expect(BigInt(early!.id)).toBeLessThan(BigInt(late!.id));
+    expect(late!.seq).toBe(last);
+    expect(BigInt(early!.seq!)).toBeGreaterThan(BigInt(late!.seq!));
+    again.ws.close();
+  });
+
+  it('without NATS, delivers from the database an event that commits after a later insert id was delivered', async () => {
+    const alone = await stack.broker({ NATS_URL: undefined });
+    try {
+      const client = newSigner();
+      const c = connect(alone.url, client);
+      await c.opened;
+      const pair = await outOfOrderEvents(client.did);
+      await until(() => c.received.length === 1);
+      await pair.commitEarly();
+      await until(() => c.received.length >= 2);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.received.map((e) => e.type)).toEqual(['test.late', 'test.early']);
+      const [early, late] = await pair.ids();
+      expect(BigInt(early!.id)).toBeLessThan(BigInt(late!.id));
+      expect(c.received.map((e) => e.id)).toEqual([late!.seq, early!.seq]);
+      c.ws.close();
+    } finally {
+      await alone.stop();
+    }
   });
 
   it('loses and doubles nothing when NATS stops and returns mid-flow', async () => {

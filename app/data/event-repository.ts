@@ -7,6 +7,7 @@ export interface NewEvent {
 }
 
 export interface StoredEvent extends NewEvent {
+  /** The event's number in the stream (see numberEvents): what clients see and resume from. */
   id: string;
   event_id: string;
   created_at: string;
@@ -33,36 +34,63 @@ export const EVENTS_CHANNEL = 'ainp_events';
 
 type Row = Omit<StoredEvent, 'created_at'> & { created_at: Date };
 const toEvent = (r: Row): StoredEvent => ({ ...r, created_at: iso(r.created_at)! });
+/** An event as readers see it: `id` is its number in the stream (`seq`), not its insert id. */
+const EVENT_COLUMNS = 'seq AS id, event_id, type, recipients, payload, created_at';
 
-/** Unpublished events in id order, locked so two publishers never send the same batch at once. */
+const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" and the migration lock's "ainp"
+
+/**
+ * Numbers up to `limit` committed events that have no number yet, in insert-id order after the
+ * highest number given (migration 0010). One round trip; the advisory lock is taken by the first
+ * statement and held to the end of the implicit transaction, and the UPDATE's snapshot is taken
+ * after it: it sees every number the previous holder gave, so numbers never repeat, and a batch
+ * becomes visible whole, after every earlier one. So whoever has read every event up to number N
+ * (a client's last_event_id, the relay's cursor) has seen every event numbered N or below: an
+ * insert that commits late gets a later number instead of one below a reader's cursor.
+ * Returns how many were numbered. The limit is a checked integer.
+ */
+export async function numberEvents(db: Queryable, limit: number): Promise<number> {
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new Error(`invalid batch size ${limit}`);
+  const results = (await db.query(
+    `SELECT pg_advisory_xact_lock(${NUMBER_LOCK});
+     WITH next AS (
+       SELECT id, row_number() OVER (ORDER BY id) AS n
+         FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT ${limit}) unnumbered
+     )
+     UPDATE events e SET seq = (SELECT coalesce(max(seq), 0) FROM events) + next.n
+       FROM next WHERE e.id = next.id`,
+  )) as unknown as Array<{ rowCount: number | null }>;
+  return results[1]!.rowCount ?? 0;
+}
+
+/** Numbered, unpublished events in stream order, locked so two publishers never send one batch. */
 export async function claimUnpublished(tx: Queryable, limit: number): Promise<StoredEvent[]> {
   const { rows } = await tx.query<Row>(
-    `SELECT id, event_id, type, recipients, payload, created_at FROM events
-      WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    `SELECT ${EVENT_COLUMNS} FROM events
+      WHERE published_at IS NULL AND seq IS NOT NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
     [limit],
   );
   return rows.map(toEvent);
 }
 
+/** Marks events published, by their numbers (StoredEvent.id). */
 export async function markPublished(tx: Queryable, ids: string[]): Promise<void> {
-  await tx.query(`UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+  await tx.query(
+    `UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[]) AND published_at IS NULL`,
+    [ids],
+  );
 }
 
-/** Unpublished events after `afterId` (the degraded path: delivery from the database). */
-export async function unpublishedAfter(
-  db: Queryable,
-  afterId: string,
-  limit: number,
-): Promise<StoredEvent[]> {
+/** Events numbered after `afterId`, in stream order (the degraded path: delivery from the database). */
+export async function eventsAfter(db: Queryable, afterId: string, limit: number): Promise<StoredEvent[]> {
   const { rows } = await db.query<Row>(
-    `SELECT id, event_id, type, recipients, payload, created_at FROM events
-      WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2`,
+    `SELECT ${EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
     [afterId, limit],
   );
   return rows.map(toEvent);
 }
 
-/** Events for any of `identities` after `afterId`, oldest first (resume after a reconnect). */
+/** Events for any of `identities` numbered after `afterId`, in stream order (resume after a reconnect). */
 export async function eventsSince(
   db: Queryable,
   identities: string[],
@@ -70,16 +98,16 @@ export async function eventsSince(
   limit: number,
 ): Promise<StoredEvent[]> {
   const { rows } = await db.query<Row>(
-    `SELECT id, event_id, type, recipients, payload, created_at FROM events
-      WHERE recipients && $1::text[] AND id > $2 ORDER BY id LIMIT $3`,
+    `SELECT ${EVENT_COLUMNS} FROM events
+      WHERE recipients && $1::text[] AND seq > $2 ORDER BY seq LIMIT $3`,
     [identities, afterId, limit],
   );
   return rows.map(toEvent);
 }
 
-/** The newest event id ('0' when there is none): where delivery from the database starts. */
+/** The highest event number given ('0' when there is none): where delivery from the database starts. */
 export async function latestEventId(db: Queryable): Promise<string> {
-  const { rows } = await db.query<{ max: string | null }>('SELECT max(id)::text AS max FROM events');
+  const { rows } = await db.query<{ max: string | null }>('SELECT max(seq)::text AS max FROM events');
   return rows[0]?.max ?? '0';
 }
 
@@ -87,7 +115,7 @@ const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
 
 /**
  * Takes the publisher lock for the caller's transaction, if no other replica holds it: one
- * publisher at a time, so the stream (and every socket) sees events in id order.
+ * publisher at a time, so the stream (and every socket) sees events in number order.
  */
 export async function tryPublisherLock(tx: Queryable): Promise<boolean> {
   const { rows } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [

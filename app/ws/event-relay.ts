@@ -3,10 +3,11 @@ import { withTransaction } from '../data/db.js';
 import { EventNotifications } from '../data/event-notifications.js';
 import {
   claimUnpublished,
+  eventsAfter,
   latestEventId,
   markPublished,
+  numberEvents,
   tryPublisherLock,
-  unpublishedAfter,
 } from '../data/event-repository.js';
 import { EventStream } from '../data/event-stream.js';
 import { invalidation } from '../data/local-cache.js';
@@ -16,14 +17,19 @@ import type { Hub } from './hub.js';
 /** Consecutive failed passes before the relay logs at warn (about this many seconds of trouble). */
 const WARN_AFTER_FAILURES = 5;
 const BATCH = 100;
+/** Events numbered per statement, and at most this many statements per pass (then another pass). */
+const NUMBER_BATCH = 500;
+const NUMBER_ROUNDS = 10;
 
 /**
- * Moves events from the outbox to JetStream (event_id as the message id, so a retried publish is
- * dropped by the stream's duplicate window), marking them published in the same transaction that
- * claimed them. Every broker process listens on the subject and hands events to its sockets.
- * While NATS is unreachable the relay reads the unpublished events from the database and hands
- * them to local sockets directly; once NATS is back they are published and the sockets' seen-sets
- * keep them from arriving twice.
+ * Numbers the events that have committed (their public id, in the order they became visible: see
+ * numberEvents), then moves them from the outbox to JetStream in number order (event_id as the
+ * message id, so a retried publish is dropped by the stream's duplicate window), marking them
+ * published in the same transaction that claimed them. Every broker process listens on the subject
+ * and hands events to its sockets. While NATS is unreachable here the relay reads the numbered
+ * events after the last one it handed on from the database and hands them to local sockets
+ * directly; once NATS is back the unpublished ones are published and the sockets' seen-sets keep
+ * them from arriving twice.
  *
  * It also feeds the process's read cache: `cache.invalidate` events drop what they name, and the
  * cache answers only while this feed is known to carry every event (see LocalCache).
@@ -53,6 +59,8 @@ export class EventRelay {
   }
 
   private deliver(e: StoredEvent): void {
+    // Everything up to here has arrived: delivery from the database, if NATS goes, starts after it.
+    if (this.localCursor === undefined || BigInt(e.id) > BigInt(this.localCursor)) this.localCursor = e.id;
     const drop = invalidation(e);
     if (!drop) this.hub.dispatch(e);
     else if ('all' in drop) this.ctx.localCache.clear();
@@ -95,6 +103,7 @@ export class EventRelay {
     this.running = true;
     this.again = false;
     try {
+      await this.numberEvents();
       if (this.stream.connected) {
         await this.stream.ready((e) => this.deliver(e));
         this.ctx.localCache.setLive(true);
@@ -127,14 +136,21 @@ export class EventRelay {
     if (this.again) void this.tick();
   }
 
+  /** Numbers what has committed; a backlog larger than one pass's share gets another pass at once. */
+  private async numberEvents(): Promise<void> {
+    for (let round = 0; round < NUMBER_ROUNDS; round++)
+      if ((await numberEvents(this.ctx.db, NUMBER_BATCH)) < NUMBER_BATCH) return;
+    this.again = true;
+  }
+
   private async publishBatch(): Promise<void> {
     for (let more = true; more && !this.stopped;) {
       const published = await withTransaction(this.ctx.db, async (tx) => {
         // One publisher at a time across replicas, so the stream (and every socket) sees events
-        // in id order; the others skip this pass.
+        // in number order; the others skip this pass.
         if (!(await tryPublisherLock(tx))) return 0;
         const events = await claimUnpublished(tx, BATCH);
-        // Pipelined on the one connection: sent in id order (the server stores them so), acked
+        // Pipelined on the one connection: sent in number order (the server stores them so), acked
         // together. If one fails the batch stays unpublished, and the stream's duplicate window
         // drops the ones that had arrived when it is sent again.
         await Promise.all(events.map((e) => this.stream.publish(e)));
@@ -152,10 +168,11 @@ export class EventRelay {
 
   private async deliverFromDatabase(): Promise<void> {
     await this.readCursor();
-    const events = await unpublishedAfter(this.ctx.db, this.localCursor!, 500);
+    // Every numbered event after the cursor, published or not: with NATS down here, events other
+    // replicas publish do not arrive here either.
+    const events = await eventsAfter(this.ctx.db, this.localCursor!, 500);
     for (const e of events) this.deliver(e);
     if (!events.length) return;
-    this.localCursor = events[events.length - 1]!.id;
     // With no NATS configured at all there is nothing to drain to: delivered is done.
     if (this.ctx.nats.state() === 'in_process')
       await markPublished(

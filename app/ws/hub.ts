@@ -23,7 +23,7 @@ export interface Connection {
   seen: Set<string>;
   /**
    * Live events that arrived while the events missed before a reconnect were being read: sent
-   * after those, so a resumed client gets every event in id order.
+   * after those, so a resumed client gets every event in number order.
    */
   held?: StoredEvent[];
 }
