@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { newClient } from '../test/helpers/api.js';
-import { newSigner, registeredAgent, signed } from '../test/helpers/ainp.js';
+import { fund, newSigner, registeredAgent, signed } from '../test/helpers/ainp.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '300' } } });
@@ -31,6 +31,8 @@ try {
   const b = await broker();
   const provider = (await registeredAgent(b, await newClient(b))).signer;
   const client = newSigner();
+  // Every intent escrows its budget: the client's deposit covers all the samples.
+  await fund(b, client.did, String(10 * Number(values.samples)));
   const ws = new WebSocket(`${a.replace('http', 'ws')}/ws`, {
     headers: signedHeaders(client, 'GET', '/ws', ''),
   });
@@ -47,6 +49,8 @@ try {
       description: 'y',
       budget_atomic: '10',
     });
+    if (intent.status !== 201)
+      throw new Error(`intent: HTTP ${intent.status} ${JSON.stringify(intent.body)}`);
     const t0 = performance.now();
     const neg = await signed(b, provider, 'POST', '/api/negotiations', {
       intent_id: intent.body.id,
