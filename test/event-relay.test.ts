@@ -1,12 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppContext } from '../app/context.js';
-import { withTransaction } from '../app/data/db.js';
-import { EventNotifications } from '../app/data/event-notifications.js';
-import { appendEvents, numberEvents } from '../app/data/event-repository.js';
-import { createTestStack, type TestStack } from './helpers/stack.js';
-import { Hub } from '../app/ws/hub.js';
 import { LocalCache } from '../app/data/local-cache.js';
+import { DeliveredNumbers } from '../app/ws/delivered-numbers.js';
 import { EventRelay } from '../app/ws/event-relay.js';
+import { Hub } from '../app/ws/hub.js';
 
 /** A relay on a database that refuses every query and no NATS: every pass fails. */
 function failingRelay() {
@@ -42,109 +39,50 @@ describe('EventRelay failing passes', () => {
   });
 });
 
-describe('appendEvents', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await createTestStack();
-    // The schema (migrations on start), then no broker: nothing else NOTIFYs on this database.
-    await (await stack.broker()).stop();
-  }, 60_000);
+describe('DeliveredNumbers', () => {
+  const started = (latest: string) => {
+    const d = new DeliveredNumbers();
+    d.start(latest);
+    return d;
+  };
 
-  it('writes the events and wakes the relays at commit, in one statement; a rollback writes and wakes nothing', async () => {
-    let notified = 0;
-    const listener = new EventNotifications(stack.databaseUrl, () => (notified += 1));
-    listener.start();
-    try {
-      // LISTEN is in place once a NOTIFY sent now arrives.
-      await expect
-        .poll(async () => {
-          await stack.db.query(`NOTIFY ainp_events`);
-          return notified;
-        })
-        .toBeGreaterThan(0);
-      await new Promise((r) => setTimeout(r, 200));
-      notified = 0;
-      const type = `test.${Date.now()}`;
-      const count = async () =>
-        Number((await stack.db.query(`SELECT count(*) AS n FROM events WHERE type = $1`, [type])).rows[0].n);
-
-      await withTransaction(stack.db, async (tx) => {
-        // Counts the statements appendEvents sends (the client goes back to the pool unwrapped).
-        const query = tx.query;
-        let statements = 0;
-        tx.query = ((...args: Parameters<typeof query>) => {
-          statements += 1;
-          return (query as (...a: unknown[]) => unknown).apply(tx, args);
-        }) as typeof tx.query;
-        try {
-          await appendEvents(tx, [
-            { type, recipients: ['did:key:a', 'did:key:a'], payload: { n: 1 } },
-            { type, recipients: [], payload: { n: 2 } },
-          ]);
-        } finally {
-          tx.query = query;
-        }
-        expect(statements).toBe(1);
-        await new Promise((r) => setTimeout(r, 200));
-        expect(notified).toBe(0); // delivered at commit, not before
-      });
-      await expect.poll(() => notified).toBe(1);
-      expect(await count()).toBe(2);
-      const rows = await stack.db.query(`SELECT recipients FROM events WHERE type = $1 ORDER BY id`, [type]);
-      expect(rows.rows.map((r) => r.recipients)).toEqual([['did:key:a'], []]);
-
-      await expect(
-        withTransaction(stack.db, async (tx) => {
-          await appendEvents(tx, [{ type, recipients: [], payload: {} }]);
-          throw new Error('rolled back');
-        }),
-      ).rejects.toThrow('rolled back');
-      await appendEvents(stack.db, []); // nothing to write: no statement, no wake-up
-      await new Promise((r) => setTimeout(r, 300));
-      expect(notified).toBe(1);
-      expect(await count()).toBe(2);
-    } finally {
-      await listener.close();
-    }
+  it('hands each number on once, and starts after the newest number when it starts', () => {
+    const d = started('10');
+    expect(['9', '10', '11', '11', '12'].map((n) => d.accept(n))).toEqual([false, false, true, false, true]);
+    expect(d.after).toBe('12');
+    expect(d.gap).toBe(false);
   });
 
-  it('numbers each committed event once, in insert order after the last number, never an open one', async () => {
-    const type = `test.numbers.${Date.now()}`;
-    const numbers = async () =>
-      (
-        await stack.db.query<{ id: string; seq: string | null }>(
-          `SELECT id::text, seq::text FROM events WHERE type = $1 ORDER BY events.id`,
-          [type],
-        )
-      ).rows;
-    // Whatever earlier tests left, numbered first: this test counts only its own events.
-    while ((await numberEvents(stack.db, 1000)) > 0);
-    const open = await stack.db.connect();
-    try {
-      await open.query('BEGIN');
-      await appendEvents(open, [{ type, recipients: [], payload: { open: true } }]);
-      await appendEvents(
-        stack.db,
-        Array.from({ length: 30 }, (_, n) => ({ type, recipients: [], payload: { n } })),
-      );
-      const before = BigInt(
-        (await stack.db.query(`SELECT coalesce(max(seq), 0)::text AS m FROM events`)).rows[0].m,
-      );
-      // Four numberers at once, ten events each at most: the lock makes them take turns.
-      const counts = await Promise.all([1, 2, 3, 4].map(() => numberEvents(stack.db, 10)));
-      expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
-      expect((await numbers()).map((r) => BigInt(r.seq!) - before)).toEqual(
-        Array.from({ length: 30 }, (_, i) => BigInt(i + 1)),
-      );
-      // The open event took the lowest insert id; committed now, it gets the next number.
-      await open.query('COMMIT');
-      const [first] = await numbers();
-      expect(first!.seq).toBeNull();
-      expect(await numberEvents(stack.db, 10)).toBe(1);
-      expect((await numbers())[0]).toEqual({ id: first!.id, seq: String(before + 31n) });
-      expect(await numberEvents(stack.db, 10)).toBe(0);
-    } finally {
-      open.release();
-    }
+  it('notices a number that came before an earlier one, and closes the gap when it arrives', () => {
+    const d = started('10');
+    expect(d.accept('12')).toBe(true);
+    expect(d.accept('14')).toBe(true);
+    expect(d.gap).toBe(true);
+    expect(d.after).toBe('10'); // the database is read from the first missing number
+    expect(d.accept('11')).toBe(true);
+    expect(d.after).toBe('12');
+    expect(d.accept('13')).toBe(true);
+    expect([d.after, d.gap]).toEqual(['14', false]);
+    expect(d.accept('12')).toBe(false);
+  });
+
+  it('skips numbers the database does not have (insert ids kept from before migration 0010)', () => {
+    const d = started('10');
+    d.accept('15');
+    d.skipTo('14'); // the database's first row after 10 is 14: 11 to 13 do not exist
+    expect([d.after, d.gap]).toEqual(['13', true]);
+    expect(d.accept('14')).toBe(true);
+    expect([d.after, d.gap]).toEqual(['15', false]);
+    d.skipTo('12'); // behind what was handed on: changes nothing
+    expect(d.after).toBe('15');
+  });
+
+  it('counts nothing before it starts, and forgets on start what the start covers', () => {
+    const d = new DeliveredNumbers();
+    expect(d.started).toBe(false);
+    expect(d.accept('5')).toBe(true);
+    expect(() => d.after).toThrow(/before start/);
+    d.start('7');
+    expect([d.after, d.gap]).toEqual(['7', false]);
   });
 });

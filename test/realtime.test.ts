@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { connect as natsConnect } from 'nats';
 import { WebSocket } from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendEvents } from '../app/data/event-repository.js';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { startNatsServer } from '../app/local/child-service.js';
+import { freePort } from '../app/local/free-port.js';
 import type { RunningBroker } from '../app/server.js';
 import { call, newClient, randomAddress } from './helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
@@ -161,7 +163,9 @@ describe('GET /ws', () => {
     const pair = await outOfOrderEvents(client.did);
     await until(() => first.received.length === 1);
     const last = first.received[0]!.id;
+    const closed = new Promise((r) => first.ws.once('close', r));
     first.ws.close();
+    await closed;
     await pair.commitEarly();
     // Published while the client is away: it can only come back through the resume.
     await until(async () => (await pair.ids()).every((e) => e.published));
@@ -197,6 +201,94 @@ describe('GET /ws', () => {
       c.ws.close();
     } finally {
       await alone.stop();
+    }
+  });
+
+  it('with NATS down here but not elsewhere, delivers from the database what another replica published', async () => {
+    const cut = await stack.broker({ NATS_URL: `nats://127.0.0.1:${await freePort()}` });
+    try {
+      const client = newSigner();
+      const c = connect(cut.url, client);
+      await c.opened;
+      // Published already (by a replica whose NATS is up): they never come through NATS here.
+      await stack.db.query(
+        `INSERT INTO events (type, recipients, payload, published_at)
+         VALUES ('test.elsewhere', $1, '{"n": 1}', now()), ('test.elsewhere', $1, '{"n": 2}', now())`,
+        [[client.did]],
+      );
+      await until(() => c.received.length >= 2);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.received.map((e) => e.event_id)).toEqual(await eventIdsFor(client.did));
+      c.ws.close();
+    } finally {
+      await cut.stop();
+    }
+  });
+
+  it('reads from the database the events NATS did not bring, once a later number arrives', async () => {
+    const client = newSigner();
+    const c = connect(a.url, client);
+    await c.opened;
+    // The replica is subscribed and past its first pass (which reads the database once anyway).
+    await appendEvents(stack.db, [{ type: 'test.warm', recipients: [client.did], payload: {} }]);
+    await until(() => c.received.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    // Two events marked published that never reach NATS (as if their messages were lost), then
+    // one that is published: its number shows the replica that two came before it.
+    await stack.db.query(
+      `INSERT INTO events (type, recipients, payload, published_at)
+       VALUES ('test.lost', $1, '{"n": 1}', now()), ('test.lost', $1, '{"n": 2}', now())`,
+      [[client.did]],
+    );
+    await appendEvents(stack.db, [{ type: 'test.published', recipients: [client.did], payload: {} }]);
+    await until(() => c.received.length >= 4);
+    await new Promise((r) => setTimeout(r, 300)); // nothing twice
+    expect(c.received.map((e) => e.type).sort()).toEqual([
+      'test.lost',
+      'test.lost',
+      'test.published',
+      'test.warm',
+    ]);
+    expect(c.received.map((e) => e.event_id).sort()).toEqual((await eventIdsFor(client.did)).sort());
+    c.ws.close();
+  });
+
+  it('hands on a message from a release that numbered nothing (a rolling upgrade) without counting its id', async () => {
+    const client = newSigner();
+    const c = connect(a.url, client);
+    await c.opened;
+    const nc = await natsConnect({ servers: stack.nats.url });
+    try {
+      // An insert id equal to the number the second event below will get: counted as a number, it
+      // would make the replica drop that event as already handed on.
+      await until(
+        async () => (await stack.db.query(`SELECT 1 FROM events WHERE seq IS NULL`)).rowCount === 0,
+      );
+      const max = (await stack.db.query(`SELECT coalesce(max(seq), 0)::text AS m FROM events`)).rows[0]
+        .m as string;
+      const legacy = {
+        id: String(BigInt(max) + 2n),
+        event_id: randomUUID(),
+        type: 'test.legacy',
+        recipients: [client.did],
+        payload: {},
+        created_at: new Date().toISOString(),
+      };
+      nc.publish('ainp.events.test.legacy', JSON.stringify(legacy));
+      await nc.flush();
+      await until(() => c.received.length === 1);
+      for (const n of [1, 2])
+        await appendEvents(stack.db, [{ type: 'test.numbered', recipients: [client.did], payload: { n } }]);
+      await until(() => c.received.length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.received.map((e) => [e.type, e.id])).toEqual([
+        ['test.legacy', legacy.id],
+        ['test.numbered', String(BigInt(max) + 1n)],
+        ['test.numbered', legacy.id],
+      ]);
+    } finally {
+      await nc.close();
+      c.ws.close();
     }
   });
 

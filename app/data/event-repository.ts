@@ -37,7 +37,7 @@ const toEvent = (r: Row): StoredEvent => ({ ...r, created_at: iso(r.created_at)!
 /** An event as readers see it: `id` is its number in the stream (`seq`), not its insert id. */
 const EVENT_COLUMNS = 'seq AS id, event_id, type, recipients, payload, created_at';
 
-const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" and the migration lock's "ainp"
+export const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" and the migration lock's "ainp"
 
 /**
  * Numbers up to `limit` committed events that have no number yet, in insert-id order after the
@@ -47,7 +47,13 @@ const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" and the
  * becomes visible whole, after every earlier one. So whoever has read every event up to number N
  * (a client's last_event_id, the relay's cursor) has seen every event numbered N or below: an
  * insert that commits late gets a later number instead of one below a reader's cursor.
- * Returns how many were numbered. The limit is a checked integer.
+ * This relies on READ COMMITTED (the server's default, which the broker never changes): each
+ * statement of the implicit transaction takes its own snapshot. Should the lock ever be bypassed,
+ * a mistake fails loudly rather than renumbering: `e.seq IS NULL` is checked again on a row another
+ * transaction numbered meanwhile (so no row is numbered twice), and the unique index refuses two
+ * rows given one number. No parameters: the simple protocol
+ * is what allows two statements in one query. Returns how many were numbered; the limit is a
+ * checked integer.
  */
 export async function numberEvents(db: Queryable, limit: number): Promise<number> {
   if (!Number.isSafeInteger(limit) || limit <= 0) throw new Error(`invalid batch size ${limit}`);
@@ -58,7 +64,7 @@ export async function numberEvents(db: Queryable, limit: number): Promise<number
          FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT ${limit}) unnumbered
      )
      UPDATE events e SET seq = (SELECT coalesce(max(seq), 0) FROM events) + next.n
-       FROM next WHERE e.id = next.id`,
+       FROM next WHERE e.id = next.id AND e.seq IS NULL`,
   )) as unknown as Array<{ rowCount: number | null }>;
   return results[1]!.rowCount ?? 0;
 }

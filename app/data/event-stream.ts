@@ -4,7 +4,12 @@ import type { NatsHandle } from './nats.js';
 
 export const STREAM = 'AINP_EVENTS';
 const SUBJECTS = 'ainp.events.>';
-const codec = JSONCodec<StoredEvent>();
+/**
+ * A message is the event with `numbered: true`: its id is its number (migration 0010). Messages a
+ * release before it publishes (during a rolling upgrade) carry insert ids instead and lack it.
+ */
+type Message = StoredEvent & { numbered?: true };
+const codec = JSONCodec<Message>();
 
 /**
  * The JetStream side of the outbox: the stream AINP_EVENTS (file storage, 7 days, a 10-minute
@@ -21,17 +26,25 @@ export class EventStream {
     return this.nats.connection !== undefined;
   }
 
-  /** Subscribes `onEvent` (again after a reconnect) and creates the stream if it is missing. */
-  async ready(onEvent: (e: StoredEvent) => void): Promise<void> {
+  /**
+   * Subscribes `onEvent` (again after a reconnect) and creates the stream if it is missing. True
+   * when it subscribed now: what was published before is not delivered to this subscription.
+   * `numbered` is false for a message from a release that numbered nothing (see Message).
+   */
+  async ready(onEvent: (e: StoredEvent, numbered: boolean) => void): Promise<boolean> {
     const nc = this.nats.connection!;
+    let subscribed = false;
     if (!this.sub || this.sub.isClosed()) {
       this.sub = nc.subscribe(SUBJECTS, {
         callback: (err, msg) => {
-          if (!err) onEvent(codec.decode(msg.data));
+          if (err) return;
+          const { numbered, ...e } = codec.decode(msg.data);
+          onEvent(e, numbered === true);
         },
       });
+      subscribed = true;
     }
-    if (this.streamReady) return;
+    if (this.streamReady) return subscribed;
     const jsm = await nc.jetstreamManager();
     try {
       await jsm.streams.info(STREAM);
@@ -46,6 +59,12 @@ export class EventStream {
       });
     }
     this.streamReady = true;
+    return subscribed;
+  }
+
+  /** Resolves once the server has processed everything sent so far (a new subscription included). */
+  async flush(): Promise<void> {
+    await this.nats.connection!.flush();
   }
 
   /** After a failed pass: check (and recreate) the stream before the next publish. */
@@ -55,9 +74,11 @@ export class EventStream {
 
   /** Publishes with event_id as the message id, so a retried publish is dropped as a duplicate. */
   async publish(e: StoredEvent): Promise<void> {
-    await this.nats.connection!.jetstream().publish(`ainp.events.${e.type}`, codec.encode(e), {
-      msgID: e.event_id,
-    });
+    await this.nats
+      .connection!.jetstream()
+      .publish(`ainp.events.${e.type}`, codec.encode({ ...e, numbered: true }), {
+        msgID: e.event_id,
+      });
   }
 
   close(): void {

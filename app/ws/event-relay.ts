@@ -11,6 +11,7 @@ import {
 } from '../data/event-repository.js';
 import { EventStream } from '../data/event-stream.js';
 import { invalidation } from '../data/local-cache.js';
+import { DeliveredNumbers } from './delivered-numbers.js';
 import type { StoredEvent } from '../data/event-repository.js';
 import type { Hub } from './hub.js';
 
@@ -20,6 +21,9 @@ const BATCH = 100;
 /** Events numbered per statement, and at most this many statements per pass (then another pass). */
 const NUMBER_BATCH = 500;
 const NUMBER_ROUNDS = 10;
+/** Events read from the database per query, and at most this many queries per pass. */
+const DATABASE_PAGE = 500;
+const DATABASE_PAGES = 10;
 
 /**
  * Numbers the events that have committed (their public id, in the order they became visible: see
@@ -39,7 +43,10 @@ export class EventRelay {
   private running = false;
   private stopped = false;
   private readonly stream: EventStream;
-  private localCursor: string | undefined;
+  /** What has been handed on here; where reading from the database starts. */
+  private readonly delivered = new DeliveredNumbers();
+  /** NATS may have dropped events (a reconnect, a new subscription): read what was missed. */
+  private refill = true;
   private readonly notifications: EventNotifications | undefined;
   private again = false;
   private failures = 0;
@@ -54,13 +61,22 @@ export class EventRelay {
     const url = ctx.env.DATABASE_URL;
     this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
     // A disconnect or reconnect may lose events: the cache stops at once, until the next pass
-    // has subscribed again.
-    ctx.nats.onChange(() => ctx.localCache.setLive(false));
+    // has subscribed again and read what was missed from the database.
+    ctx.nats.onChange(() => {
+      ctx.localCache.setLive(false);
+      this.refill = true;
+    });
   }
 
-  private deliver(e: StoredEvent): void {
-    // Everything up to here has arrived: delivery from the database, if NATS goes, starts after it.
-    if (this.localCursor === undefined || BigInt(e.id) > BigInt(this.localCursor)) this.localCursor = e.id;
+  /**
+   * Hands an event on once, whether it came through NATS or from the database. An event from a
+   * release that numbered nothing (a rolling upgrade) is handed on without being counted: its id
+   * is not a number (the sockets' seen-sets still keep it from arriving twice).
+   */
+  private deliver(e: StoredEvent, numbered = true): void {
+    if (numbered && !this.delivered.accept(e.id)) return;
+    // A number skipped: NATS lost or reordered something; the next pass reads it from the database.
+    if (this.delivered.gap) void this.tick();
     const drop = invalidation(e);
     if (!drop) this.hub.dispatch(e);
     else if ('all' in drop) this.ctx.localCache.clear();
@@ -79,9 +95,8 @@ export class EventRelay {
   }
 
   private async readCursor(): Promise<void> {
-    if (this.localCursor !== undefined) return;
-    const latest = await latestEventId(this.ctx.db);
-    this.localCursor ??= latest;
+    if (this.delivered.started) return;
+    this.delivered.start(await latestEventId(this.ctx.db));
   }
 
   async stop(): Promise<void> {
@@ -103,14 +118,23 @@ export class EventRelay {
     this.running = true;
     this.again = false;
     try {
+      // The starting point first: nothing is handed on before it is known.
+      await this.readCursor();
       await this.numberEvents();
       if (this.stream.connected) {
-        await this.stream.ready((e) => this.deliver(e));
-        this.ctx.localCache.setLive(true);
+        if (await this.stream.ready((e, numbered) => this.deliver(e, numbered))) this.refill = true;
         await this.publishBatch();
+        if (this.refill || this.delivered.gap) {
+          // Whatever NATS did not bring (published while this process was not subscribed, or
+          // dropped): from the database, once the server has the subscription.
+          this.refill = false;
+          await this.stream.flush();
+          await this.deliverFromDatabase();
+        }
+        this.ctx.localCache.setLive(true);
       } else {
-        // From the database, every event arrives only when no other process publishes them
-        // (no NATS at all); with NATS down here but maybe not elsewhere, the cache stays off.
+        // Every numbered event comes from the database, whoever publishes it. The cache stays on
+        // only without NATS at all (one process): with NATS down here, as before, it stays off.
         this.ctx.localCache.setLive(this.ctx.nats.state() === 'in_process');
         await this.deliverFromDatabase();
       }
@@ -119,6 +143,7 @@ export class EventRelay {
       this.failures = 0;
     } catch (err) {
       this.failures += 1;
+      this.refill = true;
       this.ctx.localCache.setLive(false);
       this.stream.reset();
       // One failed pass is routine (a NATS or database blip, retried next tick); a relay that keeps
@@ -166,13 +191,23 @@ export class EventRelay {
     }
   }
 
+  /**
+   * Every numbered event after what was handed on, published or not (with NATS down here, events
+   * other replicas publish do not arrive here either), a bounded number of pages per pass.
+   */
   private async deliverFromDatabase(): Promise<void> {
-    await this.readCursor();
-    // Every numbered event after the cursor, published or not: with NATS down here, events other
-    // replicas publish do not arrive here either.
-    const events = await eventsAfter(this.ctx.db, this.localCursor!, 500);
-    for (const e of events) this.deliver(e);
-    if (!events.length) return;
+    for (let page = 0; page < DATABASE_PAGES; page++) {
+      const events = await eventsAfter(this.ctx.db, this.delivered.after, DATABASE_PAGE);
+      if (!events.length) return;
+      this.delivered.skipTo(events[0]!.id);
+      for (const e of events) this.deliver(e);
+      await this.markDelivered(events);
+      if (events.length < DATABASE_PAGE) return;
+    }
+    this.again = true;
+  }
+
+  private async markDelivered(events: StoredEvent[]): Promise<void> {
     // With no NATS configured at all there is nothing to drain to: delivered is done.
     if (this.ctx.nats.state() === 'in_process')
       await markPublished(

@@ -1,0 +1,13 @@
+-- An event's public id becomes its number in the stream (`seq`), given by the relay when it picks
+-- the event up, not its insert id. Insert ids come from a sequence and can commit out of order: id
+-- 10 may commit after id 11 has been published. A client that had 11 and resumed with
+-- last_event_id=11, or a replica delivering from the database with its cursor at 11, skipped 10
+-- for good. The relay numbers the committed, unnumbered events one batch at a time under an
+-- advisory lock (in insert-id order, after the last number given), so numbers are given without
+-- gaps in the order events become visible: whoever has read up to N has seen every event numbered
+-- N or below (app/data/event-repository.ts, numberEvents).
+--
+-- This file only adds the column (a catalog change: the table's exclusive lock is held for
+-- moments); 0011 fills it and builds the indexes in its own transaction, so event writes are not
+-- held up for the length of the fill.
+ALTER TABLE events ADD COLUMN seq bigint;
