@@ -259,6 +259,9 @@ describe('GET /ws', () => {
     await c.opened;
     const nc = await natsConnect({ servers: stack.nats.url });
     try {
+      // The replica is subscribed (a message published before that would not reach it).
+      await appendEvents(stack.db, [{ type: 'test.warm', recipients: [client.did], payload: {} }]);
+      await until(() => c.received.length === 1);
       // An insert id equal to the number the second event below will get: counted as a number, it
       // would make the replica drop that event as already handed on.
       await until(
@@ -274,14 +277,15 @@ describe('GET /ws', () => {
         payload: {},
         created_at: new Date().toISOString(),
       };
+      nc.publish('ainp.events.test.junk', 'not JSON'); // ignored, and the relay goes on
       nc.publish('ainp.events.test.legacy', JSON.stringify(legacy));
       await nc.flush();
-      await until(() => c.received.length === 1);
+      await until(() => c.received.length === 2);
       for (const n of [1, 2])
         await appendEvents(stack.db, [{ type: 'test.numbered', recipients: [client.did], payload: { n } }]);
-      await until(() => c.received.length >= 3);
+      await until(() => c.received.length >= 4);
       await new Promise((r) => setTimeout(r, 300));
-      expect(c.received.map((e) => [e.type, e.id])).toEqual([
+      expect(c.received.slice(1).map((e) => [e.type, e.id])).toEqual([
         ['test.legacy', legacy.id],
         ['test.numbered', String(BigInt(max) + 1n)],
         ['test.numbered', legacy.id],

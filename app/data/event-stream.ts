@@ -38,8 +38,14 @@ export class EventStream {
       this.sub = nc.subscribe(SUBJECTS, {
         callback: (err, msg) => {
           if (err) return;
-          const { numbered, ...e } = codec.decode(msg.data);
-          onEvent(e, numbered === true);
+          let message: Message;
+          try {
+            message = codec.decode(msg.data);
+          } catch {
+            return; // not JSON: not one of ours
+          }
+          const { numbered, ...e } = message;
+          onEvent(e, numbered === true && typeof e.id === 'string' && /^\d{1,18}$/.test(e.id));
         },
       });
       subscribed = true;
