@@ -10,6 +10,21 @@
 -- events_unpublished_idx goes in a later migration, once no release reads by insert id.
 UPDATE events SET seq = id WHERE seq IS NULL;
 CREATE UNIQUE INDEX events_seq_idx ON events (seq);
--- What the relay numbers next, and what it publishes next (in number order).
+-- What the relay numbers next.
 CREATE INDEX events_unnumbered_idx ON events (id) WHERE seq IS NULL;
-CREATE INDEX events_unpublished_seq_idx ON events (seq) WHERE published_at IS NULL;
+
+-- What has gone to JetStream: every number up to published_upto. Events are published in number
+-- order, one publisher at a time, so a cursor says it; marking each row (events.published_at) was
+-- a second update of the row beside its numbering, and neither can be HOT (both columns are in
+-- indexes): measured with a bench run of signed attestations (each writes an event), PostgreSQL
+-- CPU per attestation 2,293 us with both updates, 1,827 us with the numbering alone (1,594 us
+-- before numbers). published_at is no longer written; it stays for the previous release during a
+-- rollout (which publishes by it: it may send again what this release sent, and JetStream's
+-- duplicate window and the sockets' seen-sets drop the copies). Starts below the first event
+-- still unpublished.
+CREATE TABLE event_stream (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  published_upto bigint NOT NULL CHECK (published_upto >= 0)
+);
+INSERT INTO event_stream (published_upto)
+SELECT coalesce((SELECT min(seq) - 1 FROM events WHERE published_at IS NULL), (SELECT max(seq) FROM events), 0);

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { connect as natsConnect } from 'nats';
 import { WebSocket } from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appendEvents } from '../app/data/event-repository.js';
+import {
+  appendEvents,
+  markPublished,
+  NUMBER_LOCK,
+  numberEvents,
+  outboxBacklog,
+  PUBLISH_LOCK,
+} from '../app/data/event-repository.js';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { startNatsServer } from '../app/local/child-service.js';
 import { freePort } from '../app/local/free-port.js';
@@ -60,6 +67,28 @@ async function eventIdsFor(did: string, afterId = '0'): Promise<string[]> {
 }
 
 /**
+ * `count` events for `did` numbered and counted as published while no relay can number or publish
+ * (this test holds both locks), so none of them goes through NATS: as if another replica had
+ * published them, or their messages had been lost.
+ */
+async function publishedPastNats(did: string, type: string, count: number): Promise<void> {
+  const c = await stack.db.connect();
+  try {
+    await c.query('SELECT pg_advisory_lock($1), pg_advisory_lock($2)', [NUMBER_LOCK, PUBLISH_LOCK]);
+    await c.query(
+      `INSERT INTO events (type, recipients, payload)
+       SELECT $1, $2, jsonb_build_object('n', g) FROM generate_series(1, $3::int) g`,
+      [type, [did], count],
+    );
+    while ((await numberEvents(c, 500)) > 0);
+    await markPublished(c, (await c.query(`SELECT max(seq)::text AS m FROM events`)).rows[0].m);
+  } finally {
+    await c.query('SELECT pg_advisory_unlock_all()');
+    c.release();
+  }
+}
+
+/**
  * Two events for `did` whose inserts commit out of order: `early` takes its insert id first but
  * commits only when `commitEarly` is called; `late` takes the next id and commits at once.
  */
@@ -89,7 +118,7 @@ async function outOfOrderEvents(did: string) {
     /** The two events' insert ids and numbers, `early` first. */
     async ids() {
       const { rows } = await stack.db.query(
-        `SELECT type, id::text, seq::text, published_at IS NOT NULL AS published
+        `SELECT type, id::text, seq::text, seq <= (SELECT published_upto FROM event_stream) AS published
            FROM events WHERE payload->>'tag' = $1 ORDER BY type`,
         [tag],
       );
@@ -211,11 +240,7 @@ describe('GET /ws', () => {
       const c = connect(cut.url, client);
       await c.opened;
       // Published already (by a replica whose NATS is up): they never come through NATS here.
-      await stack.db.query(
-        `INSERT INTO events (type, recipients, payload, published_at)
-         VALUES ('test.elsewhere', $1, '{"n": 1}', now()), ('test.elsewhere', $1, '{"n": 2}', now())`,
-        [[client.did]],
-      );
+      await publishedPastNats(client.did, 'test.elsewhere', 2);
       await until(() => c.received.length >= 2);
       await new Promise((r) => setTimeout(r, 300));
       expect(c.received.map((e) => e.event_id)).toEqual(await eventIdsFor(client.did));
@@ -233,13 +258,9 @@ describe('GET /ws', () => {
     await appendEvents(stack.db, [{ type: 'test.warm', recipients: [client.did], payload: {} }]);
     await until(() => c.received.length === 1);
     await new Promise((r) => setTimeout(r, 300));
-    // Two events marked published that never reach NATS (as if their messages were lost), then
-    // one that is published: its number shows the replica that two came before it.
-    await stack.db.query(
-      `INSERT INTO events (type, recipients, payload, published_at)
-       VALUES ('test.lost', $1, '{"n": 1}', now()), ('test.lost', $1, '{"n": 2}', now())`,
-      [[client.did]],
-    );
+    // Two events counted as published that never reach NATS (as if their messages were lost),
+    // then one that is published: its number shows the replica that two came before it.
+    await publishedPastNats(client.did, 'test.lost', 2);
     await appendEvents(stack.db, [{ type: 'test.published', recipients: [client.did], payload: {} }]);
     await until(() => c.received.length >= 4);
     await new Promise((r) => setTimeout(r, 300)); // nothing twice
@@ -309,16 +330,10 @@ describe('GET /ws', () => {
     });
     // Same process delivery without NATS: from the outbox in the database.
     await until(() => c.received.length === 5);
-    const backlog = await stack.db.query(`SELECT count(*)::int AS n FROM events WHERE published_at IS NULL`);
-    expect(backlog.rows[0].n).toBeGreaterThanOrEqual(5);
+    expect(await outboxBacklog(stack.db)).toBeGreaterThanOrEqual(5);
 
     const nats = await startNatsServer(path.join(stack.dir, 'nats'), stack.nats.port);
-    await until(
-      async () =>
-        (await stack.db.query(`SELECT count(*)::int AS n FROM events WHERE published_at IS NULL`)).rows[0]
-          .n === 0,
-      20_000,
-    );
+    await until(async () => (await outboxBacklog(stack.db)) === 0, 20_000);
     await fetch(`${b.url}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
     await until(() => c.received.some((e) => e.type === 'receipt.finalized'));
     await new Promise((r) => setTimeout(r, 500));

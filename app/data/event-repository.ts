@@ -47,6 +47,12 @@ export const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" 
  * becomes visible whole, after every earlier one. So whoever has read every event up to number N
  * (a client's last_event_id, the relay's cursor) has seen every event numbered N or below: an
  * insert that commits late gets a later number instead of one below a reader's cursor.
+ * Bitmap scans are off for the statement: the unnumbered events are found through a partial
+ * index whose entries all die once numbered, and only a plain index scan marks dead entries so
+ * that later scans skip them. A bitmap scan (the planner's choice for a few rows) read every dead
+ * entry and its heap page on every pass until a vacuum: measured with an event numbered and
+ * published at a time, 0.68 ms per scan after 6,000 events and the per-event cost rising from
+ * 4.2 to 5.6 ms; with the index scan, 0.03 ms and a flat 4.0-4.2 ms.
  * This relies on READ COMMITTED (the server's default, which the broker never changes): each
  * statement of the implicit transaction takes its own snapshot. Should the lock ever be bypassed,
  * a mistake fails loudly rather than renumbering: `e.seq IS NULL` is checked again on a row another
@@ -58,7 +64,7 @@ export const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" 
 export async function numberEvents(db: Queryable, limit: number): Promise<number> {
   if (!Number.isSafeInteger(limit) || limit <= 0) throw new Error(`invalid batch size ${limit}`);
   const results = (await db.query(
-    `SELECT pg_advisory_xact_lock(${NUMBER_LOCK});
+    `SELECT pg_advisory_xact_lock(${NUMBER_LOCK}), set_config('enable_bitmapscan', 'off', true);
      WITH next AS (
        SELECT id, row_number() OVER (ORDER BY id) AS n
          FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT ${limit}) unnumbered
@@ -69,22 +75,23 @@ export async function numberEvents(db: Queryable, limit: number): Promise<number
   return results[1]!.rowCount ?? 0;
 }
 
-/** Numbered, unpublished events in stream order, locked so two publishers never send one batch. */
+/**
+ * Numbered events not yet published, in number order: those after the stream's cursor
+ * (event_stream.published_upto, migration 0011). Call under the publisher lock: one publisher at
+ * a time, so the cursor moves in order.
+ */
 export async function claimUnpublished(tx: Queryable, limit: number): Promise<StoredEvent[]> {
   const { rows } = await tx.query<Row>(
     `SELECT ${EVENT_COLUMNS} FROM events
-      WHERE published_at IS NULL AND seq IS NOT NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      WHERE seq > (SELECT published_upto FROM event_stream) ORDER BY seq LIMIT $1`,
     [limit],
   );
   return rows.map(toEvent);
 }
 
-/** Marks events published, by their numbers (StoredEvent.id). */
-export async function markPublished(tx: Queryable, ids: string[]): Promise<void> {
-  await tx.query(
-    `UPDATE events SET published_at = now() WHERE seq = ANY($1::bigint[]) AND published_at IS NULL`,
-    [ids],
-  );
+/** Every event numbered up to `upTo` (a StoredEvent.id) is published: the cursor moves there. */
+export async function markPublished(tx: Queryable, upTo: string): Promise<void> {
+  await tx.query(`UPDATE event_stream SET published_upto = $1 WHERE published_upto < $1`, [upTo]);
 }
 
 /** Events numbered after `afterId`, in stream order (the degraded path: delivery from the database). */
@@ -117,7 +124,7 @@ export async function latestEventId(db: Queryable): Promise<string> {
   return rows[0]?.max ?? '0';
 }
 
-const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
+export const PUBLISH_LOCK = 0x61696e71; // "ainq": next to the migration lock's "ainp"
 
 /**
  * Takes the publisher lock for the caller's transaction, if no other replica holds it: one
@@ -130,12 +137,13 @@ export async function tryPublisherLock(tx: Queryable): Promise<boolean> {
   return rows[0]!.ok;
 }
 
-/** Outbox events not yet published to JetStream (the ainp_outbox_backlog gauge). */
+/** Outbox events not yet published to JetStream (the ainp_outbox_backlog gauge): numbered or not. */
 export async function outboxBacklog(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
-    `SELECT count(*) AS n FROM events WHERE published_at IS NULL`,
+    `SELECT coalesce((SELECT max(seq) FROM events), 0) - (SELECT published_upto FROM event_stream)
+          + (SELECT count(*) FROM events WHERE seq IS NULL) AS n`,
   );
-  return Number(rows[0]!.n);
+  return Math.max(0, Number(rows[0]!.n));
 }
 
 /** DIDs of the agents a wallet address owns: an API-key connection receives their events. */

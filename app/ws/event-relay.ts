@@ -179,11 +179,7 @@ export class EventRelay {
         // together. If one fails the batch stays unpublished, and the stream's duplicate window
         // drops the ones that had arrived when it is sent again.
         await Promise.all(events.map((e) => this.stream.publish(e)));
-        if (events.length)
-          await markPublished(
-            tx,
-            events.map((e) => e.id),
-          );
+        if (events.length) await markPublished(tx, events[events.length - 1]!.id);
         return events.length;
       });
       if (published) this.ctx.metrics.eventsPublished.inc(published);
@@ -210,9 +206,6 @@ export class EventRelay {
   private async markDelivered(events: StoredEvent[]): Promise<void> {
     // With no NATS configured at all there is nothing to drain to: delivered is done.
     if (this.ctx.nats.state() === 'in_process')
-      await markPublished(
-        this.ctx.db,
-        events.map((e) => e.id),
-      );
+      await markPublished(this.ctx.db, events[events.length - 1]!.id);
   }
 }
