@@ -18,8 +18,9 @@ CREATE INDEX events_unnumbered_idx ON events (id) WHERE seq IS NULL;
 -- a second update of the row beside its numbering, and neither can be HOT (both columns are in
 -- indexes): measured with a bench run of signed attestations (each writes an event), PostgreSQL
 -- CPU per attestation 2,293 us with both updates, 1,827 us with the numbering alone (1,594 us
--- before numbers). published_at is no longer written; it stays for the previous release during a
--- rollout (which publishes by it: it may send again what this release sent, and JetStream's
+-- before numbers). This release no longer reads published_at: it sets it when it numbers an
+-- event, for the previous release during a rollout, which publishes only events without it (the
+-- ones not yet numbered; this release publishes them again with their numbers, and JetStream's
 -- duplicate window and the sockets' seen-sets drop the copies). Starts below the first event
 -- still unpublished.
 CREATE TABLE event_stream (

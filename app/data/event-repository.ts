@@ -47,6 +47,10 @@ export const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" 
  * becomes visible whole, after every earlier one. So whoever has read every event up to number N
  * (a client's last_event_id, the relay's cursor) has seen every event numbered N or below: an
  * insert that commits late gets a later number instead of one below a reader's cursor.
+ * It also sets published_at, which this release no longer reads (publishing follows the cursor
+ * in event_stream), for the previous release during a rollout: it publishes only what has none,
+ * and the row leaves that release's partial index instead of entering it again with every event
+ * (the row is rewritten by the numbering anyway, so this costs nothing more).
  * Bitmap scans are off for the statement: the unnumbered events are found through a partial
  * index whose entries all die once numbered, and only a plain index scan marks dead entries so
  * that later scans skip them. A bitmap scan (the planner's choice for a few rows) read every dead
@@ -69,7 +73,8 @@ export async function numberEvents(db: Queryable, limit: number): Promise<number
        SELECT id, row_number() OVER (ORDER BY id) AS n
          FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT ${limit}) unnumbered
      )
-     UPDATE events e SET seq = (SELECT coalesce(max(seq), 0) FROM events) + next.n
+     UPDATE events e SET seq = (SELECT coalesce(max(seq), 0) FROM events) + next.n,
+                         published_at = coalesce(e.published_at, now())
        FROM next WHERE e.id = next.id AND e.seq IS NULL`,
   )) as unknown as Array<{ rowCount: number | null }>;
   return results[1]!.rowCount ?? 0;
