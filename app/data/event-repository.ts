@@ -41,29 +41,28 @@ export const NUMBER_LOCK = 0x61696e6e; // "ainn": beside the publisher's "ainq" 
 
 /**
  * Numbers up to `limit` committed events that have no number yet, in insert-id order after the
- * highest number given (migration 0010). One round trip; the advisory lock is taken by the first
- * statement and held to the end of the implicit transaction, and the UPDATE's snapshot is taken
- * after it: it sees every number the previous holder gave, so numbers never repeat, and a batch
- * becomes visible whole, after every earlier one. So whoever has read every event up to number N
- * (a client's last_event_id, the relay's cursor) has seen every event numbered N or below: an
- * insert that commits late gets a later number instead of one below a reader's cursor.
- * It also sets published_at, which this release no longer reads (publishing follows the cursor
- * in event_stream), for the previous release during a rollout: it publishes only what has none,
- * and the row leaves that release's partial index instead of entering it again with every event
- * (the row is rewritten by the numbering anyway, so this costs nothing more).
- * Bitmap scans are off for the statement: the unnumbered events are found through a partial
- * index whose entries all die once numbered, and only a plain index scan marks dead entries so
- * that later scans skip them. A bitmap scan (the planner's choice for a few rows) read every dead
- * entry and its heap page on every pass until a vacuum: measured with an event numbered and
- * published at a time, 0.68 ms per scan after 6,000 events and the per-event cost rising from
- * 4.2 to 5.6 ms; with the index scan, 0.03 ms and a flat 4.0-4.2 ms.
- * This relies on READ COMMITTED (the server's default, which the broker never changes): each
- * statement of the implicit transaction takes its own snapshot. Should the lock ever be bypassed,
- * a mistake fails loudly rather than renumbering: `e.seq IS NULL` is checked again on a row another
- * transaction numbered meanwhile (so no row is numbered twice), and the unique index refuses two
- * rows given one number. No parameters: the simple protocol
- * is what allows two statements in one query. Returns how many were numbered; the limit is a
- * checked integer.
+ * highest number given (migration 0010); returns how many. One round trip: the advisory lock is
+ * taken by the first statement and held to the end of the implicit transaction, and the UPDATE's
+ * snapshot is taken after it (READ COMMITTED, the server's default, which the broker never
+ * changes), so it sees every number the previous holder gave: numbers never repeat, and a batch
+ * becomes visible whole, after every earlier one. Whoever has read every event up to number N (a
+ * client's last_event_id, the relay's cursor) has therefore seen every event numbered N or below:
+ * an insert that commits late gets a later number instead of one below a reader's cursor.
+ *
+ * - Should the lock ever be bypassed, a mistake fails loudly rather than renumbering: `e.seq IS
+ *   NULL` is checked again on a row another transaction numbered meanwhile, and the unique index
+ *   refuses two rows given one number.
+ * - It also sets published_at, which this release no longer reads (publishing follows the cursor
+ *   in event_stream), for the previous release during a rollout: that release publishes only
+ *   events without it, and the row leaves its partial index instead of entering it again (the
+ *   row is rewritten by the numbering anyway, so this costs nothing more).
+ * - Bitmap scans are off for the statement: the unnumbered events are found through a partial
+ *   index whose entries all die once numbered, and only a plain index scan marks dead entries so
+ *   that later scans skip them. Measured with one event numbered and published at a time: a
+ *   bitmap scan took 0.68 ms after 6,000 events and the per-event cost rose from 4.2 to 5.6 ms;
+ *   with the index scan, 0.03 ms and a flat 4.0-4.2 ms.
+ * - No parameters (the limit is a checked integer): only the simple protocol allows two
+ *   statements in one query.
  */
 export async function numberEvents(db: Queryable, limit: number): Promise<number> {
   if (!Number.isSafeInteger(limit) || limit <= 0) throw new Error(`invalid batch size ${limit}`);

@@ -28,8 +28,8 @@ const DATABASE_PAGES = 10;
 /**
  * Numbers the events that have committed (their public id, in the order they became visible: see
  * numberEvents), then moves them from the outbox to JetStream in number order (event_id as the
- * message id, so a retried publish is dropped by the stream's duplicate window), marking them
- * published in the same transaction that claimed them. Every broker process listens on the subject
+ * message id, so a retried publish is dropped by the stream's duplicate window), moving the
+ * published cursor in the same transaction that read them. Every broker process listens on the subject
  * and hands events to its sockets. While NATS is unreachable here the relay reads the numbered
  * events after the last one it handed on from the database and hands them to local sockets
  * directly; once NATS is back the unpublished ones are published and the sockets' seen-sets keep
@@ -197,15 +197,11 @@ export class EventRelay {
       if (!events.length) return;
       this.delivered.skipTo(events[0]!.id);
       for (const e of events) this.deliver(e);
-      await this.markDelivered(events);
+      // With no NATS configured at all there is nothing to drain to: delivered is published.
+      if (this.ctx.nats.state() === 'in_process')
+        await markPublished(this.ctx.db, events[events.length - 1]!.id);
       if (events.length < DATABASE_PAGE) return;
     }
     this.again = true;
-  }
-
-  private async markDelivered(events: StoredEvent[]): Promise<void> {
-    // With no NATS configured at all there is nothing to drain to: delivered is done.
-    if (this.ctx.nats.state() === 'in_process')
-      await markPublished(this.ctx.db, events[events.length - 1]!.id);
   }
 }
