@@ -15,6 +15,7 @@ export default defineConfig({
       'test/infra-config.test.ts',
       'test/policies.test.ts',
       'test/event-relay.test.ts',
+      'test/group-commit.test.ts',
       'test/layers.test.ts',
     ],
     reporters: ['default'],

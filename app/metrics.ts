@@ -116,6 +116,19 @@ export function createMetrics(db: Db) {
     labelNames: ['type'] as const,
     registers: [registry],
   });
+  const writeBatchSize = new client.Histogram({
+    name: 'ainp_write_batch_size',
+    help: 'Writes per group-commit batch (data/group-commit.ts), by operation',
+    labelNames: ['op'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [registry],
+  });
+  const writeBatchQueued = new client.Gauge({
+    name: 'ainp_write_batch_queued',
+    help: 'Writes waiting for their group-commit batch, by operation',
+    labelNames: ['op'] as const,
+    registers: [registry],
+  });
 
   const creditsDistributed = new client.Counter({
     name: 'ainp_credits_distributed_atomic_total',
@@ -161,6 +174,8 @@ export function createMetrics(db: Db) {
     usefulnessProofs,
     finalizations,
     attestations,
+    writeBatchSize,
+    writeBatchQueued,
     cacheRequests,
     rateLimited,
     registry,

@@ -4,6 +4,7 @@ import type { RunningBroker } from '../app/server.js';
 import { newClient, type Client } from './helpers/api.js';
 import { fund, newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
+import { holdInserts, metricValue } from './helpers/write-batches.js';
 
 let stack: TestStack;
 let broker: RunningBroker;
@@ -228,6 +229,90 @@ describe('attestation rules', () => {
       confidence: 1,
     });
     expect(bad.status).toBe(400);
+  });
+
+  it('records attestations that arrive together in one batch, each with its own outcome and event', async () => {
+    const client = newSigner();
+    const open = await settledReceipt(broker.url, client, provider);
+    const closed = await settledReceipt(broker.url, newSigner(), provider);
+    const closedPath = `/api/receipts/${closed.task_id}`;
+    for (const m of closed.committee.slice(0, 3))
+      await signed(broker.url, byDid(m), 'POST', `${closedPath}/attestations`, {
+        type: 'AUDIT_FAIL',
+        score: 1,
+        confidence: 1,
+      });
+    expect((await fetch(`${broker.url}${closedPath}/finalize`, { method: 'POST' })).status).toBe(200);
+    const sizeSum = 'ainp_write_batch_size_sum{op="attest"}';
+    const sizeCount = 'ainp_write_batch_size_count{op="attest"}';
+    const [sum0, count0] = [await metricValue(broker.url, sizeSum), await metricValue(broker.url, sizeCount)];
+
+    const path = `/api/receipts/${open.task_id}/attestations`;
+    const audit = (score: number) => ({ type: 'AUDIT_PASS', score, confidence: 0.5 });
+    // Inserts into attestations wait: two lone attestations on a third receipt fill the two batches
+    // in flight (DB_WRITE_BATCHES_IN_FLIGHT), every later one queues, then all go.
+    const other = await settledReceipt(broker.url, newSigner(), provider);
+    const hold = await holdInserts(stack.db, 'attestations', broker.url, 'attest');
+    const fillers = other.committee
+      .slice(0, 2)
+      .map((m: string) =>
+        signed(broker.url, byDid(m), 'POST', `/api/receipts/${other.task_id}/attestations`, audit(1)),
+      );
+    await hold.waitBlocked(2);
+    const sent = [
+      ...open.committee.map((m: string, i: number) =>
+        signed(broker.url, byDid(m), 'POST', path, audit(i / 10)),
+      ),
+      signed(broker.url, client, 'POST', path, {
+        type: 'ACCEPTED',
+        score: 1,
+        confidence: 1,
+        evidence_ref: 'ipfs://e',
+      }),
+      signed(broker.url, byDid(open.committee[0]), 'POST', path, audit(0.99)), // the same type again: 409
+      signed(broker.url, provider, 'POST', path, audit(0.5)), // not on the committee: 403
+      signed(broker.url, byDid(closed.committee[0]), 'POST', `${closedPath}/attestations`, audit(0.5)), // 409
+      signed(broker.url, client, 'POST', '/api/receipts/6f9619ff-8b86-4011-b42d-00c04fc964ff/attestations', {
+        type: 'ACCEPTED',
+        score: 1,
+        confidence: 1,
+      }), // 404
+    ];
+    await hold.waitQueued(sent.length);
+    await hold.release();
+    const results = await Promise.all(sent);
+    expect((await Promise.all(fillers)).map((r) => r.status)).toEqual([201, 201]);
+    expect(await metricValue(broker.url, sizeSum)).toBe(sum0 + 2 + sent.length);
+    expect(await metricValue(broker.url, sizeCount)).toBe(count0 + 3);
+
+    const n = open.committee.length;
+    // committee[0] sent twice in one batch: the first to arrive is recorded, the other is the duplicate.
+    const twice = [results[0]!, results[n + 1]!];
+    expect(twice.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(twice.find((r) => r.status === 409)!.body.error).toBe('DUPLICATE_ATTESTATION');
+    expect(results.slice(1, n + 1).map((r) => r.status)).toEqual(Array(n).fill(201));
+    expect(results[n + 2]!.status).toBe(403);
+    expect(results[n + 2]!.body.error).toBe('FORBIDDEN');
+    expect(results[n + 3]!.status).toBe(409);
+    expect(results[n + 3]!.body.error).toBe('INVALID_STATE');
+    expect(results[n + 4]!.status).toBe(404);
+    const recorded = results.filter((r) => r.status === 201).map((r) => r.body);
+    expect(recorded).toHaveLength(n + 1);
+    expect(recorded.find((a) => a.type === 'ACCEPTED')).toMatchObject({
+      signer_did: client.did,
+      evidence_ref: 'ipfs://e',
+    });
+    // One event per recorded attestation, carrying it as answered; what the receipt lists is the same.
+    const { rows } = await stack.db.query(
+      `SELECT payload->'attestation' AS a, recipients FROM events
+        WHERE type = 'attestation.submitted' AND payload->'attestation'->>'task_id' = $1`,
+      [open.task_id],
+    );
+    const byId = (xs: any[]) => [...xs].sort((x, y) => (x.id < y.id ? -1 : 1));
+    expect(byId(rows.map((r) => r.a))).toEqual(byId(recorded));
+    expect(rows.every((r) => r.recipients.join() === [client.did, provider.did].join())).toBe(true);
+    const listed = await signed(broker.url, client, 'GET', `/api/receipts/${open.task_id}/attestations`);
+    expect(byId(listed.body.attestations)).toEqual(byId(recorded.map(({ task_id: _, ...a }) => a)));
   });
 
   it('fails a receipt once AUDIT_FAIL makes k unreachable', async () => {

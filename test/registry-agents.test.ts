@@ -4,6 +4,7 @@ import { newSigner, registerWithDid, signed } from './helpers/ainp.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
 import type pg from 'pg';
 import { createTestStack } from './helpers/stack.js';
+import { holdInserts, metricValue } from './helpers/write-batches.js';
 
 let broker: RunningBroker;
 let owner: Client;
@@ -84,6 +85,84 @@ describe('POST /api/v1/agents/register', () => {
     expect(results.every((r) => r.status === 201)).toBe(true);
     const ids = results.map((r) => r.body.agent_id).sort((a, b) => a - b);
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('writes registrations that arrive together in one batch, each with its own outcome', async () => {
+    const bound = newSigner();
+    expect((await registerWithDid(broker.url, owner, bound, agentBody({ chain_id: 781 }))).status).toBe(201);
+    const twice = newSigner();
+    const sizeSum = 'ainp_write_batch_size_sum{op="register"}';
+    const sizeCount = 'ainp_write_batch_size_count{op="register"}';
+    const [sum0, count0] = [await metricValue(broker.url, sizeSum), await metricValue(broker.url, sizeCount)];
+    // Inserts into agents wait: two lone registrations fill the two batches in flight
+    // (DB_WRITE_BATCHES_IN_FLIGHT), every later one queues, then all go.
+    const hold = await holdInserts(db, 'agents', broker.url, 'register');
+    const fillers = [1, 2].map(() => owner.post('/api/v1/agents/register', agentBody({ chain_id: 784 })));
+    await hold.waitBlocked(2);
+    const sent = [
+      ...Array.from({ length: 30 }, (_, i) =>
+        owner.post('/api/v1/agents/register', agentBody({ chain_id: 782, name: `b${i}` })),
+      ),
+      ...Array.from({ length: 5 }, (_, i) =>
+        other.post('/api/v1/agents/register', agentBody({ chain_id: 783, tags: [`t${i}`] })),
+      ),
+      registerWithDid(broker.url, other, bound, agentBody({ chain_id: 781 })), // bound before: 409
+      registerWithDid(broker.url, owner, twice, agentBody({ chain_id: 781, name: 'first' })), // one of these
+      registerWithDid(broker.url, other, twice, agentBody({ chain_id: 781, name: 'second' })), // two: 409
+    ];
+    await hold.waitQueued(sent.length);
+    await hold.release();
+    const results = await Promise.all(sent);
+    expect((await Promise.all(fillers)).map((r) => r.status)).toEqual([201, 201]);
+    // The two lone writes, then everything that queued behind them in one batch.
+    expect(await metricValue(broker.url, sizeSum)).toBe(sum0 + 2 + sent.length);
+    expect(await metricValue(broker.url, sizeCount)).toBe(count0 + 3);
+
+    const chain = (id: number) => results.filter((r) => r.status === 201 && r.body.chain_id === id);
+    expect(
+      chain(782)
+        .map((r) => r.body.agent_id)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(
+      chain(783)
+        .map((r) => r.body.agent_id)
+        .sort((a, b) => a - b),
+    ).toEqual([1, 2, 3, 4, 5]);
+    expect(
+      chain(783)
+        .map((r) => r.body.tags[0])
+        .sort(),
+    ).toEqual(['t0', 't1', 't2', 't3', 't4']);
+    expect(results.slice(0, 35).every((r) => r.status === 201)).toBe(true);
+    expect(results[35]!.status).toBe(409);
+    expect(results[35]!.body.error).toBe('CONFLICT');
+    expect(
+      results
+        .slice(36)
+        .map((r) => r.status)
+        .sort(),
+    ).toEqual([201, 409]);
+    // Each answer is the row as stored, with its own body, owner and DID.
+    for (const r of chain(782)) {
+      expect((await other.get(`/api/v1/agents/${r.body.id}`)).body).toEqual(r.body);
+      expect(r.body.owner_address).toBe(owner.address);
+    }
+    const won = results.slice(36).find((r) => r.status === 201)!;
+    expect(won.body.did).toBe(twice.did);
+    const { rows } = await db.query(
+      `SELECT a.name, a.owner_address, (s.agent_uuid IS NOT NULL) AS stats,
+              ARRAY(SELECT tag FROM agent_tags t WHERE t.agent_uuid = a.id) AS tags
+         FROM agents a LEFT JOIN agent_feedback_stats s ON s.agent_uuid = a.id WHERE a.chain_id IN (782, 783)
+          OR a.did = $1`,
+      [twice.did],
+    );
+    expect(rows).toHaveLength(36);
+    expect(rows.every((r) => r.stats)).toBe(true);
+    expect(rows.filter((r) => r.name.startsWith('b')).every((r) => r.tags.join() === 'translation')).toBe(
+      true,
+    );
+    expect(rows.find((r) => r.name === won.body.name)!.owner_address).toBe(won.body.owner_address);
   });
 
   it('keeps ids unique and increasing past a failed registration, which burns its number', async () => {

@@ -49,6 +49,8 @@ export interface Settings {
   proofs: { maxPerHour: number; nearPerfectScore: number; burstMax: number; burstWindowMinutes: number };
   usefulnessWindowDays: number;
   rewards: { poolAtomic: bigint; minUsefulness: number };
+  /** Group commit of hot writes (data/group-commit.ts). */
+  writeBatches: { maxBatch: number; maxInFlight: number; maxQueued: number };
 }
 
 export function discoveryWeights(env: Env): DiscoveryWeights {
@@ -108,6 +110,12 @@ export function settingsFrom(env: Env): Settings {
       burstWindowMinutes: env.PROOF_BURST_WINDOW_MINUTES,
     },
     usefulnessWindowDays: env.USEFULNESS_WINDOW_DAYS,
+    writeBatches: {
+      maxBatch: env.DB_WRITE_BATCH_MAX,
+      maxInFlight: env.DB_WRITE_BATCHES_IN_FLIGHT,
+      // Each waiting write is one open request; past this a write gets a 503 instead of a longer queue.
+      maxQueued: 1000,
+    },
     rewards: { poolAtomic: BigInt(env.REWARD_POOL_ATOMIC), minUsefulness: env.MIN_USEFULNESS_FOR_REWARDS },
   };
 }

@@ -39,7 +39,6 @@ export const toAgent = (r: Row): AgentRecord => ({
   updated_at: iso(r.updated_at)!,
 });
 
-/** Inserts an agent with the next agent_id of its chain; call inside a transaction. */
 /**
  * The next ERC-8004 agent id of a chain: unique and increasing per chain, gaps allowed (a failed
  * registration does not give its number back).
@@ -52,17 +51,42 @@ export const toAgent = (r: Row): AgentRecord => ({
  * synchronously after it, so no durable agent can hold a number whose bump was lost in a crash.
  */
 export async function nextAgentId(db: Queryable, chainId: number): Promise<number> {
-  if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new Error(`invalid chain id ${chainId}`);
+  return (await nextAgentIds(db, new Map([[chainId, 1]]))).get(chainId)!;
+}
+
+/**
+ * `count` new ids for each chain of `counts`, in one statement: the first of each chain's block
+ * (the block is first .. first + count - 1). The chains' counter rows are locked in ascending
+ * order, so two batches cannot deadlock on them.
+ */
+export async function nextAgentIds(
+  db: Queryable,
+  counts: ReadonlyMap<number, number>,
+): Promise<Map<number, number>> {
+  const chains = [...counts.keys()].sort((x, y) => x - y);
+  for (const c of chains) {
+    const n = counts.get(c)!;
+    if (!Number.isSafeInteger(c) || c <= 0) throw new Error(`invalid chain id ${c}`);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`invalid id count ${n}`);
+  }
+  if (!chains.length) return new Map();
   // One round trip: two statements in one simple query run as one implicit transaction (rolled
   // back whole on an error, so the connection goes back to the pool clean); set_config(..., true)
-  // applies to that transaction only. The chain id is a checked integer.
+  // applies to that transaction only. Chain ids and counts are checked integers, and a simple
+  // query takes no parameters.
+  const values = chains.map((c) => `(${c}, ${counts.get(c)})`).join(', ');
   const results = (await db.query(
     `SELECT set_config('synchronous_commit', 'off', true);
-     INSERT INTO chain_agent_counters (chain_id, last_agent_id) VALUES (${chainId}, 1)
-       ON CONFLICT (chain_id) DO UPDATE SET last_agent_id = chain_agent_counters.last_agent_id + 1
-       RETURNING last_agent_id`,
-  )) as unknown as Array<{ rows: Array<{ last_agent_id: string }> }>;
-  return Number(results[1]!.rows[0]!.last_agent_id);
+     INSERT INTO chain_agent_counters (chain_id, last_agent_id) VALUES ${values}
+       ON CONFLICT (chain_id) DO UPDATE SET last_agent_id = chain_agent_counters.last_agent_id + EXCLUDED.last_agent_id
+       RETURNING chain_id, last_agent_id`,
+  )) as unknown as Array<{ rows: Array<{ chain_id: string; last_agent_id: string }> }>;
+  return new Map(
+    results[1]!.rows.map((r) => {
+      const chain = Number(r.chain_id);
+      return [chain, Number(r.last_agent_id) - counts.get(chain)! + 1];
+    }),
+  );
 }
 
 /**
@@ -107,6 +131,65 @@ export async function insertAgent(
     ],
   );
   return toAgent(rows[0]!);
+}
+
+/** One agent of a batch registration: its input, owner and the id given to it. */
+export interface NewAgent {
+  input: RegisterAgentInput;
+  owner: string;
+  agentId: number;
+}
+
+/**
+ * Inserts a batch of agents in one statement, as insertAgent does each: one result per agent, in
+ * order, `undefined` where its DID was already bound (before, or by an earlier agent of the same
+ * batch). Any other refusal fails the statement whole, and nothing of it is written.
+ */
+export async function insertAgents(
+  db: Queryable,
+  agents: readonly NewAgent[],
+  weights: { trust: number; usefulness: number },
+): Promise<(AgentRecord | undefined)[]> {
+  const batch = agents.map(({ input, owner, agentId }) => ({
+    chain_id: input.chain_id,
+    agent_id: agentId,
+    owner_address: owner,
+    name: input.name,
+    description: input.description,
+    did: input.did ?? null,
+    image: input.image ?? null,
+    services: input.services,
+    x402_support: input.x402_support,
+    supported_trust: input.supported_trust,
+    metadata: input.metadata,
+    tags: input.tags,
+  }));
+  // The batch crosses as one JSON array. Text arrays cross as JSON arrays, since unnest() would
+  // flatten an array of arrays.
+  const { rows } = await db.query<Row>(
+    `WITH t AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(chain_id bigint, agent_id bigint, owner_address text,
+         name text, description text, did text, image text, services jsonb, x402_support boolean,
+         supported_trust jsonb, metadata jsonb, tags jsonb)
+     ), a AS (
+       INSERT INTO agents AS a (chain_id, agent_id, owner_address, name, description, did, image, services,
+                                x402_support, supported_trust, metadata, tags, rank_base)
+       SELECT t.chain_id, t.agent_id, t.owner_address, t.name, t.description, t.did, t.image, t.services,
+              t.x402_support, ARRAY(SELECT jsonb_array_elements_text(t.supported_trust)), t.metadata,
+              ARRAY(SELECT jsonb_array_elements_text(t.tags)),
+              $2::float8 * coalesce((SELECT trust_score FROM reputations WHERE did = t.did), 0.5)
+            + $3::float8 * coalesce((SELECT score FROM agent_usefulness WHERE did = t.did), 0) / 100
+         FROM t
+       ON CONFLICT (did) DO NOTHING
+       RETURNING ${AGENT_COLUMNS}
+     ), stats AS (
+       INSERT INTO agent_feedback_stats (agent_uuid) SELECT id FROM a
+     )
+     SELECT * FROM a`,
+    [JSON.stringify(batch), weights.trust, weights.usefulness],
+  );
+  const byId = new Map(rows.map((r) => [`${r.chain_id}:${r.agent_id}`, toAgent(r)]));
+  return agents.map((a) => byId.get(`${a.input.chain_id}:${a.agentId}`));
 }
 
 export async function findAgent(db: Queryable, id: string): Promise<AgentRecord | undefined> {

@@ -128,6 +128,16 @@ export async function attestationsFor(
   return byTask;
 }
 
+/** An attestation as its signer submits it. */
+export interface AttestationSubmission {
+  task_id: string;
+  signer: string;
+  type: AttestationType;
+  score: number;
+  confidence: number;
+  evidence_ref?: string | undefined;
+}
+
 /** What one attestation attempt found: the receipt (if any), whether the signer may attest, and the new row. */
 export interface AttestationAttempt {
   receipt: { status: ReceiptStatus } | undefined;
@@ -155,14 +165,7 @@ export interface AttestationAttempt {
  */
 export async function submitAttestation(
   db: Queryable,
-  a: {
-    task_id: string;
-    signer: string;
-    type: AttestationType;
-    score: number;
-    confidence: number;
-    evidence_ref?: string | undefined;
-  },
+  a: AttestationSubmission,
 ): Promise<AttestationAttempt> {
   const { rows } = await db.query<{
     status: ReceiptStatus;
@@ -215,6 +218,84 @@ export async function submitAttestation(
         }
       : undefined,
   };
+}
+
+/**
+ * submitAttestation for a batch, in one statement: one attempt per submission, in order. The
+ * receipts are share-locked in task_id order (two batches cannot deadlock on them, and a
+ * finalization waits for the batch as it waits for one attestation). Two submissions of the same
+ * (task, signer, type) in one batch: the first is recorded, the second finds it, as if it had come
+ * after.
+ */
+export async function submitAttestations(
+  db: Queryable,
+  batch: readonly AttestationSubmission[],
+): Promise<AttestationAttempt[]> {
+  const { rows } = await db.query<{
+    ord: string;
+    status: ReceiptStatus | null;
+    allowed: boolean;
+    id: string | null;
+    created_at: Date | null;
+  }>(
+    `WITH t AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb)
+         AS t(ord int, task_id uuid, signer text, type text, score float8, confidence float8, evidence_ref text)
+     ), r AS (
+       SELECT task_id, status, client_did, agent_did, committee FROM receipts
+        WHERE task_id IN (SELECT task_id FROM t) ORDER BY task_id FOR SHARE
+     ), ok AS (
+       SELECT t.*, r.client_did, r.agent_did,
+              t.ord = min(t.ord) OVER (PARTITION BY t.task_id, t.signer, t.type) AS first
+         FROM t JOIN r USING (task_id)
+        WHERE r.status = 'pending'
+          AND CASE WHEN t.type IN ('ACCEPTED', 'REJECTED') THEN r.client_did = t.signer ELSE t.signer = ANY (r.committee) END
+     ), ins AS (
+       INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
+       SELECT task_id, signer, type, score, confidence, evidence_ref FROM ok WHERE first ORDER BY ord
+       ON CONFLICT (task_id, signer_did, type) DO NOTHING
+       RETURNING id, task_id, signer_did, type, created_at
+     ), done AS (
+       SELECT ok.*, ins.id, ins.created_at FROM ok
+         JOIN ins ON ins.task_id = ok.task_id AND ins.signer_did = ok.signer AND ins.type = ok.type
+        WHERE ok.first
+     ), ev AS (
+       INSERT INTO events (type, recipients, payload)
+       SELECT 'attestation.submitted',
+              CASE WHEN client_did = agent_did THEN ARRAY[client_did] ELSE ARRAY[client_did, agent_did] END,
+              jsonb_build_object('attestation', jsonb_build_object(
+                'id', id, 'task_id', task_id, 'signer_did', signer, 'type', type, 'score', score,
+                'confidence', confidence, 'evidence_ref', evidence_ref,
+                'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+         FROM done ORDER BY ord
+       RETURNING id
+     )
+     SELECT t.ord, r.status, ok.ord IS NOT NULL AS allowed, done.id, done.created_at,
+            (SELECT count(pg_notify('${EVENTS_CHANNEL}', '')) FROM ev) AS notified
+       FROM t LEFT JOIN r USING (task_id) LEFT JOIN ok ON ok.ord = t.ord LEFT JOIN done ON done.ord = t.ord
+      ORDER BY t.ord`,
+    [JSON.stringify(batch.map((a, ord) => ({ ...a, ord, evidence_ref: a.evidence_ref ?? null })))],
+  );
+  return rows.map((row) => {
+    const a = batch[Number(row.ord)]!;
+    if (!row.status) return { receipt: undefined, allowed: false, attestation: undefined };
+    return {
+      receipt: { status: row.status },
+      allowed: row.allowed,
+      attestation: row.id
+        ? {
+            id: row.id,
+            task_id: a.task_id,
+            signer_did: a.signer,
+            type: a.type,
+            score: a.score,
+            confidence: a.confidence,
+            evidence_ref: a.evidence_ref ?? null,
+            created_at: iso(row.created_at)!,
+          }
+        : undefined,
+    };
+  });
 }
 
 export async function attestationCounts(db: Queryable, taskId: string): Promise<Record<string, number>> {

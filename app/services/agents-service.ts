@@ -4,15 +4,19 @@ import {
   findActiveAgentByDid,
   findAgent,
   insertAgent,
+  insertAgents,
   nextAgentId,
+  nextAgentIds,
   searchAgents,
   updateAgent,
   type AgentRecord,
+  type NewAgent,
 } from '../data/agent-repository.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { isUniqueViolation } from '../data/sql.js';
 import { AppError } from '../errors.js';
 import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
+import { groupCommitPerContext } from './write-batches.js';
 
 export async function requireAgent(ctx: AppContext, id: string): Promise<AgentRecord> {
   const agent = await findAgent(ctx.db, id);
@@ -59,15 +63,41 @@ export async function registerAgent(
     throw AppError.forbidden(`owner_address must be the API key's address (${key.address})`);
   }
   requireDidProof(input.did, signedBy);
-  try {
-    const agentId = await nextAgentId(ctx.db, input.chain_id);
-    return await insertAgent(ctx.db, input, owner, agentId, ctx.settings.discovery);
-  } catch (err) {
-    if (isUniqueViolation(err, 'agents_did_key'))
-      throw AppError.conflict(`DID ${input.did} is already registered`);
-    throw err;
-  }
+  const agent = await registrations(ctx).submit({ input, owner });
+  if (!agent) throw AppError.conflict(`DID ${input.did} is already registered`);
+  return agent;
 }
+
+/**
+ * Registrations go through a group commit (data/group-commit.ts): the ones that arrive together
+ * take their ids in one counter bump per chain, in arrival order, and are inserted in one
+ * statement. `undefined` is a DID already bound.
+ */
+const registrations = groupCommitPerContext<Omit<NewAgent, 'agentId'>, AgentRecord | undefined>(
+  'register',
+  (ctx) => ({
+    writeOne: async ({ input, owner }) => {
+      try {
+        const agentId = await nextAgentId(ctx.db, input.chain_id);
+        return await insertAgent(ctx.db, input, owner, agentId, ctx.settings.discovery);
+      } catch (err) {
+        if (isUniqueViolation(err, 'agents_did_key')) return undefined;
+        throw err;
+      }
+    },
+    writeBatch: async (items) => {
+      const counts = new Map<number, number>();
+      for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
+      const next = await nextAgentIds(ctx.db, counts);
+      const agents = items.map(({ input, owner }) => {
+        const agentId = next.get(input.chain_id)!;
+        next.set(input.chain_id, agentId + 1);
+        return { input, owner, agentId };
+      });
+      return insertAgents(ctx.db, agents, ctx.settings.discovery);
+    },
+  }),
+);
 
 export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string, patch: PatchAgentInput) {
   // A patch cannot name a DID (the schema refuses the field): a DID is bound once, with its proof.

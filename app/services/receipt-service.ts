@@ -4,14 +4,18 @@ import {
   attestationCounts,
   findReceipt,
   submitAttestation,
+  submitAttestations,
   listAttestations,
   toReceipt,
+  type AttestationAttempt,
+  type AttestationSubmission,
   type AttestationType,
 } from '../data/receipt-repository.js';
 import { AppError } from '../errors.js';
 import type { AttestationInput } from '../schemas/pou.js';
 import { invalidateAgentsByDid } from './agents-service.js';
 import { finalizeLocked } from './finalization-service.js';
+import { groupCommitPerContext } from './write-batches.js';
 
 const CLIENT_TYPES = new Set<AttestationType>(['ACCEPTED', 'REJECTED']);
 export const ATTESTATIONS_INLINE = 100;
@@ -57,12 +61,21 @@ export async function getCommittee(ctx: AppContext, taskId: string) {
 }
 
 /**
+ * Attestations go through a group commit (data/group-commit.ts): the ones that arrive together
+ * are checked and recorded in one statement, each with its own outcome.
+ */
+const attestations = groupCommitPerContext<AttestationSubmission, AttestationAttempt>('attest', (ctx) => ({
+  writeOne: (a) => submitAttestation(ctx.db, a),
+  writeBatch: (batch) => submitAttestations(ctx.db, batch),
+}));
+
+/**
  * ACCEPTED/REJECTED only from the receipt's client; AUDIT_* and SAFETY_* only from committee
  * members; one per (task, signer, type); none once the receipt left pending (one statement:
  * submitAttestation).
  */
 export async function attest(ctx: AppContext, did: string, taskId: string, body: AttestationInput) {
-  const { receipt, allowed, attestation } = await submitAttestation(ctx.db, {
+  const { receipt, allowed, attestation } = await attestations(ctx).submit({
     task_id: taskId,
     signer: did,
     ...body,
