@@ -23,9 +23,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { LIMIT_CLASSES } from '../app/config/settings.js';
-import { signedHeaders } from '../app/domain/did-signing.js';
 import { agentBody, newClient, type Client } from '../test/helpers/api.js';
-import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
+import { signed } from '../test/helpers/ainp.js';
+import { AUDIT, attestationCast } from './attestation-cast.js';
 import { cannon, round, type Sample } from './cannon.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { seedAgents } from './seed-agents.js';
@@ -162,39 +162,18 @@ try {
     process.once(signal, () => void Promise.allSettled([broker.stop(), bare.stop()]));
   const base = broker.url;
 
-  // The cast: a provider, 50 staked committee candidates (one owner each, none the provider's)
-  // and an API key for the reads and register.
+  // An API key for the reads and register, and the attestations' cast: a provider and 50 staked
+  // committee candidates.
   const reader: Client = await newClient(base);
   const auth = { Authorization: `Bearer ${reader.key}` };
-  const provider = await registeredAgent(base, await newClient(base), { name: 'bench provider' });
-  const members: Signer[] = [];
-  for (let i = 0; i < MEMBERS; i++)
-    members.push((await registeredAgent(base, await newClient(base), { stake: '10' })).signer);
-  const byDid = new Map(members.map((m) => [m.did, m]));
-
-  /** `count` settled receipts of the provider (a fresh client each), `parallel` at a time. */
-  const receipts = async (count: number, parallel = 8) => {
-    const made: { task_id: string; committee: string[]; client: Signer }[] = [];
-    let left = count;
-    await Promise.all(
-      Array.from({ length: Math.min(parallel, count) }, async () => {
-        while (left > 0) {
-          left -= 1;
-          const client = newSigner();
-          made.push({ ...(await settledReceipt(base, client, provider.signer)), client });
-        }
-      }),
-    );
-    return made;
-  };
+  const { provider, byDid, receipts, attestations, attestRun } = await attestationCast(base, MEMBERS);
 
   // One finalized task, so the provider's reputation is a real row (tasks_finalized 1), not neutral.
   const [first] = await receipts(1);
   if (!first!.committee.length) throw new Error('the receipt has no committee: no staked candidates');
   const flowPath = `/api/receipts/${first!.task_id}`;
-  const audit = { type: 'AUDIT_PASS', score: 0.9, confidence: 0.9 };
   for (const did of first!.committee.slice(0, 3)) {
-    const r = await signed(base, byDid.get(did)!, 'POST', `${flowPath}/attestations`, audit);
+    const r = await signed(base, byDid.get(did)!, 'POST', `${flowPath}/attestations`, AUDIT);
     if (r.status !== 201) throw new Error(`attestation ${r.status}: ${JSON.stringify(r.body)}`);
   }
   await signed(base, first!.client, 'POST', `${flowPath}/attestations`, {
@@ -243,40 +222,8 @@ try {
   let calibrationRps: number | null = null;
   if (only.has('writes')) {
     // Signed attestations: each request a distinct AUDIT_PASS by a committee member of a settled,
-    // pending receipt, signed just before its run (signatures are good for 5 minutes). A calibration
-    // run (which is also the warm-up) sizes the measured one to about --seconds.
-    const attestationBody = JSON.stringify(audit);
-    const attestations = async (count: number) => {
-      const made = await receipts(Math.ceil(count / first!.committee.length));
-      const pairs = made.flatMap((r) =>
-        r.committee.map((did) => ({ task: r.task_id, signer: byDid.get(did)! })),
-      );
-      if (pairs.length < count) throw new Error(`only ${pairs.length} committee seats for ${count}`);
-      return pairs.slice(0, count);
-    };
-    const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number) => {
-      const requests = pairs.map(({ task, signer }) => {
-        const p = `/api/receipts/${task}/attestations`;
-        return {
-          method: 'POST' as const,
-          path: p,
-          headers: {
-            ...signedHeaders(signer, 'POST', p, attestationBody),
-            'Content-Type': 'application/json',
-          },
-          body: attestationBody,
-        };
-      });
-      let next = 0;
-      // One queued request per request sent; `amount` stops the run before the queue runs dry (were
-      // it to, the request would go to /api/receipts unchanged, a 404 that fails the row).
-      return {
-        url: `${base}/api/receipts`,
-        method: 'POST' as const,
-        amount,
-        requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++] }) }],
-      };
-    };
+    // pending receipt, signed just before its run. A calibration run (which is also the warm-up)
+    // sizes the measured one to about --seconds.
     const spare = connections; // a reconnect after an error takes one more request from the queue
     const calibrationCount = Math.max(connections * 10, 500);
     const calibration = await cannon({

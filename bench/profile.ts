@@ -1,8 +1,9 @@
 /**
  * A CPU profile of one hot path of the built broker under load, and where its time goes:
- *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register|search] [--seconds 10]
+ *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register|search|attest] [--seconds 10]
  * Writes `.test-data/prof/<op>-<sha>.cpuprofile` (open it in Chrome DevTools or speedscope for the
- * flame graph) and prints the self time by package and the 25 costliest functions. While the load
+ * flame graph) and prints the self time by package and the 25 costliest functions, of the samples
+ * taken while the load ran (the set-up before it is left out). While the load
  * runs it samples pg_stat_activity every 50 ms: what the broker's database sessions wait on (a
  * lock, the WAL flush of a commit, the client) shows where a write path serializes.
  */
@@ -13,6 +14,7 @@ import pg from 'pg';
 import { parseArgs } from 'node:util';
 import { agentBody, newClient } from '../test/helpers/api.js';
 import { newSigner, registerWithDid } from '../test/helpers/ainp.js';
+import { attestationCast } from './attestation-cast.js';
 import { cannon } from './cannon.js';
 import { sampleWaits } from './pg-waits.js';
 import { seedAgents } from './seed-agents.js';
@@ -26,8 +28,8 @@ const { values } = parseArgs({
   },
 });
 const op = values.op!;
-if (!['read', 'reputation', 'register', 'search'].includes(op))
-  throw new Error(`--op: read, reputation, register or search`);
+if (!['read', 'reputation', 'register', 'search', 'attest'].includes(op))
+  throw new Error(`--op: read, reputation, register, search or attest`);
 const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
 const dir = path.resolve('.test-data/prof/run');
 rmSync(dir, { recursive: true, force: true });
@@ -38,10 +40,16 @@ type Node = {
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 };
-type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number };
 
-/** Self time per function and per package (node_modules/<pkg>, app/<layer>, node: internals). */
-function summarize(profile: Profile) {
+/** Now on the clock of a .cpuprofile's timestamps (CLOCK_MONOTONIC in µs, the same in every process). */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Self time per function and per package (node_modules/<pkg>, app/<layer>, node: internals), of
+ * the samples taken while the load ran (`window`, monotonic µs): not the set-up before it.
+ */
+function summarize(profile: Profile, window: { from: number; to: number }) {
   const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
   // Start-up (loading modules) is not the hot path: samples under Node's module loader are
   // counted apart.
@@ -57,7 +65,13 @@ function summarize(profile: Profile) {
     return false;
   };
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at >= window.from && at <= window.to)
+      self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  if (!self.size) throw new Error('no profile sample in the load window: are the clocks apart?');
   let total = [...self.values()].reduce((a, b) => a + b, 0);
   const fn = new Map<string, number>();
   const pkg = new Map<string, number>();
@@ -76,7 +90,7 @@ function summarize(profile: Profile) {
     const name = `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
     fn.set(name, (fn.get(name) ?? 0) + us);
   }
-  total -= startup;
+  total -= startup; // the samples of the load window, less the lazy module loads among them
   const top = (m: Map<string, number>, n: number) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
@@ -84,7 +98,7 @@ function summarize(profile: Profile) {
       .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
   return {
     startup_ms: Math.round(startup / 1000),
-    total_ms: Math.round((total - startup) / 1000),
+    total_ms: Math.round(total / 1000),
     packages: top(pkg, 20),
     functions: top(fn, 25),
   };
@@ -98,11 +112,29 @@ const broker = await startBroker(
     RATE_LIMIT_API_READ: '1000000',
     RATE_LIMIT_REGISTER: '1000000',
     RATE_LIMIT_SEARCH: '1000000',
+    RATE_LIMIT_SIGNED_WRITE: '1000000',
+    // --op attest: committees of 50 staked members, and no finalizer closing the receipts attested.
+    POU_M: '50',
+    POU_K: '3',
+    POU_MIN_STAKE: '1',
+    SCHEDULER_ENABLED: 'false',
   },
   ['--cpu-prof', `--cpu-prof-dir=${dir}`],
 );
 let stopped = false;
 try {
+  const connections = op === 'search' ? 8 : Number(values.connections);
+  // Attestations: each request a distinct AUDIT_PASS by a committee member of a pending receipt,
+  // enough of them for --seconds at 2,000/s.
+  const attest =
+    op === 'attest'
+      ? await attestationCast(broker.url, 50).then(async (cast) =>
+          cast.attestRun(
+            await cast.attestations(2000 * Number(values.seconds) + connections),
+            2000 * Number(values.seconds),
+          ),
+        )
+      : undefined;
   const owner = await newClient(broker.url);
   const signer = newSigner();
   const agent = (await registerWithDid(broker.url, owner, signer, agentBody())).body as { id: string };
@@ -117,16 +149,20 @@ try {
     },
     // A text search over 100,000 seeded agents from 8 clients, as npm run bench measures it.
     search: { url: `${broker.url}/api/v1/agents?q=legal%20contracts&limit=20` },
-  }[op as 'read' | 'reputation' | 'register' | 'search'];
+    attest,
+  }[op as 'read' | 'reputation' | 'register' | 'search' | 'attest']!;
   const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
   if (op === 'search') await seedAgents(db, 100_000);
   const waits = sampleWaits(db);
+  const from = monotonicUs();
   const sample = await cannon({
     ...target,
     headers,
-    connections: op === 'search' ? 8 : Number(values.connections),
-    duration: Number(values.seconds),
+    connections,
+    // An attestation run ends when its requests are sent (or at 4 x --seconds).
+    duration: Number(values.seconds) * (op === 'attest' ? 4 : 1),
   });
+  const window = { from, to: monotonicUs() };
   waits.stop();
   await db.end();
   console.log(
@@ -146,9 +182,10 @@ try {
   if (!file) throw new Error('the broker wrote no profile');
   const out = path.resolve(`.test-data/prof/${op}-${sha}.cpuprofile`);
   renameSync(path.join(dir, file), out);
-  const summary = summarize(JSON.parse(readFileSync(out, 'utf8')) as Profile);
+  const summary = summarize(JSON.parse(readFileSync(out, 'utf8')) as Profile, window);
   console.log(
-    `\nprofile: ${path.relative(process.cwd(), out)} (${summary.total_ms} ms of samples after ${summary.startup_ms} ms of start-up)`,
+    `\nprofile: ${path.relative(process.cwd(), out)} (${summary.total_ms} ms of samples while the load ran, ` +
+      `${summary.startup_ms} ms of them loading modules)`,
   );
   console.log('\nself time by package:');
   for (const line of summary.packages) console.log(line);
