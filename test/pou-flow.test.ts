@@ -4,7 +4,7 @@ import type { RunningBroker } from '../app/server.js';
 import { newClient, type Client } from './helpers/api.js';
 import { fund, newSigner, registeredAgent, settledReceipt, signed, type Signer } from './helpers/ainp.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
-import { holdInserts, metricValue } from './helpers/write-batches.js';
+import { batchSizes, holdInserts } from './helpers/write-batches.js';
 
 let stack: TestStack;
 let broker: RunningBroker;
@@ -243,9 +243,7 @@ describe('attestation rules', () => {
         confidence: 1,
       });
     expect((await fetch(`${broker.url}${closedPath}/finalize`, { method: 'POST' })).status).toBe(200);
-    const sizeSum = 'ainp_write_batch_size_sum{op="attest"}';
-    const sizeCount = 'ainp_write_batch_size_count{op="attest"}';
-    const [sum0, count0] = [await metricValue(broker.url, sizeSum), await metricValue(broker.url, sizeCount)];
+    const before = await batchSizes(broker.url, 'attest');
 
     const path = `/api/receipts/${open.task_id}/attestations`;
     const audit = (score: number) => ({ type: 'AUDIT_PASS', score, confidence: 0.5 });
@@ -282,8 +280,10 @@ describe('attestation rules', () => {
     await hold.release();
     const results = await Promise.all(sent);
     expect((await Promise.all(fillers)).map((r) => r.status)).toEqual([201, 201]);
-    expect(await metricValue(broker.url, sizeSum)).toBe(sum0 + 2 + sent.length);
-    expect(await metricValue(broker.url, sizeCount)).toBe(count0 + 3);
+    expect(await batchSizes(broker.url, 'attest')).toEqual({
+      writes: before.writes + 2 + sent.length,
+      batches: before.batches + 3,
+    });
 
     const n = open.committee.length;
     // committee[0] sent twice in one batch: the first to arrive is recorded, the other is the duplicate.

@@ -4,7 +4,7 @@ import { newSigner, registerWithDid, signed } from './helpers/ainp.js';
 import { agentBody, newClient, type Client } from './helpers/api.js';
 import type pg from 'pg';
 import { createTestStack } from './helpers/stack.js';
-import { holdInserts, metricValue } from './helpers/write-batches.js';
+import { batchSizes, holdInserts } from './helpers/write-batches.js';
 
 let broker: RunningBroker;
 let owner: Client;
@@ -91,9 +91,7 @@ describe('POST /api/v1/agents/register', () => {
     const bound = newSigner();
     expect((await registerWithDid(broker.url, owner, bound, agentBody({ chain_id: 781 }))).status).toBe(201);
     const twice = newSigner();
-    const sizeSum = 'ainp_write_batch_size_sum{op="register"}';
-    const sizeCount = 'ainp_write_batch_size_count{op="register"}';
-    const [sum0, count0] = [await metricValue(broker.url, sizeSum), await metricValue(broker.url, sizeCount)];
+    const before = await batchSizes(broker.url, 'register');
     // Inserts into agents wait: two lone registrations fill the two batches in flight
     // (DB_WRITE_BATCHES_IN_FLIGHT), every later one queues, then all go.
     const hold = await holdInserts(db, 'agents', broker.url, 'register');
@@ -115,8 +113,10 @@ describe('POST /api/v1/agents/register', () => {
     const results = await Promise.all(sent);
     expect((await Promise.all(fillers)).map((r) => r.status)).toEqual([201, 201]);
     // The two lone writes, then everything that queued behind them in one batch.
-    expect(await metricValue(broker.url, sizeSum)).toBe(sum0 + 2 + sent.length);
-    expect(await metricValue(broker.url, sizeCount)).toBe(count0 + 3);
+    expect(await batchSizes(broker.url, 'register')).toEqual({
+      writes: before.writes + 2 + sent.length,
+      batches: before.batches + 3,
+    });
 
     const chain = (id: number) => results.filter((r) => r.status === 201 && r.body.chain_id === id);
     expect(

@@ -40,8 +40,10 @@ export const toAgent = (r: Row): AgentRecord => ({
 });
 
 /**
- * The next ERC-8004 agent id of a chain: unique and increasing per chain, gaps allowed (a failed
- * registration does not give its number back).
+ * `count` new ERC-8004 agent ids for each chain of `counts`, in one statement: the first of each
+ * chain's block (the block is first .. first + count - 1). Unique and increasing per chain, gaps
+ * allowed (a failed registration does not give its number back). The chains' counter rows are
+ * locked in ascending order, so two batches cannot deadlock on them.
  *
  * The counter row is the one hot row of registration, so it is bumped in a transaction of its own
  * that holds the row's lock for one statement, not for the registration's whole transaction (a
@@ -49,15 +51,6 @@ export const toAgent = (r: Row): AgentRecord => ({
  * transaction commits asynchronously, so the lock is not held through a WAL flush either. This is
  * safe: the WAL is flushed in order, and the registration that uses the number commits
  * synchronously after it, so no durable agent can hold a number whose bump was lost in a crash.
- */
-export async function nextAgentId(db: Queryable, chainId: number): Promise<number> {
-  return (await nextAgentIds(db, new Map([[chainId, 1]]))).get(chainId)!;
-}
-
-/**
- * `count` new ids for each chain of `counts`, in one statement: the first of each chain's block
- * (the block is first .. first + count - 1). The chains' counter rows are locked in ascending
- * order, so two batches cannot deadlock on them.
  */
 export async function nextAgentIds(
   db: Queryable,
@@ -89,50 +82,6 @@ export async function nextAgentIds(
   );
 }
 
-/**
- * Inserts an agent with its id, its feedback counters and its discovery rank base (from the DID's
- * reputation and usefulness, as refreshRankBase computes it) in one statement: one round trip,
- * and one version of the row (no second UPDATE rewriting every index).
- */
-export async function insertAgent(
-  db: Queryable,
-  input: RegisterAgentInput,
-  owner: string,
-  agentId: number,
-  weights: { trust: number; usefulness: number },
-): Promise<AgentRecord> {
-  const { rows } = await db.query<Row>(
-    `WITH a AS (
-       INSERT INTO agents AS a (chain_id, agent_id, owner_address, name, description, did, image, services,
-                                x402_support, supported_trust, metadata, tags, rank_base)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-               $13::float8 * coalesce((SELECT trust_score FROM reputations WHERE did = $6), 0.5)
-             + $14::float8 * coalesce((SELECT score FROM agent_usefulness WHERE did = $6), 0) / 100)
-       RETURNING ${AGENT_COLUMNS}
-     ), stats AS (
-       INSERT INTO agent_feedback_stats (agent_uuid) SELECT id FROM a
-     )
-     SELECT * FROM a`,
-    [
-      input.chain_id,
-      agentId,
-      owner,
-      input.name,
-      input.description,
-      input.did ?? null,
-      input.image ?? null,
-      JSON.stringify(input.services),
-      input.x402_support,
-      input.supported_trust,
-      JSON.stringify(input.metadata),
-      input.tags,
-      weights.trust,
-      weights.usefulness,
-    ],
-  );
-  return toAgent(rows[0]!);
-}
-
 /** One agent of a batch registration: its input, owner and the id given to it. */
 export interface NewAgent {
   input: RegisterAgentInput;
@@ -141,16 +90,20 @@ export interface NewAgent {
 }
 
 /**
- * Inserts a batch of agents in one statement, as insertAgent does each: one result per agent, in
- * order, `undefined` where its DID was already bound (before, or by an earlier agent of the same
- * batch). Any other refusal fails the statement whole, and nothing of it is written.
+ * Inserts a batch of agents (one or more) in one statement and one round trip, each with its id,
+ * its feedback counters and its discovery rank base (from the DID's reputation and usefulness, as
+ * refreshRankBase computes it): one version of each row, no second UPDATE rewriting every index.
+ * One result per agent, in order, `undefined` where its DID was already bound (before, or by an
+ * earlier agent of the same batch). Any other refusal fails the statement whole, and nothing of it
+ * is written.
  */
 export async function insertAgents(
   db: Queryable,
   agents: readonly NewAgent[],
   weights: { trust: number; usefulness: number },
 ): Promise<(AgentRecord | undefined)[]> {
-  const batch = agents.map(({ input, owner, agentId }) => ({
+  const batch = agents.map(({ input, owner, agentId }, ord) => ({
+    ord,
     chain_id: input.chain_id,
     agent_id: agentId,
     owner_address: owner,
@@ -168,7 +121,7 @@ export async function insertAgents(
   // flatten an array of arrays.
   const { rows } = await db.query<Row>(
     `WITH t AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(chain_id bigint, agent_id bigint, owner_address text,
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(ord int, chain_id bigint, agent_id bigint, owner_address text,
          name text, description text, did text, image text, services jsonb, x402_support boolean,
          supported_trust jsonb, metadata jsonb, tags jsonb)
      ), a AS (
@@ -180,6 +133,7 @@ export async function insertAgents(
               $2::float8 * coalesce((SELECT trust_score FROM reputations WHERE did = t.did), 0.5)
             + $3::float8 * coalesce((SELECT score FROM agent_usefulness WHERE did = t.did), 0) / 100
          FROM t
+        ORDER BY t.did, t.ord -- DIDs taken in one order by every batch (no deadlock), the first of a DID wins
        ON CONFLICT (did) DO NOTHING
        RETURNING ${AGENT_COLUMNS}
      ), stats AS (

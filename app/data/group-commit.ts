@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { AppError } from '../errors.js';
 
 /**
@@ -12,23 +13,23 @@ import { AppError } from '../errors.js';
  * note has the measurement).
  *
  * What a batch write must keep:
- * - **Each write's own outcome.** `writeBatch` returns one result per item, in order. An expected
+ * - **Each write's own outcome.** `write` returns one result per item, in order. An expected
  *   refusal (a DID already bound, a closed receipt) is a result, not an error, so one refused
  *   write does not fail the others.
- * - **All or nothing.** If `writeBatch` fails with an error PostgreSQL reported (it carries a
- *   SQLSTATE), the statement rolled back whole. Each item is then written alone through `writeOne`,
- *   so a bad item fails by itself, exactly as without batching. Any other error (the connection
+ * - **All or nothing.** If `write` fails with an error PostgreSQL reported (it carries a
+ *   SQLSTATE), the statement rolled back whole. Each item is then written alone (a batch of one),
+ *   so a bad item fails by itself, exactly as without batching. (One cost of batching: a batch
+ *   waits for its slowest item, e.g. one waiting on a receipt another request has locked.) Any other error (the connection
  *   dropped, the reply was lost) may come after a commit. A retry could then write twice, so every
  *   item of the batch gets that error instead.
  * - **Bounds.** At most `maxBatch` items per batch and `maxInFlight` batches at once (each holds
- *   one pooled connection). At most `maxQueued` items wait; beyond that a write is refused with a
+ *   one pooled connection, and a refused batch's items are retried at most max(2, maxInFlight) at
+ *   a time). At most `maxQueued` items wait; beyond that a write is refused with a
  *   503 instead of queuing without end.
  */
 export interface GroupCommitOptions<I, O> {
-  /** Writes a batch of two or more items in one statement; one result per item, in order. */
-  writeBatch: (items: I[]) => Promise<O[]>;
-  /** Writes one item: a lone write, or each item of a batch that PostgreSQL refused. */
-  writeOne: (item: I) => Promise<O>;
+  /** Writes a batch of items (one or more) in one statement; one result per item, in order. */
+  write: (items: I[]) => Promise<O[]>;
   maxBatch: number;
   maxInFlight: number;
   maxQueued: number;
@@ -44,8 +45,11 @@ interface Pending<I, O> {
   reject: (err: unknown) => void;
 }
 
-/** An error PostgreSQL reported for the statement: the statement and its implicit transaction rolled back. */
-const reportedByPostgres = (err: unknown) => /^[0-9A-Z]{5}$/.test(String((err as { code?: unknown })?.code));
+/**
+ * An error PostgreSQL reported for the statement (an ErrorResponse): the statement and its
+ * implicit transaction rolled back, since the commit comes after it. A socket error is not one.
+ */
+const reportedByPostgres = (err: unknown) => err instanceof pg.DatabaseError;
 
 export class GroupCommit<I, O> {
   private queue: Pending<I, O>[] = [];
@@ -85,33 +89,38 @@ export class GroupCommit<I, O> {
   }
 
   private async write(batch: Pending<I, O>[]) {
-    this.opts.onBatch?.(batch.length);
-    if (batch.length === 1) return this.writeAlone(batch[0]!);
-    let results: O[];
     try {
-      results = await this.opts.writeBatch(batch.map((p) => p.item));
+      this.opts.onBatch?.(batch.length);
+      this.settle(batch, await this.opts.write(batch.map((p) => p.item)));
     } catch (err) {
-      if (!reportedByPostgres(err)) {
+      if (batch.length === 1 || !reportedByPostgres(err)) {
         for (const p of batch) p.reject(err);
         return;
       }
-      await Promise.all(batch.map((p) => this.writeAlone(p)));
-      return;
+      // Refused whole: each alone, so only the bad one fails. At most maxInFlight at a time (the
+      // pool is shared with every other request), and two or more, so that one item waiting on a
+      // lock does not hold up the rest.
+      const alone = batch.slice();
+      const worker = async () => {
+        for (let p = alone.shift(); p; p = alone.shift()) {
+          try {
+            this.settle([p], await this.opts.write([p.item]));
+          } catch (e) {
+            p.reject(e);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(2, this.opts.maxInFlight) }, worker));
     }
+  }
+
+  /** One result per item, or (a broken `write`, which has committed) an error to each: never a guess. */
+  private settle(batch: Pending<I, O>[], results: O[]) {
     if (results.length !== batch.length) {
-      // A broken writeBatch, and it has committed: say so to each writer, never guess a result.
       const err = new Error(`batch write returned ${results.length} results for ${batch.length} items`);
       for (const p of batch) p.reject(err);
       return;
     }
     batch.forEach((p, i) => p.resolve(results[i]!));
-  }
-
-  private async writeAlone(p: Pending<I, O>) {
-    try {
-      p.resolve(await this.opts.writeOne(p.item));
-    } catch (err) {
-      p.reject(err);
-    }
   }
 }

@@ -157,75 +157,14 @@ export interface AttestationAttempt {
 }
 
 /**
- * Checks and records an attestation in one statement (one round trip, one implicit transaction):
- * the receipt row is share-locked so a concurrent finalization cannot slip between the check and
- * the insert; ACCEPTED/REJECTED only from the receipt's client, the other types only from its
- * committee; one per (task, signer, type); none once the receipt left pending. The outbox event
- * `attestation.submitted` (to the client and the provider) is written and notified with it.
- */
-export async function submitAttestation(
-  db: Queryable,
-  a: AttestationSubmission,
-): Promise<AttestationAttempt> {
-  const { rows } = await db.query<{
-    status: ReceiptStatus;
-    allowed: boolean;
-    id: string | null;
-    created_at: Date | null;
-  }>(
-    `WITH r AS (
-       SELECT task_id, status, client_did, agent_did, committee FROM receipts WHERE task_id = $1 FOR SHARE
-     ), ok AS (
-       SELECT r.* FROM r
-        WHERE r.status = 'pending'
-          AND CASE WHEN $3 IN ('ACCEPTED', 'REJECTED') THEN r.client_did = $2 ELSE $2 = ANY (r.committee) END
-     ), ins AS (
-       INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
-       SELECT $1, $2, $3, $4, $5, $6 FROM ok
-       ON CONFLICT (task_id, signer_did, type) DO NOTHING
-       RETURNING id, created_at
-     ), ev AS (
-       INSERT INTO events (type, recipients, payload)
-       SELECT 'attestation.submitted',
-              CASE WHEN ok.client_did = ok.agent_did THEN ARRAY[ok.client_did] ELSE ARRAY[ok.client_did, ok.agent_did] END,
-              jsonb_build_object('attestation', jsonb_build_object(
-                'id', ins.id, 'task_id', $1::uuid, 'signer_did', $2::text, 'type', $3::text, 'score', $4::float8,
-                'confidence', $5::float8, 'evidence_ref', $6::text,
-                'created_at', to_char(ins.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
-         FROM ins, ok
-       RETURNING id
-     )
-     SELECT r.status, ok.task_id IS NOT NULL AS allowed, ins.id, ins.created_at,
-            (SELECT count(pg_notify('${EVENTS_CHANNEL}', '')) FROM ev) AS notified
-       FROM r LEFT JOIN ok ON true LEFT JOIN ins ON true`,
-    [a.task_id, a.signer, a.type, a.score, a.confidence, a.evidence_ref ?? null],
-  );
-  const row = rows[0];
-  if (!row) return { receipt: undefined, allowed: false, attestation: undefined };
-  return {
-    receipt: { status: row.status },
-    allowed: row.allowed,
-    attestation: row.id
-      ? {
-          id: row.id,
-          task_id: a.task_id,
-          signer_did: a.signer,
-          type: a.type,
-          score: a.score,
-          confidence: a.confidence,
-          evidence_ref: a.evidence_ref ?? null,
-          created_at: iso(row.created_at)!,
-        }
-      : undefined,
-  };
-}
-
-/**
- * submitAttestation for a batch, in one statement: one attempt per submission, in order. The
- * receipts are share-locked in task_id order (two batches cannot deadlock on them, and a
- * finalization waits for the batch as it waits for one attestation). Two submissions of the same
- * (task, signer, type) in one batch: the first is recorded, the second finds it, as if it had come
- * after.
+ * Checks and records a batch of attestations (one or more) in one statement, one round trip and
+ * one implicit transaction: one attempt per submission, in order. Each receipt is share-locked, so
+ * a concurrent finalization cannot slip between the check and the insert. Rows are inserted in key
+ * order, so two batches that share keys take them in the same order and cannot deadlock. ACCEPTED/REJECTED only from the
+ * receipt's client, the other types only from its committee; one per (task, signer, type), and of
+ * two in one batch the first is recorded and the second finds it, as if it had come after; none
+ * once the receipt left pending. Each recorded attestation writes its outbox event
+ * `attestation.submitted` (to the client and the provider), notified with it.
  */
 export async function submitAttestations(
   db: Queryable,
@@ -252,7 +191,8 @@ export async function submitAttestations(
           AND CASE WHEN t.type IN ('ACCEPTED', 'REJECTED') THEN r.client_did = t.signer ELSE t.signer = ANY (r.committee) END
      ), ins AS (
        INSERT INTO attestations (task_id, signer_did, type, score, confidence, evidence_ref)
-       SELECT task_id, signer, type, score, confidence, evidence_ref FROM ok WHERE first ORDER BY ord
+       SELECT task_id, signer, type, score, confidence, evidence_ref FROM ok WHERE first
+        ORDER BY task_id, signer, type -- unique keys taken in one order by every batch: no deadlock
        ON CONFLICT (task_id, signer_did, type) DO NOTHING
        RETURNING id, task_id, signer_did, type, created_at
      ), done AS (

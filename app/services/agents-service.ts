@@ -3,9 +3,7 @@ import {
   agentIdsByDid,
   findActiveAgentByDid,
   findAgent,
-  insertAgent,
   insertAgents,
-  nextAgentId,
   nextAgentIds,
   searchAgents,
   updateAgent,
@@ -13,7 +11,6 @@ import {
   type NewAgent,
 } from '../data/agent-repository.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
-import { isUniqueViolation } from '../data/sql.js';
 import { AppError } from '../errors.js';
 import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
 import { groupCommitPerContext } from './write-batches.js';
@@ -76,16 +73,7 @@ export async function registerAgent(
 const registrations = groupCommitPerContext<Omit<NewAgent, 'agentId'>, AgentRecord | undefined>(
   'register',
   (ctx) => ({
-    writeOne: async ({ input, owner }) => {
-      try {
-        const agentId = await nextAgentId(ctx.db, input.chain_id);
-        return await insertAgent(ctx.db, input, owner, agentId, ctx.settings.discovery);
-      } catch (err) {
-        if (isUniqueViolation(err, 'agents_did_key')) return undefined;
-        throw err;
-      }
-    },
-    writeBatch: async (items) => {
+    write: async (items) => {
       const counts = new Map<number, number>();
       for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
       const next = await nextAgentIds(ctx.db, counts);

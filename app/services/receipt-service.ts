@@ -3,7 +3,6 @@ import { withTransaction } from '../data/db.js';
 import {
   attestationCounts,
   findReceipt,
-  submitAttestation,
   submitAttestations,
   listAttestations,
   toReceipt,
@@ -65,14 +64,13 @@ export async function getCommittee(ctx: AppContext, taskId: string) {
  * are checked and recorded in one statement, each with its own outcome.
  */
 const attestations = groupCommitPerContext<AttestationSubmission, AttestationAttempt>('attest', (ctx) => ({
-  writeOne: (a) => submitAttestation(ctx.db, a),
-  writeBatch: (batch) => submitAttestations(ctx.db, batch),
+  write: (batch) => submitAttestations(ctx.db, batch),
 }));
 
 /**
  * ACCEPTED/REJECTED only from the receipt's client; AUDIT_* and SAFETY_* only from committee
  * members; one per (task, signer, type); none once the receipt left pending (one statement:
- * submitAttestation).
+ * submitAttestations).
  */
 export async function attest(ctx: AppContext, did: string, taskId: string, body: AttestationInput) {
   const { receipt, allowed, attestation } = await attestations(ctx).submit({

@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.js';
 import { GroupCommit, type GroupCommitOptions } from '../data/group-commit.js';
 
-type Writes<I, O> = Pick<GroupCommitOptions<I, O>, 'writeOne' | 'writeBatch'>;
+type Writes<I, O> = Pick<GroupCommitOptions<I, O>, 'write'>;
 
 /**
  * A group commit of one operation (data/group-commit.ts) for each context, made on first use with

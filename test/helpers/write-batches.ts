@@ -7,6 +7,14 @@ export async function metricValue(baseUrl: string, series: string): Promise<numb
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
+/** The batches written so far for `op` and the writes in them (`ainp_write_batch_size{op}`). */
+export async function batchSizes(baseUrl: string, op: string) {
+  return {
+    writes: await metricValue(baseUrl, `ainp_write_batch_size_sum{op="${op}"}`),
+    batches: await metricValue(baseUrl, `ainp_write_batch_size_count{op="${op}"}`),
+  };
+}
+
 /** Polls `read` every 20 ms until it gives `n`; fails after 10 s naming what it saw. */
 async function until(what: string, n: number, read: () => Promise<number>) {
   const deadline = Date.now() + 10_000;
