@@ -176,8 +176,10 @@ export async function submitAttestations(
     allowed: boolean;
     id: string | null;
     created_at: Date | null;
-  }>(
-    `WITH t AS (
+  }>({
+    // The batch crosses as one JSON array, so the text never changes: prepared once per connection.
+    name: 'submit-attestations',
+    text: `WITH t AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
          AS t(ord int, task_id uuid, signer text, type text, score float8, confidence float8, evidence_ref text)
      ), r AS (
@@ -214,8 +216,8 @@ export async function submitAttestations(
             (SELECT count(pg_notify('${EVENTS_CHANNEL}', '')) FROM ev) AS notified
        FROM t LEFT JOIN r USING (task_id) LEFT JOIN ok ON ok.ord = t.ord LEFT JOIN done ON done.ord = t.ord
       ORDER BY t.ord`,
-    [JSON.stringify(batch.map((a, ord) => ({ ...a, ord, evidence_ref: a.evidence_ref ?? null })))],
-  );
+    values: [JSON.stringify(batch.map((a, ord) => ({ ...a, ord, evidence_ref: a.evidence_ref ?? null })))],
+  });
   return rows.map((row) => {
     const a = batch[Number(row.ord)]!;
     if (!row.status) return { receipt: undefined, allowed: false, attestation: undefined };
