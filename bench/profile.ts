@@ -3,9 +3,9 @@
  *   npm run build && npx tsx bench/profile.ts [--op read|reputation|register|search|attest] [--seconds 10]
  * Writes `.test-data/prof/<op>-<sha>.cpuprofile` (open it in Chrome DevTools or speedscope for the
  * flame graph) and prints the self time by package and the 25 costliest functions, of the samples
- * taken while the load ran (the set-up before it is left out). While the load
- * runs it samples pg_stat_activity every 50 ms: what the broker's database sessions wait on (a
- * lock, the WAL flush of a commit, the client) shows where a write path serializes.
+ * taken while the load ran (the set-up before it is left out). While the load runs it samples
+ * pg_stat_activity every 50 ms: what the broker's database sessions wait on (a lock, the WAL flush
+ * of a commit, the client) shows where a write path serializes.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';

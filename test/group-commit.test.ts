@@ -39,6 +39,10 @@ function recorder(opts: Partial<GroupCommitOptions<number, string>> = {}) {
 const refused = () => Object.assign(new pg.DatabaseError('check violation', 0, 'error'), { code: '23514' });
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** A GroupCommit over numbers: one batch in flight, 50 items a batch, 100 waiting. */
+const numbers = (opts: Pick<GroupCommitOptions<number, number>, 'write'>) =>
+  new GroupCommit<number, number>({ maxBatch: 50, maxInFlight: 1, maxQueued: 100, ...opts });
+
 describe('GroupCommit (group commit of hot writes)', () => {
   it('writes a lone item at once, as a batch of one, without waiting for company', async () => {
     const r = recorder();
@@ -84,10 +88,7 @@ describe('GroupCommit (group commit of hot writes)', () => {
 
   it('writes each item alone when PostgreSQL refused the batch, so only the bad one fails', async () => {
     const calls: number[][] = [];
-    const gc = new GroupCommit<number, number>({
-      maxBatch: 50,
-      maxInFlight: 1,
-      maxQueued: 100,
+    const gc = numbers({
       write: async (items) => {
         calls.push(items);
         if (items.includes(2)) throw refused();
@@ -105,10 +106,7 @@ describe('GroupCommit (group commit of hot writes)', () => {
   it('retries a refused batch at most two items at a time (the pool is shared)', async () => {
     let running = 0;
     let most = 0;
-    const gc = new GroupCommit<number, number>({
-      maxBatch: 50,
-      maxInFlight: 1,
-      maxQueued: 100,
+    const gc = numbers({
       write: async (items) => {
         if (items.length > 1) throw refused();
         running += 1;
@@ -128,10 +126,7 @@ describe('GroupCommit (group commit of hot writes)', () => {
     // A 5-letter errno is not a SQLSTATE: only what PostgreSQL itself reported counts as refused.
     const lost = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
     const calls: number[][] = [];
-    const gc = new GroupCommit<number, number>({
-      maxBatch: 50,
-      maxInFlight: 1,
-      maxQueued: 100,
+    const gc = numbers({
       write: async (items) => {
         calls.push(items);
         if (items.length > 1) throw lost;
@@ -149,10 +144,7 @@ describe('GroupCommit (group commit of hot writes)', () => {
   });
 
   it('fails every item, guessing none, when a batch returns the wrong number of results', async () => {
-    const gc = new GroupCommit<number, number>({
-      maxBatch: 50,
-      maxInFlight: 1,
-      maxQueued: 100,
+    const gc = numbers({
       write: async (items) => (items.length > 1 ? items.slice(1) : items),
     });
     const hold = gc.submit(0);
@@ -164,10 +156,7 @@ describe('GroupCommit (group commit of hot writes)', () => {
 
   it('gives a lone write its own error, PostgreSQL refusal or not, without a retry', async () => {
     let calls = 0;
-    const gc = new GroupCommit<number, number>({
-      maxBatch: 50,
-      maxInFlight: 1,
-      maxQueued: 100,
+    const gc = numbers({
       write: async () => {
         calls += 1;
         throw refused();

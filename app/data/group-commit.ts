@@ -18,14 +18,15 @@ import { AppError } from '../errors.js';
  *   write does not fail the others.
  * - **All or nothing.** If `write` fails with an error PostgreSQL reported (it carries a
  *   SQLSTATE), the statement rolled back whole. Each item is then written alone (a batch of one),
- *   so a bad item fails by itself, exactly as without batching. (One cost of batching: a batch
- *   waits for its slowest item, e.g. one waiting on a receipt another request has locked.) Any other error (the connection
+ *   so a bad item fails by itself, exactly as without batching. Any other error (the connection
  *   dropped, the reply was lost) may come after a commit. A retry could then write twice, so every
  *   item of the batch gets that error instead.
- * - **Bounds.** At most `maxBatch` items per batch and `maxInFlight` batches at once (each holds
- *   one pooled connection, and a refused batch's items are retried at most max(2, maxInFlight) at
- *   a time). At most `maxQueued` items wait; beyond that a write is refused with a
- *   503 instead of queuing without end.
+ * - **A batch waits for its slowest item**, e.g. one waiting on a receipt another request has
+ *   locked. That is the cost of batching.
+ * - **Bounds.** At most `maxBatch` items per batch and `maxInFlight` batches at once, each on one
+ *   pooled connection; a refused batch's items are retried at most max(2, maxInFlight) at a time.
+ *   At most `maxQueued` items wait; beyond that a write is refused with a 503 instead of queuing
+ *   without end.
  */
 export interface GroupCommitOptions<I, O> {
   /** Writes a batch of items (one or more) in one statement; one result per item, in order. */

@@ -160,10 +160,10 @@ export interface AttestationAttempt {
  * Checks and records a batch of attestations (one or more) in one statement, one round trip and
  * one implicit transaction: one attempt per submission, in order. Each receipt is share-locked, so
  * a concurrent finalization cannot slip between the check and the insert. Rows are inserted in key
- * order, so two batches that share keys take them in the same order and cannot deadlock. ACCEPTED/REJECTED only from the
- * receipt's client, the other types only from its committee; one per (task, signer, type), and of
- * two in one batch the first is recorded and the second finds it, as if it had come after; none
- * once the receipt left pending. Each recorded attestation writes its outbox event
+ * order, so two batches that share keys take them in the same order and cannot deadlock.
+ * ACCEPTED/REJECTED only from the receipt's client, the other types only from its committee; one
+ * per (task, signer, type), and of two in one batch the first is recorded and the second finds it,
+ * as if it had come after; none once the receipt left pending. Each recorded attestation writes its outbox event
  * `attestation.submitted` (to the client and the provider), notified with it.
  */
 export async function submitAttestations(

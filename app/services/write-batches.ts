@@ -5,9 +5,8 @@ type Writes<I, O> = Pick<GroupCommitOptions<I, O>, 'write'>;
 
 /**
  * A group commit of one operation (data/group-commit.ts) for each context, made on first use with
- * the context's batch bounds and counted in `ainp_write_batch_size{op}`. Per context, since tests
- * run several brokers in one process. Its
- * queue is `ainp_write_batch_queued{op}`.
+ * the context's batch bounds, its batches counted in `ainp_write_batch_size{op}` and its queue in
+ * `ainp_write_batch_queued{op}`. Per context, since tests run several brokers in one process.
  */
 export function groupCommitPerContext<I, O>(
   op: string,
