@@ -1,4 +1,11 @@
-import { JSONCodec, RetentionPolicy, StorageType, type Subscription } from 'nats';
+import {
+  JSONCodec,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type NatsConnection,
+  type Subscription,
+} from 'nats';
 import type { StoredEvent } from './event-repository.js';
 import type { NatsHandle } from './nats.js';
 
@@ -18,6 +25,8 @@ const codec = JSONCodec<Message>();
 export class EventStream {
   private sub: Subscription | undefined;
   private streamReady = false;
+  /** The JetStream client of the current connection, made once rather than per publish. */
+  private js: { nc: NatsConnection; client: JetStreamClient } | undefined;
 
   constructor(private readonly nats: NatsHandle) {}
 
@@ -80,11 +89,11 @@ export class EventStream {
 
   /** Publishes with event_id as the message id, so a retried publish is dropped as a duplicate. */
   async publish(e: StoredEvent): Promise<void> {
-    await this.nats
-      .connection!.jetstream()
-      .publish(`ainp.events.${e.type}`, codec.encode({ ...e, numbered: true }), {
-        msgID: e.event_id,
-      });
+    const nc = this.nats.connection!;
+    if (this.js?.nc !== nc) this.js = { nc, client: nc.jetstream() };
+    await this.js.client.publish(`ainp.events.${e.type}`, codec.encode({ ...e, numbered: true }), {
+      msgID: e.event_id,
+    });
   }
 
   close(): void {

@@ -53,6 +53,10 @@ export class NatsHandle {
       reconnectTimeWait: 500,
       waitOnFirstConnect: true,
       timeout: 2000,
+      // Every request (each JetStream publish is one) would otherwise capture a stack trace in case
+      // it times out: an Error built per event, measurable on the attestation path. A timeout
+      // still fails with its code and message, only without the caller's stack.
+      noAsyncTraces: true,
     }).catch((err: Error) => {
       this.logger.warn({ err: err.message }, 'nats connect failed');
       return undefined;
