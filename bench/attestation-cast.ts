@@ -48,8 +48,9 @@ export async function attestationCast(base: string, members: number) {
    * Autocannon options that send each pair's AUDIT_PASS once, signed now (signatures are good for
    * 5 minutes). One queued request per request sent; `amount` stops the run before the queue runs
    * dry (were it to, the request would go to /api/receipts unchanged, a 404 that fails the row).
+   * `target` is the server sent to (the broker by default; the floor app shares its database).
    */
-  const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number) => {
+  const attestRun = (pairs: Awaited<ReturnType<typeof attestations>>, amount: number, target = base) => {
     const body = JSON.stringify(AUDIT);
     const requests = pairs.map(({ task, signer }) => {
       const p = `/api/receipts/${task}/attestations`;
@@ -62,7 +63,7 @@ export async function attestationCast(base: string, members: number) {
     });
     let next = 0;
     return {
-      url: `${base}/api/receipts`,
+      url: `${target}/api/receipts`,
       method: 'POST' as const,
       amount,
       requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++] }) }],

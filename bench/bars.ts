@@ -10,7 +10,12 @@
  * ratios divide by the mean of the two and the drift between them is printed. The agent and
  * reputation reads, the attestation and register run before the 100,000 search agents are seeded
  * by SQL; the search rows (8 clients) after. A row with any non-2xx response or socket error
- * fails, whatever its figures. Prints a table and writes JSON (default
+ * fails, whatever its figures. Beside each write row, a floor row (info, no bar): the same requests
+ * sent to bench/floor-app.ts, an Express 5 app on the same database and Valkey that does only what
+ * every implementation must (verify the signature, check the replay, validate, write the rows with
+ * the broker's statements) and nothing else. A bar the floor misses cannot be met on this machine
+ * by the broker, nor by any implementation on the same parts (Express 5, pg, zod, these statements).
+ * Prints a table and writes JSON (default
  * .test-data/bench/bars-<sha>-<time>.json) for comparison between commits. Exits 0 when a bar is
  * missed: this is a measurement, not a test. BENCH_PROFILE=1 starts the broker with --cpu-prof
  * (profiles in .test-data/prof); BENCH_LOG_LEVEL sets the broker's LOG_LEVEL.
@@ -29,7 +34,7 @@ import { AUDIT, attestationCast } from './attestation-cast.js';
 import { cannon, round, type Sample } from './cannon.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { seedAgents } from './seed-agents.js';
-import { benchServices, startBareExpress, startBroker } from './services.js';
+import { benchServices, startBareExpress, startBroker, startFloor } from './services.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,7 +91,7 @@ interface Row extends Sample {
 }
 
 const rows: Row[] = [];
-/** The processes whose CPU time is told apart: the broker, the bare app and this load generator. */
+/** The processes whose CPU time is told apart: the broker, the bare app, the floor app and this load generator. */
 const processes: Record<string, number | undefined> = { load: process.pid };
 
 /** Warms up (unless `warm` is false), measures, prints one progress line and keeps the row. */
@@ -166,6 +171,12 @@ try {
   // committee candidates.
   const reader: Client = await newClient(base);
   const auth = { Authorization: `Bearer ${reader.key}` };
+  // The floor of the write rows (bench/floor-app.ts), on the broker's database and Valkey.
+  const floor = only.has('writes') ? await startFloor(services, reader.key, reader.address) : undefined;
+  if (floor) {
+    stops.unshift(() => floor.stop());
+    processes.floor = floor.pid;
+  }
   const { provider, byDid, receipts, attestations, attestRun } = await attestationCast(base, MEMBERS);
 
   // One finalized task, so the provider's reputation is a real row (tasks_finalized 1), not neutral.
@@ -236,6 +247,16 @@ try {
     // Cold, the calibration runs slower than the measured run: 1.5x its rate brings the window near --seconds.
     const attestCount = Math.max(connections, Math.ceil(calibration.rps * seconds * 1.5));
     const attestPairs = await attestations(attestCount + spare);
+    // The floor answers faster than the broker: three times the broker's count, and its row ends
+    // early (its seconds column says when) if that is not enough for --seconds.
+    const floorCount = attestCount * 3;
+    const floorPairs = await attestations(floorCount + spare);
+    await measure(
+      'floor: the same attestation, only what must be done',
+      null,
+      attestRun(floorPairs, floorCount, floor!.url),
+      { warm: false, label: '/api/receipts/{task_id}/attestations' },
+    );
     await measure(
       'POST /api/receipts/{task_id}/attestations (signed)',
       { kind: 'ratio', min: 0.4 },
@@ -243,16 +264,14 @@ try {
       { warm: false, label: '/api/receipts/{task_id}/attestations' },
     );
 
-    await measure(
-      'POST /api/v1/agents/register',
-      { kind: 'ratio', min: 0.3 },
-      {
-        url: `${base}/api/v1/agents/register`,
-        method: 'POST',
-        headers: { ...auth, 'Content-Type': 'application/json' },
-        body: JSON.stringify(agentBody({ name: 'bench registered' })),
-      },
-    );
+    const register = (server: string): autocannon.Options & { url: string } => ({
+      url: `${server}/api/v1/agents/register`,
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify(agentBody({ name: 'bench registered' })),
+    });
+    await measure('floor: the same registration, only what must be done', null, register(floor!.url));
+    await measure('POST /api/v1/agents/register', { kind: 'ratio', min: 0.3 }, register(base));
   }
 
   let seedSeconds: number | null = null;
@@ -323,7 +342,7 @@ try {
   for (const cells of table.slice(1)) console.log(line(cells));
   // Where each request's CPU went: with every core busy, cores x 10^6 / (server µs) is the most
   // requests per second the server side could answer here, whatever the HTTP layer did.
-  const groups = ['broker', 'bare', 'postgres', 'redis-server', 'nats-server', 'other', 'load'];
+  const groups = ['broker', 'bare', 'floor', 'postgres', 'redis-server', 'nats-server', 'other', 'load'];
   const cpuTable = [
     ['CPU per request (µs)', ...groups, 'server', 'ceiling req/s'],
     ...rows.map((r) => {

@@ -3,22 +3,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
 const TICKS = 100;
 
-/** CPU seconds by group: the named pids, the services by command name, everything else as `other`. */
-export type CpuGroups = Record<string, number>;
+/** A reading of every process's CPU seconds, keyed by pid and start time, with its group. */
+export type CpuSnapshot = Map<string, { group: string; seconds: number }>;
 
 /** The services' commands, each a group of its own (all PostgreSQL backends add up under `postgres`). */
 const SERVICES = new Set(['postgres', 'redis-server', 'nats-server']);
 
 /**
- * CPU seconds (user + system) used so far by every process on the machine, grouped: the pids in
- * `named` under their name, PostgreSQL, Valkey and NATS by command, the rest (the kernel's
- * network threads among them) as `other`. Linux only (/proc); elsewhere empty, and the CPU columns stay blank. A process
- * that exits between two readings takes its seconds with it, so compare readings around a run
- * whose processes live through it (the broker's pool keeps its database sessions).
+ * CPU seconds (user + system) used so far by every process on the machine, each with its group:
+ * the pids in `named` under their name, PostgreSQL, Valkey and NATS by command, the rest (the
+ * kernel's network threads among them) as `other`. Linux only (/proc); elsewhere empty, and the
+ * CPU columns stay blank. Keyed by pid and start time, so a reused pid is another process.
  */
-export function cpuSeconds(named: Record<string, number | undefined>): CpuGroups {
+export function cpuSeconds(named: Record<string, number | undefined>): CpuSnapshot {
   const byPid = new Map(Object.entries(named).flatMap(([n, pid]) => (pid ? [[pid, n] as const] : [])));
-  const out: CpuGroups = {};
+  const out: CpuSnapshot = new Map();
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
@@ -37,19 +36,31 @@ export function cpuSeconds(named: Record<string, number | undefined>): CpuGroups
     const comm = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-    if (!ticks) continue;
+    const started = fields[19]; // starttime (field 22)
     const group = byPid.get(Number(pid)) ?? (SERVICES.has(comm) ? comm : 'other');
-    out[group] = (out[group] ?? 0) + ticks / TICKS;
+    out.set(`${pid}:${started}`, { group, seconds: ticks / TICKS });
   }
   return out;
 }
 
-/** Microseconds of CPU per request for each group that used at least 1 µs per request. */
-export function cpuPerRequest(before: CpuGroups, after: CpuGroups, requests: number): Record<string, number> {
+/**
+ * Microseconds of CPU per request for each group that used at least 1 µs per request, between two
+ * readings: each process's own difference, so a process that exits between them (a database
+ * session the pool closes when idle) does not take its earlier seconds off its group. What it
+ * used between the first reading and its exit is lost; a process started in between counts whole.
+ */
+export function cpuPerRequest(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  requests: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   if (!requests) return out;
-  for (const [group, s] of Object.entries(after)) {
-    const us = ((s - (before[group] ?? 0)) * 1e6) / requests;
+  const seconds: Record<string, number> = {};
+  for (const [key, { group, seconds: s }] of after)
+    seconds[group] = (seconds[group] ?? 0) + s - (before.get(key)?.seconds ?? 0);
+  for (const [group, s] of Object.entries(seconds)) {
+    const us = (s * 1e6) / requests;
     if (us >= 1) out[group] = Math.round(us);
   }
   return out;

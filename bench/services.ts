@@ -83,12 +83,30 @@ async function stopChild(child: ChildProcess) {
  * Starts bench/bare-express.ts (the baseline of the ratio bars: a bare Express 5 app answering
  * GET /ping with a small JSON body) on a free port. Returns its base URL and a stop function.
  */
-export async function startBareExpress() {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-express.ts'], {
-    env: { ...process.env, PORT: '0' },
+export function startBareExpress() {
+  return startScript('bench/bare-express.ts', {});
+}
+
+/**
+ * Starts bench/floor-app.ts (the floor of the write bars: only the work every implementation must
+ * do, see there) against the services' database and Valkey, accepting `key` for `owner`.
+ */
+export function startFloor(services: BenchServices, key: string, owner: string) {
+  return startScript('bench/floor-app.ts', {
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    FLOOR_KEY: key,
+    FLOOR_OWNER: owner,
+    NODE_ENV: 'production', // as the broker runs
+  });
+}
+
+/** Runs a TypeScript server whose first stdout line is {"port": N}; its URL, pid and stop. */
+async function startScript(script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  // Its first stdout line is {"port": N}.
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -96,7 +114,7 @@ export async function startBareExpress() {
       const line = out.split('\n')[0]!;
       if (out.includes('\n')) resolve((JSON.parse(line) as { port: number }).port);
     });
-    child.once('exit', (code) => reject(new Error(`bare Express exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
   child.stdout!.resume();
   return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };

@@ -1,0 +1,111 @@
+/**
+ * The floor of the write bars: an Express 5 app that does only the work no implementation of the
+ * SPEC can skip for a signed attestation and a registration, with the broker's own code for each
+ * step, and nothing else. What it leaves out is required too (rate limits, request logs, metrics,
+ * security headers, the event's delivery through NATS), so the broker cannot be faster than this
+ * app on the same machine: npm run bench measures both in one run (see bars.ts).
+ *
+ * - POST /api/receipts/:task_id/attestations: the request's DID signature verified and its replay
+ *   key remembered in Valkey (verifySignedRequest), the body validated (AttestationBody), and the
+ *   attestation checked and recorded with its outbox event by submitAttestations, group-committed
+ *   as the broker does (same batch bounds). 201 with the attestation.
+ * - POST /api/v1/agents/register: the API key checked against its hash, the body validated
+ *   (RegisterAgentBody), the chain's ids and the row written by nextAgentIds and insertAgents,
+ *   group-committed. 201 with the agent.
+ *
+ * Env: DATABASE_URL and REDIS_URL (the broker's, migrated), FLOOR_KEY (the API key accepted) and
+ * FLOOR_OWNER (its address), PORT. Prints {"port": N} once listening; any other failure is a 500,
+ * which fails the benchmark row.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import pg from 'pg';
+import pino from 'pino';
+import { hashApiKey, secretsEqual } from '../app/domain/api-keys.js';
+import { insertAgents, nextAgentIds, type NewAgent } from '../app/data/agent-repository.js';
+import { GroupCommit } from '../app/data/group-commit.js';
+import { NonceStore } from '../app/data/nonce-store.js';
+import { submitAttestations, type AttestationSubmission } from '../app/data/receipt-repository.js';
+import { RedisHandle } from '../app/data/redis.js';
+import { RegisterAgentBody } from '../app/schemas/registry.js';
+import { AttestationBody } from '../app/schemas/pou.js';
+import { verifySignedRequest, SIGNATURE_WINDOW_MS } from '../app/services/signature-service.js';
+
+const need = (name: string) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is required`);
+  return v;
+};
+// Sessions are kept open while idle, so the benchmark's per-process CPU readings stay whole.
+const db = new pg.Pool({ connectionString: need('DATABASE_URL'), max: 10, idleTimeoutMillis: 0 });
+const redis = new RedisHandle(need('REDIS_URL'), pino({ level: 'silent' }));
+await redis.connect();
+const nonces = new NonceStore(redis, Math.ceil((2 * SIGNATURE_WINDOW_MS) / 1000));
+const keyHash = hashApiKey(need('FLOOR_KEY'));
+const owner = need('FLOOR_OWNER');
+// The broker's defaults: DB_WRITE_BATCH_MAX 50, DB_WRITE_BATCHES_IN_FLIGHT 2.
+const bounds = { maxBatch: 50, maxInFlight: 2, maxQueued: 1000 };
+const attestations = new GroupCommit<
+  AttestationSubmission,
+  Awaited<ReturnType<typeof submitAttestations>>[number]
+>({ ...bounds, write: (batch) => submitAttestations(db, batch) });
+const registrations = new GroupCommit<
+  Omit<NewAgent, 'agentId'>,
+  Awaited<ReturnType<typeof insertAgents>>[number]
+>({
+  ...bounds,
+  write: async (items) => {
+    const counts = new Map<number, number>();
+    for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
+    const next = await nextAgentIds(db, counts);
+    const agents = items.map(({ input, owner: o }) => {
+      const agentId = next.get(input.chain_id)!;
+      next.set(input.chain_id, agentId + 1);
+      return { input, owner: o, agentId };
+    });
+    return insertAgents(db, agents, { trust: 0.3, usefulness: 0.1 });
+  },
+});
+
+const app = express();
+app.use(
+  express.json({
+    type: 'application/json',
+    verify: (req, _res, buf) => {
+      (req as unknown as { rawBody: Buffer }).rawBody = buf;
+    },
+  }),
+);
+
+app.post('/api/receipts/:task_id/attestations', async (req: Request<{ task_id: string }>, res: Response) => {
+  const did = await verifySignedRequest(nonces, {
+    method: req.method,
+    url: req.originalUrl,
+    header: (name) => req.get(name),
+    rawBody: (req as Request & { rawBody?: Buffer }).rawBody,
+  });
+  const body = AttestationBody.parse(req.body);
+  const { attestation } = await attestations.submit({ task_id: req.params.task_id, signer: did, ...body });
+  if (!attestation) throw new Error('attestation refused');
+  res.status(201).json(attestation);
+});
+
+app.post('/api/v1/agents/register', async (req: Request, res: Response) => {
+  const key = (req.get('authorization') ?? '').replace(/^Bearer /, '');
+  if (!secretsEqual(hashApiKey(key), keyHash)) throw new Error('bad key');
+  const input = RegisterAgentBody.parse(req.body);
+  const agent = await registrations.submit({ input, owner });
+  if (!agent) throw new Error('registration refused');
+  res.status(201).json(agent);
+});
+
+app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  res.status(500).json({ error: err.message });
+});
+
+const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const address = server.address();
+  console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));
+});
+process.on('SIGTERM', () =>
+  server.close(() => void Promise.allSettled([db.end(), redis.close()]).then(() => process.exit(0))),
+);
