@@ -9,7 +9,8 @@
  * exact (sorted), not autocannon's buckets. The bare app is measured first and again last; the
  * ratios divide by the mean of the two and the drift between them is printed. The agent and
  * reputation reads, the attestation and register run before the 100,000 search agents are seeded
- * by SQL; the search rows (8 clients) after. A row with any non-2xx response or socket error
+ * by SQL; the search rows (8 clients) after, each after its floor: the broker's repository call
+ * alone, from 8 workers in this process. A row with any non-2xx response or socket error
  * fails, whatever its figures. Beside each write row, a floor row (info, no bar): the same requests
  * sent to bench/floor-app.ts, an Express 5 app on the same database and Valkey that does only what
  * every implementation must (verify the signature, check the replay, validate, write the rows with
@@ -27,11 +28,16 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { LIMIT_CLASSES } from '../app/config/settings.js';
+import { parseEnv } from '../app/config/env.js';
+import { LIMIT_CLASSES, settingsFrom } from '../app/config/settings.js';
+import { searchAgents } from '../app/data/agent-repository.js';
+import { discoverAgents } from '../app/data/discovery-repository.js';
+import { DiscoveryQuery } from '../app/schemas/pou.js';
+import { SearchAgentsQuery } from '../app/schemas/registry.js';
 import { agentBody, newClient, type Client } from '../test/helpers/api.js';
 import { signed } from '../test/helpers/ainp.js';
 import { AUDIT, attestationCast } from './attestation-cast.js';
-import { cannon, round, type Sample } from './cannon.js';
+import { cannon, loop, round, type Sample } from './cannon.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { seedAgents } from './seed-agents.js';
 import { benchServices, startBareExpress, startBroker, startFloor } from './services.js';
@@ -101,15 +107,31 @@ async function measure(
   opts: autocannon.Options & { url: string },
   { warm = true, label }: { warm?: boolean; label?: string } = {},
 ): Promise<Row> {
-  if (warm && warmupSeconds > 0) await cannon({ connections, ...opts, duration: warmupSeconds });
-  const cpuBefore = cpuSeconds(processes);
-  const r = await cannon({ connections, duration: seconds, ...opts });
-  const cpu_us = cpuPerRequest(cpuBefore, cpuSeconds(processes), r.requests);
   const url = new URL(opts.url);
+  return record(
+    name,
+    bar,
+    { method: opts.method ?? 'GET', path: label ?? url.pathname + url.search },
+    (duration) => cannon({ connections, duration, ...opts }),
+    warm,
+  );
+}
+
+/** `run` for the warm-up (when `warm`), then for --seconds between two CPU readings: the row. */
+async function record(
+  name: string,
+  bar: Bar | null,
+  what: { method: string; path: string },
+  run: (seconds: number) => Promise<Sample>,
+  warm = true,
+): Promise<Row> {
+  if (warm && warmupSeconds > 0) await run(warmupSeconds);
+  const cpuBefore = cpuSeconds(processes);
+  const r = await run(seconds);
+  const cpu_us = cpuPerRequest(cpuBefore, cpuSeconds(processes), r.requests);
   const row: Row = {
     name,
-    method: opts.method ?? 'GET',
-    path: label ?? url.pathname + url.search,
+    ...what,
     bar,
     ratio: null,
     pass: null,
@@ -284,20 +306,48 @@ try {
       await db.end();
     }
     console.log(JSON.stringify({ seeded_agents: agentCount, seed_seconds: seedSeconds }));
-    for (const route of ['/api/v1/agents', '/api/discovery'])
-      for (const query of ['?q=legal%20contracts&limit=20', '?tag=finance&limit=20']) {
-        const url = `${base}${route}${query}`;
-        await expect2xx(url, auth);
-        await measure(
-          `GET ${route}${query} (search)`,
-          { kind: 'p95', max_ms: 50 },
-          {
-            url,
-            headers: auth,
-            connections: SEARCH_CONNECTIONS,
-          },
-        );
-      }
+    // Each search row has a floor row before it: the broker's repository call alone (its statements
+    // through a pool, no HTTP) from 8 workers at once, which the row's p95 cannot beat.
+    const settings = settingsFrom(parseEnv({ DATABASE_URL: services.databaseUrl }));
+    const statements = new pg.Pool({
+      connectionString: services.databaseUrl,
+      max: SEARCH_CONNECTIONS,
+      idleTimeoutMillis: 0, // sessions kept, so the CPU readings stay whole
+    });
+    try {
+      for (const route of ['/api/v1/agents', '/api/discovery'])
+        for (const query of ['?q=legal%20contracts&limit=20', '?tag=finance&limit=20']) {
+          const url = `${base}${route}${query}`;
+          const params = Object.fromEntries(new URLSearchParams(query));
+          const statement =
+            route === '/api/discovery'
+              ? () => discoverAgents(statements, DiscoveryQuery.parse(params), settings.discovery)
+              : () => searchAgents(statements, SearchAgentsQuery.parse(params), settings.trust);
+          const answer = await expect2xx(url, auth);
+          const { total } = await statement();
+          if (total !== answer.total)
+            throw new Error(
+              `floor of ${route}${query}: total ${total}, the broker's ${String(answer.total)}`,
+            );
+          await record(
+            `floor: ${route}${query}, its statements alone`,
+            null,
+            { method: 'SQL', path: `${route}${query}` },
+            (duration) => loop(statement, { connections: SEARCH_CONNECTIONS, seconds: duration }),
+          );
+          await measure(
+            `GET ${route}${query} (search)`,
+            { kind: 'p95', max_ms: 50 },
+            {
+              url,
+              headers: auth,
+              connections: SEARCH_CONNECTIONS,
+            },
+          );
+        }
+    } finally {
+      await statements.end();
+    }
   }
 
   const bareLast = await measure('bare Express GET /ping (last)', null, { url: `${bare.url}/ping` });

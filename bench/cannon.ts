@@ -67,3 +67,50 @@ export function cannon(opts: autocannon.Options): Promise<Sample> {
     });
   });
 }
+
+/**
+ * `fn` called back to back by `connections` concurrent workers in this process for `seconds`,
+ * each call timed as autocannon times a request (a call that throws counts as an error): the same
+ * Sample, for work measured without HTTP (a statement through the pool).
+ */
+export async function loop(
+  fn: () => Promise<unknown>,
+  { connections, seconds }: { connections: number; seconds: number },
+): Promise<Sample> {
+  const times: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let last = t0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const start = performance.now();
+        try {
+          await fn();
+          last = performance.now();
+          times.push(last - start);
+        } catch {
+          errors += 1;
+        }
+      }
+    }),
+  );
+  const sorted = Float64Array.from(times).sort();
+  const elapsed = (last - t0) / 1000;
+  return {
+    connections,
+    requests: times.length,
+    seconds: round(elapsed, 3),
+    rps: elapsed > 0 ? Math.round(times.length / elapsed) : 0,
+    p50_ms: percentile(sorted, 0.5),
+    p95_ms: percentile(sorted, 0.95),
+    p99_ms: percentile(sorted, 0.99),
+    max_ms: sorted.length ? round(sorted[sorted.length - 1]!) : null,
+    non2xx: 0,
+    errors,
+    timeouts: 0,
+    statuses: times.length ? { done: times.length } : {},
+    ok: errors === 0 && times.length > 0,
+  };
+}
