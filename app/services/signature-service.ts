@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { NonceStore } from '../data/nonce-store.js';
 import { canonicalString, DidError, MAX_DID_LENGTH, parseDidKey, verifySignature } from '../domain/did.js';
@@ -50,7 +50,7 @@ export async function verifySignedRequest(
   }
   // The replay key is what was signed, not the signature's text: a second valid signature over
   // the same request (ECDSA signs with a random nonce) is the same request again.
-  const id = createHash('sha256').update(`${did}\n${message}`).digest('hex');
+  const id = hash('sha256', `${did}\n${message}`, 'hex');
   if (!(await nonces.firstSeen(id))) throw AppError.conflict('This signature was already used', 'REPLAYED');
   return did;
 }
