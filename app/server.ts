@@ -63,8 +63,8 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
     throw err;
   }
 
-  const app = createApp(ctx);
-  const server = app.listen(env.PORT, env.HOST);
+  const { listener } = createApp(ctx);
+  const server = createServer(listener).listen(env.PORT, env.HOST);
   await once(server, 'listening');
   // Keep-alive longer than typical load balancer idle timeouts, so they close first.
   server.keepAliveTimeout = 65_000;

@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import type { AppContext } from '../context.js';
@@ -59,7 +60,13 @@ function corsFor(ctx: AppContext): { middleware: RequestHandler; withoutOrigin: 
   return { middleware, withoutOrigin };
 }
 
-export function createApp(ctx: AppContext): Express {
+/** The broker's HTTP side: the Express app, and the request listener its server runs (hot reads first). */
+export interface BrokerHttp {
+  app: Express;
+  listener: RequestListener;
+}
+
+export function createApp(ctx: AppContext): BrokerHttp {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', ctx.env.TRUST_PROXY);
@@ -76,27 +83,26 @@ export function createApp(ctx: AppContext): Express {
     limits: rateLimiters(ctx),
   };
 
-  // The two hottest reads, answered from the in-process cache before the chain below when it
-  // would add nothing to them (see hot-reads.ts); everything else, and every miss, goes on. The
-  // headers helmet removes (X-Powered-By) are not set this early: x-powered-by is disabled.
-  app.use(
-    hotReads({
-      cache: ctx.localCache,
-      metrics: ctx.metrics,
-      logger: ctx.logger,
-      cachedKey: apiKeys.cached,
-      common: [...helmet.set, ...cors.withoutOrigin],
-      routes: [
-        { prefix: '/api/v1/agents/', kind: 'agent', route: '/api/v1/agents/:id', limiter: guards.limits.get },
-        {
-          prefix: '/api/reputation/',
-          kind: 'rep',
-          route: '/api/reputation/:did',
-          limiter: guards.limits.api_read,
-        },
-      ],
-    }),
-  );
+  // The two hottest reads, answered from the in-process cache in front of Express when the chain
+  // would add nothing to them (see hot-reads.ts); everything else, and every miss, goes to the app.
+  // The headers helmet removes (X-Powered-By) are not set there: x-powered-by is disabled.
+  const hot = hotReads({
+    cache: ctx.localCache,
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    cachedKey: apiKeys.cached,
+    etag: app.get('etag fn') as Parameters<typeof hotReads>[0]['etag'],
+    common: [...helmet.set, ...cors.withoutOrigin],
+    routes: [
+      { prefix: '/api/v1/agents/', kind: 'agent', route: '/api/v1/agents/:id', limiter: guards.limits.get },
+      {
+        prefix: '/api/reputation/',
+        kind: 'rep',
+        route: '/api/reputation/:did',
+        limiter: guards.limits.api_read,
+      },
+    ],
+  });
   app.use(withRequestContext);
   app.use(accessLog(ctx.logger));
   app.use(httpMetrics(ctx.metrics));
@@ -129,5 +135,16 @@ export function createApp(ctx: AppContext): Express {
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));
-  return app;
+
+  const listener: RequestListener = (req, res) => {
+    try {
+      if (hot(req, res)) return;
+    } catch (err) {
+      // Not expected; if the answer went out, it stands (and is not sent twice), else the app answers.
+      ctx.logger.error({ err }, 'hot read failed');
+      if (res.headersSent) return;
+    }
+    app(req, res);
+  };
+  return { app, listener };
 }

@@ -55,7 +55,7 @@ export function apiKeyAuth(ctx: AppContext) {
    * a presented key found in the cache and not expired. Undefined otherwise (no key, an unknown
    * one, or one to look up), so the caller takes the full path.
    */
-  const cached = (req: Request): ApiKeyRecord | undefined => {
+  const cached = (req: Pick<Request, 'headers'>): ApiKeyRecord | undefined => {
     const presented = presentedKey(req.headers.authorization, req.headers['x-api-key'] as string | undefined);
     if (!presented) return undefined;
     const key = cache.get(hashApiKey(presented));
