@@ -6,8 +6,9 @@
  * Starts PostgreSQL (embedded), Valkey and NATS in a temporary folder, the built broker
  * (dist/app/main.js, every rate limit lifted) and bench/bare-express.ts once each; runs autocannon
  * against each operation in turn and records every response time itself, so p50, p95 and p99 are
- * exact (sorted), not autocannon's buckets. The bare app is measured first and again last; the
- * ratios divide by the mean of the two and the drift between them is printed. The agent and
+ * exact (sorted), not autocannon's buckets. The bare app is measured first, between the groups of
+ * ratio rows and last; each row's ratio divides by the mean of the bare runs just before and after
+ * it, since this machine's speed drifts by tens of percent over minutes. The agent and
  * reputation reads, the attestation and register run before the 100,000 search agents are seeded
  * by SQL; the search rows (8 clients) after, each after its floor: the broker's repository call
  * alone, from 8 workers in this process. A row with any non-2xx response or socket error
@@ -91,6 +92,8 @@ interface Row extends Sample {
   path: string;
   bar: Bar | null;
   ratio: number | null;
+  /** The bare req/s the ratio divides by: the mean of the bare runs just before and after this row. */
+  bare_rps: number | null;
   pass: boolean | null;
   /** CPU microseconds per 2xx response of each process group during the measured run (bench/cpu.ts). */
   cpu_us: Record<string, number>;
@@ -134,6 +137,7 @@ async function record(
     ...what,
     bar,
     ratio: null,
+    bare_rps: null,
     pass: null,
     ...r,
     cpu_us,
@@ -241,15 +245,22 @@ try {
     }),
   );
 
-  const bareFirst = await measure('bare Express GET /ping (first)', null, { url: `${bare.url}/ping` });
+  // Bare Express is measured again between the groups of ratio rows: this machine's speed drifts
+  // by tens of percent over minutes, so each row divides by the bare runs just before and after it.
+  const bareRun = (when: string) =>
+    measure(`bare Express GET /ping (${when})`, null, { url: `${bare.url}/ping` });
+  const bareFirst = await bareRun('first');
   if (only.has('reads')) {
     await measure('GET /live (middleware only)', null, { url: `${base}/live` });
+    await bareRun('after /live');
     await measure('GET /api/v1/agents/{id}', { kind: 'ratio', min: 0.7 }, { url: agentUrl, headers: auth });
+    await bareRun('after the agent read');
     await measure(
       'GET /api/reputation/{did}',
       { kind: 'ratio', min: 0.7 },
       { url: reputationUrl, headers: auth },
     );
+    if (only.has('writes') || only.has('search')) await bareRun('after the reputation read');
   }
 
   let calibrationRps: number | null = null;
@@ -286,6 +297,8 @@ try {
       { warm: false, label: '/api/receipts/{task_id}/attestations' },
     );
 
+    await bareRun('after the attestations');
+
     const register = (server: string): autocannon.Options & { url: string } => ({
       url: `${server}/api/v1/agents/register`,
       method: 'POST',
@@ -294,6 +307,7 @@ try {
     });
     await measure('floor: the same registration, only what must be done', null, register(floor!.url));
     await measure('POST /api/v1/agents/register', { kind: 'ratio', min: 0.3 }, register(base));
+    if (only.has('search')) await bareRun('after the registrations');
   }
 
   let seedSeconds: number | null = null;
@@ -350,14 +364,24 @@ try {
     }
   }
 
-  const bareLast = await measure('bare Express GET /ping (last)', null, { url: `${bare.url}/ping` });
+  const bareLast = await bareRun('last');
   const loadEnd = os.loadavg();
 
-  // Ratios to the mean of the two bare runs, and the bars.
-  const bareRps = (bareFirst.rps + bareLast.rps) / 2;
+  // Ratios: each row to the mean of the bare runs just before and after it (a bare row to the mean
+  // of all of them); then the bars.
+  const isBare = (r: Row) => r.name.startsWith('bare Express');
+  const bares = rows.filter(isBare);
+  const bareRps = bares.reduce((a, r) => a + r.rps, 0) / bares.length;
   const drift = bareFirst.rps ? (bareLast.rps - bareFirst.rps) / bareFirst.rps : 0;
-  for (const r of rows) {
-    r.ratio = bareRps ? round(r.rps / bareRps) : null;
+  const spread = bareRps
+    ? (Math.max(...bares.map((r) => r.rps)) - Math.min(...bares.map((r) => r.rps))) / bareRps
+    : 0;
+  for (const [i, r] of rows.entries()) {
+    const before = rows.slice(0, i).findLast(isBare);
+    const after = rows.slice(i + 1).find(isBare);
+    r.bare_rps =
+      isBare(r) || !before || !after ? Math.round(bareRps) : Math.round((before.rps + after.rps) / 2);
+    r.ratio = r.bare_rps ? round(r.rps / r.bare_rps) : null;
     if (r.bar?.kind === 'ratio') r.pass = r.ok && r.ratio !== null && r.ratio >= r.bar.min;
     else if (r.bar?.kind === 'p95') r.pass = r.ok && r.p95_ms !== null && r.p95_ms < r.bar.max_ms;
     else r.pass = null;
@@ -418,8 +442,9 @@ try {
     );
   console.log('');
   console.log(
-    `bare Express: first ${bareFirst.rps} req/s, last ${bareLast.rps} req/s, drift ${(drift * 100).toFixed(1)}%; ` +
-      `ratios divide by the mean ${Math.round(bareRps)} req/s`,
+    `bare Express: ${bares.length} runs, ${bares.map((r) => r.rps).join(', ')} req/s (mean ${Math.round(bareRps)}, ` +
+      `spread ${(spread * 100).toFixed(1)}%, first to last ${(drift * 100).toFixed(1)}%); ` +
+      `each row's ratio divides by the mean of the bare runs just before and after it`,
   );
   const barred = rows.filter((r) => r.bar);
   const failed = barred.filter((r) => !r.pass);
@@ -464,7 +489,14 @@ try {
           seed_seconds: seedSeconds,
           profile: Boolean(process.env.BENCH_PROFILE),
         },
-        bare: { first_rps: bareFirst.rps, last_rps: bareLast.rps, mean_rps: bareRps, drift: round(drift, 4) },
+        bare: {
+          runs_rps: bares.map((r) => r.rps),
+          first_rps: bareFirst.rps,
+          last_rps: bareLast.rps,
+          mean_rps: Math.round(bareRps),
+          spread: round(spread, 4),
+          drift: round(drift, 4),
+        },
         bars: barred.map((r) => ({
           name: r.name,
           bar: r.bar,
