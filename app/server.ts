@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseEnv, type Env } from './config/env.js';
@@ -24,6 +25,8 @@ export interface RunningBroker {
   port: number;
   ctx: AppContext;
   server: Server;
+  /** The Express app behind the server's request listener (which tries the hot reads first). */
+  app: Express;
   realtime: Realtime;
   /** Drains and closes everything; safe to call more than once. */
   stop(): Promise<void>;
@@ -63,7 +66,7 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
     throw err;
   }
 
-  const { listener } = createApp(ctx);
+  const { app, listener } = createApp(ctx);
   const server = createServer(listener).listen(env.PORT, env.HOST);
   await once(server, 'listening');
   // Keep-alive longer than typical load balancer idle timeouts, so they close first.
@@ -83,7 +86,7 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
   const stop = () =>
     (stopping ??= shutdown(ctx, server, scheduler, realtime).finally(() => metricsServer?.close()));
   logger.info({ port, version: ctx.version }, 'broker listening');
-  return { url: `http://127.0.0.1:${port}`, port, ctx, server, realtime, stop };
+  return { url: `http://127.0.0.1:${port}`, port, ctx, server, app, realtime, stop };
 }
 
 /**
