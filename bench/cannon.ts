@@ -26,6 +26,20 @@ export interface Sample {
   ok: boolean;
 }
 
+/** Counts, rate and exact percentiles of the response times of a run that lasted `elapsed` seconds. */
+function timing(times: number[], elapsed: number) {
+  const sorted = Float64Array.from(times).sort();
+  return {
+    requests: times.length,
+    seconds: round(elapsed, 3),
+    rps: elapsed > 0 ? Math.round(times.length / elapsed) : 0,
+    p50_ms: percentile(sorted, 0.5),
+    p95_ms: percentile(sorted, 0.95),
+    p99_ms: percentile(sorted, 0.99),
+    max_ms: sorted.length ? round(sorted[sorted.length - 1]!) : null,
+  };
+}
+
 /**
  * One autocannon run, every response's time and status recorded here rather than in autocannon's
  * histogram (which reports p90 and p97.5, not p95). req/s is the 2xx count over the time from the
@@ -41,17 +55,9 @@ export function cannon(opts: autocannon.Options): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(opts, (err, result) => {
       if (err) return reject(err instanceof Error ? err : new Error(String(err)));
-      const sorted = Float64Array.from(times).sort();
-      const elapsed = ((last || performance.now()) - t0) / 1000;
       resolve({
         connections: opts.connections ?? 10,
-        requests: times.length,
-        seconds: round(elapsed, 3),
-        rps: elapsed > 0 ? Math.round(times.length / elapsed) : 0,
-        p50_ms: percentile(sorted, 0.5),
-        p95_ms: percentile(sorted, 0.95),
-        p99_ms: percentile(sorted, 0.99),
-        max_ms: sorted.length ? round(sorted[sorted.length - 1]!) : null,
+        ...timing(times, ((last || performance.now()) - t0) / 1000),
         non2xx,
         errors: result.errors,
         timeouts: result.timeouts,
@@ -96,17 +102,9 @@ export async function loop(
       }
     }),
   );
-  const sorted = Float64Array.from(times).sort();
-  const elapsed = (last - t0) / 1000;
   return {
     connections,
-    requests: times.length,
-    seconds: round(elapsed, 3),
-    rps: elapsed > 0 ? Math.round(times.length / elapsed) : 0,
-    p50_ms: percentile(sorted, 0.5),
-    p95_ms: percentile(sorted, 0.95),
-    p99_ms: percentile(sorted, 0.99),
-    max_ms: sorted.length ? round(sorted[sorted.length - 1]!) : null,
+    ...timing(times, (last - t0) / 1000),
     non2xx: 0,
     errors,
     timeouts: 0,
