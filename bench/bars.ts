@@ -12,7 +12,7 @@
  * reputation reads, the attestation and register run before the 100,000 search agents are seeded
  * by SQL; the search rows (8 clients) after, each after its floor: the broker's repository call
  * alone, from 8 workers in this process. A row with any non-2xx response or socket error
- * fails, whatever its figures. Beside each write row, a floor row (info, no bar): the same requests
+ * fails, whatever its figures. Before each write row, a floor row (info, no bar): the same requests
  * sent to bench/floor-app.ts, an Express 5 app on the same database and Valkey that does only what
  * every implementation must (verify the signature, check the replay, validate, write the rows with
  * the broker's statements) and nothing else. A bar the floor misses cannot be met on this machine

@@ -10,8 +10,9 @@
  *   attestation checked and recorded with its outbox event by submitAttestations, group-committed
  *   as the broker does (same batch bounds). 201 with the attestation.
  * - POST /api/v1/agents/register: the API key checked against its hash, the body validated
- *   (RegisterAgentBody), the chain's ids and the row written by nextAgentIds and insertAgents,
- *   group-committed. 201 with the agent.
+ *   (RegisterAgentBody), the chain's ids and the row written by registerAgents, group-committed.
+ *   201 with the agent.
+ * Batch bounds and discovery weights are the broker's, from the same environment variables.
  *
  * Env: DATABASE_URL and REDIS_URL (the broker's, migrated), FLOOR_KEY (the API key accepted) and
  * FLOOR_OWNER (its address), PORT. Prints {"port": N} once listening; any other failure is a 500,
@@ -20,15 +21,20 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import pg from 'pg';
 import pino from 'pino';
-import { hashApiKey, secretsEqual } from '../app/domain/api-keys.js';
-import { insertAgents, nextAgentIds, type NewAgent } from '../app/data/agent-repository.js';
+import { parseEnv } from '../app/config/env.js';
+import { settingsFrom } from '../app/config/settings.js';
+import { hashApiKey } from '../app/domain/api-keys.js';
+import { registerAgents, type AgentRecord, type Registration } from '../app/data/agent-repository.js';
 import { GroupCommit } from '../app/data/group-commit.js';
-import { NonceStore } from '../app/data/nonce-store.js';
-import { submitAttestations, type AttestationSubmission } from '../app/data/receipt-repository.js';
+import {
+  submitAttestations,
+  type AttestationAttempt,
+  type AttestationSubmission,
+} from '../app/data/receipt-repository.js';
 import { RedisHandle } from '../app/data/redis.js';
 import { RegisterAgentBody } from '../app/schemas/registry.js';
 import { AttestationBody } from '../app/schemas/pou.js';
-import { verifySignedRequest, SIGNATURE_WINDOW_MS } from '../app/services/signature-service.js';
+import { signatureNonces, verifySignedRequest } from '../app/services/signature-service.js';
 
 const need = (name: string) => {
   const v = process.env[name];
@@ -39,31 +45,17 @@ const need = (name: string) => {
 const db = new pg.Pool({ connectionString: need('DATABASE_URL'), max: 10, idleTimeoutMillis: 0 });
 const redis = new RedisHandle(need('REDIS_URL'), pino({ level: 'silent' }));
 await redis.connect();
-const nonces = new NonceStore(redis, Math.ceil((2 * SIGNATURE_WINDOW_MS) / 1000));
+const nonces = signatureNonces(redis);
 const keyHash = hashApiKey(need('FLOOR_KEY'));
 const owner = need('FLOOR_OWNER');
-// The broker's defaults: DB_WRITE_BATCH_MAX 50, DB_WRITE_BATCHES_IN_FLIGHT 2.
-const bounds = { maxBatch: 50, maxInFlight: 2, maxQueued: 1000 };
-const attestations = new GroupCommit<
-  AttestationSubmission,
-  Awaited<ReturnType<typeof submitAttestations>>[number]
->({ ...bounds, write: (batch) => submitAttestations(db, batch) });
-const registrations = new GroupCommit<
-  Omit<NewAgent, 'agentId'>,
-  Awaited<ReturnType<typeof insertAgents>>[number]
->({
-  ...bounds,
-  write: async (items) => {
-    const counts = new Map<number, number>();
-    for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
-    const next = await nextAgentIds(db, counts);
-    const agents = items.map(({ input, owner: o }) => {
-      const agentId = next.get(input.chain_id)!;
-      next.set(input.chain_id, agentId + 1);
-      return { input, owner: o, agentId };
-    });
-    return insertAgents(db, agents, { trust: 0.3, usefulness: 0.1 });
-  },
+const settings = settingsFrom(parseEnv(process.env));
+const attestations = new GroupCommit<AttestationSubmission, AttestationAttempt>({
+  ...settings.writeBatches,
+  write: (batch) => submitAttestations(db, batch),
+});
+const registrations = new GroupCommit<Registration, AgentRecord | undefined>({
+  ...settings.writeBatches,
+  write: (items) => registerAgents(db, items, settings.discovery),
 });
 
 const app = express();
@@ -91,7 +83,8 @@ app.post('/api/receipts/:task_id/attestations', async (req: Request<{ task_id: s
 
 app.post('/api/v1/agents/register', async (req: Request, res: Response) => {
   const key = (req.get('authorization') ?? '').replace(/^Bearer /, '');
-  if (!secretsEqual(hashApiKey(key), keyHash)) throw new Error('bad key');
+  // The broker finds a key by its hash (a map lookup); so does this.
+  if (hashApiKey(key) !== keyHash) throw new Error('bad key');
   const input = RegisterAgentBody.parse(req.body);
   const agent = await registrations.submit({ input, owner });
   if (!agent) throw new Error('registration refused');

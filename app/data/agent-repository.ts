@@ -148,6 +148,30 @@ export async function insertAgents(
   return agents.map((a) => byId.get(`${a.input.chain_id}:${a.agentId}`));
 }
 
+/** A registration before its id: the input and its owner address. */
+export type Registration = Omit<NewAgent, 'agentId'>;
+
+/**
+ * Registers a batch (one or more): ids taken in one counter bump per chain (nextAgentIds), in the
+ * batch's order, then the rows inserted in one statement (insertAgents). One result per
+ * registration, in order, `undefined` where its DID was already bound.
+ */
+export async function registerAgents(
+  db: Queryable,
+  items: readonly Registration[],
+  weights: { trust: number; usefulness: number },
+): Promise<(AgentRecord | undefined)[]> {
+  const counts = new Map<number, number>();
+  for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
+  const next = await nextAgentIds(db, counts);
+  const agents = items.map(({ input, owner }) => {
+    const agentId = next.get(input.chain_id)!;
+    next.set(input.chain_id, agentId + 1);
+    return { input, owner, agentId };
+  });
+  return insertAgents(db, agents, weights);
+}
+
 export async function findAgent(db: Queryable, id: string): Promise<AgentRecord | undefined> {
   // Named: a prepared statement per connection, parsed and planned once (the hottest read).
   const { rows } = await db.query<Row>({

@@ -6,7 +6,7 @@ import { errorHandler, isDatabaseError, notFoundHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { helmetHeaders, securityHeaders } from './middleware/security-headers.js';
-import { hotReads } from './hot-reads.js';
+import { hotReads, type HotReadsDeps } from './hot-reads.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
 import { withRequestContext } from './middleware/request-context.js';
@@ -91,7 +91,7 @@ export function createApp(ctx: AppContext): BrokerHttp {
     metrics: ctx.metrics,
     logger: ctx.logger,
     cachedKey: apiKeys.cached,
-    etag: app.get('etag fn') as Parameters<typeof hotReads>[0]['etag'],
+    etag: app.get('etag fn') as HotReadsDeps['etag'],
     common: [...helmet.set, ...cors.withoutOrigin],
     routes: [
       { prefix: '/api/v1/agents/', kind: 'agent', route: '/api/v1/agents/:id', limiter: guards.limits.get },

@@ -3,12 +3,11 @@ import {
   agentIdsByDid,
   findActiveAgentByDid,
   findAgent,
-  insertAgents,
-  nextAgentIds,
+  registerAgents,
   searchAgents,
   updateAgent,
   type AgentRecord,
-  type NewAgent,
+  type Registration,
 } from '../data/agent-repository.js';
 import type { ApiKeyRecord } from '../data/api-key-repository.js';
 import { AppError } from '../errors.js';
@@ -70,22 +69,9 @@ export async function registerAgent(
  * take their ids in one counter bump per chain, in arrival order, and are inserted in one
  * statement. `undefined` is a DID already bound.
  */
-const registrations = groupCommitPerContext<Omit<NewAgent, 'agentId'>, AgentRecord | undefined>(
-  'register',
-  (ctx) => ({
-    write: async (items) => {
-      const counts = new Map<number, number>();
-      for (const { input } of items) counts.set(input.chain_id, (counts.get(input.chain_id) ?? 0) + 1);
-      const next = await nextAgentIds(ctx.db, counts);
-      const agents = items.map(({ input, owner }) => {
-        const agentId = next.get(input.chain_id)!;
-        next.set(input.chain_id, agentId + 1);
-        return { input, owner, agentId };
-      });
-      return insertAgents(ctx.db, agents, ctx.settings.discovery);
-    },
-  }),
-);
+const registrations = groupCommitPerContext<Registration, AgentRecord | undefined>('register', (ctx) => ({
+  write: (items) => registerAgents(ctx.db, items, ctx.settings.discovery),
+}));
 
 export async function patchAgent(ctx: AppContext, key: ApiKeyRecord, id: string, patch: PatchAgentInput) {
   // A patch cannot name a DID (the schema refuses the field): a DID is bound once, with its proof.

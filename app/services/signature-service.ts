@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import type { AppContext } from '../context.js';
 import { NonceStore } from '../data/nonce-store.js';
+import type { RedisHandle } from '../data/redis.js';
 import { canonicalString, DidError, MAX_DID_LENGTH, parseDidKey, verifySignature } from '../domain/did.js';
 import { AppError } from '../errors.js';
 
@@ -55,6 +55,7 @@ export async function verifySignedRequest(
   return did;
 }
 
-export function signatureNonces(ctx: AppContext): NonceStore {
-  return new NonceStore(ctx.redis, Math.ceil((2 * SIGNATURE_WINDOW_MS) / 1000));
+/** The replay memory of signed requests: each is remembered for twice the skew window. */
+export function signatureNonces(redis: RedisHandle): NonceStore {
+  return new NonceStore(redis, Math.ceil((2 * SIGNATURE_WINDOW_MS) / 1000));
 }

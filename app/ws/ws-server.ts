@@ -35,7 +35,7 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
   const relay = new EventRelay(ctx, hub);
   relay.start();
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
-  const nonces = signatureNonces(ctx);
+  const nonces = signatureNonces(ctx.redis);
   const alive = new WeakMap<WebSocket, boolean>();
 
   type Identified = Pick<Connection, 'principal' | 'apiKeyId' | 'identities'>;

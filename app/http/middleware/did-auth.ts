@@ -27,7 +27,7 @@ export const requireDid: RequestHandler = (_req, res, next) => {
 
 /** Trusts X-AINP-DID only with a valid signature; a DID header without one is refused. */
 export function didAuth(ctx: AppContext): RequestHandler {
-  const nonces = signatureNonces(ctx);
+  const nonces = signatureNonces(ctx.redis);
   return async (req: Request, res, next) => {
     if (!req.get('x-ainp-did')) return next();
     res.locals.did = await verifySignedRequest(nonces, {
