@@ -66,7 +66,7 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
     throw err;
   }
 
-  const { app, listener } = createApp(ctx);
+  const { app, listener, upgrade } = createApp(ctx);
   const server = createServer(listener).listen(env.PORT, env.HOST);
   await once(server, 'listening');
   // Keep-alive longer than typical load balancer idle timeouts, so they close first.
@@ -76,7 +76,7 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
 
   const metricsServer =
     env.METRICS_PORT === undefined ? undefined : await serveMetrics(ctx, env.METRICS_PORT, env.HOST);
-  const realtime = attachRealtime(ctx, server);
+  const realtime = attachRealtime(ctx, server, upgrade);
   const scheduler: Scheduler | undefined = env.SCHEDULER_ENABLED
     ? startScheduler(ctx, options.jobs ?? jobCatalogue)
     : undefined;

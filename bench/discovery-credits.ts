@@ -24,6 +24,9 @@ const broker = await startBroker(services, {
   RATE_LIMIT_SEARCH: '1000000',
   RATE_LIMIT_GET: '1000000',
   RATE_LIMIT_API_READ: '1000000',
+  RATE_LIMIT_IP_WRITE: '1000000',
+  RATE_LIMIT_AUTH_FAILURE: '1000000',
+  RATE_LIMIT_PROBE: '1000000',
 });
 const base = broker.url;
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;

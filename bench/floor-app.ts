@@ -6,7 +6,7 @@
  * app on the same machine: npm run bench measures both in one run (see bars.ts).
  *
  * - POST /api/receipts/:task_id/attestations: the request's DID signature verified and its replay
- *   key remembered in Valkey (verifySignedRequest), the body validated (AttestationBody), and the
+ *   key recorded in PostgreSQL (verifySignedRequest with durableReplayKeys, SPEC v3), the body validated (AttestationBody), and the
  *   attestation checked and recorded with its outbox event by submitAttestations, group-committed
  *   as the broker does (same batch bounds). 201 with the attestation.
  * - POST /api/v1/agents/register: the API key checked against its hash, the body validated
@@ -14,13 +14,12 @@
  *   201 with the agent.
  * Batch bounds and discovery weights are the broker's, from the same environment variables.
  *
- * Env: DATABASE_URL and REDIS_URL (the broker's, migrated), FLOOR_KEY (the API key accepted) and
+ * Env: DATABASE_URL (the broker's, migrated), FLOOR_KEY (the API key accepted) and
  * FLOOR_OWNER (its address), PORT. Prints {"port": N} once listening; any other failure is a 500,
  * which fails the benchmark row.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import pg from 'pg';
-import pino from 'pino';
 import { parseEnv } from '../app/config/env.js';
 import { settingsFrom } from '../app/config/settings.js';
 import { hashApiKey } from '../app/domain/api-keys.js';
@@ -31,10 +30,9 @@ import {
   type AttestationAttempt,
   type AttestationSubmission,
 } from '../app/data/receipt-repository.js';
-import { RedisHandle } from '../app/data/redis.js';
 import { RegisterAgentBody } from '../app/schemas/registry.js';
 import { AttestationBody } from '../app/schemas/pou.js';
-import { signatureNonces, verifySignedRequest } from '../app/services/signature-service.js';
+import { durableReplayKeys, verifySignedRequest } from '../app/services/signature-service.js';
 
 const need = (name: string) => {
   const v = process.env[name];
@@ -43,12 +41,10 @@ const need = (name: string) => {
 };
 // Sessions are kept open while idle, so the benchmark's per-process CPU readings stay whole.
 const db = new pg.Pool({ connectionString: need('DATABASE_URL'), max: 10, idleTimeoutMillis: 0 });
-const redis = new RedisHandle(need('REDIS_URL'), pino({ level: 'silent' }));
-await redis.connect();
-const nonces = signatureNonces(redis);
 const keyHash = hashApiKey(need('FLOOR_KEY'));
 const owner = need('FLOOR_OWNER');
 const settings = settingsFrom(parseEnv(process.env));
+const nonces = durableReplayKeys(db, settings.writeBatches);
 const attestations = new GroupCommit<AttestationSubmission, AttestationAttempt>({
   ...settings.writeBatches,
   write: (batch) => submitAttestations(db, batch),
@@ -100,5 +96,5 @@ const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));
 });
 process.on('SIGTERM', () =>
-  server.close(() => void Promise.allSettled([db.end(), redis.close()]).then(() => process.exit(0))),
+  server.close(() => void Promise.allSettled([db.end()]).then(() => process.exit(0))),
 );

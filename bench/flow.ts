@@ -29,6 +29,9 @@ const broker = await startBroker(services, {
   RATE_LIMIT_SIGNED_WRITE: '1000000',
   RATE_LIMIT_FINALIZE: '1000000',
   RATE_LIMIT_API_READ: '1000000',
+  RATE_LIMIT_IP_WRITE: '1000000',
+  RATE_LIMIT_AUTH_FAILURE: '1000000',
+  RATE_LIMIT_PROBE: '1000000',
 });
 const base = broker.url;
 try {

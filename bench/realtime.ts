@@ -22,6 +22,10 @@ async function broker(): Promise<string> {
     RATE_LIMIT_SIGNED_WRITE: '1000000',
     RATE_LIMIT_FINALIZE: '1000000',
     RATE_LIMIT_API_READ: '1000000',
+    RATE_LIMIT_IP_WRITE: '1000000',
+    RATE_LIMIT_AUTH_FAILURE: '1000000',
+    RATE_LIMIT_PROBE: '1000000',
+    RATE_LIMIT_WS_CONNECT: '1000000',
   });
   brokers.push(b);
   return b.url;
@@ -32,7 +36,7 @@ try {
   const provider = (await registeredAgent(b, await newClient(b))).signer;
   const client = newSigner();
   // Every intent escrows its budget: the client's deposit covers all the samples.
-  await fund(b, client.did, String(10 * Number(values.samples)));
+  await fund(b, client.did, String(10_000 * Number(values.samples)));
   const ws = new WebSocket(`${a.replace('http', 'ws')}/ws`, {
     headers: signedHeaders(client, 'GET', '/ws', ''),
   });
@@ -47,14 +51,14 @@ try {
     const intent = await signed(b, client, 'POST', '/api/intents', {
       intent_type: 'x',
       description: 'y',
-      budget_atomic: '10',
+      budget_atomic: '10000',
     });
     if (intent.status !== 201)
       throw new Error(`intent: HTTP ${intent.status} ${JSON.stringify(intent.body)}`);
     const t0 = performance.now();
     const neg = await signed(b, provider, 'POST', '/api/negotiations', {
       intent_id: intent.body.id,
-      price_atomic: '5',
+      price_atomic: '5000',
       eta_ms: 10,
     });
     const deadline = Date.now() + 10_000;

@@ -275,8 +275,8 @@ async function settleAttestFinalize(client: Signer, provider: Signer, staked: St
 
   const neg2 = await intentAndOffer(client, provider, {
     description: 'k6 smoke: rejected',
-    budget: '1000',
-    price: '900',
+    budget: '2000',
+    price: '1500',
   });
   ok(await signed(client, 'POST', ['/api/negotiations/{id}/reject', { id: neg2?.id }], {}), 200, 'reject');
   const intent = { id: neg2?.intent_id as string };

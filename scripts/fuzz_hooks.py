@@ -382,10 +382,31 @@ def _operation_key(case: Any) -> tuple[str, str]:
     return (str(case.operation.method).upper(), case.operation.path)
 
 
+# Text searches that once reached PostgreSQL's text-search parser unbounded and failed it ("tsquery
+# stack too small", a 500 from anyone: 33 or more `-` nest 33 NOTs). Every other case of an
+# operation with a `q` takes the next of them, so each is sent in every run.
+SEARCH_CORPUS = [
+    "-" * 33,
+    "- " * 40 + "x",
+    "a" + "-" * 40 + "b",
+    '"' + "-" * 33 + '"',
+    "-or " * 40,
+    " or ".join(["w"] * 40),
+    " ".join(f"w{i}" for i in range(40)),
+]
+SEARCH_OPERATIONS = {("GET", "/api/v1/agents"), ("GET", "/api/discovery")}
+_search_turn = 0
+
+
 def map_case(context: Any, case: Any) -> Any:
+    global _search_turn
     st = state()
     key = _operation_key(case)
     with st.lock:
+        if key in SEARCH_OPERATIONS:
+            if _search_turn % 2 == 0:
+                case.query = {**(case.query or {}), "q": SEARCH_CORPUS[(_search_turn // 2) % len(SEARCH_CORPUS)]}
+            _search_turn += 1
         params = case.path_parameters
         for name, pool in PATH_POOLS.get(key, {}).items():
             if params and well_formed(pool, params.get(name)):

@@ -4,7 +4,7 @@ import { sha256 } from '@noble/hashes/sha256';
 import { canonicalString, didFromPublicKey, parseDidKey, verifySignature } from '../app/domain/did.js';
 import { newSigner, signedHeaders } from '../app/domain/did-signing.js';
 import type { RunningBroker } from '../app/server.js';
-import { signed } from './helpers/ainp.js';
+import { fund, signed, type Signer } from './helpers/ainp.js';
 import { createTestStack } from './helpers/stack.js';
 
 let broker: RunningBroker;
@@ -12,7 +12,12 @@ beforeAll(async () => {
   broker = await (await createTestStack()).broker();
 });
 
-const intent = { intent_type: 'x', description: 'y', budget_atomic: '0' };
+const intent = { intent_type: 'x', description: 'y', budget_atomic: '1000' };
+/** A signer whose available balance covers one intent (an intent escrows its budget). */
+async function funded(s: Signer): Promise<Signer> {
+  await fund(broker.url, s.did, intent.budget_atomic);
+  return s;
+}
 
 async function post(headers: Record<string, string>, body: string) {
   const res = await fetch(`${broker.url}/api/intents`, {
@@ -46,7 +51,7 @@ describe('did:key', () => {
 describe('signed requests', () => {
   it('accepts a valid Ed25519 and P-256 signature', async () => {
     for (const type of ['ed25519', 'p256'] as const) {
-      const res = await signed(broker.url, newSigner(type), 'POST', '/api/intents', intent);
+      const res = await signed(broker.url, await funded(newSigner(type)), 'POST', '/api/intents', intent);
       expect(res.status).toBe(201);
     }
   });
@@ -65,7 +70,7 @@ describe('signed requests', () => {
     const s = newSigner();
     const res = await post(
       signedHeaders(s, 'POST', '/api/intents', JSON.stringify(intent)),
-      JSON.stringify({ ...intent, budget_atomic: '999' }),
+      JSON.stringify({ ...intent, budget_atomic: '1001' }),
     );
     expect(res.body.error).toBe('INVALID_SIGNATURE');
   });
@@ -79,7 +84,7 @@ describe('signed requests', () => {
   });
 
   it('refuses the same signature twice (409 REPLAYED)', async () => {
-    const s = newSigner();
+    const s = await funded(newSigner());
     const body = JSON.stringify(intent);
     const headers = signedHeaders(s, 'POST', '/api/intents', body);
     expect((await post(headers, body)).status).toBe(201);
@@ -124,7 +129,7 @@ describe('signatures an attacker could respell or forge (SPEC section 10)', () =
 
   it('takes one signed request once, whatever its spelling: 16 base64url texts, high S, a second signature', async () => {
     const sk = p256.utils.randomPrivateKey();
-    const s = newSigner('p256', sk);
+    const s = await funded(newSigner('p256', sk));
     const body = JSON.stringify(intent);
     const headers = signedHeaders(s, 'POST', '/api/intents', body);
     const sig = headers['X-AINP-Signature']!;

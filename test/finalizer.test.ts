@@ -97,26 +97,29 @@ describe('finalizer job', () => {
     expect(Date.now() - started).toBeLessThan(env.POU_FINALIZER_BUDGET_MS);
   });
 
-  it('expires receipts pending past the TTL', async () => {
-    const owner = await newClient(broker.url);
-    const provider = (await registeredAgent(broker.url, owner)).signer;
-    const receipt = await settledReceipt(broker.url, newSigner(), provider);
-    await stack.db.query(`UPDATE receipts SET created_at = now() - interval '25 hours' WHERE task_id = $1`, [
-      receipt.task_id,
-    ]);
-    const counts = await finalizePending(broker.ctx, new AbortController().signal);
-    expect(counts.expired).toBeGreaterThanOrEqual(1);
-    const { rows } = await stack.db.query('SELECT status FROM receipts WHERE task_id = $1', [
-      receipt.task_id,
-    ]);
-    expect(rows[0].status).toBe('expired');
-    const rep = await signed(
-      broker.url,
-      provider,
-      'GET',
-      `/api/reputation/${encodeURIComponent(provider.did)}`,
+  it('expires receipts pending past the TTL; reliability falls for audited work only', async () => {
+    // A broker of its own, with one staked auditor: its receipts get a committee.
+    const other = await createTestStack();
+    const b = await other.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '100' });
+    const owner = await newClient(b.url);
+    const provider = (await registeredAgent(b.url, owner)).signer;
+    const unaudited = await settledReceipt(b.url, newSigner(), provider);
+    expect(unaudited.committee_shortfall).toBe(true);
+    await registeredAgent(b.url, await newClient(b.url), { stake: '100' });
+    const audited = await settledReceipt(b.url, newSigner(), provider);
+    expect(audited.committee).toHaveLength(1);
+    const ids = [unaudited.task_id, audited.task_id];
+    await other.db.query(
+      `UPDATE receipts SET created_at = now() - interval '25 hours' WHERE task_id = ANY($1)`,
+      [ids],
     );
-    expect(rep.body.r).toBeCloseTo(0.4, 10); // 0.8·0.5 + 0.2·0
+    const counts = await finalizePending(b.ctx, new AbortController().signal);
+    expect(counts.expired).toBe(2);
+    const { rows } = await other.db.query('SELECT status FROM receipts WHERE task_id = ANY($1)', [ids]);
+    expect(rows.map((r) => r.status)).toEqual(['expired', 'expired']);
+    const rep = await signed(b.url, provider, 'GET', `/api/reputation/${encodeURIComponent(provider.did)}`);
+    // Once, for the audited receipt (0.8·0.5 + 0.2·0); the unaudited one moves nothing (SPEC v3).
+    expect(rep.body.r).toBeCloseTo(0.4, 10);
   });
 });
 

@@ -41,6 +41,8 @@ beforeAll(async () => {
   broker = await stack.broker({
     RATE_LIMIT_REGISTER: '1000',
     POU_MIN_STAKE: '10',
+    // The smallest minimum price (amounts under it are refused, 400, and change nothing: still checked).
+    MIN_PRICE_ATOMIC: '10',
     REWARD_POOL_ATOMIC: '1000',
     MIN_USEFULNESS_FOR_REWARDS: '1',
   });

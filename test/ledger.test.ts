@@ -7,6 +7,7 @@ import type { RunningBroker } from '../app/server.js';
 import { call, newClient, type Client } from './helpers/api.js';
 import { ADMIN_TOKEN } from './helpers/admin-token.js';
 import {
+  auditedReceipt,
   fund,
   newSigner,
   registeredAgent,
@@ -25,7 +26,8 @@ let provider: Signer;
 
 beforeAll(async () => {
   stack = await createTestStack();
-  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000' });
+  // The smallest minimum price allowed, so the amounts below stay small.
+  broker = await stack.broker({ RATE_LIMIT_REGISTER: '1000', POU_MIN_STAKE: '1000', MIN_PRICE_ATOMIC: '10' });
   owner = await newClient(broker.url);
   provider = (await registeredAgent(broker.url, owner, { name: 'provider' })).signer;
 });
@@ -91,24 +93,22 @@ describe('intent escrow (H3: credits from nothing)', () => {
     expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [client.did])).toBe(0);
   });
 
-  it("escrows under the accounts' lock: a budget equal to the balance opens, a zero budget moves nothing, and intents racing for one balance open only as many as it covers", async () => {
+  it("escrows under the accounts' lock: a budget equal to the balance opens, a zero budget is refused, and intents racing for one balance open only as many as it covers", async () => {
     const client = newSigner();
     await fund(broker.url, client.did, '1000');
     const exact = await openIntent(client, '1000');
     expect(exact.status).toBe(201);
     expect(await credits(client)).toMatchObject({ available: '0', escrow: '1000' });
+    // A zero budget is below the minimum price (SPEC v3): refused, and nothing is written.
     const zero = await openIntent(client, '0');
-    expect(zero.status).toBe(201);
-    expect(zero.body).toMatchObject({ budget_atomic: '0', escrowed: true });
-    expect(
-      await count(`SELECT count(*) AS n FROM ledger_transfers WHERE reference = $1`, [zero.body.id]),
-    ).toBe(0);
-    const short = await openIntent(client, '1');
+    expect(zero.status).toBe(400);
+    expect(await count(`SELECT count(*) AS n FROM intents WHERE client_did = $1`, [client.did])).toBe(1);
+    const short = await openIntent(client, '10');
     expect(short.status).toBe(409);
     expect(short.body).toMatchObject({
       error: 'INSUFFICIENT_FUNDS',
       balance_atomic: '0',
-      needed_atomic: '1',
+      needed_atomic: '10',
     });
 
     // 10 intents of 300 sent at once against 1,000: whatever their interleaving (the balance is read
@@ -128,16 +128,16 @@ describe('intent escrow (H3: credits from nothing)', () => {
 
   it('refuses an offer above the budget (400), first or counter, so a price of 9×78 never pays', async () => {
     const client = newSigner();
-    await fund(broker.url, client.did, '1');
-    const intent = (await openIntent(client, '1')).body;
-    expect((await credits(client)).escrow).toBe('1');
-    const over = await offer(intent.id, '2');
+    await fund(broker.url, client.did, '10');
+    const intent = (await openIntent(client, '10')).body;
+    expect((await credits(client)).escrow).toBe('10');
+    const over = await offer(intent.id, '11');
     expect(over.status).toBe(400);
-    expect(over.body.message).toContain("above the intent's budget_atomic 1");
+    expect(over.body.message).toContain("above the intent's budget_atomic 10");
     expect((await offer(intent.id, '9'.repeat(78))).status).toBe(400);
-    const neg = (await offer(intent.id, '1')).body;
+    const neg = (await offer(intent.id, '10')).body;
     const counter = await signed(broker.url, client, 'POST', `/api/negotiations/${neg.id}/propose`, {
-      price_atomic: '2',
+      price_atomic: '11',
       eta_ms: 10,
     });
     expect(counter.status).toBe(400);
@@ -307,8 +307,16 @@ describe('usefulness proofs name a finalized receipt of the prover (H4)', () => 
     expect(((await fin.json()) as { status: string }).status).toBe('finalized');
     const stranger = (await registeredAgent(broker.url, await newClient(broker.url))).signer;
     expect((await prove(stranger, receipt.task_id)).status).toBe(403);
-    expect((await prove(provider, receipt.task_id)).status).toBe(201);
-    const again = await prove(provider, receipt.task_id);
+    // Finalized without a committee: unaudited work backs no proof (SPEC v3).
+    const unaudited = await prove(provider, receipt.task_id);
+    expect(unaudited.status).toBe(409);
+    expect(unaudited.body.error).toBe('UNAUDITED_RECEIPT');
+    // With a staked auditor of another owner, the next receipt is audited, and backs one proof.
+    const auditor = (await registeredAgent(broker.url, await newClient(broker.url), { stake: '1000' }))
+      .signer;
+    const audited = await auditedReceipt(broker.url, provider, [auditor]);
+    expect((await prove(provider, audited.task_id)).status).toBe(201);
+    const again = await prove(provider, audited.task_id);
     expect(again.status).toBe(409);
     expect(again.body.error).toBe('DUPLICATE_PROOF');
   });

@@ -355,23 +355,23 @@ describe('attestation rules', () => {
 describe('negotiation state machine', () => {
   it('lets only the other party accept, refuses illegal transitions with INVALID_STATE, and only the client settles', async () => {
     const client = newSigner();
-    await fund(broker.url, client.did, '10');
+    await fund(broker.url, client.did, '10000');
     const intent = await signed(broker.url, client, 'POST', '/api/intents', {
       intent_type: 'x',
       description: 'y',
-      budget_atomic: '10',
+      budget_atomic: '10000',
     });
     expect(intent.body).toMatchObject({ status: 'open', client_did: client.did });
     const unregistered = await signed(broker.url, newSigner(), 'POST', '/api/negotiations', {
       intent_id: intent.body.id,
-      price_atomic: '5',
+      price_atomic: '5000',
       eta_ms: 10,
     });
     expect(unregistered.status).toBe(403);
     const neg = (
       await signed(broker.url, provider, 'POST', '/api/negotiations', {
         intent_id: intent.body.id,
-        price_atomic: '5',
+        price_atomic: '5000',
         eta_ms: 10,
       })
     ).body;
@@ -380,10 +380,10 @@ describe('negotiation state machine', () => {
     expect((await signed(broker.url, provider, 'POST', `${base}/accept`, {})).status).toBe(403);
     expect((await signed(broker.url, newSigner(), 'POST', `${base}/reject`, {})).status).toBe(403);
     const counter = await signed(broker.url, client, 'POST', `${base}/propose`, {
-      price_atomic: '4',
+      price_atomic: '4000',
       eta_ms: 20,
     });
-    expect(counter.body).toMatchObject({ state: 'proposed', last_offer_by: 'client', price_atomic: '4' });
+    expect(counter.body).toMatchObject({ state: 'proposed', last_offer_by: 'client', price_atomic: '4000' });
     expect(counter.body.offers).toHaveLength(2);
     expect((await signed(broker.url, client, 'POST', `${base}/settle`, {})).body.error).toBe('INVALID_STATE');
     expect((await signed(broker.url, provider, 'POST', `${base}/accept`, {})).body.state).toBe('accepted');
@@ -397,16 +397,16 @@ describe('negotiation state machine', () => {
 
   it('expires a negotiation after its TTL', async () => {
     const client = newSigner();
-    await fund(broker.url, client.did, '10');
+    await fund(broker.url, client.did, '10000');
     const intent = await signed(broker.url, client, 'POST', '/api/intents', {
       intent_type: 'x',
       description: 'y',
-      budget_atomic: '10',
+      budget_atomic: '10000',
     });
     const neg = (
       await signed(broker.url, provider, 'POST', '/api/negotiations', {
         intent_id: intent.body.id,
-        price_atomic: '5',
+        price_atomic: '5000',
         eta_ms: 10,
       })
     ).body;

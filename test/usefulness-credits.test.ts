@@ -5,13 +5,15 @@ import { distributeRewards, scoreWeight } from '../app/domain/rewards.js';
 import { proofScore } from '../app/domain/usefulness.js';
 import type { RunningBroker } from '../app/server.js';
 import { newClient, type Client } from './helpers/api.js';
-import { finalizedReceipt, registeredAgent, signed, type Signer } from './helpers/ainp.js';
+import { auditedReceipt, registeredAgent, signed, type Signer } from './helpers/ainp.js';
 import { runMain } from './helpers/process.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 let broker: RunningBroker;
 let owner: Client;
+/** The one staked agent every committee is drawn from (m = k = 1), of an owner of its own. */
+let auditor: Signer;
 beforeAll(async () => {
   stack = await createTestStack();
   broker = await stack.broker({
@@ -19,18 +21,22 @@ beforeAll(async () => {
     MAX_PROOFS_PER_HOUR: '8',
     PROOF_BURST_MAX: '2',
     REWARD_POOL_ATOMIC: '1000',
+    POU_MIN_STAKE: '100',
+    POU_M: '1',
+    POU_K: '1',
   });
   owner = await newClient(broker.url);
+  auditor = (await registeredAgent(broker.url, await newClient(broker.url), { stake: '100' })).signer;
 });
 
 const metrics = { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 }; // 10 + 5 + 10 + 5 + 1 = 31
 const perfect = { compute_ms: 10_000, memory_mb: 100, hops: 0, checks: 0, samples: 0 }; // capped at 100
 let n = 0;
-// Each proof names its own finalized receipt of the prover (SPEC section 10).
+// Each proof names its own finalized, audited receipt of the prover (SPEC section 10).
 const prove = async (s: Signer, m = metrics, trace = `trace-${++n}-${Math.random()}`) =>
   signed(broker.url, s, 'POST', '/api/usefulness/proofs', {
     trace_id: trace,
-    task_id: (await finalizedReceipt(broker.url, s)).task_id,
+    task_id: (await auditedReceipt(broker.url, s, [auditor])).task_id,
     metrics: m,
   });
 

@@ -58,7 +58,7 @@ function isAddressOrCidr(v: string): boolean {
  */
 const trustProxy = z
   .string()
-  .default('loopback')
+  .default('false')
   .transform((v, ctx): boolean | number | string[] => {
     const t = v.trim();
     if (t === 'true' || t === 'false') return t === 'true';
@@ -150,6 +150,12 @@ export const envSchema = z.object({
   RATE_LIMIT_API_READ: int(1, 1_000_000).default(1000),
   RATE_LIMIT_FINALIZE: int(1, 1_000_000).default(60),
   RATE_LIMIT_ADMIN: int(1, 1_000_000).default(120),
+  // Per client IP, above the per-DID and per-key limits (SPEC section 10, v3): DIDs and unknown keys
+  // cost nothing to make, so these bound what one address can send whoever it claims to be.
+  RATE_LIMIT_IP_WRITE: int(1, 1_000_000).default(3000),
+  RATE_LIMIT_AUTH_FAILURE: int(1, 1_000_000).default(120),
+  RATE_LIMIT_WS_CONNECT: int(1, 1_000_000).default(120),
+  RATE_LIMIT_PROBE: int(1, 1_000_000).default(600),
   /**
    * Per cent of a limit a replica may admit between two syncs with Valkey: across R replicas a key
    * admits at most limit + R × that share per window. 0 syncs every hit (exact, one Valkey round
@@ -180,6 +186,13 @@ export const envSchema = z.object({
     .string()
     .regex(/^\d{1,78}$/, 'must be an integer amount in atomic units')
     .default('1000000'),
+  // The least a budget or a price may be (SPEC section 10, v3): every receipt moves real funds and
+  // pays its fees. At least 10, so that each 10 % fee of the split is at least one unit.
+  MIN_PRICE_ATOMIC: z
+    .string()
+    .regex(/^\d{1,31}$/, 'must be an integer amount in atomic units')
+    .refine((v) => BigInt(v) >= 10n, 'must be at least 10 (each 10 % fee of a price is then at least 1)')
+    .default('1000'),
   NEGOTIATION_TTL_MINUTES: int(1, 7 * 24 * 60).default(60),
   // An open intent that nobody settled expires after this and its escrow goes back to the client.
   INTENT_TTL_MINUTES: int(1, 30 * 24 * 60).default(24 * 60),

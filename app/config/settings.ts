@@ -12,7 +12,9 @@ export interface DiscoveryWeights {
 /**
  * The rate-limit classes, each with its own per-window budget. The registry's are counted per API
  * key; `signed_write` and `api_read` (the /api routes) per DID, else per API key, else per client
- * IP; `finalize` and `admin` per client IP.
+ * IP; `finalize` and `admin` per client IP. The rest are per client IP above all of those: every
+ * write under /api (`ip_write`), refused authentication (`auth_failure`), WebSocket connects
+ * (`ws_connect`), and the health, metrics and document routes (`probe`).
  */
 export const LIMIT_CLASSES = [
   'register',
@@ -25,6 +27,10 @@ export const LIMIT_CLASSES = [
   'api_read',
   'finalize',
   'admin',
+  'ip_write',
+  'auth_failure',
+  'ws_connect',
+  'probe',
 ] as const;
 export type LimitClass = (typeof LIMIT_CLASSES)[number];
 
@@ -41,6 +47,7 @@ export interface Settings {
     committeeSize: number;
     quorum: number;
     minStakeAtomic: string;
+    minPriceAtomic: bigint;
     negotiationTtlMinutes: number;
     intentTtlMinutes: number;
     receiptTtlHours: number;
@@ -88,6 +95,10 @@ export function settingsFrom(env: Env): Settings {
         api_read: env.RATE_LIMIT_API_READ,
         finalize: env.RATE_LIMIT_FINALIZE,
         admin: env.RATE_LIMIT_ADMIN,
+        ip_write: env.RATE_LIMIT_IP_WRITE,
+        auth_failure: env.RATE_LIMIT_AUTH_FAILURE,
+        ws_connect: env.RATE_LIMIT_WS_CONNECT,
+        probe: env.RATE_LIMIT_PROBE,
       },
     },
     registry: {
@@ -98,6 +109,7 @@ export function settingsFrom(env: Env): Settings {
       committeeSize: env.POU_M,
       quorum: env.POU_K,
       minStakeAtomic: env.POU_MIN_STAKE,
+      minPriceAtomic: BigInt(env.MIN_PRICE_ATOMIC),
       negotiationTtlMinutes: env.NEGOTIATION_TTL_MINUTES,
       intentTtlMinutes: env.INTENT_TTL_MINUTES,
       receiptTtlHours: env.RECEIPT_TTL_HOURS,

@@ -21,6 +21,8 @@ export interface ReceiptRecord {
   m: number;
   selection_seed: string;
   committee_shortfall: boolean;
+  /** The client is an agent of the provider's owner address (decided when the receipt is written). */
+  self_dealt: boolean;
   created_at: string;
   finalized_at: string | null;
 }
@@ -32,7 +34,7 @@ export type ReceiptRow = Omit<ReceiptRecord, 'created_at' | 'finalized_at'> & {
 
 const COLUMNS = `task_id, negotiation_id, intent_id, client_did, agent_did, price_atomic::text AS price_atomic,
   budget_atomic::text AS budget_atomic, sla_ms, latency_ms, outputs_ref, status, committee, committee_weights, k, m,
-  selection_seed, committee_shortfall, created_at, finalized_at`;
+  selection_seed, committee_shortfall, self_dealt, created_at, finalized_at`;
 
 export const toReceipt = (r: ReceiptRow): ReceiptRecord => ({
   ...r,
@@ -42,12 +44,16 @@ export const toReceipt = (r: ReceiptRow): ReceiptRecord => ({
 
 export async function insertReceipt(
   db: Queryable,
-  r: Omit<ReceiptRecord, 'task_id' | 'status' | 'created_at' | 'finalized_at'>,
+  r: Omit<ReceiptRecord, 'task_id' | 'status' | 'self_dealt' | 'created_at' | 'finalized_at'>,
 ): Promise<ReceiptRecord> {
+  // self_dealt: the client DID is an agent whose owner address also owns the provider's agent.
   const { rows } = await db.query<ReceiptRow>(
     `INSERT INTO receipts (negotiation_id, intent_id, client_did, agent_did, price_atomic, budget_atomic, sla_ms, latency_ms,
-                           outputs_ref, committee, committee_weights, k, m, selection_seed, committee_shortfall)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}`,
+                           outputs_ref, committee, committee_weights, k, m, selection_seed, committee_shortfall, self_dealt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+             EXISTS (SELECT 1 FROM agents c JOIN agents p ON p.owner_address = c.owner_address
+                      WHERE c.did = $3 AND p.did = $4))
+     RETURNING ${COLUMNS}`,
     [
       r.negotiation_id,
       r.intent_id,

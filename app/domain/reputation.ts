@@ -76,3 +76,14 @@ export function slashReputation(r: Reputation): Reputation {
   for (const d of DIMENSIONS) next[d] = r[d] * 0.9;
   return next;
 }
+
+/**
+ * Whether a receipt's outcome may move its provider's reputation and back a usefulness proof
+ * (SPEC sections 6 and 10, v3): only work audited by a committee independent of both parties. A
+ * receipt with no committee (committee_shortfall: the client's ACCEPTED alone finalized it) or
+ * whose client is an agent of the provider's own owner (self_dealt) settles its money and earns
+ * nothing beyond its price.
+ */
+export function earnsReputation(r: { committee_shortfall: boolean; self_dealt: boolean }): boolean {
+  return !r.committee_shortfall && !r.self_dealt;
+}

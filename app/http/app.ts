@@ -1,4 +1,5 @@
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import proxyAddr from 'proxy-addr';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import type { AppContext } from '../context.js';
@@ -11,10 +12,10 @@ import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
 import { withRequestContext } from './middleware/request-context.js';
 import type { Guards } from './define-route.js';
-import { adminAuth, apiKeyAuth } from './middleware/auth.js';
+import { adminAuth, apiKeyAuth, presentsAdminToken } from './middleware/auth.js';
 import { requireCaller } from './middleware/caller.js';
 import { didAuth, requireDid } from './middleware/did-auth.js';
-import { rateLimiters } from './middleware/rate-limit.js';
+import { rateLimiters, type Limiter } from './middleware/rate-limit.js';
 import { createOpenApiRegistry } from './openapi.js';
 import { pouRoutes } from './routes/pou.js';
 import { usefulnessRoutes } from './routes/usefulness.js';
@@ -60,10 +61,21 @@ function corsFor(ctx: AppContext): { middleware: RequestHandler; withoutOrigin: 
   return { middleware, withoutOrigin };
 }
 
+/**
+ * What the WebSocket upgrade (not an Express route) shares with the app: the client IP as the app
+ * reads it (under TRUST_PROXY) and the per-IP limiters of connects and refused authentication.
+ */
+export interface UpgradeGuards {
+  clientIp: (req: IncomingMessage) => string;
+  wsConnect: Limiter;
+  authFailure: Limiter;
+}
+
 /** The broker's HTTP side: the Express app, and the request listener its server runs (hot reads first). */
 export interface BrokerHttp {
   app: Express;
   listener: RequestListener;
+  upgrade: UpgradeGuards;
 }
 
 export function createApp(ctx: AppContext): BrokerHttp {
@@ -80,7 +92,10 @@ export function createApp(ctx: AppContext): BrokerHttp {
   const admin = adminAuth(ctx);
   const guards: Guards = {
     auth: { 'api-key': apiKeys.require, did: requireDid, 'did-or-api-key': requireCaller, admin },
-    limits: rateLimiters(ctx),
+    limits: rateLimiters(ctx, {
+      adminToken: (req) => presentsAdminToken(ctx, req),
+      cachedKey: (req) => apiKeys.cached(req) !== undefined,
+    }),
   };
 
   // The two hottest reads, answered from the in-process cache in front of Express when the chain
@@ -122,6 +137,9 @@ export function createApp(ctx: AppContext): BrokerHttp {
   );
 
   app.use(rejectNul);
+  // Per client IP, before any credential is looked at (SPEC section 10, v3): writes, and refused
+  // authentication, whoever the request claims to be (fresh DIDs and unknown keys cost nothing).
+  app.use('/api', guards.limits.ip_write, guards.limits.auth_failure);
 
   const api = { guards, openapi: createOpenApiRegistry() };
   app.use(platformRoutes(ctx, api));
@@ -130,8 +148,9 @@ export function createApp(ctx: AppContext): BrokerHttp {
   // the token they are 401, so the admin surface is not probed route by route.
   app.use('/api/admin', adminRoutes(ctx, api, apiKeys.forget), admin);
   // A registry request may also carry a DID signature: the proof of control that binds a DID.
-  app.use('/api/v1/agents', apiKeys.identify, didAuth(ctx), feedbackRoutes(ctx, api), agentRoutes(ctx, api));
-  app.use('/api', apiKeys.identify, didAuth(ctx), pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
+  const dids = didAuth(ctx);
+  app.use('/api/v1/agents', apiKeys.identify, dids, feedbackRoutes(ctx, api), agentRoutes(ctx, api));
+  app.use('/api', apiKeys.identify, dids, pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));
@@ -146,5 +165,11 @@ export function createApp(ctx: AppContext): BrokerHttp {
     }
     app(req, res);
   };
-  return { app, listener };
+  const trust = app.get('trust proxy fn') as Parameters<typeof proxyAddr>[1];
+  const upgrade: UpgradeGuards = {
+    clientIp: (req) => proxyAddr(req, trust),
+    wsConnect: guards.limits.ws_connect,
+    authFailure: guards.limits.auth_failure,
+  };
+  return { app, listener, upgrade };
 }

@@ -5,12 +5,29 @@ import { AppError } from '../errors.js';
 
 export { AppError };
 
+/** An error repeats at most this much of its input: issues, keys named, characters per text. */
+const ECHO = { issues: 20, keys: 20, chars: 200 };
+const clip = (v: string) => (v.length > ECHO.chars ? `${v.slice(0, ECHO.chars)}…` : v);
+
+/**
+ * The `details` of a VALIDATION_ERROR: one entry per issue, each naming its field. Bounded, since
+ * they repeat what the client sent: a body with 8,000 unknown keys was answered with all of them
+ * (150 kB). At most 20 issues (then one saying how many more) and 20 keys per issue (`more_keys`
+ * counts the rest), every text clipped to 200 characters.
+ */
 export function zodDetails(error: z.ZodError) {
-  return error.issues.map((i) => ({
-    field: i.path.join('.') || '(body)',
-    message: i.message,
-    ...(i.code === 'unrecognized_keys' ? { keys: i.keys } : {}),
-  }));
+  const details: Array<Record<string, unknown>> = error.issues.slice(0, ECHO.issues).map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? i.keys : undefined;
+    return {
+      field: clip(i.path.join('.') || '(body)'),
+      message: clip(keys ? `Unrecognized keys: ${keys.slice(0, ECHO.keys).join(', ')}` : i.message),
+      ...(keys ? { keys: keys.slice(0, ECHO.keys).map(clip) } : {}),
+      ...(keys && keys.length > ECHO.keys ? { more_keys: keys.length - ECHO.keys } : {}),
+    };
+  });
+  const more = error.issues.length - ECHO.issues;
+  if (more > 0) details.push({ field: '(more)', message: `${more} more issues not shown` });
+  return details;
 }
 
 /** Maps what body-parser and friends throw (they carry `type` and `status`) to SPEC errors. */

@@ -1,5 +1,6 @@
 import './openapi-zod.js';
 import { z } from 'zod';
+import { MAX_SEARCH_TERMS, normalizeSearchText } from '../domain/search-text.js';
 
 /** Shared request pieces. Objects are strict: unknown fields are a 400 naming them. */
 
@@ -39,6 +40,24 @@ export const AtomicAmount = z
   .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_AMOUNT, 'must be at most 10^30')
   .openapi({ example: '1500000' });
 export const PositiveAmount = AtomicAmount.refine((v) => v !== '0', 'must be at least 1');
+/**
+ * A text search (`q`), bounded and normalized before it reaches the text-search parser
+ * (domain/search-text.ts says why): at most 200 characters and 32 terms, with something to search.
+ */
+export const SearchText = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .transform((v, ctx) => {
+    const { query, terms } = normalizeSearchText(v);
+    if (terms > MAX_SEARCH_TERMS)
+      ctx.addIssue({ code: 'custom', message: `must have at most ${MAX_SEARCH_TERMS} terms (has ${terms})` });
+    else if (!query)
+      ctx.addIssue({ code: 'custom', message: 'must contain a word to search for (letters or digits)' });
+    return query;
+  })
+  .openapi({ type: 'string', minLength: 1, maxLength: 200, example: 'legal contracts' });
 export const Tag = z.string().min(1).max(64, 'must be at most 64 characters');
 
 export const Pagination = z.strictObject({

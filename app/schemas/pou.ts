@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AtomicAmount, Pagination, PositiveAmount, Uuid } from './common.js';
+import { AtomicAmount, Pagination, PositiveAmount, SearchText, Uuid } from './common.js';
 
 export const IntentBody = z.strictObject({
   intent_type: z.string().trim().min(1).max(100),
@@ -107,6 +107,7 @@ export const Receipt = z
     m: z.number(),
     selection_seed: z.string(),
     committee_shortfall: z.boolean(),
+    self_dealt: z.boolean(),
   })
   .loose()
   .openapi('Receipt');
@@ -142,7 +143,7 @@ export const ProofBody = z.strictObject({
 });
 
 export const DiscoveryQuery = Pagination.extend({
-  q: z.string().trim().min(1).max(200).optional(),
+  q: SearchText.optional(),
   tag: z.string().min(1).max(64).optional(),
 });
 

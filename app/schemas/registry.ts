@@ -6,6 +6,7 @@ import {
   ChainId,
   ChainIdQuery,
   Pagination,
+  SearchText,
   Tag,
   TxHash,
   Uri,
@@ -20,13 +21,21 @@ export const Did = z
   .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID (did:method:identifier)')
   .max(256);
 
+/** A C0 control character or DEL: what a browser's URL parser strips or removes before the scheme. */
+const isControl = (c: string) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f;
+
 export const Service = z.strictObject({
   name: ServiceName,
   // ENS names, DIDs and email addresses are endpoints too, so any scheme but a browser-run one.
+  // The scheme is read the way a browser's URL parser (WHATWG) reads it, which strips leading C0
+  // controls and spaces and removes tabs and newlines anywhere: `java\nscript:` and
+  // `\u0001javascript:` run as javascript:. An endpoint has no use for a control character, so one
+  // is refused outright, and the scheme is then checked past leading spaces.
   endpoint: z
     .string()
     .min(1)
     .max(2048)
+    .refine((v) => ![...v].some(isControl), 'must not contain control characters (U+0000-U+001F, U+007F)')
     .refine(
       (v) => !/^\s*(javascript|data|vbscript):/i.test(v),
       'must not be a javascript:, data: or vbscript: URI',
@@ -97,7 +106,7 @@ export const SearchAgentsQuery = Pagination.extend({
   owner_address: Address.optional(),
   chain_id: ChainIdQuery.optional(),
   tag: Tag.optional(),
-  q: z.string().trim().min(1).max(200).optional(),
+  q: SearchText.optional(),
   min_reputation: z.coerce.number().min(0).max(100).optional(),
   trust_level: TrustLevel.optional(),
 });

@@ -6,13 +6,13 @@ import { lockReputations, saveReputations } from '../data/reputation-repository.
 import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
 import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
-import { applyEwma, observe, trustScore } from '../domain/reputation.js';
+import { applyEwma, earnsReputation, observe, trustScore } from '../domain/reputation.js';
 
 /**
  * Settles the fate of receipts the caller has locked (FOR UPDATE), inside the caller's
  * transaction: the one quorum rule decides, receipts leaving `pending` are closed, and the
- * provider's reputation moves exactly once per receipt (only a receipt this transaction moved out
- * of pending updates it). Used by POST /receipts/{id}/finalize and by the finalizer job.
+ * provider's reputation moves exactly once per audited receipt (only a receipt this transaction
+ * moved out of pending updates it; see earnsReputation for the unaudited ones). Used by POST /receipts/{id}/finalize and by the finalizer job.
  */
 export async function finalizeLocked(
   ctx: AppContext,
@@ -56,11 +56,13 @@ export async function finalizeLocked(
       };
     }),
   );
-  if (updated.length) {
-    const dids = updated.map((r) => r.agent_did);
+  // Only audited work moves reputation; an unaudited receipt closes with its events and nothing else.
+  const audited = updated.filter(earnsReputation);
+  if (audited.length) {
+    const dids = audited.map((r) => r.agent_did);
     const reps = await lockReputations(tx, dids);
     const useful = await usefulnessScores(tx, dids);
-    for (const r of updated) {
+    for (const r of audited) {
       const status = results.get(r.task_id)!.status as Exclude<QuorumResult['status'], 'pending'>;
       const rep = reps.get(r.agent_did)!;
       const next = applyEwma(

@@ -50,6 +50,7 @@ function unwrap<T>(o: Outcome<T>): T {
  * (409 INSUFFICIENT_FUNDS, and no intent, when the balance is short).
  */
 export async function createIntent(ctx: AppContext, did: string, body: IntentInput) {
+  requireMinimum(ctx, 'budget_atomic', body.budget_atomic);
   const transfer = escrowTransfer(randomUUID(), did, BigInt(body.budget_atomic));
   const opened = await insertEscrowedIntent(
     ctx.db,
@@ -58,6 +59,18 @@ export async function createIntent(ctx: AppContext, did: string, body: IntentInp
   );
   if ('shortOf' in opened) throw insufficientFunds(transfer.debit, opened.shortOf, transfer.amount);
   return opened.intent;
+}
+
+/**
+ * SPEC section 10 (v3): a budget or a price below MIN_PRICE_ATOMIC is 400, so every receipt moves
+ * real funds and pays its fees (self-dealt receipts at a price of 0 farmed reputation for free).
+ */
+function requireMinimum(ctx: AppContext, field: 'budget_atomic' | 'price_atomic', amount: string): void {
+  const min = ctx.settings.pou.minPriceAtomic;
+  if (BigInt(amount) < min)
+    throw AppError.validation(`${field} ${amount} is below the minimum price ${min}`, [
+      { field, message: `must be at least ${min} (MIN_PRICE_ATOMIC)` },
+    ]);
 }
 
 /** SPEC section 10: an offer above the intent's budget is 400 (the escrow could not pay it). */
@@ -84,6 +97,7 @@ export async function openNegotiation(ctx: AppContext, did: string, body: Negoti
   if (!intent) throw AppError.notFound(`No intent ${body.intent_id}`);
   requireLiveIntent(intent);
   if (intent.client_did === did) throw AppError.forbidden('A client cannot negotiate with itself');
+  requireMinimum(ctx, 'price_atomic', body.price_atomic);
   requireWithinBudget(intent, body.price_atomic);
   return withTransaction(ctx.db, async (tx) => {
     const n = await insertNegotiation(tx, {
@@ -163,7 +177,10 @@ export async function actOnNegotiation(
         refusal: { reason: 'INVALID_STATE', message: `At most ${MAX_OFFERS} offers per negotiation` },
       };
     }
-    if (offer) requireWithinBudget((await findIntent(tx, n.intent_id))!, offer.price_atomic);
+    if (offer) {
+      requireMinimum(ctx, 'price_atomic', offer.price_atomic);
+      requireWithinBudget((await findIntent(tx, n.intent_id))!, offer.price_atomic);
+    }
     const change = offer
       ? { state, offer: { by: party, ...offer, at: new Date().toISOString() } }
       : { state };

@@ -7,13 +7,14 @@ import {
   usefulnessOf,
 } from '../data/usefulness-repository.js';
 import { findReceipt } from '../data/receipt-repository.js';
+import { earnsReputation } from '../domain/reputation.js';
 import { isSuspiciousBurst, proofScore } from '../domain/usefulness.js';
 import { AppError } from '../errors.js';
 import type { ProofInput } from '../schemas/pou.js';
 import { requireRegisteredAgent } from './agents-service.js';
 
 /**
- * Records a usefulness proof of the signing agent. It must name a finalized receipt whose provider
+ * Records a usefulness proof of the signing agent. It must name a finalized, audited receipt whose provider
  * is the prover, one proof per receipt (SPEC section 10). Anti-fraud: a trace_id counts once (409),
  * at most MAX_PROOFS_PER_HOUR per agent (429), and a burst of near-perfect scores is flagged:
  * stored, but left out of the average.
@@ -28,6 +29,13 @@ export async function submitProof(ctx: AppContext, did: string, body: ProofInput
     throw AppError.conflict(
       `Receipt ${body.task_id} is ${receipt.status}, not finalized`,
       'RECEIPT_NOT_FINALIZED',
+    );
+  if (!earnsReputation(receipt))
+    throw AppError.conflict(
+      `Receipt ${body.task_id} was not audited by an independent committee (${
+        receipt.committee_shortfall ? 'committee_shortfall' : 'self_dealt'
+      }): it cannot back a usefulness proof`,
+      'UNAUDITED_RECEIPT',
     );
   const score = Math.round(proofScore(body.metrics) * 1000) / 1000;
   const p = ctx.settings.proofs;

@@ -1,7 +1,9 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
+import type { UpgradeGuards } from '../http/app.js';
+import { ipKey } from '../http/middleware/rate-limit.js';
 import { findActiveApiKeyByHash, revokedAmong } from '../data/api-key-repository.js';
 import { eventsSince, ownedAgentDids } from '../data/event-repository.js';
 import { hashApiKey } from '../domain/api-keys.js';
@@ -26,11 +28,12 @@ export interface Realtime {
  * dropped. Shutdown closes every socket with 1001.
  *
  * Each API key or DID holds at most WS_MAX_CONNECTIONS_PER_IDENTITY sockets on a replica (429
- * beyond). Every WS_REVOCATION_CHECK_MS each replica asks the database which of its sockets' keys
+ * beyond). Each client IP may connect RATE_LIMIT_WS_CONNECT times a window, and its refused
+ * connects count against RATE_LIMIT_AUTH_FAILURE with the HTTP routes' (429 beyond either). Every WS_REVOCATION_CHECK_MS each replica asks the database which of its sockets' keys
  * were revoked and closes those with 1008, so a revocation reaches every replica within that
  * period, NATS or not.
  */
-export function attachRealtime(ctx: AppContext, server: Server): Realtime {
+export function attachRealtime(ctx: AppContext, server: Server, guards: UpgradeGuards): Realtime {
   const hub = new Hub(ctx.metrics);
   const relay = new EventRelay(ctx, hub);
   relay.start();
@@ -58,10 +61,38 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
   };
   const max = ctx.env.WS_MAX_CONNECTIONS_PER_IDENTITY;
 
+  /** Over a limit: the 429 body the HTTP limiters send. */
+  const overLimit = (limiter: UpgradeGuards['wsConnect'], what: string, resetTime: Date | undefined) => {
+    const reset = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 0;
+    return new AppError(
+      429,
+      'RATE_LIMIT_EXCEEDED',
+      `Rate limit of ${limiter.limit} ${what} per ${limiter.windowMs / 1000} s exceeded`,
+      undefined,
+      { retry_after: reset, limit: limiter.limit, remaining: 0, reset },
+    );
+  };
+  /**
+   * The client IP's connect and refused-authentication budgets first (each connect counts; a refusal
+   * stays counted, a success is given back), then the credentials.
+   */
+  const admitAndIdentify = async (req: IncomingMessage): Promise<Identified> => {
+    const ip = ipKey(guards.clientIp(req));
+    const connects = await guards.wsConnect.store.increment(ip);
+    if (connects.totalHits > guards.wsConnect.limit)
+      throw overLimit(guards.wsConnect, 'WebSocket connects', connects.resetTime);
+    const failures = await guards.authFailure.store.increment(ip);
+    if (failures.totalHits > guards.authFailure.limit)
+      throw overLimit(guards.authFailure, 'refused authentications', failures.resetTime);
+    const who = await identify(req);
+    await guards.authFailure.store.decrement(ip);
+    return who;
+  };
+
   const refuse = (socket: Duplex, status: number, body: unknown) => {
     const json = JSON.stringify(body);
     socket.end(
-      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
     );
   };
 
@@ -70,7 +101,7 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
     if (url.pathname !== '/ws')
       return refuse(socket, 404, { error: 'NOT_FOUND', message: `No WebSocket at ${url.pathname}` });
     if (ctx.state.draining) return refuse(socket, 503, { error: 'UNAVAILABLE', message: 'Shutting down' });
-    identify(req).then(
+    admitAndIdentify(req).then(
       (who) => {
         if (!hub.claim(who.principal, max))
           return refuse(socket, 429, {
@@ -82,7 +113,7 @@ export function attachRealtime(ctx: AppContext, server: Server): Realtime {
       },
       (err: unknown) => {
         const e = err instanceof AppError ? err : AppError.unauthorized('Authentication failed');
-        refuse(socket, e.status, { error: e.code, message: e.message });
+        refuse(socket, e.status, { error: e.code, message: e.message, ...e.extra });
       },
     );
   };

@@ -119,22 +119,61 @@ export async function settledReceipt(
   return receipt.body;
 }
 
-/**
- * A receipt of `provider` finalized on the client's ACCEPTED alone: for a broker with no staked
- * agents, where every committee is empty (committee_shortfall).
- */
-export async function finalizedReceipt(baseUrl: string, provider: Signer): Promise<{ task_id: string }> {
-  const client = newSigner();
-  const receipt = await settledReceipt(baseUrl, client, provider);
-  if (receipt.committee.length)
-    throw new Error('finalizedReceipt needs a broker without committee candidates');
-  await signed(baseUrl, client, 'POST', `/api/receipts/${receipt.task_id}/attestations`, {
-    type: 'ACCEPTED',
+/** Posts one attestation of `type` with full score and confidence; throws unless it is recorded. */
+async function attest(baseUrl: string, signer: Signer, taskId: string, type: string): Promise<void> {
+  const res = await signed(baseUrl, signer, 'POST', `/api/receipts/${taskId}/attestations`, {
+    type,
     score: 1,
     confidence: 1,
   });
-  const fin = await fetch(`${baseUrl}/api/receipts/${receipt.task_id}/finalize`, { method: 'POST' });
+  if (res.status !== 201) throw new Error(`${type} failed: ${JSON.stringify(res.body)}`);
+}
+
+/** POST /finalize, which must answer `finalized`. */
+async function finalizeNow(baseUrl: string, taskId: string): Promise<void> {
+  const fin = await fetch(`${baseUrl}/api/receipts/${taskId}/finalize`, { method: 'POST' });
   const body = (await fin.json()) as { status?: string };
   if (body.status !== 'finalized') throw new Error(`finalize failed: ${JSON.stringify(body)}`);
+}
+
+/**
+ * A receipt of `provider` finalized on the client's ACCEPTED alone: for a broker with no staked
+ * agents, where every committee is empty (committee_shortfall). Such a receipt earns nothing: no
+ * reputation, no usefulness proof (SPEC v3).
+ */
+export async function finalizedReceipt(
+  baseUrl: string,
+  provider: Signer,
+  price?: string,
+): Promise<{ task_id: string }> {
+  const client = newSigner();
+  const receipt = await settledReceipt(baseUrl, client, provider, price ? { price, budget: price } : {});
+  if (receipt.committee.length)
+    throw new Error('finalizedReceipt needs a broker without committee candidates');
+  await attest(baseUrl, client, receipt.task_id, 'ACCEPTED');
+  await finalizeNow(baseUrl, receipt.task_id);
+  return receipt;
+}
+
+/**
+ * A receipt of `provider` finalized by an independent committee: every member in `auditors` (the
+ * broker's staked agents, of owners other than the provider's) passes it, then the client accepts.
+ * The committee drawn must be among `auditors`.
+ */
+export async function auditedReceipt(
+  baseUrl: string,
+  provider: Signer,
+  auditors: Signer[],
+): Promise<{ task_id: string; committee: string[] }> {
+  const client = newSigner();
+  const receipt = await settledReceipt(baseUrl, client, provider);
+  if (!receipt.committee.length) throw new Error('auditedReceipt needs staked committee candidates');
+  for (const did of receipt.committee as string[]) {
+    const member = auditors.find((a) => a.did === did);
+    if (!member) throw new Error(`committee member ${did} is not one of the auditors`);
+    await attest(baseUrl, member, receipt.task_id, 'AUDIT_PASS');
+  }
+  await attest(baseUrl, client, receipt.task_id, 'ACCEPTED');
+  await finalizeNow(baseUrl, receipt.task_id);
   return receipt;
 }

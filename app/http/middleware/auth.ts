@@ -31,6 +31,9 @@ function presentedKey(authorization: string | undefined, xApiKey: string | undef
 export function apiKeyAuth(ctx: AppContext) {
   const ttlMs = ctx.settings.registry.apiKeyCacheMs;
   const cache = new Map<string, { key: ApiKeyRecord; expires: number }>();
+  // Unknown keys too, for the same time, so a flood of made-up keys is not a flood of lookups. A
+  // key is random and shown once at creation, so no key is presented before it exists.
+  const unknown = new Map<string, number>();
 
   const identify: RequestHandler = async (req, res, next) => {
     const presented = presentedKey(req.get('authorization'), req.get('x-api-key'));
@@ -38,8 +41,15 @@ export function apiKeyAuth(ctx: AppContext) {
     const hash = hashApiKey(presented);
     let key = cache.get(hash);
     if (!key || key.expires < Date.now()) {
+      if ((unknown.get(hash) ?? 0) >= Date.now()) throw AppError.unauthorized('Unknown or revoked API key');
       const found = await findActiveApiKeyByHash(ctx.db, hash);
-      if (!found) throw AppError.unauthorized('Unknown or revoked API key');
+      if (!found) {
+        if (ttlMs > 0) {
+          if (unknown.size > 10_000) unknown.clear();
+          unknown.set(hash, Date.now() + ttlMs);
+        }
+        throw AppError.unauthorized('Unknown or revoked API key');
+      }
       key = { key: found, expires: Date.now() + ttlMs };
       if (ttlMs > 0) {
         if (cache.size > 10_000) cache.clear();
@@ -70,14 +80,19 @@ export function apiKeyAuth(ctx: AppContext) {
   return { identify, require, cached, forget: (hash: string) => cache.delete(hash) };
 }
 
+/** Whether the request presents `Authorization: Bearer <ADMIN_TOKEN>` (constant-time compare). */
+export function presentsAdminToken(ctx: AppContext, req: Pick<Request, 'get'>): boolean {
+  if (!ctx.env.ADMIN_TOKEN) return false;
+  const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
+  return m !== null && secretsEqual(m[1]!.trim(), ctx.env.ADMIN_TOKEN);
+}
+
 /** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 export function adminAuth(ctx: AppContext): RequestHandler {
   return (req, _res, next) => {
     if (!ctx.env.ADMIN_TOKEN)
       throw AppError.unavailable('Admin endpoints are disabled: ADMIN_TOKEN is not set');
-    const m = /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '');
-    if (!m || !secretsEqual(m[1]!.trim(), ctx.env.ADMIN_TOKEN))
-      throw AppError.unauthorized('Admin token required');
+    if (!presentsAdminToken(ctx, req)) throw AppError.unauthorized('Admin token required');
     next();
   };
 }

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { AppContext } from '../../context.js';
 import { AppError } from '../../errors.js';
-import { signatureNonces, verifySignedRequest } from '../../services/signature-service.js';
+import { durableReplayKeys, signatureNonces, verifySignedRequest } from '../../services/signature-service.js';
 
 declare module 'express-serve-static-core' {
   interface Locals {
@@ -25,12 +25,22 @@ export const requireDid: RequestHandler = (_req, res, next) => {
   next();
 };
 
-/** Trusts X-AINP-DID only with a valid signature; a DID header without one is refused. */
+/**
+ * Trusts X-AINP-DID only with a valid signature; a DID header without one is refused. A signed
+ * write's replay key is recorded in PostgreSQL (durable, on every replica); a signed read's in
+ * Valkey.
+ */
 export function didAuth(ctx: AppContext): RequestHandler {
-  const nonces = signatureNonces(ctx.redis);
+  const reads = signatureNonces(ctx.redis);
+  const writes = durableReplayKeys(ctx.db, {
+    ...ctx.settings.writeBatches,
+    onBatch: (n) => ctx.metrics.writeBatchSize.observe({ op: 'replay_key' }, n),
+    onQueued: (n) => ctx.metrics.writeBatchQueued.set({ op: 'replay_key' }, n),
+  });
   return async (req: Request, res, next) => {
     if (!req.get('x-ainp-did')) return next();
-    res.locals.did = await verifySignedRequest(nonces, {
+    const replay = req.method === 'GET' || req.method === 'HEAD' ? reads : writes;
+    res.locals.did = await verifySignedRequest(replay, {
       method: req.method,
       url: req.originalUrl,
       header: (n) => req.get(n),

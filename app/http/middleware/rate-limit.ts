@@ -1,5 +1,5 @@
-import type { RequestHandler } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
 import type { AppContext } from '../../context.js';
 import { LIMIT_CLASSES, type LimitClass } from '../../config/settings.js';
 import { SyncedRateLimitStore } from '../../data/rate-limit-store.js';
@@ -13,15 +13,58 @@ export type { LimitClass };
 export type Limiter = RequestHandler & { limit: number; windowMs: number; store: SyncedRateLimitStore };
 
 /** Classes counted per client IP whoever the caller says it is (SPEC section 10). */
-const PER_IP = new Set<LimitClass>(['finalize', 'admin']);
+const PER_IP = new Set<LimitClass>(['finalize', 'admin', 'ip_write', 'auth_failure', 'ws_connect', 'probe']);
 /** The /api classes count per DID first; the registry's count per API key (a DID proof may ride along). */
 const PER_DID = new Set<LimitClass>(['signed_write', 'api_read']);
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The client IP as the limits count it (X-Forwarded-For parsed under TRUST_PROXY; an IPv6 /56). */
+export const ipKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
+
+/**
+ * Credentials known good without any work (lock the failing pattern, not the address): a request
+ * with them is not held back by its address's refusals.
+ */
+export interface LimiterHooks {
+  /** The request presents the admin token. */
+  adminToken?: (req: Request) => boolean;
+  /** The request presents an API key found valid in the in-process cache. */
+  cachedKey?: (req: Request) => boolean;
+}
+
+/**
+ * What some classes count differently from a plain hit per request:
+ * - `admin` and `auth_failure` count refusals only (for admin any 4xx or 5xx, else a 401): guessing
+ *   is limited per IP while an operator's tooling (the k6 gates create and remove dozens of keys a
+ *   run) is not. The admin token passes both; a cached valid API key passes `auth_failure` when the
+ *   request carries no DID signature to verify.
+ * - `ip_write` counts writes only.
+ */
+function classOptions(name: LimitClass, hooks: LimiterHooks): Partial<Options> {
+  const admin = (req: Request) => hooks.adminToken?.(req) === true;
+  switch (name) {
+    case 'admin':
+      return { skipSuccessfulRequests: true, skip: admin };
+    // The two IP-wide budgets send no RateLimit-* headers of their own: those describe the route's.
+    case 'auth_failure':
+      return {
+        standardHeaders: false,
+        skipSuccessfulRequests: true,
+        requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 429,
+        skip: (req) => admin(req) || (!req.get('x-ainp-did') && hooks.cachedKey?.(req) === true),
+      };
+    case 'ip_write':
+      return { standardHeaders: false, skip: (req) => READ_METHODS.has(req.method) };
+    default:
+      return {};
+  }
+}
 
 /**
  * One limiter per route class, per API key or DID (else per client IP), counted in Valkey so
  * every replica shares the budget (in batches: see SyncedRateLimitStore for the bound). Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
-export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
+export function rateLimiters(ctx: AppContext, hooks: LimiterHooks = {}): Record<LimitClass, Limiter> {
   const make = (name: LimitClass): Limiter => {
     const { windowMs, perWindow } = ctx.settings.rateLimits;
     const limit = perWindow[name];
@@ -30,14 +73,13 @@ export function rateLimiters(ctx: AppContext): Record<LimitClass, Limiter> {
       windowMs,
       limit,
       standardHeaders: 'draft-6',
-      // The admin routes count refusals only: guessing the token is limited per IP, while an
-      // operator's tooling (the k6 gates create and remove dozens of keys a run) is not.
-      skipSuccessfulRequests: name === 'admin',
       legacyHeaders: false,
+      ...classOptions(name, hooks),
       store,
       // The client IP (X-Forwarded-For parsing under TRUST_PROXY, an IPv6 subnet) only when the
       // request is counted by it: a profile of agent reads found it at 3 % of their time.
       keyGenerator: (req, res) => {
+        // ipKey's expression, written out: express-rate-limit checks this function's text for it.
         const ip = () => `ip:${ipKeyGenerator(req.ip ?? '')}`;
         if (PER_IP.has(name)) return ip();
         if (PER_DID.has(name) && res.locals.did) return `did:${res.locals.did}`;

@@ -31,10 +31,17 @@ const text = (description: string, type: string) => ({
   content: { [type]: { schema: z.string() } },
 });
 
-/** Probes, metrics and the API's own documents: no credentials, no rate limit, no input. */
+/**
+ * Probes, metrics and the API's own documents: no credentials, no input. The ones that do work
+ * (every dependency probed, the registry serialized, the document built) are limited per client IP
+ * (`probe`, SPEC section 10 v3). `/live` and `/ready` are not: the kubelet calls them for every pod
+ * from its node's one address, and a 429 there would restart or unroute healthy pods. Nor is
+ * `/docs`, static HTML served before any route (like `/live`, it costs what a 429 would).
+ */
 export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('', ['platform'], app);
-  const probe = { method: 'get', auth: 'none' } as const;
+  const unlimited = { method: 'get', auth: 'none' } as const;
+  const probe = { ...unlimited, limit: 'probe' } as const;
   /** Both health routes: every dependency probed, 503 when unhealthy, the body in the route's shape. */
   const health = async (
     res: Response,
@@ -49,7 +56,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...unlimited,
       path: '/live',
       summary: 'Liveness',
       responses: { 200: jsonContent(z.object({ alive: z.literal(true) })) },
@@ -69,7 +76,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...unlimited,
       path: '/ready',
       summary: 'Readiness: database answers, migrations at head, not draining',
       responses: { 200: jsonContent(ReadyBody), 503: jsonContent(ReadyBody, 'Not ready') },
@@ -126,7 +133,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...unlimited,
       path: '/docs',
       summary: 'Human docs (Swagger UI) for this document',
       responses: { 200: text('Swagger UI page', 'text/html') },

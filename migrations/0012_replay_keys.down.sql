@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS replay_keys;
