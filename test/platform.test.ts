@@ -106,3 +106,29 @@ describe('GET /openapi.json and /docs', () => {
     expect(init).toContain('/openapi.json');
   });
 });
+
+describe('probes under load (issue 34, item 17)', () => {
+  it('answers /health and /ready from one dependency check a second, however many ask', async () => {
+    const b = await stack.broker({ RATE_LIMIT_PROBE: '100000' });
+    let pings = 0;
+    const db = b.ctx.db as unknown as { query: (...args: unknown[]) => unknown };
+    const query = db.query.bind(db);
+    db.query = (...args: unknown[]) => {
+      if (args[0] === 'SELECT 1') pings += 1;
+      return query(...args);
+    };
+    await fetch(`${b.url}/health`); // the first check, then 200 probes inside its second
+    const started = Date.now();
+    pings = 0;
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        fetch(`${b.url}${i % 2 ? '/health' : '/ready'}`).then((r) => r.status),
+      ),
+    );
+    const elapsed = Date.now() - started;
+    expect(answers.every((s) => s === 200)).toBe(true);
+    // One check per kind (all, database) per second at most: the checks fit the time the burst took.
+    expect(pings).toBeLessThanOrEqual(2 * Math.ceil((elapsed + 1) / 1000));
+    expect(pings).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -118,8 +118,11 @@ export function defineRoute<
     } as RouteInput<P, Q, B, A>;
     const result = await handler(input);
     if (result !== undefined) sendJson(res, success, result);
-    // A handler that neither returned a body nor answered would leave the client hanging.
-    else if (!res.headersSent) throw new Error(`${spec.method.toUpperCase()} ${spec.path}: no response`);
+    // A handler that neither returned a body nor answered would leave the client hanging. One whose
+    // client left before the answer (a probe that timed out) could not answer: nothing went wrong
+    // here (Node refuses to write to a destroyed response, so no headers were sent).
+    else if (!res.headersSent && !res.destroyed)
+      throw new Error(`${spec.method.toUpperCase()} ${spec.path}: no response`);
   });
   document(routes, spec);
 }

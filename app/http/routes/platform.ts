@@ -31,6 +31,27 @@ const text = (description: string, type: string) => ({
   content: { [type]: { schema: z.string() } },
 });
 
+/** The oldest dependency check a probe answers with. */
+const PROBE_MAX_AGE_MS = 1000;
+
+/**
+ * The dependency checks, made at most once per `maxAgeMs` for each kind (all, or the database
+ * alone), however many probes ask: concurrent probes share the check in flight, later ones reuse
+ * its result until it is `maxAgeMs` old. A probe loop, many kubelets or a flood of /health cost the
+ * dependencies one check a second instead of one per request (3,600 /health a second each ran
+ * PostgreSQL, Valkey, NATS and migration checks). Draining is read live by /ready, never cached.
+ */
+function probeAtMostEvery(ctx: AppContext, maxAgeMs: number) {
+  const last = new Map<'all' | 'database', { at: number; checks: Promise<HealthChecks> }>();
+  return (which: 'all' | 'database'): Promise<HealthChecks> => {
+    const hit = last.get(which);
+    if (hit && Date.now() - hit.at < maxAgeMs) return hit.checks;
+    const checks = probeDependencies(ctx, which);
+    last.set(which, { at: Date.now(), checks });
+    return checks;
+  };
+}
+
 /**
  * Probes, metrics and the API's own documents: no credentials, no input. The ones that do work
  * (every dependency probed, the registry serialized, the document built) are limited per client IP
@@ -40,14 +61,15 @@ const text = (description: string, type: string) => ({
  */
 export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   const routes = routesAt('', ['platform'], app);
+  const probe = probeAtMostEvery(ctx, PROBE_MAX_AGE_MS);
   const unlimited = { method: 'get', auth: 'none' } as const;
-  const probe = { ...unlimited, limit: 'probe' } as const;
+  const limited = { ...unlimited, limit: 'probe' } as const;
   /** Both health routes: every dependency probed, 503 when unhealthy, the body in the route's shape. */
   const health = async (
     res: Response,
     shape: (status: HealthStatus, checks: HealthChecks) => Record<string, unknown>,
   ) => {
-    const checks = await probeDependencies(ctx);
+    const checks = await probe('all');
     const status = overallStatus(checks);
     const body = { ...shape(status, checks), timestamp: new Date().toISOString() };
     res.status(status === 'unhealthy' ? 503 : 200).json(body);
@@ -66,7 +88,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...limited,
       path: '/health',
       summary: 'Overall health and each dependency (503 when unhealthy)',
       responses: { 200: jsonContent(HealthBody), 503: jsonContent(HealthBody, 'Unhealthy') },
@@ -83,7 +105,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
     },
     async ({ res }) => {
       if (ctx.state.draining) return void res.status(503).json({ ready: false, reason: 'draining' });
-      const checks = await probeDependencies(ctx, 'database');
+      const checks = await probe('database');
       const ready = isReady(checks, ctx.state.draining);
       const reason = `database ${checks.database}, migrations ${checks.migrations}`;
       res.status(ready ? 200 : 503).json(ready ? { ready } : { ready, reason });
@@ -92,7 +114,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...limited,
       path: '/api/v1/agents/health',
       tags: ['registry'],
       summary: 'Registry health',
@@ -106,7 +128,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
     defineRoute(
       routes,
       {
-        ...probe,
+        ...limited,
         path: '/metrics',
         summary: 'Prometheus metrics (text exposition format)',
         responses: { 200: text('Prometheus text', 'text/plain') },
@@ -120,7 +142,7 @@ export function platformRoutes(ctx: AppContext, app: RouteApp): Router {
   defineRoute(
     routes,
     {
-      ...probe,
+      ...limited,
       path: '/openapi.json',
       summary: 'This document (OpenAPI 3.1, generated from the schemas that validate requests)',
       responses: { 200: jsonContent(z.object({ openapi: z.literal('3.1.0') }).loose()) },
