@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 import { spawnBroker } from './helpers/process.js';
@@ -80,5 +80,38 @@ describe('SIGTERM', () => {
     expect(results.filter((r) => r === 200).length).toBeGreaterThan(5);
     expect(await broker.exited).toBe(0);
     expect(broker.output()).toContain('shutdown complete');
+  });
+
+  it('lets keep-alive clients under load go within a second or two, not at the shutdown bound', async () => {
+    const broker = await spawnBroker(stack.env({ SHUTDOWN_TIMEOUT_MS: '15000' }));
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    let stopped = false;
+    let served = 0;
+    const get = () =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(`${broker.url}/live`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => (served++, resolve()));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // Eight connections kept busy back to back, as a load generator or a busy client does.
+    const loops = Array.from({ length: 8 }, async () => {
+      while (!stopped) await get().catch(() => (stopped = true));
+    });
+    for (const end = Date.now() + 20_000; served < 200 && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 20));
+    const signalled = Date.now();
+    broker.child.kill('SIGTERM');
+    expect(await broker.exited).toBe(0);
+    const tookMs = Date.now() - signalled;
+    stopped = true;
+    await Promise.all(loops);
+    agent.destroy();
+    expect(served).toBeGreaterThan(200);
+    // Each connection closes after its answer once draining; before, they held on for the whole bound.
+    expect(tookMs).toBeLessThan(8_000);
+    expect(broker.output()).not.toContain('shutdown bound reached');
   });
 });
