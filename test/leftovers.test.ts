@@ -107,14 +107,18 @@ describe('npm start', () => {
     );
   }, 180_000);
 
-  it('stops every server after SIGTERM to npm alone (as a process supervisor sends it)', async () => {
-    const app = await start(await freePort());
-    app.child.kill('SIGTERM');
-    await app.exited;
-    expect(await until(() => servers(data()).length === 0, 10_000), JSON.stringify(servers(data()))).toBe(
-      true,
-    );
-  }, 180_000);
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'stops every server after %s to npm alone (a process supervisor, or kill -INT of its pid)',
+    async (signal) => {
+      const app = await start(await freePort());
+      app.child.kill(signal);
+      await app.exited;
+      expect(await until(() => servers(data()).length === 0, 10_000), JSON.stringify(servers(data()))).toBe(
+        true,
+      );
+    },
+    180_000,
+  );
 
   it('stops the servers it started when the start fails (the port is taken)', async () => {
     const taken = createServer().listen(0, '127.0.0.1');

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../app/local/free-port.js';
@@ -31,6 +31,17 @@ describe('npm start (the local stack)', () => {
     expect(first.output()).toContain(`$(cat ${path.join(dataDir, 'admin-token')})`);
     expect(first.output()).not.toContain(token);
 
+    // What a tool outside needs, written for it (mode 600: the database URL holds its password).
+    const servicesEnv = path.join(dataDir, 'services.env');
+    const env1 = await readFile(servicesEnv, 'utf8');
+    expect((await stat(servicesEnv)).mode & 0o777).toBe(0o600);
+    expect(env1).toMatch(/^DATABASE_URL=postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/postgres$/m);
+    expect(env1).toMatch(/^REDIS_URL=redis:\/\/127\.0\.0\.1:\d+$/m);
+    expect(env1).toMatch(/^NATS_URL=nats:\/\/127\.0\.0\.1:\d+$/m);
+    expect(env1).toContain(`BROKER_URL=http://localhost:${port}`);
+    expect(first.output()).toContain(servicesEnv);
+    const ports1 = await readFile(path.join(dataDir, 'ports.json'), 'utf8');
+
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
     await expect(fetch(`http://127.0.0.1:${port}/live`)).rejects.toThrow();
@@ -40,6 +51,9 @@ describe('npm start (the local stack)', () => {
     expect(second.output()).toContain('admin token read from');
     expect((await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim()).toBe(token);
     expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
+    // The same service ports as before (they were free): URLs saved from services.env still work.
+    expect(await readFile(path.join(dataDir, 'ports.json'), 'utf8')).toBe(ports1);
+    expect(await readFile(servicesEnv, 'utf8')).toBe(env1);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     console.info(`local stack ready: cold ${first.readyMs} ms, warm ${second.readyMs} ms`);

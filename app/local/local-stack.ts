@@ -5,6 +5,7 @@ import { parseEnv } from '../config/env.js';
 import { start, type RunningBroker } from '../server.js';
 import { startNatsServer, startRedisServer, type LocalService } from './child-service.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { freePort } from './free-port.js';
 import { runEvery } from './run-every.js';
 
 /** Reads the local admin token from DATA_DIR, generating it at first start (mode 600). */
@@ -17,6 +18,33 @@ async function localAdminToken(dataDir: string): Promise<{ token: string; create
     await writeFile(file, `${token}\n`, { mode: 0o600 });
     return { token, created: true };
   }
+}
+
+type Ports = { postgres?: number; valkey?: number; nats?: number };
+
+/** The ports the services had last time in this data folder (ports.json), if any. */
+async function savedPorts(dataDir: string): Promise<Ports> {
+  try {
+    return JSON.parse(await readFile(path.join(dataDir, 'ports.json'), 'utf8')) as Ports;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * What a tool outside needs to reach the local services (`source .data/services.env`): their URLs,
+ * the broker's and the admin token's file. Mode 600: the database URL carries its password.
+ */
+async function writeServicesEnv(dataDir: string, urls: Record<string, string>): Promise<string> {
+  const file = path.join(dataDir, 'services.env');
+  const lines = [
+    '# Written by npm start at each start: the local services of this data folder. Their ports stay',
+    '# the same across restarts while they are free.',
+    ...Object.entries(urls).map(([k, v]) => `${k}=${v}`),
+  ];
+  await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return file;
 }
 
 /**
@@ -44,8 +72,12 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
     );
   try {
     const overrides: Record<string, string> = {};
+    // The ports of the last start when they are free, so URLs saved elsewhere stay good.
+    const last = await savedPorts(dataDir);
+    const ports: Ports = {};
     if (!env.DATABASE_URL) {
-      const pg = await startEmbeddedPostgres({ dir: path.join(dataDir, 'postgres') });
+      ports.postgres = await freePort(last.postgres);
+      const pg = await startEmbeddedPostgres({ dir: path.join(dataDir, 'postgres'), port: ports.postgres });
       services.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       overrides.DATABASE_URL = pg.url;
     }
@@ -61,16 +93,31 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
       }
     };
     await Promise.all([
-      optional('REDIS_URL', () => startRedisServer(path.join(dataDir, 'valkey'))),
-      optional('NATS_URL', () => startNatsServer(path.join(dataDir, 'nats'))),
+      optional('REDIS_URL', async () => {
+        ports.valkey = await freePort(last.valkey);
+        return startRedisServer(path.join(dataDir, 'valkey'), ports.valkey);
+      }),
+      optional('NATS_URL', async () => {
+        ports.nats = await freePort(last.nats);
+        return startNatsServer(path.join(dataDir, 'nats'), ports.nats);
+      }),
     ]);
+    await writeFile(path.join(dataDir, 'ports.json'), `${JSON.stringify(ports)}\n`);
     const admin = env.ADMIN_TOKEN ? undefined : await localAdminToken(dataDir);
     if (admin) overrides.ADMIN_TOKEN = admin.token;
 
     const broker = await start({
       env: { MIGRATE_ON_START: 'true', SCHEDULER_ENABLED: 'true', ...process.env, ...overrides },
     });
-    printBanner(broker, Date.now() - started, admin);
+    const merged = { ...process.env, ...overrides };
+    const servicesEnv = await writeServicesEnv(dataDir, {
+      BROKER_URL: `http://localhost:${broker.port}`,
+      ...(merged.DATABASE_URL ? { DATABASE_URL: merged.DATABASE_URL } : {}),
+      ...(merged.REDIS_URL ? { REDIS_URL: merged.REDIS_URL } : {}),
+      ...(merged.NATS_URL ? { NATS_URL: merged.NATS_URL } : {}),
+      ...(admin ? { ADMIN_TOKEN_FILE: path.join(dataDir, 'admin-token') } : {}),
+    });
+    printBanner(broker, Date.now() - started, servicesEnv, admin);
     return { broker, cleanup };
   } catch (err) {
     await cleanup().catch((stopErr: Error) => console.error(stopErr.message));
@@ -78,7 +125,12 @@ export async function startLocalStack(): Promise<{ broker: RunningBroker; cleanu
   }
 }
 
-function printBanner(broker: RunningBroker, ms: number, admin?: { token: string; created: boolean }) {
+function printBanner(
+  broker: RunningBroker,
+  ms: number,
+  servicesEnv: string,
+  admin?: { token: string; created: boolean },
+) {
   const base = `http://localhost:${broker.port}`;
   const lines = [
     '',
@@ -87,6 +139,7 @@ function printBanner(broker: RunningBroker, ms: number, admin?: { token: string;
     `  health   ${base}/health`,
     `  docs     ${base}/docs   (OpenAPI: ${base}/openapi.json)`,
     `  metrics  ${base}/metrics`,
+    `  services ${servicesEnv}   (source it for DATABASE_URL, REDIS_URL, NATS_URL)`,
   ];
   if (admin) {
     lines.push(
