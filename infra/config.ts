@@ -108,9 +108,9 @@ export const configSchema = z.object({
       }
       return list;
     }),
-  // The git commit the program and chart of an update came from, set by the ops commands before
-  // every `up` (`-dirty` when the working tree had changes). Rollback checks it out to bring back
-  // what ran, not only its config.
+  // Where updates made before the commit moved into the update's message recorded it (`-dirty`
+  // when the working tree had changes); kept so stack files that still hold it stay valid. Rollback
+  // reads it from those updates' history; nothing writes it any more.
   sourceCommit: z
     .string()
     .regex(/^$|^[0-9a-f]{40}(-dirty)?$/, 'must be empty or a 40-hex git commit (optionally -dirty)')
