@@ -44,6 +44,7 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
       LOG_LEVEL: c.logLevel,
       POU_K: String(c.pouK),
       POU_M: String(c.pouM),
+      DB_POOL_MAX: String(c.brokerDbPoolMax),
     },
     resources: {
       requests: { cpu: c.brokerCpuRequest, memory: c.brokerMemoryRequest, 'ephemeral-storage': '64Mi' },

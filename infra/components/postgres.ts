@@ -5,6 +5,10 @@ import { generatedCredential } from './credential.js';
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
   instances: number;
+  /** PostgreSQL's max_connections (the stack config checks the pools fit in it). */
+  maxConnections: number;
+  /** Protect the Cluster (an update cannot delete or replace it) and retain it on delete. */
+  protect: boolean;
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
@@ -28,7 +32,7 @@ const OWNER = 'ainp';
 
 /**
  * PostgreSQL: a CloudNativePG `Cluster` (the operator is the cluster stack's, see cnpg-operator.ts) with
- * a generated owner password, pod anti-affinity, a PDB, a PodMonitor, and (when configured) WAL
+ * a generated owner password, pod anti-affinity, a PDB (with replicas), a PodMonitor, and (when configured) WAL
  * archiving and a nightly base backup to object storage. `databaseUrl` is a secret.
  */
 export class Database extends pulumi.ComponentResource {
@@ -72,7 +76,10 @@ export class Database extends pulumi.ComponentResource {
       instances: args.instances,
       imageName: POSTGRES_IMAGE,
       primaryUpdateStrategy: 'unsupervised',
-      enablePDB: true,
+      // A PDB over one instance allows no eviction at all, so it would block every node drain;
+      // CloudNativePG's own advice is to turn it off for a single instance.
+      enablePDB: args.instances > 1,
+      postgresql: { parameters: { max_connections: String(args.maxConnections) } },
       storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
       bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
       affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname' },
@@ -116,7 +123,12 @@ export class Database extends pulumi.ComponentResource {
         },
         spec,
       },
-      { parent: this, dependsOn: [owner.secret, ...(backupSecret ? [backupSecret] : [])] },
+      {
+        parent: this,
+        dependsOn: [owner.secret, ...(backupSecret ? [backupSecret] : [])],
+        protect: args.protect,
+        retainOnDelete: args.protect,
+      },
     );
 
     if (args.podMonitor) {
