@@ -167,6 +167,8 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       parameters: { max_connections: '200' },
     });
     expect(values.config.DB_POOL_MAX).toBe(stack === 'prod' ? '6' : '10');
+    // The event stream keeps a copy on 3 servers of a clustered NATS.
+    expect(values.config.NATS_STREAM_REPLICAS).toBe(want.nats >= 3 ? '3' : '1');
     const nats = find(run, 'Release', 'nats').props.values;
     expect(nats.config.jetstream.enabled).toBe(true);
     expect(nats.config.cluster).toEqual({ enabled: want.nats >= 3, replicas: want.nats });
