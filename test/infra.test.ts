@@ -162,6 +162,10 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
     // A PDB over a single instance would allow no eviction and block every node drain.
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(want.db > 1);
+    // PostgreSQL 16 pinned by digest, a `system` image (the only kind that still runs barman-cloud backups).
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.imageName).toMatch(
+      /^ghcr\.io\/cloudnative-pg\/postgresql:16\.\d+-\d{12}-system-trixie@sha256:[0-9a-f]{64}$/,
+    );
     // The pools fit what PostgreSQL accepts (infra/config.ts checks the sum).
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.postgresql).toEqual({
       parameters: { max_connections: '200' },

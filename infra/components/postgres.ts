@@ -24,8 +24,16 @@ export type DatabaseArgs = {
   };
 };
 
-/** The PostgreSQL image CloudNativePG runs: pinned by version, never a moving tag. */
-export const POSTGRES_IMAGE = 'ghcr.io/cloudnative-pg/postgresql:16.6';
+/**
+ * The PostgreSQL image CloudNativePG runs, pinned by digest: the latest 16.x `system` image of
+ * CloudNativePG's own image catalog (cloudnative-pg/artifacts, image-catalogs/
+ * catalog-system-trixie.yaml, images.cnpg.io/date 20260831; CloudNativePG 1.30.0's source names
+ * 18.x as its default and points to these catalogs for the others). `system`, not `minimal` or
+ * `standard`: only the system images still carry the barman-cloud tools that `barmanObjectStore`
+ * backups run (see docs/RUNBOOK.md on the move to the Barman Cloud plugin).
+ */
+export const POSTGRES_IMAGE =
+  'ghcr.io/cloudnative-pg/postgresql:16.15-202608310817-system-trixie@sha256:dcaa69582efb8b9fb1de72f0b8e5d9235a7a0a49ca5f1f1a400b2824a0d1b261';
 export const CLUSTER_NAME = 'ainp-db';
 const DATABASE = 'ainp';
 const OWNER = 'ainp';
