@@ -455,7 +455,7 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     expect(rollbackSource({ commit: a, dirty: [] }, false)).toEqual({ ok: true, commit: a });
     expect(rollbackSource({ commit: a, dirty: ['helm/values.yaml', 'infra/index.ts'] }, false)).toEqual({
       ok: false,
-      reason: `cannot restore what ran at that update: its program came from commit ${a} with uncommitted changes to helm/values.yaml, infra/index.ts; commit those changes for the next update, or pass --force to restore its config with today's program and chart`,
+      reason: `cannot restore what ran at that update: its program came from commit ${a} with uncommitted changes to helm/values.yaml, infra/index.ts; updates from a clean tree can be restored; pass --force to restore its config with today's program and chart`,
     });
     expect(rollbackSource(undefined, true)).toMatchObject({
       ok: true,

@@ -49,10 +49,12 @@ export function rollbackSource(
   const why = source
     ? `its program came from commit ${source.commit} with uncommitted changes to ${source.dirty.join(', ')}`
     : 'it has no recorded source commit';
+  // Dirty: the next update made from a clean tree can be restored; nothing can bring these back.
+  const hint = source ? 'updates from a clean tree can be restored; ' : '';
   if (!force)
     return {
       ok: false,
-      reason: `cannot restore what ran at that update: ${why}; commit those changes for the next update, or pass --force to restore its config with today's program and chart`,
+      reason: `cannot restore what ran at that update: ${why}; ${hint}pass --force to restore its config with today's program and chart`,
     };
   return { ok: true, commit: undefined, warning: `--force: ${why}; using today's program and chart` };
 }

@@ -293,7 +293,7 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
     // These updates were made in-process, without a recorded commit: refused unless --force.
     const refused = await npmRun('rollback', ['--stack', 'local']);
     expect(refused.code).toBe(1);
-    expect(refused.out).toContain('it has no recorded source commit; commit those changes');
+    expect(refused.out).toContain('it has no recorded source commit; pass --force');
     const r = await timed('rollback', () => npmRun('rollback', ['--stack', 'local', '--force']));
     expect(r.out).toMatch(
       new RegExp(`rollback local to version 1 of \\S+Z \\(image ${DIGEST_1}, program and chart of today\\)`),
