@@ -405,8 +405,8 @@ describe('what the API server and the program refuse', () => {
  * temporary worktree and runs its program and chart. Run as an operator runs them: `npm run` from
  * the root of a clone of this repository's HEAD (where the change is committed), whose tracked
  * Pulumi.local.yaml holds the stack's secrets as `pulumi config set --secret` leaves them; the
- * stack and its backend are the lane's. More than 10 history entries lie between the update rolled
- * back to and the rollback, past the page `pulumi stack history` shows by default.
+ * stack and its backend are the lane's. Ten updates lie between the update rolled back to and the
+ * rollback, past the page of 10 that `pulumi stack history` shows by default.
  */
 describe('a chart change, then npm run rollback brings back the recorded commit', () => {
   let clone: string;
@@ -479,14 +479,18 @@ describe('a chart change, then npm run rollback brings back the recorded commit'
   });
 
   it('the update tagged last good drops out of the CLI’s default page of 10 history entries', async () => {
-    // Refreshes are history entries like updates, and quick: nine push commit A to the 11th place.
-    for (let i = 0; i < 9; i++) await stack.refresh({ message: `lane: refresh ${i}` });
+    // Nine more updates of commit B (each recorded clean), so commit A's is the 11th newest.
+    for (let i = 0; i < 9; i++) {
+      const r = await ops('up', ['--stack', 'local', '--message', `lane: commit B again ${i}`]);
+      expect(r.code, r.out).toBe(0);
+    }
     const page = await stack.history();
     expect(page).toHaveLength(10);
     expect(page.map((e) => e.message)).not.toContain(`lane: commit A [source ${commitA}]`);
     const all = await historyOf(stack);
     expect(all.length).toBeGreaterThan(10);
     expect(all.findIndex((e) => e.message === `lane: commit A [source ${commitA}]`)).toBe(10);
+    expect(all[0]!.message).toBe(`lane: commit B again 8 [source ${commitB}]`);
   });
 
   it('rollback finds it in the whole history and runs commit A’s program and chart: the ConfigMap is gone', async () => {
