@@ -341,6 +341,22 @@ describe('what the API server and the program refuse', () => {
     if (process.env.RECORD_FIXTURES) await recordFixtures.history(work, 'local');
   });
 
+  it('a namespace change on the deployed stack is refused (its last outputs, read by the program)', async () => {
+    await stack.setConfig('ainp:namespace', { value: 'ainp-local-moved' });
+    try {
+      const err = await stack.preview().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toContain(
+        'namespace: stack local runs in ainp-local; moving it to ainp-local-moved would delete ainp-local',
+      );
+    } finally {
+      await stack.setConfig('ainp:namespace', { value: NS });
+    }
+    expect((await kubectlJson('get', 'namespace', NS)).status.phase).toBe('Active');
+  });
+
   it('accepts the staging and prod stacks’ CloudNativePG objects and PodMonitors under the real CRD schemas', async () => {
     // Pulumi's mocks leave promises behind and set a failing exit code for them: read stdout.
     const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'test/cluster/custom-resources.ts'], {
