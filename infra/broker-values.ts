@@ -44,6 +44,9 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
       LOG_LEVEL: c.logLevel,
       POU_K: String(c.pouK),
       POU_M: String(c.pouM),
+      DB_POOL_MAX: String(c.brokerDbPoolMax),
+      // A clustered NATS (3 or more servers) keeps 3 copies of the event stream; one server, 1.
+      NATS_STREAM_REPLICAS: String(c.natsReplicas >= 3 ? 3 : 1),
     },
     resources: {
       requests: { cpu: c.brokerCpuRequest, memory: c.brokerMemoryRequest, 'ephemeral-storage': '64Mi' },

@@ -108,9 +108,9 @@ export const configSchema = z.object({
       }
       return list;
     }),
-  // The git commit the program and chart of an update came from, set by the ops commands before
-  // every `up` (`-dirty` when the working tree had changes). Rollback checks it out to bring back
-  // what ran, not only its config.
+  // Where updates made before the commit moved into the update's message recorded it (`-dirty`
+  // when the working tree had changes); kept so stack files that still hold it stay valid. Rollback
+  // reads it from those updates' history; nothing writes it any more.
   sourceCommit: z
     .string()
     .regex(/^$|^[0-9a-f]{40}(-dirty)?$/, 'must be empty or a 40-hex git commit (optionally -dirty)')
@@ -139,6 +139,16 @@ export const configSchema = z.object({
   aggregatorCron: cron('0 * * * *'),
   creditsEnabled: bool(false),
   creditsCron: cron('5 * * * *'),
+  // Connections each broker process's pool may hold (DB_POOL_MAX; each process also holds one for
+  // LISTEN), and what PostgreSQL accepts (max_connections of the CloudNativePG Cluster; for an
+  // external database, set it to that database's limit). The broker needs session state (LISTEN,
+  // advisory locks, prepared statements), so no transaction-mode pooler sits between: the pools
+  // themselves must fit, which parseStackConfig checks against the HPA maximum.
+  brokerDbPoolMax: int(1, 10),
+  postgresMaxConnections: int(20, 200),
+  // Prod's data: the Namespace, the CloudNativePG Cluster and the releases owning volumes (NATS,
+  // Valkey) are protected (an update that would delete or replace one fails) and retained on delete.
+  protectData: bool(false),
   postgresInstances: int(1, 1),
   postgresStorageSize: quantity('10Gi'),
   storageClass: z.string().default(''),
@@ -238,6 +248,24 @@ export function cronPeriodSeconds(expr: string, from = new Date('2026-01-05T00:0
   return Math.round((b!.getTime() - a!.getTime()) / 1000);
 }
 
+/** Connections the ops side takes from max_connections: superuser_reserved_connections (3), the operator and its exporter. */
+export const RESERVED_CONNECTIONS = 10;
+/** The migration Job's pool (app/main.ts, poolOptions). */
+export const MIGRATION_CONNECTIONS = 2;
+
+/**
+ * The most connections the stack's processes may open at once: every broker pod the HPA allows
+ * plus the one a rollout adds (maxSurge 1), each with its pool and its LISTEN connection; each
+ * enabled CronJob's pool (concurrencyPolicy Forbid: one run each); the migration Job; what is
+ * reserved.
+ */
+export function connectionBudget(c: StackConfig) {
+  const cronJobs = 2 + (c.creditsEnabled ? 1 : 0);
+  const broker = (c.brokerMaxReplicas + 1) * (c.brokerDbPoolMax + 1);
+  const need = broker + cronJobs * c.brokerDbPoolMax + MIGRATION_CONNECTIONS + RESERVED_CONNECTIONS;
+  return { need, broker, cronJobs, limit: c.postgresMaxConnections };
+}
+
 export type ConfigResult = { ok: true; config: StackConfig } | { ok: false; problems: string[] };
 
 /**
@@ -275,6 +303,21 @@ export function parseStackConfig(
   if (c.pouK > c.pouM) problems.push(`pouK: k=${c.pouK} must not exceed pouM m=${c.pouM}`);
   if (c.brokerMaxReplicas < c.brokerReplicas)
     problems.push(`brokerMaxReplicas: ${c.brokerMaxReplicas} is below brokerReplicas ${c.brokerReplicas}`);
+  const budget = connectionBudget(c);
+  if (budget.need > budget.limit) {
+    const fits = Math.floor(
+      (budget.limit - budget.cronJobs * c.brokerDbPoolMax - MIGRATION_CONNECTIONS - RESERVED_CONNECTIONS) /
+        (c.brokerDbPoolMax + 1) -
+        1,
+    );
+    problems.push(
+      `postgresMaxConnections: ${budget.need} connections can be open at once, above postgresMaxConnections ${budget.limit} ` +
+        `((brokerMaxReplicas ${c.brokerMaxReplicas} + 1 during a rollout) x (brokerDbPoolMax ${c.brokerDbPoolMax} + 1 for LISTEN) ` +
+        `+ ${budget.cronJobs} CronJobs x ${c.brokerDbPoolMax} + ${MIGRATION_CONNECTIONS} migration + ${RESERVED_CONNECTIONS} reserved); ` +
+        `raise postgresMaxConnections to at least ${budget.need}, lower brokerDbPoolMax, or lower brokerMaxReplicas` +
+        (fits >= c.brokerReplicas ? ` (to ${fits} at this pool size)` : ''),
+    );
+  }
   if (c.natsReplicas === 2) problems.push('natsReplicas: JetStream needs 1 or at least 3 servers, not 2');
   // Pulumi hands the program every key Pulumi.yaml declares, defaults included: a value other
   // than the default is one an operator set here.
@@ -321,6 +364,10 @@ export function parseStackConfig(
       );
     if (!c.postgresBackupDestination && !external.postgres)
       problems.push('postgresBackupDestination: prod must back up its database');
+    if (!c.protectData)
+      problems.push(
+        "protectData: prod must be 'true' (its namespace, database and volumes are protected from deletion)",
+      );
   }
   return problems.length ? { ok: false, problems } : { ok: true, config: c };
 }

@@ -53,12 +53,16 @@ export class Platform extends pulumi.ComponentResource {
   /** The kubeconfig context this stack deploys to (`kubernetes:context`), '' for the current one. */
   readonly kubeContext: string;
 
-  /** `cluster`: what deploy() read from the stack's cluster stack (undefined without one). */
+  /**
+   * `cluster`: what deploy() read from the stack's cluster stack (undefined without one).
+   * `previousNamespace`: where this stack's last update deployed (undefined on its first).
+   */
   constructor(
     name: string,
     raw: RawConfig,
     cluster: ClusterMonitoring | undefined,
     opts?: pulumi.ComponentResourceOptions,
+    previousNamespace?: string,
   ) {
     super('ainp:platform:Platform', name, {}, opts);
     const stack = pulumi.getStack();
@@ -85,6 +89,14 @@ export class Platform extends pulumi.ComponentResource {
         `kubernetes:context: stack ${stack} must name the kubeconfig context of its cluster ` +
           `(pulumi config set kubernetes:context <context> --stack ${stack}); npm run health and the gate use it too`,
       );
+    // A new namespace name replaces the Namespace: the old one is deleted with everything in it.
+    const namespace = parsed.ok ? parsed.config.namespace : undefined;
+    if (previousNamespace && namespace && previousNamespace !== namespace)
+      problems.push(
+        `namespace: stack ${stack} runs in ${previousNamespace}; moving it to ${namespace} would delete ` +
+          `${previousNamespace} and everything in it (the database and its volumes). Set namespace back to ` +
+          `${previousNamespace}; to move, create a new stack for ${namespace}, move the data, then destroy this one`,
+      );
     if (!parsed.ok || problems.length)
       throw new pulumi.ResourceError(
         `invalid config for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
@@ -98,7 +110,11 @@ export class Platform extends pulumi.ComponentResource {
     const slo = readSlo();
     const parent = { parent: this };
 
-    this.namespace = new Namespace('namespace', { name: c.namespace, environment: c.environment }, parent);
+    this.namespace = new Namespace(
+      'namespace',
+      { name: c.namespace, environment: c.environment, protect: c.protectData },
+      parent,
+    );
     const ns = this.namespace.name;
     const labels = c.monitoringSelectorLabels;
     const afterNs = { parent: this, dependsOn: [this.namespace] };
@@ -111,6 +127,8 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             instances: c.postgresInstances,
+            maxConnections: c.postgresMaxConnections,
+            protect: c.protectData,
             storageSize: c.postgresStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
@@ -138,6 +156,7 @@ export class Platform extends pulumi.ComponentResource {
             namespace: ns,
             chart: refs.valkey,
             replicas: c.valkeyReplicas,
+            protect: c.protectData,
             storageSize: c.valkeyStorageSize,
             storageClass: c.storageClass,
             serviceMonitor: c.monitoringEnabled,
@@ -153,6 +172,7 @@ export class Platform extends pulumi.ComponentResource {
             namespace: ns,
             chart: refs.nats,
             replicas: c.natsReplicas,
+            protect: c.protectData,
             storageSize: c.natsStorageSize,
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
@@ -244,9 +264,22 @@ async function readClusterStack(raw: RawConfig): Promise<ClusterMonitoring | und
   return { namespace: String(namespace), labels: (labels ?? {}) as Record<string, string> };
 }
 
+/**
+ * The namespace this stack's last update deployed to: its own `namespace` output, read through a
+ * StackReference to itself (the outputs of its last update; none before the first).
+ */
+async function readPreviousNamespace(): Promise<string | undefined> {
+  const self = new pulumi.StackReference('previous', {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+  const { value } = await self.getOutputDetails('namespace');
+  return typeof value === 'string' && value ? value : undefined;
+}
+
 export async function deploy() {
   const raw = readRawConfig();
   const cluster = await readClusterStack(raw);
-  const platform = new Platform(`ainp-${pulumi.getStack()}`, raw, cluster);
+  const previous = await readPreviousNamespace();
+  const platform = new Platform(`ainp-${pulumi.getStack()}`, raw, cluster, undefined, previous);
   return platform.outputs();
 }

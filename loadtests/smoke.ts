@@ -36,7 +36,7 @@ const STAKE = __ENV.STAKE || '1000000';
 const STAKE_LOCK_SECONDS = 7 * 86_400;
 // Deposit references must be unique: one prefix per run.
 const RUN = `${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
-const AREAS = ['platform', 'registry', 'pou', 'usefulness', 'realtime', 'cleanup'] as const;
+const AREAS = ['platform', 'registry', 'pou', 'usefulness', 'realtime', 'cleanup', 'ledger'] as const;
 type Area = (typeof AREAS)[number];
 
 export const options = {
@@ -83,10 +83,10 @@ export default async function (data: Data) {
   const owner = keyClient(data.owner);
   const rater = keyClient(data.rater);
   const staked: Staked[] = [];
+  const provider = await newSigner();
+  const client = await newSigner();
   try {
     platform();
-    const provider = await newSigner();
-    const client = await newSigner();
     await registry(owner, rater, data, provider, client);
     await stakeAuditors(staked);
     const taskId = await settleAttestFinalize(client, provider, staked);
@@ -94,6 +94,7 @@ export default async function (data: Data) {
     realtime(data.owner);
   } finally {
     cleanup(staked);
+    await withdrawAll([client, provider, ...staked.map((s) => s.signer)]);
   }
 }
 
@@ -339,6 +340,34 @@ function cleanup(staked: Staked[]): void {
         'admin slash',
       );
     ok(admin.deleteKey(s.key.id), 200, 'delete an auditor key');
+  }
+}
+
+/**
+ * Money leaves the way it came in (SPEC v3, "Withdrawals"): whatever this run's DIDs hold
+ * available at the end (the client's unspent deposits and released escrow, the provider's
+ * earnings) goes back to treasury under references that name the run (`k6-smoke-<run>-withdraw-…`),
+ * so the smoke leaves no spendable money behind. What a run cannot take back by itself: the
+ * auditors' stakes (locked for a receipt's whole life, 7 days) and the settlement's fee shares in
+ * the broker, validators and pool accounts.
+ */
+async function withdrawAll(signers: Signer[]): Promise<void> {
+  enter('ledger');
+  for (const [i, s] of signers.entries()) {
+    const did = { did: s.did };
+    const held = ok(await signed(s, 'GET', ['/api/credits/{did}', did]), 200, 'read what is left');
+    const amount = String(held?.available ?? '0');
+    if (amount === '0') continue;
+    ok(
+      admin.post('/api/admin/withdrawals', {
+        did: s.did,
+        amount_atomic: amount,
+        reference: `k6-smoke-${RUN}-withdraw-${i}`,
+      }),
+      201,
+      'admin withdrawal of what the run left available',
+      (b) => b.replayed === false && b.balances.available === '0',
+    );
   }
 }
 

@@ -115,7 +115,7 @@ describe('the cluster stack project', () => {
     );
     const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!;
     expect(cnpg.retainOnDelete).toBe(true);
-    expect(cnpg.props).toMatchObject({ chart: 'cloudnative-pg', version: '0.26.1', createNamespace: true });
+    expect(cnpg.props).toMatchObject({ chart: 'cloudnative-pg', version: '0.29.0', createNamespace: true });
     // With the Prometheus stack installed first, the operator's own PodMonitor has its CRD.
     expect(cnpg.props.values).toEqual({ monitoring: { podMonitorEnabled: true } });
     expect(run.resources.find((r) => r.type === 'ainp:cluster:CnpgOperator')!.dependsOn).toEqual([
@@ -160,6 +160,15 @@ describe('the cluster stack project', () => {
       ok: false,
       problems: ['cnpgChartVersion: must be an exact chart version (x.y.z)'],
     });
+    // The end-of-life operator (chart 0.26.1 = 1.27.1) and the one without barmanObjectStore.
+    for (const v of ['0.26.1', '0.30.0'])
+      expect(parseClusterConfig({ cnpgChartVersion: v })).toEqual({
+        ok: false,
+        problems: [
+          'cnpgChartVersion: must be a 0.29.x version (operator 1.30): earlier charts run an operator past its end of life, and 0.30 (operator 1.31) drops the barmanObjectStore backups use',
+        ],
+      });
+    expect(parseClusterConfig({ cnpgChartVersion: '0.29.0' }).ok).toBe(true);
     expect(parseClusterConfig({ monitoringSelectorLabels: '{"release":"x"}' })).toEqual({
       ok: false,
       problems: [

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
 
@@ -32,6 +34,25 @@ describe('Dockerfile', () => {
     expect(runtime).not.toMatch(/npm ci(?! --omit=dev)/);
     expect(runtime).toContain('ENTRYPOINT ["node", "--enable-source-maps", "dist/app/main.js"]');
     expect(runtime).toContain('COPY --chown=root:root migrations ./migrations');
+  });
+
+  it('the production install (npm ci --omit=dev, as the image runs it) holds no Pulumi SDK or provider', async () => {
+    // npm's own answer for this lockfile: every package the image's install would hold.
+    const { stdout } = await promisify(execFile)('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const names = stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((p) => p.slice(p.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    expect(names).toContain('express');
+    expect(names).toContain('pg');
+    expect(names.filter((n) => n.startsWith('@pulumi/') || n.startsWith('@grpc/'))).toEqual([]);
+    // The program imports it (infra/components/broker.ts): a devDependency, where `up` runs.
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as Record<string, Record<string, string>>;
+    expect(Object.keys(pkg.dependencies!).filter((n) => n.startsWith('@pulumi/'))).toEqual([]);
+    expect(pkg.devDependencies!['@pulumi/docker-build']).toBeDefined();
   });
 
   it('holds no secret and copies nothing but sources, lockfile and migrations', () => {

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { configSchema, cronPeriodSeconds, parseStackConfig, SECRET_KEYS } from '../infra/config.js';
+import {
+  configSchema,
+  connectionBudget,
+  cronPeriodSeconds,
+  parseStackConfig,
+  SECRET_KEYS,
+} from '../infra/config.js';
 import { alertThresholds, readSlo, sloSchema } from '../infra/slo.js';
 
 /** Pulumi.yaml declares exactly the keys infra/config.ts reads, with the same defaults and types. */
@@ -34,6 +40,61 @@ describe('the public URL config', () => {
       ok: false,
       problems: ['ingressAnnotations: must be a JSON object of string values'],
     });
+  });
+});
+
+describe('the PostgreSQL connection budget', () => {
+  const base = { environment: 'staging' };
+  const problems = (raw: Record<string, string>) => {
+    const r = parseStackConfig(raw);
+    return r.ok ? [] : r.problems;
+  };
+
+  it('counts every pod the HPA allows (and a rollout’s extra one), their LISTEN connections, the jobs and what is reserved', () => {
+    const c = configSchema.parse({ brokerMaxReplicas: '20', brokerDbPoolMax: '20', creditsEnabled: 'true' });
+    // (20 + 1) x (20 + 1) + 3 x 20 + 2 + 10
+    expect(connectionBudget(c)).toEqual({ need: 513, broker: 441, cronJobs: 3, limit: 200 });
+  });
+
+  it('refuses prod’s old numbers (20 replicas x a pool of 20 on max_connections 100), saying what to change', () => {
+    expect(
+      problems({
+        ...base,
+        brokerMaxReplicas: '20',
+        brokerDbPoolMax: '20',
+        postgresMaxConnections: '100',
+        creditsEnabled: 'true',
+      }),
+    ).toEqual([
+      'postgresMaxConnections: 513 connections can be open at once, above postgresMaxConnections 100 ' +
+        '((brokerMaxReplicas 20 + 1 during a rollout) x (brokerDbPoolMax 20 + 1 for LISTEN) + 3 CronJobs x 20 ' +
+        '+ 2 migration + 10 reserved); raise postgresMaxConnections to at least 513, lower brokerDbPoolMax, ' +
+        'or lower brokerMaxReplicas',
+    ]);
+    // A budget that fits at this pool size names the HPA maximum that would.
+    const at150 = { ...base, brokerDbPoolMax: '10', postgresMaxConnections: '150' };
+    expect(problems({ ...at150, brokerMaxReplicas: '12' })).toEqual([
+      expect.stringMatching(
+        /at least 175, lower brokerDbPoolMax, or lower brokerMaxReplicas \(to 9 at this pool size\)$/,
+      ),
+    ]);
+    expect(problems({ ...at150, brokerMaxReplicas: '9' })).toEqual([]);
+    expect(problems({ ...at150, brokerMaxReplicas: '10' })).toHaveLength(1);
+  });
+
+  it('the committed stacks fit: prod at its HPA maximum of 20', () => {
+    for (const stack of ['staging', 'prod', 'local']) {
+      const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, string> };
+      const raw = Object.fromEntries(
+        Object.entries(file.config)
+          .filter(([k]) => k.startsWith('ainp:'))
+          .map(([k, v]) => [k.slice(5), String(v)]),
+      );
+      const c = configSchema.parse(raw);
+      const b = connectionBudget(c);
+      expect(b.need, stack).toBeLessThanOrEqual(b.limit);
+      if (stack === 'prod') expect([c.brokerMaxReplicas, b.need, b.limit]).toEqual([20, 177, 200]);
+    }
   });
 });
 

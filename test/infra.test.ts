@@ -56,6 +56,8 @@ const INVENTORY = [
   'kubernetes:core/v1:Namespace/namespace',
   // The cluster stack's outputs (context, monitoring namespace and labels); its operators are its own.
   'pulumi:pulumi:StackReference/cluster',
+  // Its own last outputs: the namespace it deployed to (a change is refused).
+  'pulumi:pulumi:StackReference/previous',
   'ainp:postgres:Database/postgres',
   'random:index/randomPassword:RandomPassword/postgres-password',
   'kubernetes:core/v1:Secret/postgres-app',
@@ -158,7 +160,19 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(values.autoscaling.minReplicas).toBe(want.replicas);
     expect(values.pdb).toEqual({ enabled: true, minAvailable: want.pdbMin });
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
-    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(true);
+    // A PDB over a single instance would allow no eviction and block every node drain.
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(want.db > 1);
+    // PostgreSQL 16 pinned by digest, a `system` image (the only kind that still runs barman-cloud backups).
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.imageName).toMatch(
+      /^ghcr\.io\/cloudnative-pg\/postgresql:16\.\d+-\d{12}-system-trixie@sha256:[0-9a-f]{64}$/,
+    );
+    // The pools fit what PostgreSQL accepts (infra/config.ts checks the sum).
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.postgresql).toEqual({
+      parameters: { max_connections: '200' },
+    });
+    expect(values.config.DB_POOL_MAX).toBe(stack === 'prod' ? '6' : '10');
+    // The event stream keeps a copy on 3 servers of a clustered NATS.
+    expect(values.config.NATS_STREAM_REPLICAS).toBe(want.nats >= 3 ? '3' : '1');
     const nats = find(run, 'Release', 'nats').props.values;
     expect(nats.config.jetstream.enabled).toBe(true);
     expect(nats.config.cluster).toEqual({ enabled: want.nats >= 3, replicas: want.nats });
@@ -210,6 +224,22 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       schedule: want.cron,
       intervalSeconds: want.interval,
     });
+  });
+
+  it('protects prod’s data: the Namespace, the database Cluster and the releases owning volumes', () => {
+    const guarded = [
+      ['v1:Namespace', 'namespace'],
+      ['Cluster', 'postgres-cluster'],
+      ['Release', 'nats'],
+      ['Release', 'valkey'],
+    ] as const;
+    for (const [type, name] of guarded)
+      expect(find(run, type, name), `${type}/${name}`).toMatchObject({
+        protect: stack === 'prod',
+        retainOnDelete: stack === 'prod',
+      });
+    // The broker's own release holds no data: it stays replaceable.
+    expect(find(run, 'Release', 'broker').protect).toBe(false);
   });
 
   it('orders dependencies: database, Valkey and NATS before the broker; its Secret before the Cluster', () => {
@@ -526,6 +556,8 @@ describe('stack local under Pulumi mocks: every backing service external (bring 
         'ainp:platform:Namespace/namespace',
         'kubernetes:core/v1:Namespace/namespace',
         'pulumi:pulumi:StackReference/cluster',
+        // Its own last outputs: the namespace it deployed to (a change is refused).
+        'pulumi:pulumi:StackReference/previous',
         'ainp:broker:Broker/broker',
         'kubernetes:core/v1:Secret/broker-env',
         'kubernetes:helm.sh/v3:Release/broker',
@@ -573,6 +605,16 @@ describe('a broken config stops the program with a ResourceError naming each pro
     {
       stack: 'prod',
       config: { 'ainp:imageDigest': PROMOTED, 'kubernetes:context': '' },
+      secrets: PROD_SECRETS,
+    },
+    // A stack whose last update deployed to another namespace.
+    { stack: 'staging', config: {}, secrets: {}, previousNamespace: 'ainp-staging-old' },
+    // The same namespace as last time: an ordinary update.
+    { stack: 'staging', config: {}, secrets: {}, previousNamespace: 'ainp-staging' },
+    // Prod without data protection.
+    {
+      stack: 'prod',
+      config: { 'ainp:imageDigest': PROMOTED, 'ainp:protectData': 'false' },
       secrets: PROD_SECRETS,
     },
   ];
@@ -626,6 +668,21 @@ describe('a broken config stops the program with a ResourceError naming each pro
     );
     // The committed stack files name theirs (test/infra-config.test.ts): the run above passed.
     expect(results[4]!.failed).toBe(false);
+  });
+
+  it('refuses a namespace change on an existing stack (the old namespace would be deleted with its data)', () => {
+    expect(results[7]).toMatchObject({ failed: true, resourceError: true });
+    expect(results[7]!.message).toContain(
+      'namespace: stack staging runs in ainp-staging-old; moving it to ainp-staging would delete ainp-staging-old ' +
+        'and everything in it (the database and its volumes). Set namespace back to ainp-staging-old; to move, ' +
+        'create a new stack for ainp-staging, move the data, then destroy this one',
+    );
+    expect(results[8]).toEqual({ failed: false, resourceError: false, message: '' });
+  });
+
+  it('prod without data protection', () => {
+    expect(results[9]).toMatchObject({ failed: true, resourceError: true });
+    expect(results[9]!.message).toContain("protectData: prod must be 'true'");
   });
 
   it('prod without a promoted digest: `pulumi up --stack prod` never builds, it says how to promote', () => {

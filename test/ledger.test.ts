@@ -80,6 +80,136 @@ describe('deposits (admin, idempotent by reference)', () => {
   });
 });
 
+const withdraw = (body: Record<string, unknown>, token = ADMIN_TOKEN) =>
+  call(broker.url, 'POST', '/api/admin/withdrawals', { token, body });
+
+describe('POST /api/admin/withdrawals (available → treasury, idempotent by reference)', () => {
+  it('moves available → treasury once per reference; a repeat answers the same transfer and moves nothing', async () => {
+    const s = newSigner();
+    await fund(broker.url, s.did, '1000');
+    const treasury = async () =>
+      (
+        await stack.db.query(
+          `SELECT balance_atomic::text AS b FROM ledger_accounts WHERE account = 'treasury'`,
+        )
+      ).rows[0].b as string;
+    const before = await treasury();
+    const body = { did: s.did, amount_atomic: '400', reference: `wd-${s.did.slice(-8)}` };
+    const first = await withdraw(body);
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({
+      replayed: false,
+      transfer: {
+        id: `withdrawal:${body.reference}`,
+        kind: 'withdrawal',
+        debit_account: `available:${s.did}`,
+        credit_account: 'treasury',
+        amount_atomic: '400',
+        reference: body.reference,
+      },
+      balances: { available: '600', escrow: '0', stake: '0' },
+    });
+    expect(BigInt(await treasury()) - BigInt(before)).toBe(400n);
+    const again = await withdraw(body);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual({ ...first.body, replayed: true });
+    expect((await credits(s)).available).toBe('600');
+    // Spend the rest: a repeat of the first is still that withdrawal, not an overdraft.
+    expect(
+      (await withdraw({ ...body, amount_atomic: '600', reference: `${body.reference}-rest` })).status,
+    ).toBe(201);
+    const late = await withdraw(body);
+    expect([late.status, late.body.replayed, late.body.transfer.id]).toEqual([
+      201,
+      true,
+      first.body.transfer.id,
+    ]);
+    expect((await credits(s)).available).toBe('0');
+    expect(
+      await count(`SELECT count(*) AS n FROM ledger_transfers WHERE id = $1`, [
+        `withdrawal:${body.reference}`,
+      ]),
+    ).toBe(1);
+    expect(await ledgerProblems(stack.db)).toEqual([]);
+  });
+
+  it('the same reference with another amount or DID is 409 REFERENCE_REUSED, and moves nothing', async () => {
+    const s = newSigner();
+    const other = newSigner();
+    await fund(broker.url, s.did, '1000');
+    await fund(broker.url, other.did, '1000');
+    const body = { did: s.did, amount_atomic: '100', reference: `wd-reuse-${s.did.slice(-8)}` };
+    expect((await withdraw(body)).status).toBe(201);
+    const amount = await withdraw({ ...body, amount_atomic: '101' });
+    expect([amount.status, amount.body.error]).toEqual([409, 'REFERENCE_REUSED']);
+    expect(amount.body.message).toBe(
+      `reference ${body.reference} was already used for another withdrawal (100 from available:${s.did})`,
+    );
+    const did = await withdraw({ ...body, did: other.did });
+    expect([did.status, did.body.error]).toEqual([409, 'REFERENCE_REUSED']);
+    expect([(await credits(s)).available, (await credits(other)).available]).toEqual(['900', '1000']);
+  });
+
+  it('beyond the available balance is 409 INSUFFICIENT_FUNDS (escrow and stake are not available)', async () => {
+    const client = newSigner();
+    await fund(broker.url, client.did, '1000');
+    expect((await openIntent(client, '700')).status).toBe(201);
+    const res = await withdraw({
+      did: client.did,
+      amount_atomic: '301',
+      reference: `wd-over-${client.did.slice(-8)}`,
+    });
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({
+      error: 'INSUFFICIENT_FUNDS',
+      account: `available:${client.did}`,
+      balance_atomic: '300',
+      needed_atomic: '301',
+    });
+    expect(await credits(client)).toMatchObject({ available: '300', escrow: '700' });
+    // Nothing was recorded under that reference: it can be used again for what fits.
+    const fits = await withdraw({
+      did: client.did,
+      amount_atomic: '300',
+      reference: `wd-over-${client.did.slice(-8)}`,
+    });
+    expect([fits.status, fits.body.replayed, fits.body.balances.available]).toEqual([201, false, '0']);
+  });
+
+  it('the same withdrawal sent five times at once moves the money once; every answer is that transfer', async () => {
+    const s = newSigner();
+    await fund(broker.url, s.did, '500');
+    const body = { did: s.did, amount_atomic: '500', reference: `wd-race-${s.did.slice(-8)}` };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => withdraw(body)));
+    expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(answers.filter((a) => !a.body.replayed)).toHaveLength(1);
+    expect(new Set(answers.map((a) => a.body.transfer.id))).toEqual(
+      new Set([`withdrawal:${body.reference}`]),
+    );
+    expect((await credits(s)).available).toBe('0');
+    expect(await ledgerProblems(stack.db)).toEqual([]);
+  });
+
+  it('refuses a missing admin token (401) and bad input (400), never a 500', async () => {
+    const s = newSigner();
+    const body = { did: s.did, amount_atomic: '1', reference: 'wd-bad' };
+    expect((await withdraw(body, 'wrong')).status).toBe(401);
+    for (const bad of [
+      { ...body, did: 'did:key:zNotAKey' },
+      { ...body, amount_atomic: '0' },
+      { ...body, amount_atomic: '-5' },
+      { ...body, amount_atomic: 12 },
+      { ...body, reference: 'has space' },
+      { ...body, extra: true },
+      { did: s.did, amount_atomic: '1' },
+    ]) {
+      const res = await withdraw(bad);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(res.body.error).toBe('VALIDATION_ERROR');
+    }
+  });
+});
+
 describe('intent escrow (H3: credits from nothing)', () => {
   it('refuses an intent its client cannot fund (409) and writes nothing', async () => {
     const client = newSigner();

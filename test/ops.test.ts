@@ -11,12 +11,17 @@ import { commitStackFile, rollbackSource, sourceCommit } from '../infra/ops/sour
 import { gateVerdict, loadNumbers, runVerdict, type K6Summary } from '../infra/ops/gate-verdict.js';
 import {
   afterStep,
+  HISTORY_PAGE,
   newestFirst,
-  newestVersion,
+  newestUpdateId,
   PROMOTION_STEPS,
   promotionDigest,
+  recordedSource,
   restorePlan,
   rollbackTarget,
+  updateId,
+  wholeHistory,
+  withSource,
   type HistoryEntry,
 } from '../infra/ops/history.js';
 import {
@@ -118,7 +123,8 @@ describe('rollback and promotion decisions (history recorded from a file:// back
       [2, 'update', 'succeeded', 'lane: digest 2'],
       [1, 'update', 'succeeded', 'lane: digest 1'],
     ]);
-    expect(newestVersion(history)).toBe(4);
+    // An update is named by its start time, which every backend reports.
+    expect(newestUpdateId(history)).toBe('2026-11-26T00:02:32Z');
     expect(digest(rolledBack!)).toBe(digest(first!));
     expect(digest(second!)).not.toBe(digest(first!));
   });
@@ -130,8 +136,43 @@ describe('rollback and promotion decisions (history recorded from a file:// back
   });
 
   it('to the update tagged last good when it is an older succeeded update; a tag on the current one is not trusted', () => {
+    expect(rollbackTarget(history, { lastGoodTag: updateId(second!) })).toMatchObject({
+      ok: true,
+      entry: { version: 2, message: 'lane: digest 2' },
+    });
+    expect(rollbackTarget(history, { lastGoodTag: updateId(failed!) })).toMatchObject({
+      ok: true,
+      entry: { version: 3 },
+    });
+    // A tag written before updates were named by start time still names a version.
     expect(rollbackTarget(history, { lastGoodTag: '2' })).toMatchObject({ ok: true, entry: { version: 2 } });
-    expect(rollbackTarget(history, { lastGoodTag: '4' })).toMatchObject({ ok: true, entry: { version: 3 } });
+  });
+
+  it('--to a start time names the same update whatever the window or numbering', () => {
+    expect(rollbackTarget(history, { to: updateId(first!) })).toMatchObject({
+      ok: true,
+      entry: { message: 'lane: digest 1' },
+    });
+    expect(rollbackTarget(history, { to: '2020-01-01T00:00:00Z' })).toEqual({
+      ok: false,
+      reason: 'the update started 2020-01-01T00:00:00Z is not in the stack history',
+    });
+    const twins = [first!, { ...first!, message: 'twin' }];
+    expect(rollbackTarget(twins, { to: updateId(first!) })).toEqual({
+      ok: false,
+      reason: `2 updates started ${updateId(first!)}: name one by version`,
+    });
+  });
+
+  it('reads the whole history page by page, not the CLI’s default window of 10', async () => {
+    const all = Array.from({ length: 2 * HISTORY_PAGE + 5 }, (_, i) => ({ ...first!, message: `u${i}` }));
+    const asked: string[] = [];
+    const got = await wholeHistory(async (size, page, secrets) => {
+      asked.push(`${size}/${page}/${secrets}`);
+      return all.slice((page - 1) * size, page * size);
+    });
+    expect(got.map((e) => e.message)).toEqual(all.map((e) => e.message));
+    expect(asked).toEqual([`${HISTORY_PAGE}/1/false`, `${HISTORY_PAGE}/2/false`, `${HISTORY_PAGE}/3/false`]);
   });
 
   it('--to a version: only a succeeded update', () => {
@@ -152,6 +193,7 @@ describe('rollback and promotion decisions (history recorded from a file:// back
     const plan = restorePlan(first!, second!.config!);
     expect(plan).toEqual({
       version: 1,
+      id: '2026-11-26T00:01:32Z',
       set: { 'ainp:imageDigest': digest(first!), 'ainp:logLevel': 'info' },
       remove: [],
       secretsKept: ['ainp:adminToken', 'ainp:databaseUrl', 'ainp:natsUrl', 'ainp:redisUrl'],
@@ -221,6 +263,76 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     expect(r.calls).toEqual(['rollback']);
   });
 
+  /** A prod whose `up` is refused as the Automation API refuses one on a locked stack. */
+  const locked = () =>
+    Object.assign(new Error('the stack is currently locked by 1 lock(s)'), { name: 'ConcurrentUpdateError' });
+
+  it('a locked prod at prod-up stops the promotion: no rollback (it would be refused the same way)', async () => {
+    const log: string[] = [];
+    const calls: string[] = [];
+    const outcome = await runPromotion(
+      PROMOTION_STEPS.map((s) => [
+        s,
+        async () => {
+          if (s === 'prod-up') throw locked();
+          return true;
+        },
+      ]),
+      {
+        log: (l) => void log.push(l),
+        rollbackProd: async () => void calls.push('rollback'),
+        markProdGood: async () => void calls.push('mark-good'),
+      },
+    );
+    expect(outcome).toEqual({ result: 'stopped-concurrent-update', failedStep: 'prod-up' });
+    expect(calls).toEqual([]);
+    expect(log).toContain(
+      'prod-up: the stack is locked by another update (running, or interrupted and left pending); this promotion changed nothing there and does not roll back: see docs/RUNBOOK.md, "Interrupted and concurrent updates"',
+    );
+  });
+
+  it('a rollback that fails is reported as such, not left as an unhandled rejection', async () => {
+    const log: string[] = [];
+    const outcome = await runPromotion(
+      PROMOTION_STEPS.map((s) => [s, async () => s !== 'prod-smoke']),
+      {
+        log: (l) => void log.push(l),
+        rollbackProd: () => Promise.reject(locked()),
+        markProdGood: async () => undefined,
+      },
+    );
+    expect(outcome).toEqual({ result: 'rollback-failed', failedStep: 'prod-smoke' });
+    expect(log.at(-1)).toMatch(/^promote: rolling prod back failed: the stack is locked by another update/);
+  });
+
+  it('rollback reaches a last-good update older than the newest 10 (the CLI’s default page)', async () => {
+    const calls: string[] = [];
+    const base = history.at(-1)!;
+    // Twelve succeeded updates a minute apart, newest first, as `pulumi stack history` lists them.
+    const twelve: HistoryEntry[] = Array.from({ length: 12 }, (_, i) => ({
+      ...base,
+      startTime: new Date(Date.UTC(2026, 10, 26, 1, 11 - i)).toISOString(),
+      message: `up ${12 - i} [source ${'a'.repeat(40)}]`,
+      config: { ...base.config, 'ainp:imageDigest': { value: `sha256:${String(12 - i).padStart(64, '0')}` } },
+    }));
+    const stack: RollbackStack = {
+      name: 'prod',
+      // As the CLI answers: without --page-size, the newest 10.
+      history: async (size = 10, page = 1) => twelve.slice((page - 1) * size, page * size),
+      getTag: async () => updateId(twelve[11]!),
+      getAllConfig: async () => twelve[0]!.config!,
+      setConfig: async (k, v) => void calls.push(`set ${k}=${v.value}`),
+      removeConfig: async (k) => void calls.push(`remove ${k}`),
+      up: async (o) => void calls.push(`up: ${o.message}`),
+    };
+    const plan = await rollback(stack, { dryRun: true });
+    expect(plan).toMatchObject({
+      version: 1,
+      id: '2026-11-26T01:00:00Z',
+      imageDigest: `sha256:${'1'.padStart(64, '0')}`,
+    });
+  });
+
   it('rollback applies the plan to the stack, then runs up', async () => {
     const calls: string[] = [];
     // The history the lane's rollback read: digest 2 over digest 1.
@@ -245,7 +357,9 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     expect(calls).toEqual([
       `set ainp:imageDigest=${digest1}`,
       'set ainp:logLevel=info',
-      'up: rollback to version 1',
+      expect.stringMatching(
+        /^up: rollback to version 1 of 2026-11-26T00:01:32Z \[source [0-9a-f]{40}( dirty: .*)?\]$/,
+      ),
     ]);
     calls.length = 0;
     await rollback(stack, { dryRun: true, force: true });
@@ -257,11 +371,11 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
 
   it('rollback runs the program of the recorded commit, from a git worktree it removes afterwards', async () => {
     const root = path.resolve('.');
-    const commit = (await sourceCommit(root)).replace(/-dirty$/, '');
+    const commit = (await sourceCommit(root))!.commit;
     expect(commit).toMatch(/^[0-9a-f]{40}$/);
     const withCommit: HistoryEntry[] = history.slice(2).map((e) => ({
       ...e,
-      config: { ...e.config, 'ainp:sourceCommit': { value: commit, secret: false } },
+      message: withSource(e.message!, { commit, dirty: [] }),
     }));
     const calls: string[] = [];
     let seenDir = '';
@@ -300,15 +414,14 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
       'chart true',
       `set ainp:imageDigest=${withCommit[1]!.config!['ainp:imageDigest']!.value}`,
       'set ainp:logLevel=info',
-      `set ainp:sourceCommit=${commit}`,
-      `up: rollback to version 1 (commit ${commit.slice(0, 12)})`,
+      `up: rollback to version 1 of 2026-11-26T00:01:32Z [source ${commit}]`,
     ]);
     expect(() => readFileSync(path.join(seenDir, 'package.json'))).toThrow();
     const { stdout } = await promisify(execFile)('git', ['worktree', 'list'], { cwd: root });
     expect(stdout).not.toContain(seenDir);
   });
 
-  it('promote records the digest by committing Pulumi.prod.yaml alone; sourceCommit sees a dirty tree', async () => {
+  it('promote records the digest by committing Pulumi.prod.yaml alone; sourceCommit names changed files, not stack files', async () => {
     const git = (cwd: string, ...args: string[]) => promisify(execFile)('git', args, { cwd });
     const repo = scratchDir('ainp-promote');
     await git(repo, 'init', '--quiet');
@@ -318,12 +431,14 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     writeFileSync(path.join(repo, 'other.txt'), 'one\n');
     await git(repo, 'add', '.');
     await git(repo, 'commit', '--quiet', '-m', 'init');
-    const clean = await sourceCommit(repo);
-    expect(clean).toMatch(/^[0-9a-f]{40}$/);
+    const clean = (await sourceCommit(repo))!;
+    expect(clean).toEqual({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), dirty: [] });
     const digest = `sha256:${'d'.repeat(64)}`;
+    // What setConfig and promote write: the stack file, whose config each update keeps in history.
     writeFileSync(path.join(repo, 'Pulumi.prod.yaml'), `config:\n  ainp:imageDigest: ${digest}\n`);
+    expect(await sourceCommit(repo)).toEqual(clean);
     writeFileSync(path.join(repo, 'other.txt'), 'two\n'); // an unrelated edit stays uncommitted
-    expect(await sourceCommit(repo)).toBe(`${clean}-dirty`);
+    expect(await sourceCommit(repo)).toEqual({ commit: clean.commit, dirty: ['other.txt'] });
     const commit = await commitStackFile(
       repo,
       path.join(repo, 'Pulumi.prod.yaml'),
@@ -335,17 +450,45 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     expect(status.trim()).toBe('M other.txt');
   });
 
-  it('refuses a dirty or missing source commit unless forced', () => {
-    expect(rollbackSource('a'.repeat(40), false)).toEqual({ ok: true, commit: 'a'.repeat(40) });
-    expect(rollbackSource(`${'a'.repeat(40)}-dirty`, false)).toMatchObject({
+  it('refuses a dirty or missing source commit unless forced, naming the changed files', () => {
+    const a = 'a'.repeat(40);
+    expect(rollbackSource({ commit: a, dirty: [] }, false)).toEqual({ ok: true, commit: a });
+    expect(rollbackSource({ commit: a, dirty: ['helm/values.yaml', 'infra/index.ts'] }, false)).toEqual({
       ok: false,
-      reason: expect.stringContaining('uncommitted changes'),
+      reason: `cannot restore what ran at that update: its program came from commit ${a} with uncommitted changes to helm/values.yaml, infra/index.ts; updates from a clean tree can be restored; pass --force to restore its config with today's program and chart`,
     });
-    expect(rollbackSource('', true)).toMatchObject({
+    expect(rollbackSource(undefined, true)).toMatchObject({
       ok: true,
       commit: undefined,
       warning: expect.stringContaining('--force'),
     });
+  });
+
+  it('an update records its source at the end of its message, and rollback reads it back', () => {
+    const a = 'a'.repeat(40);
+    const e = (message: string, config?: HistoryEntry['config']): HistoryEntry => ({
+      version: 0,
+      kind: 'update',
+      result: 'succeeded',
+      startTime: '2026-11-26T00:00:00Z',
+      message,
+      config,
+    });
+    const clean = withSource('promote sha256:x', { commit: a, dirty: [] });
+    expect(clean).toBe(`promote sha256:x [source ${a}]`);
+    expect(recordedSource(e(clean))).toEqual({ commit: a, dirty: [] });
+    const dirty = withSource('up', { commit: a, dirty: ['helm/values.yaml', 'infra/x.ts'] });
+    expect(dirty).toBe(`up [source ${a} dirty: helm/values.yaml, infra/x.ts]`);
+    expect(recordedSource(e(dirty))).toEqual({ commit: a, dirty: ['helm/values.yaml', 'infra/x.ts'] });
+    const many = withSource('up', { commit: a, dirty: Array.from({ length: 25 }, (_, i) => `f${i}`) });
+    expect(many).toMatch(/ f19 and 5 more\]$/);
+    // Updates from before: the commit in the config (ainp:sourceCommit), or nothing at all.
+    expect(recordedSource(e('old', { 'ainp:sourceCommit': { value: a } }))).toEqual({ commit: a, dirty: [] });
+    expect(recordedSource(e('old', { 'ainp:sourceCommit': { value: `${a}-dirty` } }))).toEqual({
+      commit: a,
+      dirty: ['(files not recorded)'],
+    });
+    expect(recordedSource(e('by hand'))).toBeUndefined();
   });
 });
 

@@ -114,6 +114,9 @@ export const envSchema = z.object({
 
   REDIS_URL: optionalUrl(['redis', 'rediss']),
   NATS_URL: optionalUrl(['nats', 'tls']),
+  // Replicas of the JetStream stream (AINP_EVENTS): 3 on a clustered NATS, so losing a server
+  // loses no event; a single server holds only 1. An existing stream is updated in place.
+  NATS_STREAM_REPLICAS: int(1, 5).default(1),
   LOCAL_SERVICES: bool.default(true),
 
   ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),

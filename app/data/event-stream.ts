@@ -6,6 +6,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from 'nats';
+import type { Logger } from 'pino';
 import type { StoredEvent } from './event-repository.js';
 import type { NatsHandle } from './nats.js';
 
@@ -18,9 +19,22 @@ const SUBJECTS = 'ainp.events.>';
 type Message = StoredEvent & { numbered?: true };
 const codec = JSONCodec<Message>();
 
+/** What the stream must be: file storage, 7 days, a 10-minute duplicate window, `replicas` copies. */
+export function streamConfig(replicas: number) {
+  return {
+    name: STREAM,
+    subjects: [SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: 7 * 24 * 3600 * 1e9,
+    duplicate_window: 10 * 60 * 1e9,
+    num_replicas: replicas,
+  };
+}
+
 /**
- * The JetStream side of the outbox: the stream AINP_EVENTS (file storage, 7 days, a 10-minute
- * duplicate window keyed by event_id) and the subject every broker process listens on.
+ * The JetStream side of the outbox: the stream AINP_EVENTS (streamConfig: its replica count from
+ * NATS_STREAM_REPLICAS) and the subject every broker process listens on.
  */
 export class EventStream {
   private sub: Subscription | undefined;
@@ -28,7 +42,10 @@ export class EventStream {
   /** The JetStream client of the current connection, made once rather than per publish. */
   private js: { nc: NatsConnection; client: JetStreamClient } | undefined;
 
-  constructor(private readonly nats: NatsHandle) {}
+  constructor(
+    private readonly nats: NatsHandle,
+    private readonly opts: { replicas?: number; logger?: Logger } = {},
+  ) {}
 
   /** True while a NATS connection is up; otherwise events go from the database to sockets. */
   get connected(): boolean {
@@ -61,20 +78,51 @@ export class EventStream {
     }
     if (this.streamReady) return subscribed;
     const jsm = await nc.jetstreamManager();
-    try {
-      await jsm.streams.info(STREAM);
-    } catch {
-      await jsm.streams.add({
-        name: STREAM,
-        subjects: [SUBJECTS],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_age: 7 * 24 * 3600 * 1e9,
-        duplicate_window: 10 * 60 * 1e9,
-      });
-    }
+    const want = streamConfig(this.opts.replicas ?? 1);
+    const info = await jsm.streams.info(STREAM).catch(() => undefined);
+    if (!info) await jsm.streams.add(want);
+    else await this.converge(jsm, info.config as unknown as Record<string, unknown>, want);
     this.streamReady = true;
     return subscribed;
+  }
+
+  /**
+   * Brings an existing stream (made by an earlier release, or with fewer replicas) to `want` in
+   * place: its messages stay. A change the server refuses or does not apply (more replicas than a
+   * single server holds, a storage type) is logged, and the stream serves on as it is.
+   */
+  private async converge(
+    jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>,
+    have: Record<string, unknown>,
+    want: ReturnType<typeof streamConfig>,
+  ): Promise<void> {
+    const differing = (config: Record<string, unknown>) =>
+      Object.entries(want)
+        .filter(([k, v]) => JSON.stringify(config[k]) !== JSON.stringify(v))
+        .map(([k]) => k);
+    const changed = differing(have);
+    if (!changed.length) return;
+    let after = have;
+    let err: string | undefined;
+    try {
+      after = (await jsm.streams.update(STREAM, { ...have, ...want })).config as unknown as Record<
+        string,
+        unknown
+      >;
+    } catch (e) {
+      err = (e as Error).message;
+    }
+    const kept = differing(after);
+    if (!kept.length)
+      return void this.opts.logger?.info({ stream: STREAM, changed }, 'jetstream stream updated in place');
+    this.opts.logger?.warn(
+      {
+        stream: STREAM,
+        changed: kept,
+        err: err ?? `the server kept ${kept.map((k) => `${k} ${JSON.stringify(after[k])}`).join(', ')}`,
+      },
+      'jetstream stream not updated; it keeps its current config',
+    );
   }
 
   /** Resolves once the server has processed everything sent so far (a new subscription included). */

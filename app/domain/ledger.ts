@@ -16,6 +16,7 @@ export const stake = (did: string) => accountOf('stake', did);
 
 export type TransferKind =
   | 'deposit'
+  | 'withdrawal'
   | 'intent_escrow'
   | 'settlement'
   | 'escrow_release'

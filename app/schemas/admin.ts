@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Address } from './common.js';
+import { DepositBody } from './pou.js';
 
 export const CreateKeyBody = z.strictObject({ name: z.string().trim().min(1).max(100), address: Address });
 export type CreateKeyInput = z.infer<typeof CreateKeyBody>;
@@ -13,3 +14,7 @@ export const ApiKey = z.object({
   revoked_at: z.string().nullable(),
 });
 export const CreatedKey = ApiKey.omit({ revoked_at: true }).extend({ key: z.string() });
+
+/** A withdrawal takes what a deposit takes: the DID, the amount and a reference naming it. */
+export const WithdrawalBody = DepositBody;
+export type WithdrawalInput = z.infer<typeof WithdrawalBody>;

@@ -4,6 +4,7 @@ import { applyTransfers, balancesOf, findTransfer, transfersOf } from '../data/l
 import { DidError, parseDidKey } from '../domain/did.js';
 import { available, type Transfer } from '../domain/ledger.js';
 import { AppError } from '../errors.js';
+import type { WithdrawalInput } from '../schemas/admin.js';
 import type { DepositInput } from '../schemas/pou.js';
 
 /**
@@ -11,7 +12,20 @@ import type { DepositInput } from '../schemas/pou.js';
  * `reference`: the same deposit sent again changes nothing and answers with the first transfer;
  * the same reference with another DID or amount is 409.
  */
-export async function deposit(ctx: AppContext, body: DepositInput) {
+export const deposit = (ctx: AppContext, body: DepositInput) => adminTransfer(ctx, 'deposit', body);
+
+/**
+ * An admin withdrawal (SPEC v3): the DID's available balance → treasury, the way money leaves the
+ * system. Idempotent by `reference` as a deposit is; more than the available balance is 409
+ * INSUFFICIENT_FUNDS.
+ */
+export const withdraw = (ctx: AppContext, body: WithdrawalInput) => adminTransfer(ctx, 'withdrawal', body);
+
+async function adminTransfer(
+  ctx: AppContext,
+  kind: 'deposit' | 'withdrawal',
+  body: DepositInput | WithdrawalInput,
+) {
   try {
     parseDidKey(body.did);
   } catch (err) {
@@ -19,30 +33,46 @@ export async function deposit(ctx: AppContext, body: DepositInput) {
       throw AppError.validation(`did ${err.message}`, [{ path: 'did', message: err.message }]);
     throw err;
   }
+  const [debit, credit] =
+    kind === 'deposit' ? ['treasury', available(body.did)] : [available(body.did), 'treasury'];
   const transfer: Transfer = {
-    id: `deposit:${body.reference}`,
-    debit: 'treasury',
-    credit: available(body.did),
+    id: `${kind}:${body.reference}`,
+    debit,
+    credit,
     amount: BigInt(body.amount_atomic),
-    kind: 'deposit',
+    kind,
     reference: body.reference,
   };
-  const applied = await withTransaction(ctx.db, (tx) => applyTransfers(tx, [transfer]));
+  // A repeat is answered from the ledger before any balance check: a withdrawal repeated after the
+  // balance was spent is still the same withdrawal, not an overdraft.
+  let applied: string[] = [];
+  if (!(await findTransfer(ctx.db, transfer.id)))
+    applied = await withTransaction(ctx.db, (tx) => applyTransfers(tx, [transfer])).catch(async (err) => {
+      // Two of the same request at once: the second waited for the first's lock and then found
+      // the balance spent by it. That is the same withdrawal, answered as a repeat.
+      if (
+        err instanceof AppError &&
+        err.code === 'INSUFFICIENT_FUNDS' &&
+        (await findTransfer(ctx.db, transfer.id))
+      )
+        return [];
+      throw err;
+    });
   const record = (await findTransfer(ctx.db, transfer.id))!;
   if (
     !applied.length &&
-    (record.credit_account !== transfer.credit || record.amount_atomic !== body.amount_atomic)
+    (record.debit_account !== transfer.debit ||
+      record.credit_account !== transfer.credit ||
+      record.amount_atomic !== body.amount_atomic)
   ) {
+    const other = kind === 'deposit' ? record.credit_account : record.debit_account;
     throw AppError.conflict(
-      `reference ${body.reference} was already used for another deposit (${record.amount_atomic} to ${record.credit_account})`,
+      `reference ${body.reference} was already used for another ${kind} (${record.amount_atomic} ${kind === 'deposit' ? 'to' : 'from'} ${other})`,
       'REFERENCE_REUSED',
     );
   }
   if (applied.length)
-    ctx.logger.info(
-      { did: body.did, amount_atomic: body.amount_atomic, reference: body.reference },
-      'deposit',
-    );
+    ctx.logger.info({ did: body.did, amount_atomic: body.amount_atomic, reference: body.reference }, kind);
   return {
     transfer: record,
     replayed: applied.length === 0,

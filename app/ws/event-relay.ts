@@ -57,7 +57,7 @@ export class EventRelay {
     /** The fallback poll; commits wake the relay at once through LISTEN/NOTIFY. */
     private readonly intervalMs = 1000,
   ) {
-    this.stream = new EventStream(ctx.nats);
+    this.stream = new EventStream(ctx.nats, { replicas: ctx.env.NATS_STREAM_REPLICAS, logger: ctx.logger });
     const url = ctx.env.DATABASE_URL;
     this.notifications = url ? new EventNotifications(url, () => void this.tick()) : undefined;
     // A disconnect or reconnect may lose events: the cache stops at once, until the next pass

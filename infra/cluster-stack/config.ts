@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, chartVersion, dnsLabel, stringMap } from '../config.js';
+import { bool, chartVersion, compareVersions, dnsLabel, stringMap } from '../config.js';
 
 /**
  * The cluster stack's configuration (project ainp-cluster, one stack per Kubernetes cluster):
@@ -9,7 +9,17 @@ import { bool, chartVersion, dnsLabel, stringMap } from '../config.js';
 export const clusterConfigSchema = z.object({
   // The CloudNativePG operator and its CRDs; false when the cluster already runs one.
   cnpgOperator: bool(true),
-  cnpgChartVersion: chartVersion('0.26.1'),
+  // Chart 0.29.x is operator 1.30 (earlier ones are end of life: chart 0.26.x was operator 1.27,
+  // unsupported since 2026-03-09). Operator 1.31 removes the Cluster's barmanObjectStore, which
+  // the app stacks' backups still use: raising this past 0.29 is the Barman Cloud plugin move
+  // (docs/RUNBOOK.md).
+  cnpgChartVersion: chartVersion('0.29.0').refine(
+    // (A value that is not x.y.z is reported by chartVersion alone.)
+    (v) =>
+      !/^[0-9]+\.[0-9]+\.[0-9]+$/.test(v) ||
+      (compareVersions(v, '0.29.0') >= 0 && compareVersions(v, '0.30.0') < 0),
+    'must be a 0.29.x version (operator 1.30): earlier charts run an operator past its end of life, and 0.30 (operator 1.31) drops the barmanObjectStore backups use',
+  ),
   // kube-prometheus-stack (it selects every monitor); false to use the cluster's own Prometheus
   // operator, found in monitoringNamespace and selecting by monitoringSelectorLabels.
   monitoringInstallStack: bool(true),

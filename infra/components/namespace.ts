@@ -1,7 +1,12 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
-export type NamespaceArgs = { name: pulumi.Input<string>; environment: string };
+export type NamespaceArgs = {
+  name: pulumi.Input<string>;
+  environment: string;
+  /** Protect the Namespace (deleting it deletes everything in it) and retain it on delete. */
+  protect: boolean;
+};
 
 /**
  * The stack's namespace. Pod Security admission enforces `baseline` (the third-party charts are
@@ -26,7 +31,7 @@ export class Namespace extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this },
+      { parent: this, protect: args.protect, retainOnDelete: args.protect },
     );
     this.name = ns.metadata.name;
     this.registerOutputs({ name: this.name });

@@ -11,6 +11,8 @@ export type NatsArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** Protect the release (it owns the volumes) and retain it on delete. */
+  protect: boolean;
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label. */
   monitorLabels: Record<string, string>;
 };
@@ -78,7 +80,7 @@ export class Nats extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [token.secret] },
+      { parent: this, dependsOn: [token.secret], protect: args.protect, retainOnDelete: args.protect },
     );
     this.url = pulumi.secret(
       pulumi.interpolate`nats://${token.value}@${NATS_RELEASE}.${args.namespace}.svc:4222`,

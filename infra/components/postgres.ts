@@ -5,6 +5,10 @@ import { generatedCredential } from './credential.js';
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
   instances: number;
+  /** PostgreSQL's max_connections (the stack config checks the pools fit in it). */
+  maxConnections: number;
+  /** Protect the Cluster (an update cannot delete or replace it) and retain it on delete. */
+  protect: boolean;
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
@@ -20,15 +24,23 @@ export type DatabaseArgs = {
   };
 };
 
-/** The PostgreSQL image CloudNativePG runs: pinned by version, never a moving tag. */
-export const POSTGRES_IMAGE = 'ghcr.io/cloudnative-pg/postgresql:16.6';
+/**
+ * The PostgreSQL image CloudNativePG runs, pinned by digest: the latest 16.x `system` image of
+ * CloudNativePG's own image catalog (cloudnative-pg/artifacts, image-catalogs/
+ * catalog-system-trixie.yaml, images.cnpg.io/date 20260831; CloudNativePG 1.30.0's source names
+ * 18.x as its default and points to these catalogs for the others). `system`, not `minimal` or
+ * `standard`: only the system images still carry the barman-cloud tools that `barmanObjectStore`
+ * backups run (see docs/RUNBOOK.md on the move to the Barman Cloud plugin).
+ */
+export const POSTGRES_IMAGE =
+  'ghcr.io/cloudnative-pg/postgresql:16.15-202608310817-system-trixie@sha256:dcaa69582efb8b9fb1de72f0b8e5d9235a7a0a49ca5f1f1a400b2824a0d1b261';
 export const CLUSTER_NAME = 'ainp-db';
 const DATABASE = 'ainp';
 const OWNER = 'ainp';
 
 /**
  * PostgreSQL: a CloudNativePG `Cluster` (the operator is the cluster stack's, see cnpg-operator.ts) with
- * a generated owner password, pod anti-affinity, a PDB, a PodMonitor, and (when configured) WAL
+ * a generated owner password, pod anti-affinity, a PDB (with replicas), a PodMonitor, and (when configured) WAL
  * archiving and a nightly base backup to object storage. `databaseUrl` is a secret.
  */
 export class Database extends pulumi.ComponentResource {
@@ -72,7 +84,10 @@ export class Database extends pulumi.ComponentResource {
       instances: args.instances,
       imageName: POSTGRES_IMAGE,
       primaryUpdateStrategy: 'unsupervised',
-      enablePDB: true,
+      // A PDB over one instance allows no eviction at all, so it would block every node drain;
+      // CloudNativePG's own advice is to turn it off for a single instance.
+      enablePDB: args.instances > 1,
+      postgresql: { parameters: { max_connections: String(args.maxConnections) } },
       storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
       bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
       affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname' },
@@ -116,7 +131,12 @@ export class Database extends pulumi.ComponentResource {
         },
         spec,
       },
-      { parent: this, dependsOn: [owner.secret, ...(backupSecret ? [backupSecret] : [])] },
+      {
+        parent: this,
+        dependsOn: [owner.secret, ...(backupSecret ? [backupSecret] : [])],
+        protect: args.protect,
+        retainOnDelete: args.protect,
+      },
     );
 
     if (args.podMonitor) {

@@ -4,6 +4,8 @@ import { releaseChart, type ChartRef } from '../charts.js';
 import { generatedCredential } from './credential.js';
 
 export type ValkeyArgs = {
+  /** Protect the release (it owns the volume) and retain it on delete. */
+  protect: boolean;
   namespace: pulumi.Input<string>;
   chart: ChartRef;
   /** 0: one standalone server; N: a primary and N replicas (with a PDB). */
@@ -115,7 +117,7 @@ export class Valkey extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [credential.secret] },
+      { parent: this, dependsOn: [credential.secret], protect: args.protect, retainOnDelete: args.protect },
     );
     // The chart's own PDB stays off (see above): this is the only one.
     if (replicated)

@@ -13,16 +13,10 @@ import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
 import { healthOf } from './health.js';
-import {
-  LAST_GOOD_TAG,
-  newestVersion,
-  promotionDigest,
-  type HistoryEntry,
-  type StepName,
-} from './history.js';
+import { LAST_GOOD_TAG, newestUpdateId, promotionDigest, type StepName } from './history.js';
 import { runPromotion } from './promotion.js';
 import { ROOT, runK6 } from './k6.js';
-import { print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
+import { historyOf, print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
 import { realRollback, rollback } from './rollback.js';
 import { commitStackFile } from './source.js';
 
@@ -112,13 +106,19 @@ async function main() {
     // Automatic: an update without a recorded commit still gets its config back (--force).
     rollbackProd: async () => void (await rollback(prod, { force: true, ...realRollback('prod') })),
     markProdGood: async () => {
-      // The whole history: a self-managed backend numbers no update, so the number is its position.
-      const version = newestVersion((await prod.history()) as HistoryEntry[]);
-      if (version !== undefined) await prod.setTag(LAST_GOOD_TAG, String(version));
-      console.log(`promote: done; prod version ${version} tagged ${LAST_GOOD_TAG}`);
+      // Named by its start time: a self-managed backend numbers no update.
+      const id = newestUpdateId(await historyOf(prod));
+      if (id !== undefined) await prod.setTag(LAST_GOOD_TAG, id);
+      console.log(`promote: done; prod's update of ${id} tagged ${LAST_GOOD_TAG}`);
     },
   });
-  if (outcome.result !== 'done') process.exit(1);
+  if (outcome.result !== 'done') {
+    if (promoted && outcome.result !== 'rolled-back')
+      console.error(
+        `promote: Pulumi.prod.yaml in this working copy now names ${promoted}; check it out again (git checkout -- Pulumi.prod.yaml) unless prod runs it`,
+      );
+    process.exit(1);
+  }
   // setConfig wrote the digest into the operator's working copy only: make it durable.
   const file = path.join(workDir(), 'Pulumi.prod.yaml');
   try {

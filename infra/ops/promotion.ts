@@ -5,7 +5,22 @@ import { afterStep, type StepName } from './history.js';
  * untouched on an early failure, roll prod back on a late one, mark prod good at the end. The
  * steps and hooks are passed in, so tests drive it with stand-ins; promote.ts passes the real ones.
  */
-export type Outcome = { result: 'done' | 'stopped-prod-untouched' | 'rolled-back'; failedStep?: StepName };
+export type Outcome = {
+  result: 'done' | 'stopped-prod-untouched' | 'stopped-concurrent-update' | 'rolled-back' | 'rollback-failed';
+  failedStep?: StepName;
+};
+
+/**
+ * The engine refused the update because the stack is locked: another update is running, or an
+ * interrupted one left its lock (the Automation API's ConcurrentUpdateError). Nothing was changed
+ * by this run, and a rollback would be refused the same way.
+ */
+export const isConcurrentUpdate = (err: unknown) =>
+  (err as Error | undefined)?.name === 'ConcurrentUpdateError';
+
+export const CONCURRENT_HELP =
+  'the stack is locked by another update (running, or interrupted and left pending); this promotion changed ' +
+  'nothing there and does not roll back: see docs/RUNBOOK.md, "Interrupted and concurrent updates"';
 
 export async function runPromotion(
   steps: [StepName, () => Promise<boolean>][],
@@ -13,10 +28,13 @@ export async function runPromotion(
 ): Promise<Outcome> {
   for (const [name, step] of steps) {
     hooks.log(`== ${name}`);
+    let concurrent = false;
     const ok = await step().catch((err: Error) => {
-      hooks.log(`${name}: ${err.message}`);
+      concurrent = isConcurrentUpdate(err);
+      hooks.log(`${name}: ${concurrent ? CONCURRENT_HELP : err.message}`);
       return false;
     });
+    if (concurrent) return { result: 'stopped-concurrent-update', failedStep: name };
     const next = afterStep(name, ok);
     if (next === 'continue') continue;
     if (next === 'done') {
@@ -28,7 +46,15 @@ export async function runPromotion(
       return { result: 'stopped-prod-untouched', failedStep: name };
     }
     hooks.log(`promote: ${name} failed after prod changed; rolling prod back`);
-    await hooks.rollbackProd();
+    try {
+      await hooks.rollbackProd();
+    } catch (err) {
+      const why = isConcurrentUpdate(err) ? CONCURRENT_HELP : (err as Error).message;
+      hooks.log(
+        `promote: rolling prod back failed: ${why}; roll back by hand (npm run rollback -- --stack prod)`,
+      );
+      return { result: 'rollback-failed', failedStep: name };
+    }
     return { result: 'rolled-back', failedStep: name };
   }
   throw new Error('promotion steps ended before prod-smoke');

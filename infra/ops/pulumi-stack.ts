@@ -2,10 +2,10 @@ import { LocalWorkspace, type Stack, type UpOptions } from '@pulumi/pulumi/autom
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CLUSTER_PROJECT } from '../cluster-stack/program.js';
-import { PROJECT } from './history.js';
+import { PROJECT, wholeHistory, withSource } from './history.js';
 import { policyPacks } from './policy-packs.js';
 import { ROOT } from './k6.js';
-import { sourceCommit } from './source.js';
+import { sourceCommit, type Source } from './source.js';
 
 /**
  * The thin Automation API layer (it drives the `pulumi` CLI, which must be installed and logged in
@@ -41,15 +41,27 @@ export async function selectStack(name: string, programRoot?: string): Promise<S
 
 /**
  * `up` as every ops command runs it: with the project's policy packs (a violation fails it), and
- * first recording in the stack's config which commit the program and chart come from
- * (ainp:sourceCommit, kept in the update's history), so a rollback can bring back that code and
- * not only that config.
+ * the commit the program and chart come from (with the files that differed from it) at the end of
+ * the update's message, where the history keeps it, so a rollback can bring back that code and not
+ * only that config. Not in the stack's config: that is the tracked Pulumi.<stack>.yaml, and
+ * writing it made every later update's tree dirty.
  */
-export async function upRecorded(stack: Stack, opts: UpOptions & { commit?: string } = {}) {
-  const { commit, ...up } = opts;
-  await stack.setConfig(`${PROJECT}:sourceCommit`, { value: commit ?? (await sourceCommit(ROOT)) });
-  return stack.up({ ...up, policyPacks: [...(up.policyPacks ?? []), ...(await policyPacks())] });
+export async function upRecorded(
+  stack: Pick<Stack, 'up'>,
+  opts: UpOptions & { source?: Source; root?: string } = {},
+) {
+  const { source, root, ...up } = opts;
+  const recorded = source ?? (await sourceCommit(root ?? ROOT));
+  return stack.up({
+    ...up,
+    message: withSource(up.message ?? 'up', recorded),
+    policyPacks: [...(up.policyPacks ?? []), ...(await policyPacks())],
+  });
 }
+
+/** The stack's whole update history (every page; `stack.history()` alone gives the newest 10). */
+export const historyOf = (stack: Pick<Stack, 'history'>) =>
+  wholeHistory((size, page, secrets) => stack.history(size, page, secrets));
 
 /** The cluster stack's program (project ainp-cluster), also run inline. */
 export const clusterProgram = async () => (await import('../cluster-stack/program.js')).deployCluster();

@@ -1,31 +1,33 @@
 /**
- * `npm run rollback -- --stack prod [--to VERSION] [--dry-run] [--force]`: reads the stack's history,
- * picks the update to return to (the given version, else the last good one), and brings back what
- * ran then: the program and chart of the commit that update recorded (ainp:sourceCommit), checked
- * out in a temporary git worktree, with that update's plain config (the image digest and every
- * value the chart got from it), then runs `up`. An update without a clean recorded commit is refused
- * unless --force, which restores its config with today's program and chart.
+ * `npm run rollback -- --stack prod [--to VERSION|START-TIME] [--dry-run] [--force]`: reads the
+ * stack's whole history, picks the update to return to (the given one, else the last good one),
+ * and brings back what ran then: the program and chart of the commit that update recorded (at the
+ * end of its message), checked out in a temporary git worktree, with that update's plain config
+ * (the image digest and every value the chart got from it), then runs `up`. An update without a
+ * clean recorded commit is refused unless --force, which restores its config with today's program
+ * and chart.
  */
 import { flags } from './args.js';
 import {
   LAST_GOOD_TAG,
-  PROJECT,
+  recordedSource,
   restorePlan,
   rollbackTarget,
-  type HistoryEntry,
+  wholeHistory,
+  withSource,
   type RestorePlan,
 } from './history.js';
 import { ROOT } from './k6.js';
 import { policyPacks } from './policy-packs.js';
 import { print, selectStack } from './pulumi-stack.js';
-import { checkoutCommit, rollbackSource } from './source.js';
+import { checkoutCommit, rollbackSource, sourceCommit } from './source.js';
 
-const USAGE = 'npm run rollback -- --stack NAME [--to VERSION] [--dry-run] [--force]';
+const USAGE = 'npm run rollback -- --stack NAME [--to VERSION|START-TIME] [--dry-run] [--force]';
 
 /** The part of an Automation API `Stack` rollback uses (tests pass an in-memory one). */
 export type RollbackStack = {
   name: string;
-  history(): Promise<unknown[]>;
+  history(pageSize?: number, page?: number, showSecrets?: boolean): Promise<unknown[]>;
   getTag(key: string): Promise<string>;
   getAllConfig(): Promise<Record<string, { value: string; secret?: boolean }>>;
   setConfig(key: string, value: { value: string }): Promise<void>;
@@ -34,7 +36,8 @@ export type RollbackStack = {
 };
 
 export type RollbackOptions = {
-  to?: number;
+  /** A version number as `pulumi stack history` lists it, or the update's start time. */
+  to?: number | string;
   dryRun?: boolean;
   force?: boolean;
   /** The git work tree the recorded commit is checked out from (default: this repository). */
@@ -46,19 +49,19 @@ export type RollbackOptions = {
 };
 
 export async function rollback(stack: RollbackStack, opts: RollbackOptions = {}): Promise<RestorePlan> {
-  const history = (await stack.history()) as HistoryEntry[];
+  const history = await wholeHistory((size, page, secrets) => stack.history(size, page, secrets));
   const target = rollbackTarget(history, {
     to: opts.to,
     lastGoodTag: await stack.getTag(LAST_GOOD_TAG).catch(() => undefined),
   });
   if (!target.ok) throw new Error(`cannot roll back ${stack.name}: ${target.reason}`);
-  const source = rollbackSource(target.entry.config?.[`${PROJECT}:sourceCommit`]?.value, opts.force ?? false);
+  const source = rollbackSource(recordedSource(target.entry), opts.force ?? false);
   if (!source.ok)
     throw new Error(`cannot roll back ${stack.name} to version ${target.entry.version}: ${source.reason}`);
   if (source.warning) console.warn(source.warning);
   const plan = restorePlan(target.entry, await stack.getAllConfig());
   console.log(
-    `rollback ${stack.name} to version ${plan.version} (image ${plan.imageDigest ?? 'built at that update'}, ` +
+    `rollback ${stack.name} to version ${plan.version} of ${plan.id} (image ${plan.imageDigest ?? 'built at that update'}, ` +
       `program and chart ${source.commit ? `of commit ${source.commit}` : 'of today'}):\n` +
       Object.entries(plan.set)
         .map(([k, v]) => `  set ${k} = ${v}`)
@@ -69,13 +72,16 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
         .join('\n'),
   );
   if (opts.dryRun) return plan;
+  const root = opts.root ?? ROOT;
   const checkout =
-    source.commit && opts.withProgramAt ? await checkoutCommit(opts.root ?? ROOT, source.commit) : undefined;
+    source.commit && opts.withProgramAt ? await checkoutCommit(root, source.commit) : undefined;
   try {
     const runner = checkout ? await opts.withProgramAt!(checkout.dir) : stack;
     for (const [k, v] of Object.entries(plan.set)) await runner.setConfig(k, { value: v });
     for (const k of plan.remove) await runner.removeConfig(k);
-    const message = `rollback to version ${plan.version}${source.commit ? ` (commit ${source.commit.slice(0, 12)})` : ''}`;
+    // This update records what it runs too: the restored commit, or today's tree under --force.
+    const ran = checkout ? { commit: source.commit!, dirty: [] } : await sourceCommit(root);
+    const message = withSource(`rollback to version ${plan.version} of ${plan.id}`, ran);
     await runner.up({ onOutput: print, message, policyPacks: (await opts.policyPacks?.()) ?? [] });
   } finally {
     await checkout?.remove();
@@ -100,13 +106,15 @@ async function main() {
     },
     USAGE,
   );
-  if (!f.stack || (f.to !== undefined && !/^[0-9]+$/.test(f.to))) {
-    process.stderr.write(`--stack is required and --to must be a version number\nusage: ${USAGE}\n`);
+  if (!f.stack || (f.to !== undefined && !/^([0-9]+|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.test(f.to))) {
+    process.stderr.write(
+      `--stack is required and --to must be a version number or a start time (2026-01-31T12:00:00Z)\nusage: ${USAGE}\n`,
+    );
     process.exit(2);
   }
   try {
     await rollback(await selectStack(f.stack), {
-      to: f.to ? Number(f.to) : undefined,
+      to: f.to && /^[0-9]+$/.test(f.to) ? Number(f.to) : f.to,
       dryRun: f['dry-run'],
       force: f.force,
       ...realRollback(f.stack),

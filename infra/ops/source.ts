@@ -8,37 +8,53 @@ const exec = promisify(execFile);
 const git = async (cwd: string, ...args: string[]) =>
   (await exec('git', args, { cwd, maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
 
+/** What an update's program and chart came from: a commit, and the tracked files that differed from it. */
+export type Source = { commit: string; dirty: string[] };
+
 /**
- * The commit the program and chart in `root` come from: HEAD, with `-dirty` when tracked files
- * differ from it (what ran is then not exactly any commit). Empty when `root` is not a git work tree.
+ * Stack files (Pulumi.<stack>.yaml, here and in infra/cluster-stack): the ops commands write them
+ * (`setConfig`, the promoted digest, secrets an operator set) and each update keeps its own config
+ * in the stack history, which rollback restores from there. They say nothing about the program.
  */
-export async function sourceCommit(root: string): Promise<string> {
+const STACK_FILE = /(^|\/)Pulumi\.[^/]+\.yaml$/;
+
+/**
+ * The commit the program and chart in `root` come from: HEAD, and the tracked files other than
+ * stack files that differ from it (what ran is then not exactly any commit). Undefined when `root`
+ * is not a git work tree.
+ */
+export async function sourceCommit(root: string): Promise<Source | undefined> {
   try {
-    const head = await git(root, 'rev-parse', 'HEAD');
-    const dirty = await git(root, 'status', '--porcelain', '--untracked-files=no');
-    return dirty ? `${head}-dirty` : head;
+    const commit = await git(root, 'rev-parse', 'HEAD');
+    // Staged and unstaged changes of tracked files (untracked files are not part of any commit).
+    const changed = await git(root, 'diff', '--name-only', '--no-renames', 'HEAD');
+    const dirty = changed.split('\n').filter((file) => file && !STACK_FILE.test(file));
+    return { commit, dirty };
   } catch {
-    return '';
+    return undefined;
   }
 }
 
 /**
- * Whether rollback may bring back an update from its recorded commit. Without a commit (an update
+ * Whether rollback may bring back an update from its recorded source. Without a commit (an update
  * made before commits were recorded, or outside the ops commands) or with a dirty one, the program
  * that ran cannot be restored exactly: refused unless `force`, which then uses today's program.
  */
 export function rollbackSource(
-  commit: string | undefined,
+  source: Source | undefined,
   force: boolean,
 ): { ok: true; commit: string | undefined; warning?: string } | { ok: false; reason: string } {
-  if (commit && /^[0-9a-f]{40}$/.test(commit)) return { ok: true, commit };
-  const why = commit
-    ? `its program came from a working tree with uncommitted changes (${commit})`
-    : 'it has no recorded source commit (ainp:sourceCommit)';
+  if (source && /^[0-9a-f]{40}$/.test(source.commit) && !source.dirty.length)
+    return { ok: true, commit: source.commit };
+  const why = source
+    ? `its program came from commit ${source.commit} with uncommitted changes to ${source.dirty.join(', ')}`
+    : 'it has no recorded source commit';
+  // Dirty: the next update made from a clean tree can be restored; nothing can bring these back.
+  const hint = source ? 'updates from a clean tree can be restored; ' : '';
   if (!force)
     return {
       ok: false,
-      reason: `cannot restore what ran at that update: ${why}; pass --force to restore its config with today's program and chart`,
+      reason: `cannot restore what ran at that update: ${why}; ${hint}pass --force to restore its config with today's program and chart`,
     };
   return { ok: true, commit: undefined, warning: `--force: ${why}; using today's program and chart` };
 }

@@ -17,7 +17,8 @@ import { parse } from 'yaml';
 import { ROOT, startControlPlane, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { ENV_SECRET } from '../../infra/components/broker.js';
 import { gateJobManifests } from '../../infra/ops/gate-job.js';
-import { createOrSelectClusterStack, createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
+import { LAST_GOOD_TAG, recordedSource, updateId, type HistoryEntry } from '../../infra/ops/history.js';
+import { createOrSelectClusterStack, createOrSelectStack, historyOf } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
 import { recordFixtures } from './record.js';
@@ -292,9 +293,11 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
     // These updates were made in-process, without a recorded commit: refused unless --force.
     const refused = await npmRun('rollback', ['--stack', 'local']);
     expect(refused.code).toBe(1);
-    expect(refused.out).toContain('it has no recorded source commit (ainp:sourceCommit); pass --force');
+    expect(refused.out).toContain('it has no recorded source commit; pass --force');
     const r = await timed('rollback', () => npmRun('rollback', ['--stack', 'local', '--force']));
-    expect(r.out).toContain(`rollback local to version 1 (image ${DIGEST_1}, program and chart of today)`);
+    expect(r.out).toMatch(
+      new RegExp(`rollback local to version 1 of \\S+Z \\(image ${DIGEST_1}, program and chart of today\\)`),
+    );
     expect(r.out).toContain(`set ainp:imageDigest = ${DIGEST_1}`);
     // The history holds Pulumi.yaml's defaults too: logLevel is set back to its default, not removed.
     expect(r.out).toContain('set ainp:logLevel = info');
@@ -304,7 +307,7 @@ describe('a second digest, then npm run rollback -- --stack local', () => {
     expect((await stack.getConfig('ainp:imageDigest')).value).toBe(DIGEST_1);
     const history = await stack.history();
     expect(history.map((h) => h.message)).toEqual([
-      'rollback to version 1',
+      expect.stringMatching(/^rollback to version 1 of \S+Z \[source [0-9a-f]{40}( dirty: .*)?\]$/),
       'lane: digest 2',
       'lane: digest 1',
     ]);
@@ -336,6 +339,22 @@ describe('what the API server and the program refuse', () => {
     expect(newest).toMatchObject({ kind: 'update', result: 'failed', message: 'lane: k above m' });
     expect(await deploymentImage()).toBe(`${REPO}@${DIGEST_1}`);
     if (process.env.RECORD_FIXTURES) await recordFixtures.history(work, 'local');
+  });
+
+  it('a namespace change on the deployed stack is refused (its last outputs, read by the program)', async () => {
+    await stack.setConfig('ainp:namespace', { value: 'ainp-local-moved' });
+    try {
+      const err = await stack.preview().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toContain(
+        'namespace: stack local runs in ainp-local; moving it to ainp-local-moved would delete ainp-local',
+      );
+    } finally {
+      await stack.setConfig('ainp:namespace', { value: NS });
+    }
+    expect((await kubectlJson('get', 'namespace', NS)).status.phase).toBe('Active');
   });
 
   it('accepts the staging and prod stacks’ CloudNativePG objects and PodMonitors under the real CRD schemas', async () => {
@@ -399,32 +418,55 @@ describe('what the API server and the program refuse', () => {
 /**
  * SPEC 11, "rollback restores what ran": a chart change is undone by a rollback, because the update
  * rolled back to recorded its commit (`npm run up` does) and rollback checks that commit out in a
- * temporary worktree and runs its program and chart. Runs from a clone of this repository's HEAD,
- * where the change is committed; the stack, its backend and its config are the lane's.
+ * temporary worktree and runs its program and chart. Run as an operator runs them: `npm run` from
+ * the root of a clone of this repository's HEAD (where the change is committed), whose tracked
+ * Pulumi.local.yaml holds the stack's secrets as `pulumi config set --secret` leaves them; the
+ * stack and its backend are the lane's. Ten updates lie between the update rolled back to and the
+ * rollback, past the page of 10 that `pulumi stack history` shows by default.
  */
 describe('a chart change, then npm run rollback brings back the recorded commit', () => {
   let clone: string;
   let commitA: string;
+  let commitB: string;
   const CHANGE = `${RELEASE}-lane-chart-change`;
   const git = async (...args: string[]) => (await exec('git', args, { cwd: clone })).stdout.trim();
-  const ops = (script: string, args: string[]) =>
-    captured(process.execPath, ['--import', 'tsx', path.join(clone, 'infra/ops', script), ...args], clone);
+  /** `npm run <script>` from the clone's root, with no AINP_PULUMI_WORKDIR: the repository is the work dir. */
+  const ops = (script: string, args: string[]) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.AINP_PULUMI_WORKDIR;
+    return exec('npm', ['run', '--silent', script, '--', ...args], {
+      cwd: clone,
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 600_000,
+    }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  };
   const configMaps = async () =>
     (await kubectlJson<{ items: { metadata: { name: string } }[] }>('-n', NS, 'get', 'configmaps')).items.map(
       (c) => c.metadata.name,
     );
+  const newest = async () => (await historyOf(stack))[0]!;
 
-  it('npm run up records commit A, then commit B (a ConfigMap added to the chart) is deployed', async () => {
+  it('npm run up from the repository root records commit A, then commit B, both clean', async () => {
     clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-clone-')), 'src');
     await exec('git', ['clone', '--quiet', ROOT, clone]);
     for (const d of ['node_modules', '.tools']) symlinkSync(path.join(ROOT, d), path.join(clone, d));
+    // The operator's stack file: the stack's secrets (and their salt) set with `pulumi config set`.
+    copyFileSync(path.join(work, 'Pulumi.local.yaml'), path.join(clone, 'Pulumi.local.yaml'));
     commitA = await git('rev-parse', 'HEAD');
     const a = await timed('npm run up (commit A)', () =>
-      ops('up.ts', ['--stack', 'local', '--message', 'lane: commit A']),
+      ops('up', ['--stack', 'local', '--message', 'lane: commit A']),
     );
     expect(a.code, a.out).toBe(0);
-    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(commitA);
+    const upA = await newest();
+    expect(upA.message).toBe(`lane: commit A [source ${commitA}]`);
+    expect(recordedSource(upA as HistoryEntry)).toEqual({ commit: commitA, dirty: [] });
     expect(await configMaps()).not.toContain(CHANGE);
+    // Promotion tags the update that passed its checks by its start time.
+    await stack.setTag(LAST_GOOD_TAG, updateId(upA as HistoryEntry));
 
     writeFileSync(
       path.join(clone, 'helm/templates/lane-chart-change.yaml'),
@@ -441,25 +483,40 @@ describe('a chart change, then npm run rollback brings back the recorded commit'
       '-m',
       'lane: chart change',
     );
+    commitB = await git('rev-parse', 'HEAD');
     const b = await timed('npm run up (commit B)', () =>
-      ops('up.ts', ['--stack', 'local', '--message', 'lane: commit B']),
+      ops('up', ['--stack', 'local', '--message', 'lane: commit B']),
     );
     expect(b.code, b.out).toBe(0);
-    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(await git('rev-parse', 'HEAD'));
+    // The second up from the same tree is not "-dirty": nothing but the stack file differs.
+    expect((await newest()).message).toBe(`lane: commit B [source ${commitB}]`);
+    expect(await git('status', '--porcelain', '--untracked-files=no')).toBe('M Pulumi.local.yaml');
     expect(await configMaps()).toContain(CHANGE);
   });
 
-  it('rollback runs commit A’s program and chart: the ConfigMap is gone', async () => {
-    const r = await timed('rollback (commit A)', () => ops('rollback.ts', ['--stack', 'local']));
+  it('the update tagged last good drops out of the CLI’s default page of 10 history entries', async () => {
+    // Nine more updates of commit B (each recorded clean), so commit A's is the 11th newest.
+    for (let i = 0; i < 9; i++) {
+      const r = await ops('up', ['--stack', 'local', '--message', `lane: commit B again ${i}`]);
+      expect(r.code, r.out).toBe(0);
+    }
+    const page = await stack.history();
+    expect(page).toHaveLength(10);
+    expect(page.map((e) => e.message)).not.toContain(`lane: commit A [source ${commitA}]`);
+    const all = await historyOf(stack);
+    expect(all.length).toBeGreaterThan(10);
+    expect(all.findIndex((e) => e.message === `lane: commit A [source ${commitA}]`)).toBe(10);
+    expect(all[0]!.message).toBe(`lane: commit B again 8 [source ${commitB}]`);
+  });
+
+  it('rollback finds it in the whole history and runs commit A’s program and chart: the ConfigMap is gone', async () => {
+    const r = await timed('rollback (commit A)', () => ops('rollback', ['--stack', 'local']));
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain(`program and chart of commit ${commitA}`);
     expect(await configMaps()).not.toContain(CHANGE);
-    expect((await stack.getConfig('ainp:sourceCommit')).value).toBe(commitA);
-    const [newest] = await stack.history();
-    expect(newest).toMatchObject({
-      result: 'succeeded',
-      message: expect.stringContaining(`(commit ${commitA.slice(0, 12)})`),
-    });
+    const rolled = await newest();
+    expect(rolled).toMatchObject({ kind: 'update', result: 'succeeded' });
+    expect(rolled.message).toMatch(new RegExp(`^rollback to version \\d+ of \\S+Z \\[source ${commitA}\\]$`));
     // The temporary worktree is gone again.
     expect(await git('worktree', 'list')).not.toContain('ainp-rollback-');
     rmSync(path.dirname(clone), { recursive: true, force: true });

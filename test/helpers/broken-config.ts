@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { deployCluster } from '../../infra/cluster-stack/program.js';
 import { deploy } from '../../infra/program.js';
-import { mockNewResource } from './pulumi.js';
+import { mockNewResource, previousOutputs } from './pulumi.js';
 
 /** `project` ainp-cluster runs the cluster stack's program instead of the app's. */
 type Case = {
@@ -14,6 +14,8 @@ type Case = {
   config: Record<string, string>;
   secrets: Record<string, string>;
   project?: 'ainp' | 'ainp-cluster';
+  /** The namespace the stack's last update deployed to (its own output), if it had one. */
+  previousNamespace?: string;
 };
 process.on('unhandledRejection', () => undefined);
 
@@ -26,7 +28,11 @@ for (const c of JSON.parse(process.env.BROKEN_CASES ?? '[]') as Case[]) {
     c.project ?? 'ainp',
     c.stack,
     false,
+    'organization',
   );
+  previousOutputs.clear();
+  if (c.previousNamespace)
+    previousOutputs.set(`organization/ainp/${c.stack}`, { namespace: c.previousNamespace });
   const secrets = Object.fromEntries(Object.entries(c.secrets).map(([k, v]) => [`ainp:${k}`, v]));
   pulumi.runtime.setAllConfig({ ...c.config, ...secrets }, Object.keys(secrets));
   let result: { failed: boolean; resourceError: boolean; message: string };

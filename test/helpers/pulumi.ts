@@ -17,6 +17,8 @@ export type Captured = {
   parent: string | undefined;
   /** The resource option: a delete only forgets the resource. */
   retainOnDelete: boolean;
+  /** The resource option: an update that would delete or replace it fails. */
+  protect: boolean;
 };
 
 export const PROJECT = 'ainp';
@@ -73,13 +75,20 @@ export const clusterStacks = new Map<string, Record<string, unknown>>(
 );
 
 /** What the mocked engine returns for a new resource: its inputs, plus what providers compute. */
+/** The outputs an app stack's last update left (`organization/ainp/<stack>`), as a test declares them. */
+export const previousOutputs = new Map<string, Record<string, unknown>>();
+
 export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
   const state: Record<string, unknown> = { ...args.inputs };
   if (args.type === 'random:index/randomPassword:RandomPassword') state.result = mockSecret(args.name);
   // A StackReference reads another stack's outputs: here, the cluster stacks a test declares.
   if (args.type === 'pulumi:pulumi:StackReference') {
     const name = String(args.inputs.name);
-    const outputs = clusterStacks.get(name);
+    // The program reads its own stack's last outputs too: none unless a test declared some.
+    const outputs =
+      clusterStacks.get(name) ??
+      previousOutputs.get(name) ??
+      (name.startsWith(`organization/${PROJECT}/`) ? {} : undefined);
     if (!outputs) throw new Error(`no stack ${name} in the mocked backend`);
     state.outputs = outputs;
     state.secretOutputNames = [];
@@ -108,6 +117,7 @@ export async function runProgram(
     project,
     stack,
     false,
+    'organization',
   );
   const all: Record<string, string> = {};
   for (const [k, v] of Object.entries({
@@ -165,6 +175,7 @@ function installCapture(): void {
           dependsOn: dependsOn.map((d) => names.get(d) ?? '?'),
           parent: parent ? names.get(parent) : undefined,
           retainOnDelete: args.opts.retainOnDelete === true,
+          protect: args.opts.protect === true,
         };
       })(),
     );

@@ -1,11 +1,11 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { ApiKey, CreatedKey, CreateKeyBody } from '../../schemas/admin.js';
+import { ApiKey, CreatedKey, CreateKeyBody, WithdrawalBody } from '../../schemas/admin.js';
 import { IdParams, Pagination } from '../../schemas/common.js';
 import { DepositBody, SlashBody } from '../../schemas/pou.js';
 import { createApiKey, listKeys, revokeKey } from '../../services/api-keys-service.js';
-import { deposit } from '../../services/ledger-service.js';
+import { deposit, withdraw } from '../../services/ledger-service.js';
 import { slash } from '../../services/reputation-service.js';
 import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
 import { errorResponse, jsonContent } from '../openapi.js';
@@ -94,6 +94,27 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       },
     },
     ({ body }) => deposit(ctx, body),
+  );
+  defineRoute(
+    routes,
+    {
+      method: 'post',
+      path: '/withdrawals',
+      summary:
+        "Withdraw funds: the DID's available balance → treasury, idempotent by reference (the same reference with another DID or amount is 409)",
+      auth: 'admin',
+      limit: 'admin',
+      body: WithdrawalBody,
+      responses: {
+        201: jsonContent(
+          z.object({ transfer: z.object({ id: z.string() }).loose(), replayed: z.boolean() }).loose(),
+        ),
+        409: errorResponse(
+          'More than the available balance (INSUFFICIENT_FUNDS), or the reference already used for another withdrawal (REFERENCE_REUSED)',
+        ),
+      },
+    },
+    ({ body }) => withdraw(ctx, body),
   );
   return routes.router;
 }
