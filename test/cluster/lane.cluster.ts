@@ -494,6 +494,27 @@ describe('a chart change, then npm run rollback brings back the recorded commit'
     expect(await configMaps()).toContain(CHANGE);
   });
 
+  it('npm run preview shows what an up would change, with the policy packs, and records no update', async () => {
+    const before = (await historyOf(stack)).length;
+    const same = await timed('npm run preview (no change)', () => ops('preview', ['--stack', 'local']));
+    expect(same.code, same.out).toBe(0);
+    expect(same.out).toMatch(/preview of stack local: same \d+$/m);
+    // An uncommitted chart change: the preview names the update, and nothing is deployed.
+    writeFileSync(
+      path.join(clone, 'helm/templates/lane-chart-change.yaml'),
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-lane-chart-change\ndata:\n  change: C\n`,
+    );
+    try {
+      const changed = await ops('preview', ['--stack', 'local']);
+      expect(changed.code, changed.out).toBe(0);
+      expect(changed.out).toMatch(/preview of stack local: .*update 1/);
+    } finally {
+      await git('checkout', '--', 'helm/templates/lane-chart-change.yaml');
+    }
+    expect((await historyOf(stack)).length).toBe(before);
+    expect(await configMaps()).toContain(CHANGE);
+  });
+
   it('the update tagged last good drops out of the CLI’s default page of 10 history entries', async () => {
     // Nine more updates of commit B (each recorded clean), so commit A's is the 11th newest.
     for (let i = 0; i < 9; i++) {
