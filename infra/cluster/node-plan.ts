@@ -1,0 +1,332 @@
+/**
+ * The lane's real node as data: containerd's config, the CNI conflist, the kubelet's and
+ * kube-proxy's configs and flags, the iptables fence and the iptables clean-up. Pure (no files, no
+ * processes), so what keeps pod traffic on this machine is tested without starting anything;
+ * node.ts carries it out.
+ *
+ * Why the node runs in the host's network namespace: the API server listens on 127.0.0.1 only, and
+ * the kubelet, kube-proxy and containerd must reach it; a node in a namespace of its own would need
+ * the API server on a routed address too. Instead the pods are the fenced side. Each pod gets the
+ * network namespace containerd makes for it, joined to the lane's bridge, with routes only to the
+ * pod range, the service range and the node's address: no default route, so nothing a pod sends
+ * has a way off the machine. Forwarding must be on for Services (the CNI bridge turns it on), so a
+ * fence (fenceRules) drops whatever is forwarded from or to the pod range unless both ends are
+ * inside it, and host packets to a service address no endpoint took (those would otherwise follow
+ * the host's default route). down() removes all of it and puts the sysctls back.
+ */
+import type { ProcessSpec } from './plan.js';
+
+export const NODE_NAME = 'ainp-node';
+/** The node's InternalIP: on a dummy interface of the lane's, so it exists before any pod does. */
+export const NODE_IP = '10.250.255.1';
+export const POD_CIDR = '10.250.0.0/24';
+export const POD_GATEWAY = '10.250.0.1';
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const BRIDGE = 'ainp-br0';
+export const DUMMY = 'ainp-node0';
+export const FENCE_CHAIN = 'AINP-NODE-FENCE';
+export const CLUSTER_DOMAIN = 'cluster.local';
+/** Only pods that tolerate it run on the real node: the kwok lane's Deployments stay on kwok. */
+export const NODE_TAINT = { key: 'ainp.dev/real-node', value: 'true', effect: 'NoSchedule' } as const;
+export const NODE_LABEL = { key: 'type', value: 'real' } as const;
+/** The sysctls the node changes (ip_forward by the CNI bridge); down() writes the old values back. */
+export const SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/bridge/bridge-nf-call-iptables'];
+
+export type NodePorts = {
+  kubelet: number;
+  kubeletHealthz: number;
+  proxyHealthz: number;
+  proxyMetrics: number;
+};
+export type Images = { pause: string; busybox: string };
+
+export const nodePaths = (dir: string) => ({
+  root: `${dir}/node`,
+  containerdConfig: `${dir}/node/containerd.toml`,
+  containerdRoot: `${dir}/node/containerd/root`,
+  containerdState: `${dir}/node/containerd/state`,
+  containerdSock: `${dir}/node/containerd/containerd.sock`,
+  cniConfDir: `${dir}/node/cni/net.d`,
+  cniIpam: `${dir}/node/cni/ipam`,
+  kubeletRoot: `${dir}/node/kubelet`,
+  kubeletConfig: `${dir}/node/kubelet.yaml`,
+  kubeletKubeconfig: `${dir}/node/kubelet.kubeconfig`,
+  proxyConfig: `${dir}/node/kube-proxy.yaml`,
+  proxyKubeconfig: `${dir}/node/kube-proxy.kubeconfig`,
+  corefile: `${dir}/node/Corefile`,
+  corednsKubeconfig: `${dir}/node/coredns.kubeconfig`,
+  resolvConf: `${dir}/node/resolv.conf`,
+  podLogs: `${dir}/node/pod-logs`,
+  volumePlugins: `${dir}/node/volume-plugins`,
+  sysctls: `${dir}/node/sysctls.json`,
+  kubeletCert: `${dir}/pki/kubelet.crt`,
+  kubeletKey: `${dir}/pki/kubelet.key`,
+  kubeletClientCert: `${dir}/pki/kubelet-client.crt`,
+  kubeletClientKey: `${dir}/pki/kubelet-client.key`,
+  proxyCert: `${dir}/pki/kube-proxy.crt`,
+  proxyKey: `${dir}/pki/kube-proxy.key`,
+  corednsCert: `${dir}/pki/coredns.crt`,
+  corednsKey: `${dir}/pki/coredns.key`,
+});
+
+/** containerd 1.6 (config version 2): everything under the lane's folder, its own socket. */
+export function containerdConfig(dir: string, images: Images): string {
+  const p = nodePaths(dir);
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return [
+    'version = 2',
+    `root = "${p.containerdRoot}"`,
+    `state = "${p.containerdState}"`,
+    // Snapshotters this machine cannot use would only log errors at every start.
+    'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+    '[grpc]',
+    `  address = "${p.containerdSock}"`,
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = "${p.root}/containerd/opt"`,
+    `[${cri}]`,
+    `  sandbox_image = "${images.pause}"`,
+    // This machine refuses a negative oom_score_adj even to root, and the kubelet asks -998 for
+    // every sandbox: without this runc fails with "can't get final child's PID from pipe: EOF".
+    '  restrict_oom_score_adj = true',
+    // Pod network namespaces under the lane's folder, not /var/run/netns.
+    '  netns_mounts_under_state_dir = true',
+    '  stream_server_address = "127.0.0.1"',
+    '  stream_server_port = "0"',
+    `[${cri}.containerd]`,
+    '  snapshotter = "overlayfs"',
+    '  default_runtime_name = "runc"',
+    `[${cri}.containerd.runtimes.runc]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    `[${cri}.containerd.runtimes.runc.options]`,
+    '  SystemdCgroup = false',
+    `[${cri}.cni]`,
+    '  bin_dir = "/usr/lib/cni"',
+    `  conf_dir = "${p.cniConfDir}"`,
+    '  max_conf_num = 1',
+    '',
+  ].join('\n');
+}
+
+/**
+ * A bridge with host-local addresses. No default route in the pods: only the pod range (on the
+ * bridge), the service range and the node's address go through the gateway. ipMasq off: nothing is
+ * NATed towards the outside because nothing may go there.
+ */
+export function cniConflist(dir: string) {
+  return {
+    cniVersion: '1.0.0',
+    name: 'ainp-node',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: BRIDGE,
+        isGateway: true,
+        isDefaultGateway: false,
+        ipMasq: false,
+        hairpinMode: true,
+        ipam: {
+          type: 'host-local',
+          dataDir: nodePaths(dir).cniIpam,
+          ranges: [[{ subnet: POD_CIDR, gateway: POD_GATEWAY }]],
+          routes: [{ dst: SERVICE_CIDR }, { dst: `${NODE_IP}/32` }],
+        },
+      },
+    ],
+  };
+}
+
+const caPath = (dir: string) => `${dir}/pki/ca.crt`;
+
+/** A kubeconfig (JSON) for a client certificate of the lane's CA. */
+export function certKubeconfig(server: string, caFile: string, cert: string, key: string, user: string) {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'ainp-local', cluster: { server, 'certificate-authority': caFile } }],
+    users: [{ name: user, user: { 'client-certificate': cert, 'client-key': key } }],
+    contexts: [{ name: 'ainp-local', context: { cluster: 'ainp-local', user } }],
+    'current-context': 'ainp-local',
+  });
+}
+
+/**
+ * The kubelet: serving certificate from the lane's CA for the node's address, no anonymous access,
+ * every request authorized by the API server (webhook), cgroupfs (no systemd here), no swap check
+ * (there is none to fail on, but the check reads files this microVM may lack). Eviction and image
+ * GC thresholds are set so a full shared disk does not evict the lane's pods or delete its images,
+ * which no registry could bring back.
+ */
+export function kubeletConfig(dir: string, ports: NodePorts) {
+  const p = nodePaths(dir);
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    address: NODE_IP,
+    port: ports.kubelet,
+    readOnlyPort: 0,
+    healthzBindAddress: '127.0.0.1',
+    healthzPort: ports.kubeletHealthz,
+    tlsCertFile: p.kubeletCert,
+    tlsPrivateKeyFile: p.kubeletKey,
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: caPath(dir) },
+    },
+    authorization: { mode: 'Webhook' },
+    cgroupDriver: 'cgroupfs',
+    failSwapOn: false,
+    failCgroupV1: false,
+    containerRuntimeEndpoint: `unix://${p.containerdSock}`,
+    registerWithTaints: [NODE_TAINT],
+    resolvConf: p.resolvConf,
+    clusterDNS: [NODE_IP],
+    clusterDomain: CLUSTER_DOMAIN,
+    podLogsDir: p.podLogs,
+    volumePluginDir: p.volumePlugins,
+    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    maxPods: 20,
+    serializeImagePulls: false,
+  };
+}
+
+/** kube-proxy in iptables mode, node ports on the node's address only, conntrack sysctls untouched. */
+export function kubeProxyConfig(dir: string, ports: NodePorts) {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: nodePaths(dir).proxyKubeconfig },
+    hostnameOverride: NODE_NAME,
+    mode: 'iptables',
+    clusterCIDR: POD_CIDR,
+    detectLocalMode: 'ClusterCIDR',
+    healthzBindAddress: `127.0.0.1:${ports.proxyHealthz}`,
+    metricsBindAddress: `127.0.0.1:${ports.proxyMetrics}`,
+    nodePortAddresses: [`${NODE_IP}/32`],
+    // Off: localhost node ports need route_localnet=1, one more sysctl to change and restore.
+    iptables: { localhostNodePorts: false, masqueradeAll: false },
+    // 0 leaves the machine's conntrack sysctls as they are.
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+  };
+}
+
+/** The user CoreDNS's client certificate names; node.ts grants it read access to what it serves. */
+export const COREDNS_USER = 'ainp:coredns';
+
+/**
+ * CoreDNS on the host, on the node's address (the pods' only name server, clusterDNS above): the
+ * cluster domain and reverse lookups from the API server, and no forwarder, so a name outside the
+ * cluster is refused here instead of being asked of a server elsewhere.
+ */
+export function corefile(dir: string): string {
+  const p = nodePaths(dir);
+  return [
+    `${CLUSTER_DOMAIN}:53 in-addr.arpa:53 {`,
+    `  bind ${NODE_IP}`,
+    '  errors',
+    `  kubernetes ${CLUSTER_DOMAIN} in-addr.arpa {`,
+    `    kubeconfig ${p.corednsKubeconfig} ainp-local`,
+    '    pods disabled',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** containerd, then the kubelet (which needs its socket), then kube-proxy and CoreDNS. */
+export function nodeProcessSpecs(dir: string, bin: string): ProcessSpec[] {
+  const p = nodePaths(dir);
+  return [
+    {
+      name: 'containerd',
+      command: 'containerd',
+      args: ['--config', p.containerdConfig, '--log-level', 'warn'],
+    },
+    {
+      name: 'kubelet',
+      command: `${bin}/kubelet`,
+      args: [
+        `--config=${p.kubeletConfig}`,
+        `--kubeconfig=${p.kubeletKubeconfig}`,
+        `--root-dir=${p.kubeletRoot}`,
+        `--hostname-override=${NODE_NAME}`,
+        `--node-ip=${NODE_IP}`,
+        `--node-labels=${NODE_LABEL.key}=${NODE_LABEL.value}`,
+        '--v=1',
+      ],
+    },
+    { name: 'kube-proxy', command: `${bin}/kube-proxy`, args: [`--config=${p.proxyConfig}`, '--v=1'] },
+    { name: 'coredns', command: `${bin}/coredns`, args: ['-conf', p.corefile, '-dns.port', '53'] },
+  ];
+}
+
+/**
+ * The fence, as `iptables` argument lists: one chain, in two tables. In mangle it is hooked first
+ * into FORWARD: pod-range packets pass only between two pod addresses (a Service's DNAT happened in
+ * PREROUTING, so its packets already carry the pod's address), anything else from or to the pod
+ * range is dropped. mangle, not filter, because kube-proxy prepends its own FORWARD chain to filter,
+ * which ACCEPTs established and marked packets before any rule of ours could see them; mangle runs
+ * before filter and kube-proxy leaves it alone. In filter it is hooked into OUTPUT for service
+ * addresses: one still unNATed there has no endpoint (nat OUTPUT ran first), so drop it rather than
+ * let it follow the default route.
+ */
+export function fenceRules(): string[][] {
+  const c = FENCE_CHAIN;
+  const chain = (t: string) => [
+    ['-t', t, '-N', c],
+    ['-t', t, '-A', c, '-s', POD_CIDR, '-d', POD_CIDR, '-j', 'RETURN'],
+    ['-t', t, '-A', c, '-s', POD_CIDR, '-j', 'DROP'],
+    ['-t', t, '-A', c, '-d', POD_CIDR, '-j', 'DROP'],
+    ['-t', t, '-A', c, '-d', SERVICE_CIDR, '-j', 'DROP'],
+  ];
+  return [
+    ...chain('mangle'),
+    ['-t', 'mangle', '-I', 'FORWARD', '1', '-j', c],
+    ...chain('filter'),
+    ['-t', 'filter', '-I', 'OUTPUT', '1', '-d', SERVICE_CIDR, '-j', c],
+  ];
+}
+
+/** Chains the node's processes and the fence create (kubelet, kube-proxy: KUBE-*; ours: AINP-*). */
+const OURS = /^(KUBE-|AINP-)/;
+
+/**
+ * From `iptables-save` (or ip6tables-save) output, the commands that remove every rule jumping to
+ * a KUBE-* or AINP-* chain from a built-in chain, then flush and delete those chains, table by table.
+ */
+export function iptablesCleanup(save: string): string[][] {
+  const cmds: string[][] = [];
+  let table = '';
+  const chains: string[] = [];
+  const flushTable = () => {
+    for (const c of chains) cmds.push(['-t', table, '-F', c]);
+    for (const c of chains) cmds.push(['-t', table, '-X', c]);
+    chains.length = 0;
+  };
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+    } else if (line.startsWith(':')) {
+      const name = line.slice(1).split(' ')[0]!;
+      if (OURS.test(name)) chains.push(name);
+    } else if (line.startsWith('-A ')) {
+      const words = splitRule(line);
+      const chain = words[1]!;
+      const target = words[words.indexOf('-j') + 1] ?? '';
+      if (!OURS.test(chain) && OURS.test(target) && words.includes('-j'))
+        cmds.push(['-t', table, '-D', ...words.slice(1)]);
+    } else if (line.trim() === 'COMMIT') {
+      flushTable();
+    }
+  }
+  return cmds;
+}
+
+/** iptables-save quotes comments with spaces: split on spaces outside double quotes, unquoted. */
+function splitRule(line: string): string[] {
+  return (line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []).map((w) =>
+    w.startsWith('"') ? w.slice(1, -1).replace(/\\"/g, '"') : w,
+  );
+}
