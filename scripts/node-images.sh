@@ -3,7 +3,7 @@
 # layer each holding Debian's busybox-static (scripts/install-deps.sh node), pushed to OCI archives
 # that infra/cluster/node.ts imports into the node's containerd (`ctr images import`).
 #   pause     the pod sandbox: a shell that sleeps until it is told to stop
-#   busybox   the test image: sh, httpd, wget, nslookup, ip ... (busybox applets)
+#   busybox   the test image: sh, httpd, nc, nslookup, ip ... (busybox applets; its wget segfaults)
 # Each archive is kept in $AINP_TOOLS_CACHE/images under a hash of this script and the busybox
 # package version, so it is built once per machine. Prints one line per image: name ref archive.
 set -euo pipefail
@@ -16,7 +16,10 @@ mkdir -p "$CACHE"
 build() { # name archive entrypoint-json
   local name=$1 archive=$2 entrypoint=$3 work ctr started=$SECONDS
   work=$(mktemp -d)
-  # Storage of its own (vfs: plain folders, no mounts), removed afterwards: nothing outside $work.
+  # Storage of its own (vfs: plain folders, no mounts), removed afterwards, and its network config
+  # folder too (buildah creates /etc/cni/net.d otherwise): nothing outside $work.
+  printf '[network]\nnetwork_config_dir = "%s"\n' "$work/cni" >"$work/containers.conf"
+  export CONTAINERS_CONF="$work/containers.conf"
   local b=(buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs)
   mkdir -p "$work/rootfs/bin" "$work/rootfs/www" "$work/rootfs/tmp" "$work/rootfs/etc"
   cp "$BUSYBOX" "$work/rootfs/bin/busybox"

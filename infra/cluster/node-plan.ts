@@ -17,13 +17,17 @@
 import type { ProcessSpec } from './plan.js';
 
 export const NODE_NAME = 'ainp-node';
-/** The node's InternalIP: on a dummy interface of the lane's, so it exists before any pod does. */
+/**
+ * The node's InternalIP: on one end of a veth pair of the lane's (NODE_LINK, peer NODE_LINK_PEER),
+ * so it exists before any pod does. Not a dummy link: this kernel has no dummy driver.
+ */
 export const NODE_IP = '10.250.255.1';
 export const POD_CIDR = '10.250.0.0/24';
 export const POD_GATEWAY = '10.250.0.1';
 export const SERVICE_CIDR = '10.96.0.0/16';
 export const BRIDGE = 'ainp-br0';
-export const DUMMY = 'ainp-node0';
+export const NODE_LINK = 'ainp-node0';
+export const NODE_LINK_PEER = 'ainp-node1';
 export const FENCE_CHAIN = 'AINP-NODE-FENCE';
 export const CLUSTER_DOMAIN = 'cluster.local';
 /** Only pods that tolerate it run on the real node: the kwok lane's Deployments stay on kwok. */
@@ -31,6 +35,13 @@ export const NODE_TAINT = { key: 'ainp.dev/real-node', value: 'true', effect: 'N
 export const NODE_LABEL = { key: 'type', value: 'real' } as const;
 /** The sysctls the node changes (ip_forward by the CNI bridge); down() writes the old values back. */
 export const SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/bridge/bridge-nf-call-iptables'];
+
+/**
+ * Folders outside the lane's own that containerd 1.6, its CNI library and the kubelet create at
+ * fixed paths whatever they are configured with (shim sockets, the CNI result cache, the kubelet's
+ * device-plugin socket and container log links). The ones missing before `up` are removed by `down`.
+ */
+export const HOST_PATHS = ['/run/containerd', '/var/lib/cni', '/var/lib/kubelet', '/var/log/containers'];
 
 export type NodePorts = {
   kubelet: number;
@@ -99,6 +110,7 @@ export function containerdConfig(dir: string, images: Images): string {
     '  runtime_type = "io.containerd.runc.v2"',
     `[${cri}.containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
+    `  Root = "${p.root}/runc"`,
     `[${cri}.cni]`,
     '  bin_dir = "/usr/lib/cni"',
     `  conf_dir = "${p.cniConfDir}"`,

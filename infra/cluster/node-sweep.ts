@@ -9,13 +9,14 @@ import {
   readFileSync,
   readlinkSync,
   rmdirSync,
+  rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { alive, signalGroup, sleep, waitFor } from './control-plane.js';
 import type { NodeState } from './node.js';
-import { BRIDGE, DUMMY, iptablesCleanup, NODE_NAME } from './node-plan.js';
+import { BRIDGE, NODE_LINK, iptablesCleanup, NODE_NAME } from './node-plan.js';
 
 const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
@@ -81,7 +82,7 @@ export function sweepNode(dir: string, node: NodeState) {
   for (const m of mountsUnder(dir)) quietly(() => sh('umount', [m]));
   // Lazily what was still busy: it goes when its last user does, and no longer shows as mounted.
   for (const m of mountsUnder(dir)) quietly(() => sh('umount', ['-l', m]));
-  for (const link of [BRIDGE, DUMMY])
+  for (const link of [BRIDGE, NODE_LINK])
     if (existsSync(`/sys/class/net/${link}`)) quietly(() => sh('ip', ['link', 'delete', link]));
   for (const [save, cmd] of [
     ['iptables-save', 'iptables'],
@@ -98,6 +99,7 @@ export function sweepNode(dir: string, node: NodeState) {
   }
   for (const [file, value] of Object.entries(node.sysctls)) quietly(() => writeFileSync(file, `${value}\n`));
   for (const link of containerLogLinks(dir)) quietly(() => unlinkSync(link));
+  for (const made of node.madePaths) quietly(() => rmSync(made, { recursive: true, force: true }));
 }
 
 /**

@@ -16,8 +16,10 @@ import {
   certKubeconfig,
   cniConflist,
   containerdConfig,
-  DUMMY,
+  NODE_LINK,
+  NODE_LINK_PEER,
   fenceRules,
+  HOST_PATHS,
   kubeletConfig,
   kubeProxyConfig,
   NODE_IP,
@@ -35,6 +37,8 @@ const run = promisify(execFile);
 export type NodeState = {
   processes: { name: string; pid: number }[];
   sysctls: Record<string, string>;
+  /** The HOST_PATHS that did not exist before the node started: down removes them. */
+  madePaths: string[];
   images: Images;
   ports: NodePorts;
 };
@@ -146,13 +150,19 @@ export async function startNode(o: {
       throw new Error(`${tool} is not built: run scripts/tools.sh cluster (looked in ${o.bin})`);
   for (const tool of ['containerd', 'ctr', 'runc', 'buildah', 'iptables-save', 'conntrack'])
     if (!commandExists(tool)) throw new Error(`${tool} is missing: run scripts/install-deps.sh node`);
-  if (existsSync(`/sys/class/net/${DUMMY}`))
+  if (existsSync(`/sys/class/net/${NODE_LINK}`))
     throw new Error(
-      `${DUMMY} exists: another lane's real node is up on this machine (npm run cluster -- down)`,
+      `${NODE_LINK} exists: another lane's real node is up on this machine (npm run cluster -- down)`,
     );
   const p = nodePaths(o.dir);
   const images = buildImages();
-  const node: NodeState = { processes: [], sysctls: readSysctls(), images, ports: o.ports };
+  const node: NodeState = {
+    processes: [],
+    sysctls: readSysctls(),
+    madePaths: HOST_PATHS.filter((f) => !existsSync(f)),
+    images,
+    ports: o.ports,
+  };
   o.save(node);
   for (const d of [p.cniConfDir, p.cniIpam, p.kubeletRoot, p.podLogs, p.volumePlugins])
     mkdirSync(d, { recursive: true });
@@ -177,9 +187,9 @@ export async function startNode(o: {
   // Pods (ClusterFirst) get CoreDNS on the node's address (clusterDNS).
   writeFileSync(p.resolvConf, '# the lane node has no upstream name server\noptions ndots:1\n');
 
-  sh('ip', ['link', 'add', DUMMY, 'type', 'dummy']);
-  sh('ip', ['addr', 'add', `${NODE_IP}/32`, 'dev', DUMMY]);
-  sh('ip', ['link', 'set', DUMMY, 'up']);
+  sh('ip', ['link', 'add', NODE_LINK, 'type', 'veth', 'peer', 'name', NODE_LINK_PEER]);
+  sh('ip', ['addr', 'add', `${NODE_IP}/32`, 'dev', NODE_LINK]);
+  for (const link of [NODE_LINK, NODE_LINK_PEER]) sh('ip', ['link', 'set', link, 'up']);
   for (const rule of fenceRules()) sh('iptables', rule);
 
   const [containerd, kubelet, proxy, coredns] = nodeProcessSpecs(o.dir, o.bin);

@@ -9,8 +9,9 @@ import { containerLogLinks, mountsUnder } from '../../infra/cluster/node-sweep.j
 import {
   BRIDGE,
   CLUSTER_DOMAIN,
-  DUMMY,
+  NODE_LINK,
   FENCE_CHAIN,
+  HOST_PATHS,
   NODE_IP,
   NODE_NAME,
   NODE_TAINT,
@@ -32,7 +33,7 @@ import { nodeLeftovers, processesIn } from '../../scripts/leftovers.js';
  */
 const NS = 'node-lane';
 let cp: ControlPlane;
-let before: { sysctls: Record<string, string>; leftovers: string[] };
+let before: { sysctls: Record<string, string>; leftovers: string[]; absent: string[] };
 const times: Record<string, number> = {};
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
@@ -107,7 +108,11 @@ function kubeletGet(pathname: string, cert?: { cert: string; key: string }) {
 }
 
 beforeAll(async () => {
-  before = { sysctls: readSysctls(), leftovers: nodeLeftovers() };
+  before = {
+    sysctls: readSysctls(),
+    leftovers: nodeLeftovers(),
+    absent: HOST_PATHS.filter((f) => !existsSync(f)),
+  };
   const t = Date.now();
   cp = await startControlPlane({ node: true, crds: false, pointer: process.env.AINP_CLUSTER_STATE });
   times['control plane and real node up'] = (Date.now() - t) / 1000;
@@ -238,21 +243,15 @@ describe('a pod on the real node', () => {
     await waitFor('pod client Ready', 60_000, async () =>
       ready(await kubectlJson<Pod>('-n', NS, 'get', 'pod', 'client')) ? true : undefined,
     );
-    const body = await waitFor(
+    // nc, not wget: Debian's busybox-static wget segfaults (exit 139), on the host as well.
+    const get = `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${svc.spec.clusterIP} 80`;
+    const response = await waitFor(
       'the Service to answer from pod client',
       60_000,
-      async () =>
-        (await exec(
-          'client',
-          'wget',
-          '-q',
-          '-T',
-          '3',
-          '-O',
-          '-',
-          `http://${svc.spec.clusterIP}/index.html`,
-        )) || undefined,
+      async () => (await exec('client', 'sh', '-c', get)) || undefined,
     );
+    expect(response).toMatch(/^HTTP\/1\.[01] 200 OK\r\n/);
+    const body = response.split('\r\n\r\n')[1];
     expect(body).toBe('ainp busybox image\n');
     expect(sh('iptables-save', ['-t', 'nat'])).toContain(
       `-d ${svc.spec.clusterIP}/32 -p tcp -m comment --comment "${NS}/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-`,
@@ -288,9 +287,10 @@ describe('npm run cluster -- down (cp.stop) after the real node', () => {
     expect(existsSync(dir)).toBe(false);
     expect(existsSync(nodePaths(dir).root)).toBe(false);
     expect(
-      readdirSync('/sys/class/net').filter((l) => l === BRIDGE || l === DUMMY || l.startsWith('ainp-')),
+      readdirSync('/sys/class/net').filter((l) => l === BRIDGE || l === NODE_LINK || l.startsWith('ainp-')),
     ).toEqual([]);
     expect(nodeLeftovers()).toEqual([]);
     expect(readSysctls()).toEqual(before.sysctls);
+    expect(HOST_PATHS.filter((f) => existsSync(f) && before.absent.includes(f))).toEqual([]);
   });
 });
