@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   cniConflist,
@@ -109,43 +111,42 @@ describe('the real node plan', () => {
   });
 
   it('cleans up from iptables-save: jumps out of built-in chains, then flush and delete, per table', () => {
-    // What the fence alone looks like to iptables-save (`iptables -t mangle -S` shape after fenceRules).
-    const save = [
-      '*mangle',
-      ':PREROUTING ACCEPT [0:0]',
-      ':FORWARD ACCEPT [0:0]',
-      `:${FENCE_CHAIN} - [0:0]`,
-      `-A FORWARD -j ${FENCE_CHAIN}`,
-      `-A ${FENCE_CHAIN} -s ${POD_CIDR} -j DROP`,
-      'COMMIT',
-      '*filter',
-      ':INPUT ACCEPT [0:0]',
-      ':KUBE-FIREWALL - [0:0]',
-      ':OTHER - [0:0]',
-      '-A INPUT -j KUBE-FIREWALL',
-      '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
-      '-A INPUT -j OTHER',
-      'COMMIT',
-    ].join('\n');
-    expect(iptablesCleanup(save)).toEqual([
-      ['-t', 'mangle', '-D', 'FORWARD', '-j', FENCE_CHAIN],
-      ['-t', 'mangle', '-F', FENCE_CHAIN],
-      ['-t', 'mangle', '-X', FENCE_CHAIN],
-      ['-t', 'filter', '-D', 'INPUT', '-j', 'KUBE-FIREWALL'],
-      [
-        '-t',
-        'filter',
-        '-D',
-        'INPUT',
-        '-m',
-        'comment',
-        '--comment',
-        'kubernetes health check service ports',
-        '-j',
-        'KUBE-NODEPORTS',
-      ],
-      ['-t', 'filter', '-F', 'KUBE-FIREWALL'],
-      ['-t', 'filter', '-X', 'KUBE-FIREWALL'],
+    // Recorded with the real node up (node.cluster.ts, RECORD_FIXTURES=1): kubelet, kube-proxy, fence.
+    const save = readFileSync(
+      path.join(import.meta.dirname, 'fixtures/iptables/node-up.iptables-save'),
+      'utf8',
+    );
+    const cmds = iptablesCleanup(save);
+    const tables = ['mangle', 'filter', 'nat'];
+    for (const table of tables) {
+      const section = save.split(`*${table}\n`)[1]!.split('COMMIT')[0]!;
+      const ours = [...section.matchAll(/^:((?:KUBE|AINP)-\S+)/gm)].map((m) => m[1]!);
+      const jumps = [...section.matchAll(/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) (.*)$/gm)]
+        .filter((m) => / -j (KUBE|AINP)-/.test(m[0]))
+        .map((m) => m[1]!);
+      const mine = cmds.filter((c) => c[1] === table);
+      expect(ours.length).toBeGreaterThan(0);
+      // Each jump from a built-in chain is deleted before any chain is flushed, then each is deleted.
+      expect(mine.filter((c) => c[2] === '-D').map((c) => c[3])).toEqual(jumps);
+      expect(mine.filter((c) => c[2] === '-F').map((c) => c[3])).toEqual(ours);
+      expect(mine.filter((c) => c[2] === '-X').map((c) => c[3])).toEqual(ours);
+      const order = mine.map((c) => c[2]);
+      expect(order.lastIndexOf('-D')).toBeLessThan(order.indexOf('-F'));
+    }
+    expect(cmds).toContainEqual(['-t', 'mangle', '-D', 'FORWARD', '-j', FENCE_CHAIN]);
+    // A quoted comment comes back as one argument, without its quotes.
+    expect(cmds).toContainEqual(['-t', 'filter', '-D', 'INPUT', '-j', 'KUBE-FIREWALL']);
+    expect(cmds).toContainEqual([
+      '-t',
+      'filter',
+      '-D',
+      'INPUT',
+      '-m',
+      'comment',
+      '--comment',
+      'kubernetes health check service ports',
+      '-j',
+      'KUBE-NODEPORTS',
     ]);
   });
 });

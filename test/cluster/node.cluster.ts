@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
+import { ROOT, startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { lookup } from '../../infra/cluster/node.js';
 import { containerLogLinks, mountsUnder } from '../../infra/cluster/node-sweep.js';
 import {
@@ -32,6 +32,7 @@ import { nodeLeftovers, processesIn } from '../../scripts/leftovers.js';
  * leaves nothing behind. Needs root and scripts/install-deps.sh node.
  */
 const NS = 'node-lane';
+const FIXTURES = path.join(ROOT, 'test/fixtures/iptables');
 let cp: ControlPlane;
 let before: { sysctls: Record<string, string>; leftovers: string[]; absent: string[] };
 const times: Record<string, number> = {};
@@ -272,6 +273,15 @@ describe('a pod on the real node', () => {
 
   it('while the node is up forwarding is on, which is why the fence is there', () => {
     expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe('1');
+    // What the kubelet, kube-proxy and the fence put in iptables, for iptablesCleanup's unit test.
+    if (process.env.RECORD_FIXTURES) {
+      mkdirSync(FIXTURES, { recursive: true });
+      const counters = /\[\d+:\d+\]/g; // packet counts and dates change every run
+      const save = sh('iptables-save', [])
+        .replace(counters, '[0:0]')
+        .replace(/^# .*\n/gm, '');
+      writeFileSync(path.join(FIXTURES, 'node-up.iptables-save'), save);
+    }
   });
 });
 
