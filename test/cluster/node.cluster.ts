@@ -202,6 +202,14 @@ describe('a pod on the real node', () => {
     );
   });
 
+  it('has no IPv6 way out either: link-local and multicast routes only, host forwarding off', async () => {
+    const routes = (await exec('web', 'ip', '-6', 'route')).trim().split('\n').filter(Boolean);
+    expect(routes.length).toBeGreaterThan(0);
+    for (const r of routes)
+      expect([r, /^(fe80::|ff00::|multicast ff00::|local )/.test(r.trim())]).toEqual([r, true]);
+    expect(readFileSync('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8').trim()).toBe('0');
+  });
+
   it('answers kubectl port-forward on loopback', async () => {
     const pf = spawn(path.join(cp.bin, 'kubectl'), [
       '--kubeconfig',
