@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -145,6 +145,20 @@ describe('the real node', () => {
     expect(await kubeletGet('/pods')).toBe(401);
     const crt = (f: string) => readFileSync(`${cp.dir}/pki/apiserver-kubelet-client.${f}`);
     expect(await kubeletGet('/pods', { cert: crt('crt').toString(), key: crt('key').toString() })).toBe(200);
+  });
+
+  it('the kubelet’s own identity may not touch another node or list secrets (Node authorizer, NodeRestriction)', async () => {
+    const asNode = (...args: string[]) =>
+      new Promise<string>((resolve) =>
+        execFile(
+          path.join(cp.bin, 'kubectl'),
+          ['--kubeconfig', nodePaths(cp.dir).kubeletKubeconfig, ...args],
+          (err, stdout, stderr) => resolve(err ? `error: ${stderr}` : stdout),
+        ),
+      );
+    expect(await asNode('get', 'node', NODE_NAME, '-o', 'name')).toBe(`node/${NODE_NAME}\n`);
+    expect(await asNode('label', 'node', 'kwok-node-0', 'ainp.dev/probe=1')).toMatch(/^error: .*forbidden/s);
+    expect(await asNode('get', 'secrets', '-A')).toMatch(/^error: .*forbidden/s);
   });
 
   it('fences pod traffic: the fence chain first in mangle FORWARD, service addresses in OUTPUT', () => {
