@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh node   also the cluster lane's real node (infra/cluster/node.ts):
 #                                  containerd, runc, the CNI plugins, buildah (its images),
 #                                  iptables and conntrack (kube-proxy), busybox-static (the images'
-#                                  only binary), each pinned to the version the lane was run with.
+#                                  only binary), socat (the node's way to the API server), each
+#                                  pinned to the version the lane was run with.
 set -euo pipefail
 NODE_PACKAGES=(
   containerd=1.6.20~ds1-1+deb12u3
@@ -15,6 +16,7 @@ NODE_PACKAGES=(
   iptables=1.8.9-2
   conntrack=1:1.4.7-1+b2
   busybox-static=1:1.35.0-4+deb12u1+b1
+  socat=1.7.4.4-2
 )
 missing=()
 command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || missing+=(redis-server)

@@ -91,6 +91,8 @@ export function nodeLeftovers(): string[] {
         found.push(`${save}: chain ${line.slice(1).split(' ')[0]} in ${table}`);
     }
   }
+  // The real node's network namespace (infra/cluster/node-plan.ts NODE_NETNS).
+  if (existsSync('/run/netns/ainp-node')) found.push('netns ainp-node');
   if (existsSync('/sys/fs/cgroup'))
     for (const h of readdirSync('/sys/fs/cgroup'))
       if (existsSync(`/sys/fs/cgroup/${h}/kubepods`)) found.push(`cgroup /sys/fs/cgroup/${h}/kubepods`);

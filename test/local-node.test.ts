@@ -12,13 +12,20 @@ import {
   NODE_IP,
   NODE_NAME,
   nodeProcessSpecs,
+  nodeServer,
   POD_CIDR,
   SERVICE_CIDR,
 } from '../infra/cluster/node-plan.js';
 
 /** The cluster lane's real node as a plan (infra/cluster/node-plan.ts): what keeps it fenced in. */
 const dir = '/tmp/c';
-const ports = { kubelet: 20250, kubeletHealthz: 20248, proxyHealthz: 20256, proxyMetrics: 20249 };
+const ports = {
+  kubelet: 20250,
+  kubeletHealthz: 20248,
+  proxyHealthz: 20256,
+  proxyMetrics: 20249,
+  apiProxy: 20443,
+};
 const images = { pause: 'localhost/ainp/pause:abc', busybox: 'localhost/ainp/busybox:abc' };
 
 const ip = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
@@ -73,11 +80,30 @@ describe('the real node plan', () => {
     expect([k.cgroupDriver, k.failSwapOn]).toEqual(['cgroupfs', false]);
     expect(k.containerRuntimeEndpoint).toBe(`unix://${dir}/node/containerd/containerd.sock`);
     expect(k.resolvConf.startsWith(`${dir}/`)).toBe(true);
-    const kubelet = nodeProcessSpecs(dir, '/b').find((s) => s.name === 'kubelet')!;
-    expect(kubelet.command).toBe('/b/kubelet');
+    const kubelet = nodeProcessSpecs(dir, '/b', ports, 6443).find((s) => s.name === 'kubelet')!;
+    expect(kubelet.command).toBe('nsenter');
+    expect(kubelet.args.slice(0, 3)).toEqual(['--net=/run/netns/ainp-node', '--', '/b/kubelet']);
     expect(kubelet.args).toEqual(
       expect.arrayContaining([`--node-ip=${NODE_IP}`, `--hostname-override=${NODE_NAME}`]),
     );
+  });
+
+  it('runs every node process in the node’s network namespace; only socat, towards the API server, outside', () => {
+    const specs = nodeProcessSpecs(dir, '/b', ports, 6443);
+    expect(specs.map((s) => [s.name, s.command])).toEqual([
+      ['api-proxy', 'socat'],
+      ['containerd', 'nsenter'],
+      ['kubelet', 'nsenter'],
+      ['kube-proxy', 'nsenter'],
+      ['coredns', 'nsenter'],
+    ]);
+    for (const s of specs.slice(1)) expect(s.args[0]).toBe('--net=/run/netns/ainp-node');
+    // socat listens on the host's end of the pair only and carries to the API server on loopback.
+    expect(specs[0]!.args).toEqual([
+      'TCP-LISTEN:20443,bind=10.250.255.2,fork,reuseaddr',
+      'TCP:127.0.0.1:6443',
+    ]);
+    expect(nodeServer(ports)).toBe('https://10.250.255.2:20443');
   });
 
   it('runs kube-proxy in iptables mode, node ports on the node address only, listeners on loopback', () => {
@@ -85,7 +111,7 @@ describe('the real node plan', () => {
     expect(p.mode).toBe('iptables');
     expect(p.nodePortAddresses).toEqual([`${NODE_IP}/32`]);
     expect(p.iptables.localhostNodePorts).toBe(false);
-    expect([p.healthzBindAddress, p.metricsBindAddress]).toEqual(['127.0.0.1:20256', '127.0.0.1:20249']);
+    expect([p.healthzBindAddress, p.metricsBindAddress]).toEqual([`${NODE_IP}:20256`, '127.0.0.1:20249']);
     expect(p.conntrack.maxPerCore).toBe(0);
   });
 

@@ -26,6 +26,7 @@ import {
   type ProcessSpec,
 } from './plan.js';
 import { startNode, type NodeState } from './node.js';
+import { HOST_SIDE_IP } from './node-plan.js';
 import { mountsUnder, stopNode, sweepNode } from './node-sweep.js';
 
 const run = promisify(execFile);
@@ -90,7 +91,11 @@ function makeKeys(dir: string) {
   openssl(
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p.serverKey, '-out', p.serverCert]
       .concat(['-subj', '/CN=kube-apiserver', '-CA', p.caCert, '-CAkey', p.caKey, ...days])
-      .concat(['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc']),
+      // HOST_SIDE_IP: where the real node's components reach it (node-plan.ts).
+      .concat([
+        '-addext',
+        `subjectAltName=IP:127.0.0.1,IP:${HOST_SIDE_IP},DNS:localhost,DNS:kubernetes.default.svc`,
+      ]),
   );
   openssl(
     [
@@ -342,16 +347,17 @@ export async function startControlPlane(
       });
     }
     if (opts.node) {
-      const [kubelet, kubeletHealthz, proxyHealthz, proxyMetrics] = await freePorts(4);
+      const [kubelet, kubeletHealthz, proxyHealthz, proxyMetrics, apiProxy] = await freePorts(5);
       await startNode({
         dir,
         bin,
-        server,
+        apiserverPort: ports.apiserver,
         ports: {
           kubelet: kubelet!,
           kubeletHealthz: kubeletHealthz!,
           proxyHealthz: proxyHealthz!,
           proxyMetrics: proxyMetrics!,
+          apiProxy: apiProxy!,
         },
         kubectl,
         save: (node) => {

@@ -4,28 +4,31 @@
  * processes), so what keeps pod traffic on this machine is tested without starting anything;
  * node.ts carries it out.
  *
- * Why the node runs in the host's network namespace: the API server listens on 127.0.0.1 only, and
- * the kubelet, kube-proxy and containerd must reach it; a node in a namespace of its own would need
- * the API server on a routed address too. Instead the pods are the fenced side. Each pod gets the
- * network namespace containerd makes for it, joined to the lane's bridge, with routes only to the
- * pod range, the service range and the node's address: no default route, so nothing a pod sends
- * has a way off the machine. Forwarding must be on for Services (the CNI bridge turns it on), so a
- * fence (fenceRules) drops whatever is forwarded from or to the pod range unless both ends are
- * inside it, and host packets to a service address no endpoint took (those would otherwise follow
- * the host's default route). down() removes all of it and puts the sysctls back.
+ * The node lives in a network namespace of the lane's (NODE_NETNS): containerd, the kubelet,
+ * kube-proxy, CoreDNS, the CNI bridge and every pod are in it or below it, and its only link is a
+ * veth pair to the host on a /30 (NODE_IP inside, HOST_SIDE_IP outside). Its routing table has
+ * that /30 and the pod range and nothing else: no default route, so nothing the node or a pod
+ * sends has a way off the machine, and the host's forwarding, iptables and sysctls are not
+ * touched (the CNI bridge and kube-proxy change the namespace's own). The API server stays on
+ * 127.0.0.1; a socat on the host's side of the pair (HOST_SIDE_IP) carries the node's connections
+ * to it, and it reaches the kubelet on NODE_IP through the pair. Inside the namespace a fence
+ * (fenceRules) also drops whatever is forwarded from or to the pod range unless both ends are in
+ * it: with no route out it should never match, and if a route ever appeared it would still hold.
+ * down() deletes the namespace, the pair and everything else (node-sweep.ts).
  */
 import type { ProcessSpec } from './plan.js';
 
 export const NODE_NAME = 'ainp-node';
-/**
- * The node's InternalIP: on one end of a veth pair of the lane's (NODE_LINK, peer NODE_LINK_PEER),
- * so it exists before any pod does. Not a dummy link: this kernel has no dummy driver.
- */
+export const NODE_NETNS = 'ainp-node';
+/** The node's InternalIP, on NODE_LINK_PEER inside NODE_NETNS; the host's end is HOST_SIDE_IP. */
 export const NODE_IP = '10.250.255.1';
+export const HOST_SIDE_IP = '10.250.255.2';
+export const LINK_CIDR = '10.250.255.0/30';
 export const POD_CIDR = '10.250.0.0/24';
 export const POD_GATEWAY = '10.250.0.1';
 export const SERVICE_CIDR = '10.96.0.0/16';
 export const BRIDGE = 'ainp-br0';
+/** The veth pair: NODE_LINK stays on the host, NODE_LINK_PEER moves into NODE_NETNS. */
 export const NODE_LINK = 'ainp-node0';
 export const NODE_LINK_PEER = 'ainp-node1';
 export const FENCE_CHAIN = 'AINP-NODE-FENCE';
@@ -33,21 +36,46 @@ export const CLUSTER_DOMAIN = 'cluster.local';
 /** Only pods that tolerate it run on the real node: the kwok lane's Deployments stay on kwok. */
 export const NODE_TAINT = { key: 'ainp.dev/real-node', value: 'true', effect: 'NoSchedule' } as const;
 export const NODE_LABEL = { key: 'type', value: 'real' } as const;
-/** The sysctls the node changes (ip_forward by the CNI bridge); down() writes the old values back. */
-export const SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/bridge/bridge-nf-call-iptables'];
+/**
+ * Host network sysctls a node in the host's namespace would change (ip_forward by the CNI bridge).
+ * In its own namespace it changes that namespace's copies only; the lane test checks these never
+ * move, and down() writes them back all the same.
+ */
+export const NET_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/bridge/bridge-nf-call-iptables'];
+/**
+ * Kernel sysctls the kubelet sets at start (no namespace holds them): overcommit on, panic on
+ * oops, reboot 10 s after a panic, larger key quotas. Read before, written back by down().
+ */
+export const KERNEL_SYSCTLS = [
+  '/proc/sys/vm/overcommit_memory',
+  '/proc/sys/vm/panic_on_oom',
+  '/proc/sys/kernel/panic',
+  '/proc/sys/kernel/panic_on_oops',
+  '/proc/sys/kernel/keys/root_maxkeys',
+  '/proc/sys/kernel/keys/root_maxbytes',
+];
+export const SYSCTLS = [...NET_SYSCTLS, ...KERNEL_SYSCTLS];
 
 /**
  * Folders outside the lane's own that containerd 1.6, its CNI library and the kubelet create at
  * fixed paths whatever they are configured with (shim sockets, the CNI result cache, the kubelet's
  * device-plugin socket and container log links). The ones missing before `up` are removed by `down`.
  */
-export const HOST_PATHS = ['/run/containerd', '/var/lib/cni', '/var/lib/kubelet', '/var/log/containers'];
+export const HOST_PATHS = [
+  '/run/containerd',
+  '/var/lib/cni',
+  '/var/lib/kubelet',
+  '/var/log/containers',
+  '/run/netns',
+];
 
 export type NodePorts = {
   kubelet: number;
   kubeletHealthz: number;
   proxyHealthz: number;
   proxyMetrics: number;
+  /** socat's port on HOST_SIDE_IP, carried to the API server's on 127.0.0.1. */
+  apiProxy: number;
 };
 export type Images = { pause: string; busybox: string };
 
@@ -214,7 +242,8 @@ export function kubeProxyConfig(dir: string, ports: NodePorts) {
     mode: 'iptables',
     clusterCIDR: POD_CIDR,
     detectLocalMode: 'ClusterCIDR',
-    healthzBindAddress: `127.0.0.1:${ports.proxyHealthz}`,
+    // On the node's address: the lane checks it from the host, through the veth pair.
+    healthzBindAddress: `${NODE_IP}:${ports.proxyHealthz}`,
     metricsBindAddress: `127.0.0.1:${ports.proxyMetrics}`,
     nodePortAddresses: [`${NODE_IP}/32`],
     // Off: localhost node ports need route_localnet=1, one more sysctl to change and restore.
@@ -247,16 +276,44 @@ export function corefile(dir: string): string {
   ].join('\n');
 }
 
-/** containerd, then the kubelet (which needs its socket), then kube-proxy and CoreDNS. */
-export function nodeProcessSpecs(dir: string, bin: string): ProcessSpec[] {
+/** Runs a command inside the node's network namespace only (mounts, PIDs and cgroups stay the host's). */
+export function inNode(spec: ProcessSpec): ProcessSpec {
+  return {
+    name: spec.name,
+    command: 'nsenter',
+    args: [`--net=/run/netns/${NODE_NETNS}`, '--', spec.command, ...spec.args],
+  };
+}
+
+/** The URL the node's components reach the API server at: socat on the host's side of the pair. */
+export const nodeServer = (ports: NodePorts) => `https://${HOST_SIDE_IP}:${ports.apiProxy}`;
+
+/**
+ * socat on the host (the API server's way in for the node), then in the node's namespace
+ * containerd, the kubelet (which needs its socket), kube-proxy and CoreDNS.
+ */
+export function nodeProcessSpecs(
+  dir: string,
+  bin: string,
+  ports: NodePorts,
+  apiserverPort: number,
+): ProcessSpec[] {
   const p = nodePaths(dir);
   return [
     {
+      name: 'api-proxy',
+      command: 'socat',
+      args: [
+        `TCP-LISTEN:${ports.apiProxy},bind=${HOST_SIDE_IP},fork,reuseaddr`,
+        `TCP:127.0.0.1:${apiserverPort}`,
+      ],
+    },
+    inNode({
       name: 'containerd',
       command: 'containerd',
       args: ['--config', p.containerdConfig, '--log-level', 'warn'],
-    },
-    {
+    }),
+    inNode({
       name: 'kubelet',
       command: `${bin}/kubelet`,
       args: [
@@ -268,9 +325,13 @@ export function nodeProcessSpecs(dir: string, bin: string): ProcessSpec[] {
         `--node-labels=${NODE_LABEL.key}=${NODE_LABEL.value}`,
         '--v=1',
       ],
-    },
-    { name: 'kube-proxy', command: `${bin}/kube-proxy`, args: [`--config=${p.proxyConfig}`, '--v=1'] },
-    { name: 'coredns', command: `${bin}/coredns`, args: ['-conf', p.corefile, '-dns.port', '53'] },
+    }),
+    inNode({
+      name: 'kube-proxy',
+      command: `${bin}/kube-proxy`,
+      args: [`--config=${p.proxyConfig}`, '--v=1'],
+    }),
+    inNode({ name: 'coredns', command: `${bin}/coredns`, args: ['-conf', p.corefile, '-dns.port', '53'] }),
   ];
 }
 

@@ -16,7 +16,7 @@ import {
 import path from 'node:path';
 import { alive, signalGroup, sleep, waitFor } from './control-plane.js';
 import type { NodeState } from './node.js';
-import { BRIDGE, NODE_LINK, iptablesCleanup, NODE_NAME } from './node-plan.js';
+import { BRIDGE, iptablesCleanup, NODE_LINK, NODE_NAME, NODE_NETNS } from './node-plan.js';
 
 const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
@@ -82,6 +82,9 @@ export function sweepNode(dir: string, node: NodeState) {
   for (const m of mountsUnder(dir)) quietly(() => sh('umount', [m]));
   // Lazily what was still busy: it goes when its last user does, and no longer shows as mounted.
   for (const m of mountsUnder(dir)) quietly(() => sh('umount', ['-l', m]));
+  // The namespace goes with its bridge, its end of the pair and its iptables; the host's end of the
+  // pair goes with its peer. Then whatever a node in the host's namespace would have left.
+  if (existsSync(`/run/netns/${NODE_NETNS}`)) quietly(() => sh('ip', ['netns', 'delete', NODE_NETNS]));
   for (const link of [BRIDGE, NODE_LINK])
     if (existsSync(`/sys/class/net/${link}`)) quietly(() => sh('ip', ['link', 'delete', link]));
   for (const [save, cmd] of [
@@ -99,7 +102,14 @@ export function sweepNode(dir: string, node: NodeState) {
   }
   for (const [file, value] of Object.entries(node.sysctls)) quietly(() => writeFileSync(file, `${value}\n`));
   for (const link of containerLogLinks(dir)) quietly(() => unlinkSync(link));
-  for (const made of node.madePaths) quietly(() => rmSync(made, { recursive: true, force: true }));
+  for (const made of node.madePaths)
+    if (made === '/run/netns') {
+      // `ip netns add` bind-mounts the folder onto itself; only undone when no namespace is left.
+      if (existsSync(made) && readdirSync(made).length === 0) {
+        quietly(() => sh('umount', [made]));
+        quietly(() => rmdirSync(made));
+      }
+    } else quietly(() => rmSync(made, { recursive: true, force: true }));
 }
 
 /**

@@ -16,8 +16,11 @@ import {
   certKubeconfig,
   cniConflist,
   containerdConfig,
+  HOST_SIDE_IP,
   NODE_LINK,
   NODE_LINK_PEER,
+  NODE_NETNS,
+  nodeServer,
   fenceRules,
   HOST_PATHS,
   kubeletConfig,
@@ -133,14 +136,15 @@ const readSysctls = () =>
   Object.fromEntries(SYSCTLS.filter(existsSync).map((f) => [f, readFileSync(f, 'utf8').trim()]));
 
 /**
- * Starts the node against the control plane at `server` and waits until it is Ready and kube-proxy
- * answers its health check. `save` is called whenever `node` changes, so a `down` from another
+ * Starts the node in its network namespace against the control plane (API server on 127.0.0.1 at
+ * `apiserverPort`) and waits until it is Ready, kube-proxy answers its health check and CoreDNS
+ * answers for the cluster domain. `save` is called whenever `node` changes, so a `down` from another
  * process can always undo what was done so far.
  */
 export async function startNode(o: {
   dir: string;
   bin: string;
-  server: string;
+  apiserverPort: number;
   ports: NodePorts;
   kubectl: (args: string[], input?: string) => Promise<string>;
   save: (node: NodeState) => void;
@@ -148,11 +152,20 @@ export async function startNode(o: {
   for (const tool of ['kubelet', 'kube-proxy', 'coredns'])
     if (!existsSync(path.join(o.bin, tool)))
       throw new Error(`${tool} is not built: run scripts/tools.sh cluster (looked in ${o.bin})`);
-  for (const tool of ['containerd', 'ctr', 'runc', 'buildah', 'iptables-save', 'conntrack'])
+  for (const tool of [
+    'containerd',
+    'ctr',
+    'runc',
+    'buildah',
+    'iptables-save',
+    'conntrack',
+    'socat',
+    'nsenter',
+  ])
     if (!commandExists(tool)) throw new Error(`${tool} is missing: run scripts/install-deps.sh node`);
-  if (existsSync(`/sys/class/net/${NODE_LINK}`))
+  if (existsSync(`/sys/class/net/${NODE_LINK}`) || existsSync(`/run/netns/${NODE_NETNS}`))
     throw new Error(
-      `${NODE_LINK} exists: another lane's real node is up on this machine (npm run cluster -- down)`,
+      `${NODE_LINK} or netns ${NODE_NETNS} exists: another lane's real node is up on this machine (npm run cluster -- down)`,
     );
   const p = nodePaths(o.dir);
   const images = buildImages();
@@ -168,6 +181,7 @@ export async function startNode(o: {
     mkdirSync(d, { recursive: true });
   makeNodeKeys(o.dir);
   const ca = `${o.dir}/pki/ca.crt`;
+  const server = nodeServer(o.ports);
   writeFileSync(p.containerdConfig, containerdConfig(o.dir, images));
   writeFileSync(`${p.cniConfDir}/10-ainp.conflist`, JSON.stringify(cniConflist(o.dir), null, 2));
   writeFileSync(p.kubeletConfig, JSON.stringify(kubeletConfig(o.dir, o.ports), null, 2));
@@ -175,24 +189,33 @@ export async function startNode(o: {
   const user = `system:node:${NODE_NAME}`;
   writeFileSync(
     p.kubeletKubeconfig,
-    certKubeconfig(o.server, ca, p.kubeletClientCert, p.kubeletClientKey, user),
+    certKubeconfig(server, ca, p.kubeletClientCert, p.kubeletClientKey, user),
   );
-  writeFileSync(
-    p.proxyKubeconfig,
-    certKubeconfig(o.server, ca, p.proxyCert, p.proxyKey, 'system:kube-proxy'),
-  );
-  writeFileSync(p.corednsKubeconfig, certKubeconfig(o.server, ca, p.corednsCert, p.corednsKey, COREDNS_USER));
+  writeFileSync(p.proxyKubeconfig, certKubeconfig(server, ca, p.proxyCert, p.proxyKey, 'system:kube-proxy'));
+  writeFileSync(p.corednsKubeconfig, certKubeconfig(server, ca, p.corednsCert, p.corednsKey, COREDNS_USER));
   writeFileSync(p.corefile, corefile(o.dir));
   // For the kubelet itself and dnsPolicy Default: no name server, so nothing asks the host's.
   // Pods (ClusterFirst) get CoreDNS on the node's address (clusterDNS).
   writeFileSync(p.resolvConf, '# the lane node has no upstream name server\noptions ndots:1\n');
 
+  // The namespace and its one link: a /30 to the host, no default route.
+  const inNs = (cmd: string, args: string[]) => sh('ip', ['netns', 'exec', NODE_NETNS, cmd, ...args]);
+  sh('ip', ['netns', 'add', NODE_NETNS]);
   sh('ip', ['link', 'add', NODE_LINK, 'type', 'veth', 'peer', 'name', NODE_LINK_PEER]);
-  sh('ip', ['addr', 'add', `${NODE_IP}/32`, 'dev', NODE_LINK]);
-  for (const link of [NODE_LINK, NODE_LINK_PEER]) sh('ip', ['link', 'set', link, 'up']);
-  for (const rule of fenceRules()) sh('iptables', rule);
+  sh('ip', ['link', 'set', NODE_LINK_PEER, 'netns', NODE_NETNS]);
+  sh('ip', ['addr', 'add', `${HOST_SIDE_IP}/30`, 'dev', NODE_LINK]);
+  sh('ip', ['link', 'set', NODE_LINK, 'up']);
+  inNs('ip', ['addr', 'add', `${NODE_IP}/30`, 'dev', NODE_LINK_PEER]);
+  inNs('ip', ['link', 'set', NODE_LINK_PEER, 'up']);
+  inNs('ip', ['link', 'set', 'lo', 'up']);
+  for (const rule of fenceRules()) inNs('iptables', rule);
 
-  const [containerd, kubelet, proxy, coredns] = nodeProcessSpecs(o.dir, o.bin);
+  const [apiProxy, containerd, kubelet, proxy, coredns] = nodeProcessSpecs(
+    o.dir,
+    o.bin,
+    o.ports,
+    o.apiserverPort,
+  );
   const start = (spec: typeof containerd) => {
     node.processes.push({ name: spec!.name, pid: startProcess(o.dir, spec!) });
     o.save(node);
@@ -205,6 +228,12 @@ export async function startNode(o: {
   const ctr = (args: string[]) =>
     run('ctr', ['--address', p.containerdSock, '--namespace', 'k8s.io', ...args]);
 
+  start(apiProxy);
+  await waitFor('the API server through socat', 15_000, () =>
+    guard(async () =>
+      (await o.kubectl(['--server', server, 'get', '--raw', '/readyz'])) === 'ok' ? true : undefined,
+    ),
+  );
   start(containerd);
   await waitFor('containerd', 30_000, () =>
     guard(async () => ((await ctr(['version'])).stdout ? true : undefined)),
@@ -222,7 +251,7 @@ export async function startNode(o: {
   start(proxy);
   await waitFor('kube-proxy /healthz', 60_000, () =>
     guard(async () => {
-      const res = await fetch(`http://127.0.0.1:${o.ports.proxyHealthz}/healthz`);
+      const res = await fetch(`http://${NODE_IP}:${o.ports.proxyHealthz}/healthz`);
       return res.ok ? true : undefined;
     }),
   );

@@ -12,6 +12,9 @@ import {
   NODE_LINK,
   FENCE_CHAIN,
   HOST_PATHS,
+  LINK_CIDR,
+  NODE_NETNS,
+  NET_SYSCTLS,
   NODE_IP,
   NODE_NAME,
   NODE_TAINT,
@@ -38,6 +41,8 @@ let before: { sysctls: Record<string, string>; leftovers: string[]; absent: stri
 const times: Record<string, number> = {};
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+/** A command in the node's network namespace (its routes, iptables and sysctls). */
+const inNode = (cmd: string, args: string[]) => sh('ip', ['netns', 'exec', NODE_NETNS, cmd, ...args]);
 const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
   JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
 const exec = (pod: string, ...cmd: string[]) => cp.kubectl(['-n', NS, 'exec', pod, '--', ...cmd]);
@@ -162,10 +167,10 @@ describe('the real node', () => {
   });
 
   it('fences pod traffic: the fence chain first in mangle FORWARD, service addresses in OUTPUT', () => {
-    expect(sh('iptables', ['-t', 'mangle', '-S', 'FORWARD']).split('\n')[1]).toBe(
+    expect(inNode('iptables', ['-t', 'mangle', '-S', 'FORWARD']).split('\n')[1]).toBe(
       `-A FORWARD -j ${FENCE_CHAIN}`,
     );
-    const fence = sh('iptables', ['-t', 'mangle', '-S', FENCE_CHAIN]).trim().split('\n');
+    const fence = inNode('iptables', ['-t', 'mangle', '-S', FENCE_CHAIN]).trim().split('\n');
     expect(fence).toEqual([
       `-N ${FENCE_CHAIN}`,
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${POD_CIDR} -j RETURN`,
@@ -173,7 +178,7 @@ describe('the real node', () => {
       `-A ${FENCE_CHAIN} -d ${POD_CIDR} -j DROP`,
       `-A ${FENCE_CHAIN} -d ${SERVICE_CIDR} -j DROP`,
     ]);
-    expect(sh('iptables', ['-t', 'filter', '-S', 'OUTPUT'])).toContain(
+    expect(inNode('iptables', ['-t', 'filter', '-S', 'OUTPUT'])).toContain(
       `-A OUTPUT -d ${SERVICE_CIDR} -j ${FENCE_CHAIN}`,
     );
   });
@@ -214,6 +219,13 @@ describe('a pod on the real node', () => {
         [SERVICE_CIDR, POD_GATEWAY],
       ].sort(),
     );
+  });
+
+  it('its namespace routes only to the host’s end of the pair and to the pod range: no default route', () => {
+    // Once a pod runs: the CNI bridge (and so the pod range's route) is made for the first pod.
+    const routes = inNode('ip', ['-4', 'route']).trim().split('\n');
+    expect(routes.map((r) => r.split(' ')[0]).sort()).toEqual([POD_CIDR, LINK_CIDR].sort());
+    expect(inNode('ip', ['-6', 'route'])).not.toMatch(/^default/m);
   });
 
   it('has no IPv6 way out either: link-local and multicast routes only, host forwarding off', async () => {
@@ -276,7 +288,7 @@ describe('a pod on the real node', () => {
     expect(response).toMatch(/^HTTP\/1\.[01] 200 OK\r\n/);
     const body = response.split('\r\n\r\n')[1];
     expect(body).toBe('ainp busybox image\n');
-    expect(sh('iptables-save', ['-t', 'nat'])).toContain(
+    expect(inNode('iptables-save', ['-t', 'nat'])).toContain(
       `-d ${svc.spec.clusterIP}/32 -p tcp -m comment --comment "${NS}/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-`,
     );
   });
@@ -293,13 +305,17 @@ describe('a pod on the real node', () => {
     });
   });
 
-  it('while the node is up forwarding is on, which is why the fence is there', () => {
-    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe('1');
+  it('forwards inside the node’s namespace only: the host’s forwarding and iptables are untouched', () => {
+    expect(inNode('cat', ['/proc/sys/net/ipv4/ip_forward']).trim()).toBe('1');
+    for (const f of NET_SYSCTLS) expect([f, readFileSync(f, 'utf8').trim()]).toEqual([f, before.sysctls[f]]);
+    expect(sh('iptables-save', [])).not.toMatch(/^:(KUBE|AINP)-/m);
+    // The kubelet does set kernel sysctls no namespace holds (down puts them back: last test).
+    expect(readFileSync('/proc/sys/kernel/panic', 'utf8').trim()).toBe('10');
     // What the kubelet, kube-proxy and the fence put in iptables, for iptablesCleanup's unit test.
     if (process.env.RECORD_FIXTURES) {
       mkdirSync(FIXTURES, { recursive: true });
       const counters = /\[\d+:\d+\]/g; // packet counts and dates change every run
-      const save = sh('iptables-save', [])
+      const save = inNode('iptables-save', [])
         .replace(counters, '[0:0]')
         .replace(/^# .*\n/gm, '');
       writeFileSync(path.join(FIXTURES, 'node-up.iptables-save'), save);
