@@ -4,9 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cniConflist,
   containerdConfig,
-  fenceRules,
   FENCE_CHAIN,
-  iptablesCleanup,
   kubeletConfig,
   kubeProxyConfig,
   NODE_IP,
@@ -16,6 +14,7 @@ import {
   POD_CIDR,
   SERVICE_CIDR,
 } from '../infra/cluster/node-plan.js';
+import { fenceRules, iptablesCleanup } from '../infra/cluster/node-fence.js';
 
 /** The cluster lane's real node as a plan (infra/cluster/node-plan.ts): what keeps it fenced in. */
 const dir = '/tmp/c';

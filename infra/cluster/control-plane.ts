@@ -236,8 +236,9 @@ type Node = {
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free loopback
  * ports in a new temporary folder, registers two fake nodes (one per zone), waits until they are
- * Ready and schedulable, and installs the CRDs in infra/crds. With `stopOnExit` (the default) every
- * process group is killed when this process exits; `npm run cluster -- up` turns that off.
+ * Ready and schedulable, and installs the CRDs in infra/crds; with `node`, it then starts the real
+ * node (node.ts) and waits until it is Ready. With `stopOnExit` (the default) every process group
+ * is killed when this process exits; `npm run cluster -- up` turns that off.
  */
 export async function startControlPlane(
   opts: {

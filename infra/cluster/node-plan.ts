@@ -1,8 +1,8 @@
 /**
- * The lane's real node as data: containerd's config, the CNI conflist, the kubelet's and
- * kube-proxy's configs and flags, the iptables fence and the iptables clean-up. Pure (no files, no
- * processes), so what keeps pod traffic on this machine is tested without starting anything;
- * node.ts carries it out.
+ * The lane's real node as data: containerd's config, the CNI conflist, the kubelet's,
+ * kube-proxy's and CoreDNS's configs and flags (the iptables fence and clean-up: node-fence.ts).
+ * Pure (no files, no processes), so what keeps pod traffic on this machine is tested without
+ * starting anything; node.ts carries it out.
  *
  * The node lives in a network namespace of the lane's (NODE_NETNS): containerd, the kubelet,
  * kube-proxy, CoreDNS, the CNI bridge and every pod are in it or below it, and its only link is a
@@ -12,7 +12,7 @@
  * touched (the CNI bridge and kube-proxy change the namespace's own). The API server stays on
  * 127.0.0.1; a socat on the host's side of the pair (HOST_SIDE_IP) carries the node's connections
  * to it, and it reaches the kubelet on NODE_IP through the pair. Inside the namespace a fence
- * (fenceRules) also drops whatever is forwarded from or to the pod range unless both ends are in
+ * (node-fence.ts) also drops whatever is forwarded from or to the pod range unless both ends are in
  * it: with no route out it should never match, and if a route ever appeared it would still hold.
  * down() deletes the namespace, the pair and everything else (node-sweep.ts).
  */
@@ -333,73 +333,4 @@ export function nodeProcessSpecs(
     }),
     inNode({ name: 'coredns', command: `${bin}/coredns`, args: ['-conf', p.corefile, '-dns.port', '53'] }),
   ];
-}
-
-/**
- * The fence, as `iptables` argument lists: one chain, in two tables. In mangle it is hooked first
- * into FORWARD: pod-range packets pass only between two pod addresses (a Service's DNAT happened in
- * PREROUTING, so its packets already carry the pod's address), anything else from or to the pod
- * range is dropped. mangle, not filter, because kube-proxy prepends its own FORWARD chain to filter,
- * which ACCEPTs established and marked packets before any rule of ours could see them; mangle runs
- * before filter and kube-proxy leaves it alone. In filter it is hooked into OUTPUT for service
- * addresses: one still unNATed there has no endpoint (nat OUTPUT ran first), so drop it rather than
- * let it follow the default route.
- */
-export function fenceRules(): string[][] {
-  const c = FENCE_CHAIN;
-  const chain = (t: string) => [
-    ['-t', t, '-N', c],
-    ['-t', t, '-A', c, '-s', POD_CIDR, '-d', POD_CIDR, '-j', 'RETURN'],
-    ['-t', t, '-A', c, '-s', POD_CIDR, '-j', 'DROP'],
-    ['-t', t, '-A', c, '-d', POD_CIDR, '-j', 'DROP'],
-    ['-t', t, '-A', c, '-d', SERVICE_CIDR, '-j', 'DROP'],
-  ];
-  return [
-    ...chain('mangle'),
-    ['-t', 'mangle', '-I', 'FORWARD', '1', '-j', c],
-    ...chain('filter'),
-    ['-t', 'filter', '-I', 'OUTPUT', '1', '-d', SERVICE_CIDR, '-j', c],
-  ];
-}
-
-/** Chains the node's processes and the fence create (kubelet, kube-proxy: KUBE-*; ours: AINP-*). */
-const OURS = /^(KUBE-|AINP-)/;
-
-/**
- * From `iptables-save` (or ip6tables-save) output, the commands that remove every rule jumping to
- * a KUBE-* or AINP-* chain from a built-in chain, then flush and delete those chains, table by table.
- */
-export function iptablesCleanup(save: string): string[][] {
-  const cmds: string[][] = [];
-  let table = '';
-  const chains: string[] = [];
-  const flushTable = () => {
-    for (const c of chains) cmds.push(['-t', table, '-F', c]);
-    for (const c of chains) cmds.push(['-t', table, '-X', c]);
-    chains.length = 0;
-  };
-  for (const line of save.split('\n')) {
-    if (line.startsWith('*')) {
-      table = line.slice(1).trim();
-    } else if (line.startsWith(':')) {
-      const name = line.slice(1).split(' ')[0]!;
-      if (OURS.test(name)) chains.push(name);
-    } else if (line.startsWith('-A ')) {
-      const words = splitRule(line);
-      const chain = words[1]!;
-      const target = words[words.indexOf('-j') + 1] ?? '';
-      if (!OURS.test(chain) && OURS.test(target) && words.includes('-j'))
-        cmds.push(['-t', table, '-D', ...words.slice(1)]);
-    } else if (line.trim() === 'COMMIT') {
-      flushTable();
-    }
-  }
-  return cmds;
-}
-
-/** iptables-save quotes comments with spaces: split on spaces outside double quotes, unquoted. */
-function splitRule(line: string): string[] {
-  return (line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []).map((w) =>
-    w.startsWith('"') ? w.slice(1, -1).replace(/\\"/g, '"') : w,
-  );
 }

@@ -16,7 +16,8 @@ import {
 import path from 'node:path';
 import { alive, signalGroup, sleep, waitFor } from './control-plane.js';
 import type { NodeState } from './node.js';
-import { BRIDGE, iptablesCleanup, NODE_LINK, NODE_NAME, NODE_NETNS } from './node-plan.js';
+import { iptablesCleanup } from './node-fence.js';
+import { BRIDGE, NODE_LINK, NODE_NAME, NODE_NETNS } from './node-plan.js';
 
 const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });

@@ -9,6 +9,7 @@ import { Resolver } from 'node:dns/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { alive, logTail, openssl, ROOT, startProcess, waitFor } from './control-plane.js';
+import { fenceRules } from './node-fence.js';
 import {
   CLUSTER_DOMAIN,
   COREDNS_USER,
@@ -21,7 +22,6 @@ import {
   NODE_LINK_PEER,
   NODE_NETNS,
   nodeServer,
-  fenceRules,
   HOST_PATHS,
   kubeletConfig,
   kubeProxyConfig,
