@@ -17,6 +17,7 @@ export default defineConfig({
       'test/event-relay.test.ts',
       'test/group-commit.test.ts',
       'test/layers.test.ts',
+      'test/local-node.test.ts',
     ],
     reporters: ['default'],
   },

@@ -4,9 +4,13 @@
  * working directory in the repository or in a data folder below it, so after a test run, a stopped
  * `npm start` or the whole of CI, nothing may be left there. Linux only (reads /proc).
  *
+ * It also finds what the cluster lane's real node (infra/cluster/node.ts) leaves on the machine if
+ * its `down` did not finish: see nodeLeftovers.
+ *
  *   node --import tsx scripts/leftovers.ts [FOLDER]   prints them; exits 1 if there are any
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 export type Leftover = { pid: number; command: string; cwd: string };
@@ -59,6 +63,54 @@ export function processesIn(folder: string, { ownChildren = true } = {}): Leftov
   return found;
 }
 
+const lines = (cmd: string, args: string[]) => {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+  } catch {
+    return []; // the tool is not installed: then nothing of it was made either
+  }
+};
+
+/**
+ * What a real node leaves on the machine when its `down` did not finish: the lane's links
+ * (ainp-*), iptables or ip6tables chains of the kubelet, kube-proxy or the lane's fence (KUBE-*,
+ * AINP-*), kubepods cgroups, mounts of a lane folder (ainp-cluster-*), the kubelet's log links into
+ * one (/var/log/containers), and processes of containerd,
+ * the kubelet or kube-proxy whose command line names a lane folder. One line each; none is fine.
+ */
+export function nodeLeftovers(): string[] {
+  const found: string[] = [];
+  if (existsSync('/sys/class/net'))
+    for (const link of readdirSync('/sys/class/net'))
+      if (link.startsWith('ainp-')) found.push(`link ${link}`);
+  for (const save of ['iptables-save', 'ip6tables-save']) {
+    let table = '';
+    for (const line of lines(save, [])) {
+      if (line.startsWith('*')) table = line.slice(1);
+      if (/^:(KUBE-|AINP-)/.test(line))
+        found.push(`${save}: chain ${line.slice(1).split(' ')[0]} in ${table}`);
+    }
+  }
+  // The real node's network namespace (infra/cluster/node-plan.ts NODE_NETNS).
+  if (existsSync('/run/netns/ainp-node')) found.push('netns ainp-node');
+  if (existsSync('/sys/fs/cgroup'))
+    for (const h of readdirSync('/sys/fs/cgroup'))
+      if (existsSync(`/sys/fs/cgroup/${h}/kubepods`)) found.push(`cgroup /sys/fs/cgroup/${h}/kubepods`);
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const at = line.split(' ')[4] ?? '';
+    if (at.includes('/ainp-cluster-')) found.push(`mount ${at}`);
+  }
+  if (existsSync('/var/log/containers'))
+    for (const f of readdirSync('/var/log/containers')) {
+      const to = read(() => readlinkSync(`/var/log/containers/${f}`)) ?? '';
+      if (to.includes('/ainp-cluster-')) found.push(`log link /var/log/containers/${f} -> ${to}`);
+    }
+  for (const p of processesIn('/', { ownChildren: false }))
+    if (/ainp-cluster-/.test(p.command) && /(containerd|kubelet|kube-proxy)/.test(p.command))
+      found.push(`process ${p.pid}: ${p.command.slice(0, 160)}`);
+  return found;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const folder = process.argv[2] ?? process.cwd();
   const left = processesIn(folder, { ownChildren: false });
@@ -68,5 +120,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ? `${left.length} processes left running in ${folder}`
       : `no process left running in ${folder}`,
   );
-  process.exit(left.length ? 1 : 0);
+  const node = nodeLeftovers();
+  for (const thing of node) console.log(`left by a cluster node: ${thing}`);
+  process.exit(left.length || node.length ? 1 : 0);
 }

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
-bash scripts/install-deps.sh
+# `node`: also containerd, runc, the CNI plugins, buildah, iptables (the real node, node.cluster.ts).
+bash scripts/install-deps.sh node
 bash scripts/tools.sh cluster
 echo "cluster tools ready in $((SECONDS - started)) s"
 mkdir -p .test-data

@@ -2,7 +2,8 @@
 # Builds the pinned command-line tools into .tools/bin (git-ignored) from their Go modules.
 #   chart tests:   helm, kube-score          load tests: k6
 #   cluster lane:  pulumi, pulumi-resource-kubernetes, etcd, kube-apiserver, kube-controller-manager,
-#                  kube-scheduler, kubectl, kwok, controller-gen   (or the group name: cluster)
+#                  kube-scheduler, kubectl, kwok, controller-gen, and for the lane's real node
+#                  kubelet, kube-proxy and coredns   (or the group name: cluster)
 # Usage: scripts/tools.sh [tool|cluster]...   (no argument: helm kube-score k6)
 # Built binaries are also kept in $AINP_TOOLS_CACHE (default ~/.cache/ainp-tools), so a fresh clone
 # on the same machine (CI) copies them instead of building again.
@@ -19,6 +20,7 @@ KUBERNETES_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.7.0
 CONTROLLER_GEN_VERSION=v0.23.0
+COREDNS_VERSION=v1.14.7
 # The provider reports (and the engine matches plugins by) the @pulumi/kubernetes SDK version; its Go
 # module is the pseudo-version in tools/pulumi-resource-kubernetes/go.mod (tagged ones are refused).
 PULUMI_K8S_VERSION=$(node -p 'require("./package.json").devDependencies["@pulumi/kubernetes"]')
@@ -94,7 +96,7 @@ provider() {
     pulumi-resource-kubernetes=.
 }
 
-kubernetes() { # name=package...: the four share most packages, so they build one after the other
+kubernetes() { # name=package...: they share most packages, so they build one after the other
   local v=$KUBERNETES_VERSION minor flags=""
   minor=$(echo "$v" | cut -d. -f2)
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -103,7 +105,7 @@ kubernetes() { # name=package...: the four share most packages, so they build on
   build_wrapper kubernetes "$v" "$flags" "$@"
 }
 
-CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen)
+CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen kubelet kube-proxy coredns)
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(helm kube-score k6)
 [[ " ${wanted[*]} " == *" cluster "* ]] && wanted=("${wanted[@]/cluster/}" "${CLUSTER_TOOLS[@]}")
@@ -121,8 +123,9 @@ for tool in "${wanted[@]}"; do
       ;;
     pulumi-resource-kubernetes) provider ;;
     etcd) build_wrapper etcd "$ETCD_VERSION" "" etcd=go.etcd.io/etcd/server/v3 ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) k8s_wanted+=("$tool=k8s.io/kubernetes/cmd/$tool") ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) k8s_wanted+=("$tool=k8s.io/kubernetes/cmd/$tool") ;;
     kwok) build_wrapper kwok "$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" kwok=sigs.k8s.io/kwok/cmd/kwok ;;
+    coredns) build_wrapper coredns "$COREDNS_VERSION" "" coredns=github.com/coredns/coredns ;;
     controller-gen) build_wrapper controller-gen "$CONTROLLER_GEN_VERSION" "" controller-gen=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
   esac

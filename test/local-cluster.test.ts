@@ -41,12 +41,25 @@ describe('the loopback control plane plan', () => {
         '--bind-address=127.0.0.1',
         '--secure-port=6443',
         '--token-auth-file=/tmp/c/pki/tokens.csv',
-        '--authorization-mode=RBAC',
-        '--enable-admission-plugins=PodSecurity',
+        '--authorization-mode=Node,RBAC',
+        '--enable-admission-plugins=PodSecurity,NodeRestriction',
         '--service-account-key-file=/tmp/c/pki/sa.pub',
         '--service-account-signing-key-file=/tmp/c/pki/sa.key',
       ]),
     );
+  });
+
+  it('reaches kubelets by InternalIP only, with a client certificate, checking theirs against the CA', () => {
+    expect(args('kube-apiserver')).toEqual(
+      expect.arrayContaining([
+        '--kubelet-preferred-address-types=InternalIP',
+        '--kubelet-client-certificate=/tmp/c/pki/apiserver-kubelet-client.crt',
+        '--kubelet-client-key=/tmp/c/pki/apiserver-kubelet-client.key',
+        '--kubelet-certificate-authority=/tmp/c/pki/ca.crt',
+      ]),
+    );
+    // The fake nodes' InternalIP is what the API server would dial for them: this machine's.
+    expect(args('kwok')).toContain('--node-ip=127.0.0.1');
   });
 
   it('keeps every listener on loopback and the node lifecycle controller on', () => {

@@ -1,7 +1,9 @@
 /**
  * `npm run cluster -- up|down|env`: a Kubernetes control plane on loopback (etcd, kube-apiserver
  * with Pod Security admission, kube-controller-manager, kube-scheduler, kwok with two fake nodes in
- * two zones) with the project's CRDs installed. `up` leaves it running and records it in
+ * two zones) with the project's CRDs installed; `up --node` also starts a real node (containerd,
+ * kubelet, kube-proxy: infra/cluster/node.ts; needs root and scripts/install-deps.sh node).
+ * `up` leaves it running and records it in
  * .test-data/cluster.json; `env` prints the KUBECONFIG and PATH lines for it (`eval "$(npm run
  * --silent cluster -- env)"`); `down` stops every process and removes its folder.
  * Exit status: 0 done, 1 failed, 2 usage.
@@ -27,7 +29,11 @@ async function main(command: string | undefined) {
         return 1;
       }
       const started = Date.now();
-      const cp = await startControlPlane({ stopOnExit: false, pointer: POINTER });
+      const cp = await startControlPlane({
+        stopOnExit: false,
+        pointer: POINTER,
+        node: process.argv.slice(3).includes('--node'),
+      });
       process.stderr.write(`cluster up at ${cp.server} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
       envLines(cp.kubeconfig, cp.bin).forEach(out);
       return 0;
@@ -45,7 +51,7 @@ async function main(command: string | undefined) {
       process.stderr.write(state ? `cluster at ${state.server} stopped\n` : 'no cluster was up\n');
       return 0;
     default:
-      process.stderr.write('usage: npm run cluster -- up|down|env\n');
+      process.stderr.write('usage: npm run cluster -- up [--node]|down|env\n');
       return 2;
   }
 }

@@ -25,6 +25,9 @@ import {
   type Ports,
   type ProcessSpec,
 } from './plan.js';
+import { startNode, type NodeState } from './node.js';
+import { HOST_SIDE_IP } from './node-plan.js';
+import { mountsUnder, stopNode, sweepNode } from './node-sweep.js';
 
 const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -40,6 +43,8 @@ export type ClusterState = {
   server: string;
   ports: Ports;
   processes: { name: string; pid: number }[];
+  /** The real node (infra/cluster/node.ts), when it was asked for. */
+  node?: NodeState;
 };
 
 export type ControlPlane = ClusterState & {
@@ -67,7 +72,7 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-function openssl(args: string[]) {
+export function openssl(args: string[]) {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -86,13 +91,32 @@ function makeKeys(dir: string) {
   openssl(
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p.serverKey, '-out', p.serverCert]
       .concat(['-subj', '/CN=kube-apiserver', '-CA', p.caCert, '-CAkey', p.caKey, ...days])
-      .concat(['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc']),
+      // HOST_SIDE_IP: where the real node's components reach it (node-plan.ts).
+      .concat([
+        '-addext',
+        `subjectAltName=IP:127.0.0.1,IP:${HOST_SIDE_IP},DNS:localhost,DNS:kubernetes.default.svc`,
+      ]),
+  );
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p.kubeletClientKey,
+      '-out',
+      p.kubeletClientCert,
+    ]
+      .concat(['-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client'])
+      .concat(['-CA', p.caCert, '-CAkey', p.caKey, ...days]),
   );
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', p.saKey]);
   openssl(['pkey', '-in', p.saKey, '-pubout', '-out', p.saPub]);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a value other than undefined, at most `timeoutMs`. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>) {
@@ -112,7 +136,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
   );
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(-pid, 0);
     return true;
@@ -121,7 +145,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals) {
+export function signalGroup(pid: number, signal: NodeJS.Signals) {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -129,29 +153,60 @@ function signalGroup(pid: number, signal: NodeJS.Signals) {
   }
 }
 
-/** Ends the recorded process groups (TERM, then KILL after 10 s) and removes the folder. */
-export async function stopCluster(state: Pick<ClusterState, 'dir' | 'processes'>) {
+type Stoppable = Pick<ClusterState, 'dir' | 'processes' | 'node'> & Partial<ClusterState>;
+
+/** kubectl with a cluster's admin kubeconfig; resolves with stdout, rejects with stderr. */
+function kubectlOf(bin: string, kubeconfigPath: string) {
+  return async (args: string[], input?: string) => {
+    const child = run(path.join(bin, 'kubectl'), ['--kubeconfig', kubeconfigPath, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 300_000,
+    });
+    if (input !== undefined) child.child.stdin!.end(input);
+    return (await child).stdout;
+  };
+}
+
+/** Removes the folder, unless something is still mounted below it (rm would go into the mount). */
+function removeFolder(dir: string) {
+  const left = mountsUnder(dir);
+  if (left.length) throw new Error(`still mounted, ${dir} kept: ${left.join(', ')}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Stops the real node first (its pods are deleted through the API server, which must still run),
+ * then ends the recorded process groups (TERM, then KILL after 10 s) and removes the folder.
+ */
+export async function stopCluster(state: Stoppable) {
+  if (state.node)
+    await stopNode(
+      state.dir,
+      state.node,
+      state.bin && state.kubeconfig ? kubectlOf(state.bin, state.kubeconfig) : undefined,
+    );
   const pids = [...state.processes].reverse().map((p) => p.pid);
   for (const pid of pids) signalGroup(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   while (pids.some(alive) && Date.now() < deadline) await sleep(100);
   for (const pid of pids.filter(alive)) signalGroup(pid, 'SIGKILL');
   while (pids.some(alive) && Date.now() < deadline + 5_000) await sleep(100);
-  rmSync(state.dir, { recursive: true, force: true });
+  removeFolder(state.dir);
 }
 
 /** For `process.on('exit')`, where nothing asynchronous runs: KILL every group, remove the folder. */
-export function stopClusterSync(state: Pick<ClusterState, 'dir' | 'processes'>) {
+export function stopClusterSync(state: Stoppable) {
+  if (state.node) sweepNode(state.dir, state.node);
   for (const { pid } of state.processes) signalGroup(pid, 'SIGKILL');
-  rmSync(state.dir, { recursive: true, force: true });
+  removeFolder(state.dir);
 }
 
-function logTail(dir: string, name: string): string {
+export function logTail(dir: string, name: string): string {
   const file = path.join(paths(dir).logs, `${name}.log`);
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
 }
 
-function startProcess(dir: string, spec: ProcessSpec): number {
+export function startProcess(dir: string, spec: ProcessSpec): number {
   const log = openSync(path.join(paths(dir).logs, `${spec.name}.log`), 'a');
   // Its own process group (detached), so stopping it also stops anything it started.
   const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log] });
@@ -181,8 +236,9 @@ type Node = {
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free loopback
  * ports in a new temporary folder, registers two fake nodes (one per zone), waits until they are
- * Ready and schedulable, and installs the CRDs in infra/crds. With `stopOnExit` (the default) every
- * process group is killed when this process exits; `npm run cluster -- up` turns that off.
+ * Ready and schedulable, and installs the CRDs in infra/crds; with `node`, it then starts the real
+ * node (node.ts) and waits until it is Ready. With `stopOnExit` (the default) every process group
+ * is killed when this process exits; `npm run cluster -- up` turns that off.
  */
 export async function startControlPlane(
   opts: {
@@ -191,6 +247,8 @@ export async function startControlPlane(
     crds?: boolean;
     /** Also keep the state in this file (what `npm run cluster -- down` reads), removed on stop. */
     pointer?: string | undefined;
+    /** Also start the real node (infra/cluster/node.ts): containerd, the kubelet and kube-proxy. */
+    node?: boolean;
   } = {},
 ): Promise<ControlPlane> {
   const bin = opts.bin ?? TOOLS_BIN;
@@ -226,13 +284,7 @@ export async function startControlPlane(
       writeFileSync(opts.pointer, json);
     }
   };
-  const kubectl = async (args: string[], input?: string) => {
-    const child = run(path.join(bin, 'kubectl'), ['--kubeconfig', p.kubeconfig, ...args], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (input !== undefined) child.child.stdin!.end(input);
-    return (await child).stdout;
-  };
+  const kubectl = kubectlOf(bin, p.kubeconfig);
   const stop = async () => {
     process.off('exit', onExit);
     await stopCluster(state);
@@ -293,6 +345,26 @@ export async function startControlPlane(
         const established = (c: Node) =>
           c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
         return crds.items.length > 0 && crds.items.every(established) ? true : undefined;
+      });
+    }
+    if (opts.node) {
+      const [kubelet, kubeletHealthz, proxyHealthz, proxyMetrics, apiProxy] = await freePorts(5);
+      await startNode({
+        dir,
+        bin,
+        apiserverPort: ports.apiserver,
+        ports: {
+          kubelet: kubelet!,
+          kubeletHealthz: kubeletHealthz!,
+          proxyHealthz: proxyHealthz!,
+          proxyMetrics: proxyMetrics!,
+          apiProxy: apiProxy!,
+        },
+        kubectl,
+        save: (node) => {
+          state.node = node;
+          save();
+        },
       });
     }
   } catch (err) {

@@ -40,6 +40,9 @@ export const paths = (dir: string) => ({
   serverKey: `${dir}/pki/apiserver.key`,
   saKey: `${dir}/pki/sa.key`,
   saPub: `${dir}/pki/sa.pub`,
+  /** The API server's client certificate towards kubelets (O=system:masters). */
+  kubeletClientCert: `${dir}/pki/apiserver-kubelet-client.crt`,
+  kubeletClientKey: `${dir}/pki/apiserver-kubelet-client.key`,
   etcdData: `${dir}/etcd`,
   logs: `${dir}/logs`,
 });
@@ -105,9 +108,18 @@ export function processSpecs(l: Layout, ports: Ports): ProcessSpec[] {
         `--service-account-key-file=${p.saPub}`,
         `--service-account-signing-key-file=${p.saKey}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        '--authorization-mode=RBAC',
+        // Node: a kubelet (system:node:<name>, O=system:nodes) reads and writes only what its own
+        // pods need, and NodeRestriction keeps it from changing other nodes or its own taints.
+        '--authorization-mode=Node,RBAC',
         // PodSecurity is on by default since 1.25; named here because the lane depends on it.
-        '--enable-admission-plugins=PodSecurity',
+        '--enable-admission-plugins=PodSecurity,NodeRestriction',
+        // Towards the real node's kubelet (infra/cluster/node.ts): a client certificate, the
+        // kubelet's serving certificate checked against the lane's CA, and its InternalIP only:
+        // the default order looks the node's name up in DNS first, which must not leave here.
+        `--kubelet-client-certificate=${p.kubeletClientCert}`,
+        `--kubelet-client-key=${p.kubeletClientKey}`,
+        `--kubelet-certificate-authority=${p.caCert}`,
+        '--kubelet-preferred-address-types=InternalIP',
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--allow-privileged=false',
         '--v=0',
@@ -141,7 +153,9 @@ export function processSpecs(l: Layout, ports: Ports): ProcessSpec[] {
         `--node-lease-duration-seconds=${NODE_LEASE_SECONDS}`,
         `--server-address=127.0.0.1:${ports.kwok}`,
         '--cidr=10.244.0.0/16',
-        '--node-ip=10.0.0.1',
+        // The fake nodes' InternalIP: the API server dials it for logs, exec or port-forward on a
+        // kwok pod (InternalIP only, see above), so it must be an address of this machine.
+        '--node-ip=127.0.0.1',
       ],
     },
   ];
