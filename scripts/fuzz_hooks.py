@@ -204,23 +204,27 @@ def make_fixtures(base: str, admin: str, key: str) -> dict:
     api.deposit(staker.did, MAX_AMOUNT, 20)
     api.deposit(withdrawer.did, MAX_AMOUNT, 3)
 
-    # Finalized receipts of the provider (for usefulness proofs), made while nobody is staked: an
-    # empty committee finalizes on the client's ACCEPTED alone.
+    # Staked committee candidates (locked past a receipt's life), then receipts with a committee.
+    for k in committee:
+        api.deposit(k.did, "10000000")
+        api.call("POST", "/api/stakes", {"amount_atomic": "10000000", "lock_seconds": 7 * 86400}, signer=k)
+    # Finalized receipts of the provider (for usefulness proofs): audited, since a receipt finalized
+    # without a committee backs no proof (SPEC v3). The one seat (one per owner address) passes it,
+    # then the client accepts.
     finalized = []
+    signers = {k.did: k for k in committee}
     accepted_by_client = {"type": "ACCEPTED", "score": 1, "confidence": 1}
     for _ in range(12):
         receipt = api.settled(client, provider)
         task = receipt["task_id"]
+        for did in receipt["committee"]:
+            audit = {"type": "AUDIT_PASS", "score": 1, "confidence": 1}
+            api.call("POST", f"/api/receipts/{task}/attestations", audit, signer=signers[did])
         api.call("POST", f"/api/receipts/{task}/attestations", accepted_by_client, signer=client)
         status = api.call("POST", f"/api/receipts/{task}/finalize")["status"]
         if status != "finalized":
             raise SystemExit(f"fuzz fixtures: receipt {task} is {status}, not finalized")
         finalized.append({**receipt, "status": status})
-
-    # Staked committee candidates (locked past a receipt's life), then receipts with a committee.
-    for k in committee:
-        api.deposit(k.did, "10000000")
-        api.call("POST", "/api/stakes", {"amount_atomic": "10000000", "lock_seconds": 7 * 86400}, signer=k)
     pending = [api.settled(client, provider) for _ in range(8)]
     if not all(r["committee"] for r in pending):
         raise SystemExit("fuzz fixtures: a receipt got no committee")
