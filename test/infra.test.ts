@@ -20,6 +20,12 @@ import {
   type ProgramRun,
 } from './helpers/pulumi.js';
 import { scratchDir } from './helpers/tmp.js';
+import { parseAllDocuments } from 'yaml';
+import { BROKER_POD_LABELS as BROKER_PODS } from '../infra/broker-values.js';
+import { NATS_SELECTOR as NATS_PODS } from '../infra/components/nats.js';
+
+/** The third-party charts as packaged from their sources (a copy of shared/ sits beside the clone). */
+const SHARED_CHARTS = path.resolve('..', 'shared', 'charts');
 
 /**
  * The Pulumi program, run once per stack under Pulumi's mocks with that stack's YAML config: what
@@ -64,6 +70,10 @@ const INVENTORY = [
   'kubernetes:postgresql.cnpg.io/v1:Cluster/postgres-cluster',
   // CloudNativePG's metrics: our PodMonitor (its enablePodMonitor is deprecated; no labels).
   'kubernetes:monitoring.coreos.com/v1:PodMonitor/postgres-pod-monitor',
+  // Each backing service admits the broker, Prometheus (and for PostgreSQL the operator) only.
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/postgres-network-policy',
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/valkey-network-policy',
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/nats-network-policy',
   'ainp:valkey:Valkey/valkey',
   'random:index/randomPassword:RandomPassword/valkey-password',
   'kubernetes:core/v1:Secret/valkey-users',
@@ -308,6 +318,113 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
       podMetricsEndpoints: [{ port: 'metrics' }],
     });
   });
+
+  it('admits only the broker, Prometheus and the CloudNativePG operator to PostgreSQL, Valkey and NATS', () => {
+    const ns = run.outputs.namespace;
+    const broker = { podSelector: { matchLabels: BROKER_PODS } };
+    const prometheus = {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+    };
+    const tcp = (...ports: number[]) => ports.map((port) => ({ port, protocol: 'TCP' }));
+    const policy = (name: string) => {
+      const { metadata, spec } = find(run, 'NetworkPolicy', `${name}-network-policy`).props;
+      return { metadata, spec };
+    };
+    const cnpg = { podSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } } };
+    expect(policy('postgres')).toEqual({
+      metadata: { name: 'ainp-db', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker, cnpg], ports: tcp(5432) },
+          {
+            from: [
+              cnpg,
+              { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'cnpg-system' } } },
+            ],
+            ports: tcp(8000),
+          },
+          { from: [prometheus], ports: tcp(9187) },
+        ],
+      },
+    });
+    const valkeyPods = { 'app.kubernetes.io/name': 'valkey', 'app.kubernetes.io/instance': 'ainp-valkey' };
+    expect(policy('valkey')).toEqual({
+      metadata: { name: 'ainp-valkey', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: valkeyPods },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker, { podSelector: { matchLabels: valkeyPods } }], ports: tcp(6379) },
+          { from: [prometheus], ports: tcp(9121) },
+        ],
+      },
+    });
+    const natsPods = { ...NATS_PODS };
+    // No peer reaches NATS's unauthenticated monitoring port 8222.
+    expect(policy('nats')).toEqual({
+      metadata: { name: 'ainp-nats', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: natsPods },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker], ports: tcp(4222) },
+          { from: [{ podSelector: { matchLabels: natsPods } }], ports: tcp(6222) },
+          { from: [prometheus], ports: tcp(7777) },
+        ],
+      },
+    });
+    expect(find(run, 'Release', 'nats').props.values.natsBox).toEqual({ enabled: false });
+    // Every pod of the broker's release (API, migration Job, CronJobs) carries the admitted labels.
+    const podLabels = chart.flatMap((m) => {
+      if (m.kind === 'Deployment' || m.kind === 'Job')
+        return [[m.metadata.name, m.spec.template.metadata.labels]];
+      if (m.kind === 'CronJob') return [[m.metadata.name, m.spec.jobTemplate.spec.template.metadata.labels]];
+      return [];
+    });
+    expect(podLabels.map(([n]) => n).sort()).toEqual(
+      ['ainp-broker', 'ainp-broker-migrate', ...Object.keys(run.outputs.cronJobs)].sort(),
+    );
+    for (const [name, labels] of podLabels) expect(labels, name).toMatchObject(BROKER_PODS);
+  });
+
+  it.skipIf(!existsSync(SHARED_CHARTS))(
+    'the NetworkPolicies select the pods the Valkey and NATS charts render with the program’s values',
+    async () => {
+      for (const [release, tgz, selector] of [
+        ['valkey', 'valkey-0.9.4.tgz', 'valkey-network-policy'],
+        ['nats', 'nats-1.3.16.tgz', 'nats-network-policy'],
+      ] as const) {
+        const r = find(run, 'Release', release).props;
+        const dir = scratchDir(`ainp-${release}`);
+        writeFileSync(path.join(dir, 'values.json'), JSON.stringify(r.values));
+        const { stdout } = await exec(
+          HELM,
+          [
+            'template',
+            r.name,
+            path.join(SHARED_CHARTS, tgz),
+            '--namespace',
+            run.outputs.namespace,
+            '--kube-version',
+            '1.30.0',
+            '-f',
+            path.join(dir, 'values.json'),
+          ],
+          { maxBuffer: 20 * 1024 * 1024 },
+        );
+        const pods = parseAllDocuments(stdout)
+          .map((d) => d.toJS() as Manifest)
+          .filter((m) => m && ['Deployment', 'StatefulSet'].includes(m.kind));
+        const wanted = find(run, 'NetworkPolicy', selector).props.spec.podSelector.matchLabels;
+        // Every workload the chart renders is a server the policy covers (nats-box is off).
+        expect(pods.length, release).toBeGreaterThan(0);
+        for (const p of pods)
+          expect(p.spec.template.metadata.labels, `${release} ${p.kind}`).toMatchObject(wanted);
+      }
+    },
+  );
 
   it('every raw Kubernetes manifest is valid against its schema', async () => {
     let checked = 0;
