@@ -126,6 +126,10 @@ export const configSchema = z.object({
     .default(''),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
+  // The cluster's read-only pull credential for the image's registry (with the secret
+  // registryPullPassword): never the push credential above, which can overwrite images. Empty:
+  // the nodes pull with their own identity (EKS node role, GKE node service account) or anonymously.
+  registryPullUsername: z.string().default(''),
   brokerReplicas: int(1, 2),
   brokerMaxReplicas: int(1, 10),
   brokerCpuRequest: quantity('250m'),
@@ -214,6 +218,7 @@ export type StackConfig = z.infer<typeof configSchema>;
  */
 export const SECRET_KEYS = [
   'registryPassword',
+  'registryPullPassword',
   'postgresBackupAccessKeyId',
   'postgresBackupSecretAccessKey',
   'databaseUrl',
@@ -346,6 +351,12 @@ export function parseStackConfig(
     problems.push(
       'registryPassword: required (pulumi config set --secret registryPassword) with registryUsername',
     );
+  if (c.registryPullUsername && !secretsSet.has('registryPullPassword'))
+    problems.push(
+      'registryPullPassword: required (pulumi config set --secret registryPullPassword) with registryPullUsername',
+    );
+  if (secretsSet.has('registryPullPassword') && !c.registryPullUsername)
+    problems.push('registryPullUsername: required with the secret registryPullPassword');
   // Prod's redundancy rules hold for what prod provisions; an external service brings its own.
   if (c.environment === 'prod') {
     if (!c.imageDigest)

@@ -197,6 +197,9 @@ export class Platform extends pulumi.ComponentResource {
         redisUrl: this.valkey?.url ?? raw.secrets.redisUrl!,
         natsUrl: this.nats?.url ?? raw.secrets.natsUrl!,
         ...(raw.secrets.registryPassword ? { registryPassword: raw.secrets.registryPassword } : {}),
+        ...(raw.secrets.registryPullPassword
+          ? { registryPullPassword: raw.secrets.registryPullPassword }
+          : {}),
         ...(raw.secrets.adminToken ? { adminToken: raw.secrets.adminToken } : {}),
         dependsOn: [this.database?.cluster, this.valkey?.release, this.nats?.release].filter(
           (r): r is NonNullable<typeof r> => r !== undefined,

@@ -489,11 +489,22 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
 });
 
 describe('a private registry', () => {
-  it('pulls with a dockerconfigjson Secret made from the push credentials, kept secret', async () => {
+  const PUSH = 'operator-set-push-token';
+  const PULL = 'operator-set-read-only-token';
+  /** Every Kubernetes object the run would create, as text (Secrets included). */
+  const clusterText = (run: ProgramRun) =>
+    JSON.stringify(run.resources.filter((r) => r.type.startsWith('kubernetes:')).map((r) => r.props));
+
+  it('pulls with a dockerconfigjson Secret made from the read-only pull credential, never the push one', async () => {
     const run = await runProgram(
       'staging',
-      { ...stackConfig('staging'), 'ainp:registryServer': 'registry.example', 'ainp:registryUsername': 'ci' },
-      { registryPassword: 'operator-set-registry-token' },
+      {
+        ...stackConfig('staging'),
+        'ainp:registryServer': 'registry.example',
+        'ainp:registryUsername': 'ci',
+        'ainp:registryPullUsername': 'cluster-reader',
+      },
+      { registryPassword: PUSH, registryPullPassword: PULL },
       deploy,
     );
     const pull = find(run, 'Secret', 'broker-pull');
@@ -502,13 +513,41 @@ describe('a private registry', () => {
     expect(JSON.parse(pull.props.stringData['.dockerconfigjson'])).toEqual({
       auths: {
         'registry.example': {
-          username: 'ci',
-          password: 'operator-set-registry-token',
-          auth: Buffer.from('ci:operator-set-registry-token').toString('base64'),
+          username: 'cluster-reader',
+          password: PULL,
+          auth: Buffer.from(`cluster-reader:${PULL}`).toString('base64'),
         },
       },
     });
     expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual(['ainp-broker-pull']);
+    // The push credential goes to the image build only.
+    expect(clusterText(run)).not.toContain(PUSH);
+    expect(JSON.stringify(find(run, 'Image', 'broker-image').props.registries)).toContain(PUSH);
+  });
+
+  it('hands the cluster no credential when only the push one is set (the nodes pull with their own)', async () => {
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:registryServer': 'registry.example', 'ainp:registryUsername': 'ci' },
+      { registryPassword: PUSH },
+      deploy,
+    );
+    expect(run.resources.filter((r) => r.name === 'broker-pull')).toEqual([]);
+    expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual([]);
+    expect(clusterText(run)).not.toContain(PUSH);
+  });
+
+  it('refuses half a pull credential', () => {
+    expect(parseStackConfig({ registryPullUsername: 'cluster-reader' })).toEqual({
+      ok: false,
+      problems: [
+        'registryPullPassword: required (pulumi config set --secret registryPullPassword) with registryPullUsername',
+      ],
+    });
+    expect(parseStackConfig({}, new Set(['registryPullPassword']))).toEqual({
+      ok: false,
+      problems: ['registryPullUsername: required with the secret registryPullPassword'],
+    });
   });
 });
 
