@@ -170,6 +170,20 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(values.autoscaling.minReplicas).toBe(want.replicas);
     expect(values.pdb).toEqual({ enabled: true, minAvailable: want.pdbMin });
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
+    // Instances on distinct nodes (required) and spread over zones.
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.affinity).toEqual({
+      enablePodAntiAffinity: true,
+      topologyKey: 'kubernetes.io/hostname',
+      podAntiAffinityType: 'required',
+    });
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'topology.kubernetes.io/zone',
+        whenUnsatisfiable: 'DoNotSchedule',
+        labelSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } },
+      },
+    ]);
     // A PDB over a single instance would allow no eviction and block every node drain.
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(want.db > 1);
     // PostgreSQL 16 pinned by digest, a `system` image (the only kind that still runs barman-cloud backups).

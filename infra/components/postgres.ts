@@ -98,7 +98,23 @@ export class Database extends pulumi.ComponentResource {
       postgresql: { parameters: { max_connections: String(args.maxConnections) } },
       storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
       bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
-      affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname' },
+      // Never two instances on one node (CloudNativePG's required anti-affinity takes one key)...
+      affinity: {
+        enablePodAntiAffinity: true,
+        topologyKey: 'kubernetes.io/hostname',
+        podAntiAffinityType: 'required',
+      },
+      // ...and spread over zones, so a zone's loss leaves a replica to promote. DoNotSchedule with
+      // skew 1: 3 instances over 2 zones go 2/1; on a single-zone cluster there is one domain and
+      // nothing is held back. An instance's volume is zonal, so a rescheduled one stays in its zone.
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: { matchLabels: { 'cnpg.io/cluster': CLUSTER_NAME } },
+        },
+      ],
       resources: {
         requests: { cpu: '250m', memory: '512Mi' },
         limits: { cpu: '2', memory: '1Gi' },
