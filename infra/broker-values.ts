@@ -79,6 +79,9 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
           tls: { enabled: true, secretName: c.ingressTlsSecret || `${BROKER_RELEASE}-tls` },
         }
       : { enabled: false },
+    httpRoute: c.gatewayParentRefs.length
+      ? { enabled: true, host: c.host, parentRefs: c.gatewayParentRefs }
+      : { enabled: false },
     networkPolicy: {
       enabled: true,
       ingressNamespaceSelector: { 'kubernetes.io/metadata.name': c.ingressControllerNamespace },

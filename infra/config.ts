@@ -81,6 +81,33 @@ export const configSchema = z.object({
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
     .default('ingress-nginx'),
   ingressAnnotations: stringMap(),
+  // Gateway API: the Gateway listener(s) an HTTPRoute for `host` attaches to, beside the Ingress
+  // (a JSON array of {name, namespace?, sectionName?}); `[]` renders none.
+  gatewayParentRefs: z
+    .string()
+    .default('[]')
+    .transform((v, ctx) => {
+      try {
+        return z
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                namespace: z.string().min(1).optional(),
+                sectionName: z.string().min(1).optional(),
+              })
+              .strict(),
+          )
+          .parse(JSON.parse(v));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be a JSON array of Gateway references ({"name": ..., "namespace": ..., "sectionName": ...})',
+        });
+        return z.NEVER;
+      }
+    }),
   certManagerClusterIssuer: z.string().default(''),
   ingressTlsSecret: z.string().default(''),
   imageRepository: z
@@ -297,6 +324,8 @@ export function parseStackConfig(
     return { ok: false, problems };
   }
   const c = parsed.data;
+  if (c.gatewayParentRefs.length && !c.host)
+    problems.push('gatewayParentRefs: the HTTPRoute routes `host`; set host too');
   if (c.host && !c.certManagerClusterIssuer && !c.ingressTlsSecret)
     problems.push(
       `host: the Ingress for ${c.host} needs a TLS certificate: set certManagerClusterIssuer (cert-manager creates it) or ingressTlsSecret (a Secret you create)`,

@@ -502,6 +502,35 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
   });
 });
 
+describe('a Gateway API route', () => {
+  it('renders an HTTPRoute for the host attached to the configured Gateway listener, beside the Ingress', async () => {
+    const refs = [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }];
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:gatewayParentRefs': JSON.stringify(refs) },
+      {},
+      deploy,
+    );
+    const values = find(run, 'Release', 'broker').props.values;
+    expect(values.httpRoute).toEqual({
+      enabled: true,
+      host: new URL(run.outputs.url).host,
+      parentRefs: refs,
+    });
+    expect(values.ingress.enabled).toBe(true);
+    const staging = await runProgram('staging', stackConfig('staging'), {}, deploy);
+    expect(find(staging, 'Release', 'broker').props.values.httpRoute).toEqual({ enabled: false });
+    expect(parseStackConfig({ gatewayParentRefs: JSON.stringify(refs) })).toEqual({
+      ok: false,
+      problems: ['gatewayParentRefs: the HTTPRoute routes `host`; set host too'],
+    });
+    expect(parseStackConfig({ gatewayParentRefs: '[{"gateway":"x"}]' })).toMatchObject({
+      ok: false,
+      problems: [expect.stringMatching(/^gatewayParentRefs: must be a JSON array of Gateway references/)],
+    });
+  });
+});
+
 describe('a private registry', () => {
   const PUSH = 'operator-set-push-token';
   const PULL = 'operator-set-read-only-token';
