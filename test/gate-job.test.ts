@@ -174,6 +174,24 @@ const unschedulable = (since: string): GatePod => ({
   },
 });
 
+describe('a gate Job whose pod no node can take (kubectl JSON recorded from the loopback control plane)', () => {
+  // test/fixtures/kubectl/gate-unschedulable/record.sh: the real kube-scheduler's verdict on the
+  // gate Job's pod with a CPU request no node has.
+  const { items } = JSON.parse(
+    readFileSync('test/fixtures/kubectl/gate-unschedulable/pods.json', 'utf8'),
+  ) as { items: GatePod[] };
+  const since = Date.parse(
+    items[0]!.status!.conditions!.find((c) => c.type === 'PodScheduled')!.lastTransitionTime!,
+  );
+
+  it('waits while a scale-up may still place it, then gives up with the scheduler’s message', () => {
+    expect(stuckPod(items, new Date(since + 60_000))).toBeUndefined();
+    expect(stuckPod(items, new Date(since + 121_000))).toMatch(
+      /^pod ainp-broker-gate-load-fixture-[a-z0-9]{5}: Unschedulable for 121 s: 0\/2 nodes are available: 2 Insufficient cpu\./,
+    );
+  });
+});
+
 describe('a gate Job whose pod cannot start', () => {
   const now = new Date('2026-12-07T12:10:00Z');
   it('is given up at once on an image pull failure, and after two minutes unschedulable', () => {
