@@ -12,6 +12,15 @@ export type ComputedInputs = {
 };
 
 export const BROKER_RELEASE = 'ainp-broker';
+/**
+ * The labels on every pod of the broker's release: the API, the migration Job and the CronJobs
+ * (the chart's `ainp.selectorLabels`: the chart's name, ainp-broker, and the release's). The
+ * backing services' NetworkPolicies admit these pods.
+ */
+export const BROKER_POD_LABELS = {
+  'app.kubernetes.io/name': 'ainp-broker',
+  'app.kubernetes.io/instance': BROKER_RELEASE,
+};
 
 function job(enabled: boolean, schedule: string) {
   const intervalSeconds = cronPeriodSeconds(schedule);
@@ -69,6 +78,9 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
           },
           tls: { enabled: true, secretName: c.ingressTlsSecret || `${BROKER_RELEASE}-tls` },
         }
+      : { enabled: false },
+    httpRoute: c.gatewayParentRefs.length
+      ? { enabled: true, host: c.host, parentRefs: c.gatewayParentRefs }
       : { enabled: false },
     networkPolicy: {
       enabled: true,

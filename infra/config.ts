@@ -81,6 +81,33 @@ export const configSchema = z.object({
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
     .default('ingress-nginx'),
   ingressAnnotations: stringMap(),
+  // Gateway API: the Gateway listener(s) an HTTPRoute for `host` attaches to, beside the Ingress
+  // (a JSON array of {name, namespace?, sectionName?}); `[]` renders none.
+  gatewayParentRefs: z
+    .string()
+    .default('[]')
+    .transform((v, ctx) => {
+      try {
+        return z
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                namespace: z.string().min(1).optional(),
+                sectionName: z.string().min(1).optional(),
+              })
+              .strict(),
+          )
+          .parse(JSON.parse(v));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be a JSON array of Gateway references ({"name": ..., "namespace": ..., "sectionName": ...})',
+        });
+        return z.NEVER;
+      }
+    }),
   certManagerClusterIssuer: z.string().default(''),
   ingressTlsSecret: z.string().default(''),
   imageRepository: z
@@ -126,6 +153,10 @@ export const configSchema = z.object({
     .default(''),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
+  // The cluster's read-only pull credential for the image's registry (with the secret
+  // registryPullPassword): never the push credential above, which can overwrite images. Empty:
+  // the nodes pull with their own identity (EKS node role, GKE node service account) or anonymously.
+  registryPullUsername: z.string().default(''),
   brokerReplicas: int(1, 2),
   brokerMaxReplicas: int(1, 10),
   brokerCpuRequest: quantity('250m'),
@@ -214,6 +245,7 @@ export type StackConfig = z.infer<typeof configSchema>;
  */
 export const SECRET_KEYS = [
   'registryPassword',
+  'registryPullPassword',
   'postgresBackupAccessKeyId',
   'postgresBackupSecretAccessKey',
   'databaseUrl',
@@ -292,6 +324,8 @@ export function parseStackConfig(
     return { ok: false, problems };
   }
   const c = parsed.data;
+  if (c.gatewayParentRefs.length && !c.host)
+    problems.push('gatewayParentRefs: the HTTPRoute routes `host`; set host too');
   if (c.host && !c.certManagerClusterIssuer && !c.ingressTlsSecret)
     problems.push(
       `host: the Ingress for ${c.host} needs a TLS certificate: set certManagerClusterIssuer (cert-manager creates it) or ingressTlsSecret (a Secret you create)`,
@@ -346,6 +380,12 @@ export function parseStackConfig(
     problems.push(
       'registryPassword: required (pulumi config set --secret registryPassword) with registryUsername',
     );
+  if (c.registryPullUsername && !secretsSet.has('registryPullPassword'))
+    problems.push(
+      'registryPullPassword: required (pulumi config set --secret registryPullPassword) with registryPullUsername',
+    );
+  if (secretsSet.has('registryPullPassword') && !c.registryPullUsername)
+    problems.push('registryPullUsername: required with the secret registryPullPassword');
   // Prod's redundancy rules hold for what prod provisions; an external service brings its own.
   if (c.environment === 'prod') {
     if (!c.imageDigest)

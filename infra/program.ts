@@ -1,7 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
-import { BROKER_RELEASE, jobValues } from './broker-values.js';
+import { BROKER_POD_LABELS, BROKER_RELEASE, jobValues } from './broker-values.js';
 import { appCharts } from './charts.js';
 import { Broker } from './components/broker.js';
+import { CNPG_NAMESPACE } from './components/cnpg-operator.js';
 import { Namespace } from './components/namespace.js';
 import { Nats } from './components/nats.js';
 import { Database } from './components/postgres.js';
@@ -118,6 +119,8 @@ export class Platform extends pulumi.ComponentResource {
     const ns = this.namespace.name;
     const labels = c.monitoringSelectorLabels;
     const afterNs = { parent: this, dependsOn: [this.namespace] };
+    // Each backing service admits the broker's pods and Prometheus only (and CloudNativePG's operator).
+    const access = { clientLabels: BROKER_POD_LABELS, monitoringNamespace: c.monitoringNamespace };
 
     const external = externalServices(new Set(Object.keys(raw.secrets) as SecretKey[]));
     this.database = external.postgres
@@ -133,6 +136,7 @@ export class Platform extends pulumi.ComponentResource {
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
             monitorLabels: labels,
+            access: { ...access, operatorNamespace: cluster?.cnpgNamespace || CNPG_NAMESPACE },
             ...(c.postgresBackupDestination
               ? {
                   backup: {
@@ -161,6 +165,7 @@ export class Platform extends pulumi.ComponentResource {
             storageClass: c.storageClass,
             serviceMonitor: c.monitoringEnabled,
             monitorLabels: labels,
+            access,
           },
           afterNs,
         );
@@ -177,6 +182,7 @@ export class Platform extends pulumi.ComponentResource {
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
             monitorLabels: labels,
+            access,
           },
           afterNs,
         );
@@ -191,6 +197,9 @@ export class Platform extends pulumi.ComponentResource {
         redisUrl: this.valkey?.url ?? raw.secrets.redisUrl!,
         natsUrl: this.nats?.url ?? raw.secrets.natsUrl!,
         ...(raw.secrets.registryPassword ? { registryPassword: raw.secrets.registryPassword } : {}),
+        ...(raw.secrets.registryPullPassword
+          ? { registryPullPassword: raw.secrets.registryPullPassword }
+          : {}),
         ...(raw.secrets.adminToken ? { adminToken: raw.secrets.adminToken } : {}),
         dependsOn: [this.database?.cluster, this.valkey?.release, this.nats?.release].filter(
           (r): r is NonNullable<typeof r> => r !== undefined,
@@ -230,7 +239,12 @@ export class Platform extends pulumi.ComponentResource {
   }
 }
 
-export type ClusterMonitoring = { namespace: string; labels: Record<string, string> };
+export type ClusterMonitoring = {
+  namespace: string;
+  labels: Record<string, string>;
+  /** Where the cluster stack installed CloudNativePG's operator; '' when the cluster runs its own. */
+  cnpgNamespace: string;
+};
 
 /**
  * Reads the stack's cluster stack (`clusterStack`, through a StackReference) before anything is
@@ -246,8 +260,8 @@ async function readClusterStack(raw: RawConfig): Promise<ClusterMonitoring | und
   // Without a context there is nothing to compare with: Platform reports the missing context.
   if (!kubeContext) return undefined;
   const ref = new pulumi.StackReference('cluster', { name });
-  const [context, namespace, labels] = await Promise.all(
-    ['kubeContext', 'monitoringNamespace', 'monitoringSelectorLabels'].map((k) =>
+  const [context, namespace, labels, cnpg] = await Promise.all(
+    ['kubeContext', 'monitoringNamespace', 'monitoringSelectorLabels', 'cnpgOperator'].map((k) =>
       ref.getOutputDetails(k).then((d) => d.value),
     ),
   );
@@ -261,7 +275,11 @@ async function readClusterStack(raw: RawConfig): Promise<ClusterMonitoring | und
         `but this stack deploys to ${JSON.stringify(kubeContext)} (kubernetes:context); ` +
         'name the cluster stack of the cluster this stack deploys to',
     );
-  return { namespace: String(namespace), labels: (labels ?? {}) as Record<string, string> };
+  return {
+    namespace: String(namespace),
+    labels: (labels ?? {}) as Record<string, string>,
+    cnpgNamespace: typeof cnpg === 'string' ? cnpg : '',
+  };
 }
 
 /**

@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { clusterConfigSchema, parseClusterConfig } from '../infra/cluster-stack/config.js';
 import { CLUSTER_PROJECT, deployCluster } from '../infra/cluster-stack/program.js';
 import { deploy } from '../infra/program.js';
-import { run as exec } from './helpers/k8s.js';
+import { HELM, run as exec, type Manifest } from './helpers/k8s.js';
+import { scratchDir } from './helpers/tmp.js';
 import { clusterStacks, runProgram, stackConfig, type ProgramRun } from './helpers/pulumi.js';
 
 /**
@@ -13,11 +15,19 @@ import { clusterStacks, runProgram, stackConfig, type ProgramRun } from './helpe
  * create the same object (the cluster lane runs the same on a real API server).
  */
 const DIR = 'infra/cluster-stack';
+/** kube-prometheus-stack as packaged from its source (a copy of shared/ sits beside the clone). */
+const KPS_CHART = path.resolve('..', 'shared', 'charts', 'kube-prometheus-stack-79.5.0.tgz');
 const clusterFile = (stack: string) =>
   parse(readFileSync(`${DIR}/Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, string> };
 const PROD = {
   'ainp:imageDigest': `sha256:${'b'.repeat(64)}`,
 };
+/** What an operator sets as the cluster stack's secret: Alertmanager's configuration. */
+const ALERTMANAGER_YAML = [
+  'route: { receiver: oncall }',
+  'receivers: [{ name: oncall, pagerduty_configs: [{ routing_key: operator-set-routing-key }] }]',
+].join('\n');
+const CLUSTER_SECRETS = { alertmanagerConfig: ALERTMANAGER_YAML };
 const PROD_SECRETS = {
   postgresBackupAccessKeyId: 'operator-set-access-key-id',
   postgresBackupSecretAccessKey: 'operator-set-secret-access-key',
@@ -94,7 +104,8 @@ describe('the cluster stack project', () => {
           .filter(([k]) => k.startsWith(`${CLUSTER_PROJECT}:`))
           .map(([k, v]) => [k.slice(CLUSTER_PROJECT.length + 1), v]),
       );
-      expect(parseClusterConfig(own).ok, stack).toBe(true);
+      // With the secret the operator sets (docs/RUNBOOK.md) where the stack installs Prometheus.
+      expect(parseClusterConfig(own, new Set(['alertmanagerConfig'])).ok, stack).toBe(true);
     }
   });
 
@@ -102,13 +113,14 @@ describe('the cluster stack project', () => {
     const run = await runProgram(
       'staging',
       clusterFile('staging').config,
-      {},
+      CLUSTER_SECRETS,
       deployCluster,
       CLUSTER_PROJECT,
     );
     expect(objects(run).sort()).toEqual(
       [
         'Namespace//monitoring',
+        'Secret/monitoring/ainp-alertmanager-config',
         'Release/cnpg-system/cnpg',
         'Release/monitoring/kube-prometheus-stack',
       ].sort(),
@@ -127,6 +139,114 @@ describe('the cluster stack project', () => {
       monitoringSelectorLabels: {},
       cnpgOperator: 'cnpg-system',
       prometheusStack: true,
+    });
+  });
+
+  it('pages someone and keeps its history: Alertmanager from the stack secret, Prometheus on a sized volume, no managed control-plane scrapes', async () => {
+    const run = await runProgram(
+      'staging',
+      clusterFile('staging').config,
+      CLUSTER_SECRETS,
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+    const secret = run.resources.find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    expect(secret.props.metadata).toEqual({ name: 'ainp-alertmanager-config', namespace: 'monitoring' });
+    expect(secret.props.stringData).toEqual({ 'alertmanager.yaml': ALERTMANAGER_YAML });
+    expect(secret.secretPaths).toContain('stringData');
+    const release = run.resources.find((r) => r.name === 'monitoring' && r.type.endsWith('Release'))!;
+    expect(release.dependsOn).toContain('kubernetes:core/v1:Secret::monitoring-alertmanager-config');
+    const values = release.props.values;
+    expect(JSON.stringify(values)).not.toContain('operator-set-routing-key');
+    expect(values.alertmanager).toEqual({
+      alertmanagerSpec: { useExistingSecret: true, configSecret: 'ainp-alertmanager-config' },
+    });
+    expect(values.prometheus.prometheusSpec).toMatchObject({
+      retention: '15d',
+      retentionSize: '42GB',
+      storageSpec: {
+        volumeClaimTemplate: {
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '50Gi' } } },
+        },
+      },
+      resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { cpu: '2', memory: '4Gi' } },
+    });
+    for (const s of ['kubeControllerManager', 'kubeScheduler', 'kubeEtcd', 'kubeProxy'])
+      expect(values[s], s).toEqual({ enabled: false });
+
+    // What the chart makes of these values (rendered by the real helm, when the chart is at hand).
+    if (!existsSync(KPS_CHART)) return;
+    const dir = scratchDir('ainp-kps');
+    writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
+    const { stdout } = await exec(
+      HELM,
+      [
+        'template',
+        'kube-prometheus-stack',
+        KPS_CHART,
+        '--namespace',
+        'monitoring',
+        '--kube-version',
+        '1.30.0',
+        '-f',
+        path.join(dir, 'values.json'),
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const manifests = parseAllDocuments(stdout)
+      .map((d) => d.toJS())
+      .filter(Boolean) as Manifest[];
+    const alertmanager = manifests.find((m) => m.kind === 'Alertmanager')!;
+    expect(alertmanager.spec.configSecret).toBe('ainp-alertmanager-config');
+    // The chart's own config (every alert to the `null` receiver) is not rendered.
+    expect(manifests.filter((m) => m.kind === 'Secret' && /^alertmanager-/.test(m.metadata.name))).toEqual(
+      [],
+    );
+    const prometheus = manifests.find((m) => m.kind === 'Prometheus')!;
+    expect(prometheus.spec).toMatchObject({
+      retentionSize: '42GB',
+      storage: { volumeClaimTemplate: { spec: { resources: { requests: { storage: '50Gi' } } } } },
+      resources: { requests: { memory: '2Gi' }, limits: { memory: '4Gi' } },
+    });
+    const alerts = manifests
+      .filter((m) => m.kind === 'PrometheusRule')
+      .flatMap((m) =>
+        m.spec.groups.flatMap((g: { rules: { alert?: string }[] }) => g.rules.map((r) => r.alert)),
+      );
+    expect(alerts).toContain('KubeAPIDown');
+    for (const a of ['KubeControllerManagerDown', 'KubeSchedulerDown', 'KubeProxyDown', 'etcdMembersDown'])
+      expect(alerts, a).not.toContain(a);
+  });
+
+  it('scrapes the control plane when it is the cluster’s own, and refuses to install a stack that pages nobody', async () => {
+    const run = await runProgram(
+      'staging',
+      {
+        ...clusterFile('staging').config,
+        'ainp-cluster:managedControlPlane': 'false',
+        'ainp-cluster:prometheusStorageSize': '200Gi',
+      },
+      CLUSTER_SECRETS,
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+    const values = run.resources.find((r) => r.name === 'monitoring' && r.type.endsWith('Release'))!.props
+      .values;
+    for (const s of ['kubeControllerManager', 'kubeScheduler', 'kubeEtcd', 'kubeProxy'])
+      expect(values[s], s).toEqual({ enabled: true });
+    expect(values.prometheus.prometheusSpec.retentionSize).toBe('170GB');
+    expect(parseClusterConfig({})).toEqual({
+      ok: false,
+      problems: [
+        'alertmanagerConfig: required with monitoringInstallStack: Alertmanager\'s configuration with your receivers (pulumi config set --secret alertmanagerConfig --cwd infra/cluster-stack --stack <stack> < alertmanager.yaml; docs/RUNBOOK.md, "Alerts")',
+      ],
+    });
+    expect(parseClusterConfig({}, new Set(['alertmanagerConfig'])).ok).toBe(true);
+    // A cluster with its own Prometheus brings its own Alertmanager.
+    expect(parseClusterConfig({ monitoringInstallStack: 'false' }).ok).toBe(true);
+    expect(parseClusterConfig({ prometheusStorageSize: '500Mi' }, new Set(['alertmanagerConfig']))).toEqual({
+      ok: false,
+      problems: ['prometheusStorageSize: must be a whole number of Gi, such as 50Gi'],
     });
   });
 
@@ -168,8 +288,10 @@ describe('the cluster stack project', () => {
           'cnpgChartVersion: must be a 0.29.x version (operator 1.30): earlier charts run an operator past its end of life, and 0.30 (operator 1.31) drops the barmanObjectStore backups use',
         ],
       });
-    expect(parseClusterConfig({ cnpgChartVersion: '0.29.0' }).ok).toBe(true);
-    expect(parseClusterConfig({ monitoringSelectorLabels: '{"release":"x"}' })).toEqual({
+    expect(parseClusterConfig({ cnpgChartVersion: '0.29.0' }, new Set(['alertmanagerConfig'])).ok).toBe(true);
+    expect(
+      parseClusterConfig({ monitoringSelectorLabels: '{"release":"x"}' }, new Set(['alertmanagerConfig'])),
+    ).toEqual({
       ok: false,
       problems: [
         'monitoringSelectorLabels: the Prometheus this stack installs selects every monitor; labels are for a Prometheus the cluster already runs (monitoringInstallStack: false)',
@@ -195,7 +317,7 @@ describe('staging and prod on one cluster', () => {
     const cluster = await runProgram(
       'shared',
       { 'kubernetes:context': 'shared' },
-      {},
+      CLUSTER_SECRETS,
       deployCluster,
       CLUSTER_PROJECT,
     );

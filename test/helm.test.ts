@@ -249,6 +249,42 @@ describe('stack differences', () => {
   });
 });
 
+describe('Gateway API', () => {
+  it('routes the host to the Service through an HTTPRoute attached to the named Gateway listener', async () => {
+    const ms = await renderChart(
+      [
+        '--set',
+        'httpRoute.enabled=true',
+        '--set',
+        'httpRoute.host=broker.example.com',
+        '--set',
+        'httpRoute.parentRefs[0].name=public',
+        '--set',
+        'httpRoute.parentRefs[0].namespace=gateway-system',
+        '--set',
+        'httpRoute.parentRefs[0].sectionName=https',
+      ],
+      { release: 'ainp-broker' },
+    );
+    const route = ms.find((m) => m.kind === 'HTTPRoute')!;
+    expect(route.apiVersion).toBe('gateway.networking.k8s.io/v1');
+    expect(route.metadata.name).toBe('ainp-broker');
+    const service = ms.find((m) => m.kind === 'Service')!;
+    expect(route.spec).toEqual({
+      parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }],
+      hostnames: ['broker.example.com'],
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          backendRefs: [{ name: service.metadata.name, port: service.spec.ports[0].port }],
+        },
+      ],
+    });
+    // Off by default: no HTTPRoute beside the Ingress unless asked for.
+    expect((await renderChart([])).filter((m) => m.kind === 'HTTPRoute')).toEqual([]);
+  });
+});
+
 describe('bad values fail rendering with a clear message', () => {
   it.each([
     [['--set', 'image.tag=latest'], '/image/tag'],
@@ -259,6 +295,18 @@ describe('bad values fail rendering with a clear message', () => {
     [['--set', 'existingSecret='], '/existingSecret'],
     [['--set', 'config.DATABASE_URL=postgres://u:p@h/db'], '/config'],
     [['--set', 'ingress.enabled=true'], 'ingress.host is required'],
+    [
+      ['--set', 'httpRoute.enabled=true', '--set', 'httpRoute.host=a.example.com'],
+      'httpRoute.parentRefs is required when httpRoute.enabled',
+    ],
+    [
+      ['--set', 'httpRoute.enabled=true', '--set', 'httpRoute.parentRefs[0].name=public'],
+      'httpRoute.host is required',
+    ],
+    [
+      ['--set', 'httpRoute.enabled=true', '--set', 'httpRoute.parentRefs[0].namespace=gw'],
+      '/httpRoute/parentRefs/0',
+    ],
     [
       [
         '--set',

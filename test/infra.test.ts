@@ -20,6 +20,12 @@ import {
   type ProgramRun,
 } from './helpers/pulumi.js';
 import { scratchDir } from './helpers/tmp.js';
+import { parseAllDocuments } from 'yaml';
+import { BROKER_POD_LABELS as BROKER_PODS } from '../infra/broker-values.js';
+import { NATS_SELECTOR as NATS_PODS } from '../infra/components/nats.js';
+
+/** The third-party charts as packaged from their sources (a copy of shared/ sits beside the clone). */
+const SHARED_CHARTS = path.resolve('..', 'shared', 'charts');
 
 /**
  * The Pulumi program, run once per stack under Pulumi's mocks with that stack's YAML config: what
@@ -64,6 +70,10 @@ const INVENTORY = [
   'kubernetes:postgresql.cnpg.io/v1:Cluster/postgres-cluster',
   // CloudNativePG's metrics: our PodMonitor (its enablePodMonitor is deprecated; no labels).
   'kubernetes:monitoring.coreos.com/v1:PodMonitor/postgres-pod-monitor',
+  // Each backing service admits the broker, Prometheus (and for PostgreSQL the operator) only.
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/postgres-network-policy',
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/valkey-network-policy',
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy/nats-network-policy',
   'ainp:valkey:Valkey/valkey',
   'random:index/randomPassword:RandomPassword/valkey-password',
   'kubernetes:core/v1:Secret/valkey-users',
@@ -160,6 +170,20 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(values.autoscaling.minReplicas).toBe(want.replicas);
     expect(values.pdb).toEqual({ enabled: true, minAvailable: want.pdbMin });
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
+    // Instances on distinct nodes (required) and spread over zones.
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.affinity).toEqual({
+      enablePodAntiAffinity: true,
+      topologyKey: 'kubernetes.io/hostname',
+      podAntiAffinityType: 'required',
+    });
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'topology.kubernetes.io/zone',
+        whenUnsatisfiable: 'DoNotSchedule',
+        labelSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } },
+      },
+    ]);
     // A PDB over a single instance would allow no eviction and block every node drain.
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.enablePDB).toBe(want.db > 1);
     // PostgreSQL 16 pinned by digest, a `system` image (the only kind that still runs barman-cloud backups).
@@ -309,6 +333,113 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     });
   });
 
+  it('admits only the broker, Prometheus and the CloudNativePG operator to PostgreSQL, Valkey and NATS', () => {
+    const ns = run.outputs.namespace;
+    const broker = { podSelector: { matchLabels: BROKER_PODS } };
+    const prometheus = {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+    };
+    const tcp = (...ports: number[]) => ports.map((port) => ({ port, protocol: 'TCP' }));
+    const policy = (name: string) => {
+      const { metadata, spec } = find(run, 'NetworkPolicy', `${name}-network-policy`).props;
+      return { metadata, spec };
+    };
+    const cnpg = { podSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } } };
+    expect(policy('postgres')).toEqual({
+      metadata: { name: 'ainp-db', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: { 'cnpg.io/cluster': 'ainp-db' } },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker, cnpg], ports: tcp(5432) },
+          {
+            from: [
+              cnpg,
+              { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'cnpg-system' } } },
+            ],
+            ports: tcp(8000),
+          },
+          { from: [prometheus], ports: tcp(9187) },
+        ],
+      },
+    });
+    const valkeyPods = { 'app.kubernetes.io/name': 'valkey', 'app.kubernetes.io/instance': 'ainp-valkey' };
+    expect(policy('valkey')).toEqual({
+      metadata: { name: 'ainp-valkey', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: valkeyPods },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker, { podSelector: { matchLabels: valkeyPods } }], ports: tcp(6379) },
+          { from: [prometheus], ports: tcp(9121) },
+        ],
+      },
+    });
+    const natsPods = { ...NATS_PODS };
+    // No peer reaches NATS's unauthenticated monitoring port 8222.
+    expect(policy('nats')).toEqual({
+      metadata: { name: 'ainp-nats', namespace: ns },
+      spec: {
+        podSelector: { matchLabels: natsPods },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { from: [broker], ports: tcp(4222) },
+          { from: [{ podSelector: { matchLabels: natsPods } }], ports: tcp(6222) },
+          { from: [prometheus], ports: tcp(7777) },
+        ],
+      },
+    });
+    expect(find(run, 'Release', 'nats').props.values.natsBox).toEqual({ enabled: false });
+    // Every pod of the broker's release (API, migration Job, CronJobs) carries the admitted labels.
+    const podLabels = chart.flatMap((m) => {
+      if (m.kind === 'Deployment' || m.kind === 'Job')
+        return [[m.metadata.name, m.spec.template.metadata.labels]];
+      if (m.kind === 'CronJob') return [[m.metadata.name, m.spec.jobTemplate.spec.template.metadata.labels]];
+      return [];
+    });
+    expect(podLabels.map(([n]) => n).sort()).toEqual(
+      ['ainp-broker', 'ainp-broker-migrate', ...Object.keys(run.outputs.cronJobs)].sort(),
+    );
+    for (const [name, labels] of podLabels) expect(labels, name).toMatchObject(BROKER_PODS);
+  });
+
+  it.skipIf(!existsSync(SHARED_CHARTS))(
+    'the NetworkPolicies select the pods the Valkey and NATS charts render with the program’s values',
+    async () => {
+      for (const [release, tgz, selector] of [
+        ['valkey', 'valkey-0.9.4.tgz', 'valkey-network-policy'],
+        ['nats', 'nats-1.3.16.tgz', 'nats-network-policy'],
+      ] as const) {
+        const r = find(run, 'Release', release).props;
+        const dir = scratchDir(`ainp-${release}`);
+        writeFileSync(path.join(dir, 'values.json'), JSON.stringify(r.values));
+        const { stdout } = await exec(
+          HELM,
+          [
+            'template',
+            r.name,
+            path.join(SHARED_CHARTS, tgz),
+            '--namespace',
+            run.outputs.namespace,
+            '--kube-version',
+            '1.30.0',
+            '-f',
+            path.join(dir, 'values.json'),
+          ],
+          { maxBuffer: 20 * 1024 * 1024 },
+        );
+        const pods = parseAllDocuments(stdout)
+          .map((d) => d.toJS() as Manifest)
+          .filter((m) => m && ['Deployment', 'StatefulSet'].includes(m.kind));
+        const wanted = find(run, 'NetworkPolicy', selector).props.spec.podSelector.matchLabels;
+        // Every workload the chart renders is a server the policy covers (nats-box is off).
+        expect(pods.length, release).toBeGreaterThan(0);
+        for (const p of pods)
+          expect(p.spec.template.metadata.labels, `${release} ${p.kind}`).toMatchObject(wanted);
+      }
+    },
+  );
+
   it('every raw Kubernetes manifest is valid against its schema', async () => {
     let checked = 0;
     for (const r of run.resources) {
@@ -371,12 +502,52 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
   });
 });
 
-describe('a private registry', () => {
-  it('pulls with a dockerconfigjson Secret made from the push credentials, kept secret', async () => {
+describe('a Gateway API route', () => {
+  it('renders an HTTPRoute for the host attached to the configured Gateway listener, beside the Ingress', async () => {
+    const refs = [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }];
     const run = await runProgram(
       'staging',
-      { ...stackConfig('staging'), 'ainp:registryServer': 'registry.example', 'ainp:registryUsername': 'ci' },
-      { registryPassword: 'operator-set-registry-token' },
+      { ...stackConfig('staging'), 'ainp:gatewayParentRefs': JSON.stringify(refs) },
+      {},
+      deploy,
+    );
+    const values = find(run, 'Release', 'broker').props.values;
+    expect(values.httpRoute).toEqual({
+      enabled: true,
+      host: new URL(run.outputs.url).host,
+      parentRefs: refs,
+    });
+    expect(values.ingress.enabled).toBe(true);
+    const staging = await runProgram('staging', stackConfig('staging'), {}, deploy);
+    expect(find(staging, 'Release', 'broker').props.values.httpRoute).toEqual({ enabled: false });
+    expect(parseStackConfig({ gatewayParentRefs: JSON.stringify(refs) })).toEqual({
+      ok: false,
+      problems: ['gatewayParentRefs: the HTTPRoute routes `host`; set host too'],
+    });
+    expect(parseStackConfig({ gatewayParentRefs: '[{"gateway":"x"}]' })).toMatchObject({
+      ok: false,
+      problems: [expect.stringMatching(/^gatewayParentRefs: must be a JSON array of Gateway references/)],
+    });
+  });
+});
+
+describe('a private registry', () => {
+  const PUSH = 'operator-set-push-token';
+  const PULL = 'operator-set-read-only-token';
+  /** Every Kubernetes object the run would create, as text (Secrets included). */
+  const clusterText = (run: ProgramRun) =>
+    JSON.stringify(run.resources.filter((r) => r.type.startsWith('kubernetes:')).map((r) => r.props));
+
+  it('pulls with a dockerconfigjson Secret made from the read-only pull credential, never the push one', async () => {
+    const run = await runProgram(
+      'staging',
+      {
+        ...stackConfig('staging'),
+        'ainp:registryServer': 'registry.example',
+        'ainp:registryUsername': 'ci',
+        'ainp:registryPullUsername': 'cluster-reader',
+      },
+      { registryPassword: PUSH, registryPullPassword: PULL },
       deploy,
     );
     const pull = find(run, 'Secret', 'broker-pull');
@@ -385,13 +556,41 @@ describe('a private registry', () => {
     expect(JSON.parse(pull.props.stringData['.dockerconfigjson'])).toEqual({
       auths: {
         'registry.example': {
-          username: 'ci',
-          password: 'operator-set-registry-token',
-          auth: Buffer.from('ci:operator-set-registry-token').toString('base64'),
+          username: 'cluster-reader',
+          password: PULL,
+          auth: Buffer.from(`cluster-reader:${PULL}`).toString('base64'),
         },
       },
     });
     expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual(['ainp-broker-pull']);
+    // The push credential goes to the image build only.
+    expect(clusterText(run)).not.toContain(PUSH);
+    expect(JSON.stringify(find(run, 'Image', 'broker-image').props.registries)).toContain(PUSH);
+  });
+
+  it('hands the cluster no credential when only the push one is set (the nodes pull with their own)', async () => {
+    const run = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:registryServer': 'registry.example', 'ainp:registryUsername': 'ci' },
+      { registryPassword: PUSH },
+      deploy,
+    );
+    expect(run.resources.filter((r) => r.name === 'broker-pull')).toEqual([]);
+    expect(find(run, 'Release', 'broker').props.values.imagePullSecrets).toEqual([]);
+    expect(clusterText(run)).not.toContain(PUSH);
+  });
+
+  it('refuses half a pull credential', () => {
+    expect(parseStackConfig({ registryPullUsername: 'cluster-reader' })).toEqual({
+      ok: false,
+      problems: [
+        'registryPullPassword: required (pulumi config set --secret registryPullPassword) with registryPullUsername',
+      ],
+    });
+    expect(parseStackConfig({}, new Set(['registryPullPassword']))).toEqual({
+      ok: false,
+      problems: ['registryPullUsername: required with the secret registryPullPassword'],
+    });
   });
 });
 

@@ -39,6 +39,7 @@ import {
   type Pod,
 } from '../infra/ops/kube-health.js';
 import { scratchDir } from './helpers/tmp.js';
+import { pulumiCliProblem } from '../infra/ops/pulumi-stack.js';
 
 /**
  * The decisions behind gate, promote, rollback and health: on k6 summaries recorded from real runs,
@@ -675,5 +676,18 @@ describe('npm run health, end to end against a stand-in kubectl', () => {
     expect(r.stdout).toContain('FAIL rollout: the Deployment does not exist');
     expect(r.stdout).toContain('FAIL /ready: 503');
     expect(r.stdout).toContain('health: FAILING');
+  });
+});
+
+describe('the Pulumi CLI the ops commands run', () => {
+  it('refuses a CLI too old to run the policy pack as an executable, naming the version', () => {
+    expect(pulumiCliProblem('v3.274.1')).toBeUndefined();
+    expect(pulumiCliProblem('v3.280.0')).toBeUndefined();
+    expect(pulumiCliProblem('3.1000.0')).toBeUndefined();
+    expect(pulumiCliProblem('v3.99.0')).toBe(
+      'the pulumi CLI on PATH is v3.99.0; the policy pack needs 3.274.1 or later (it runs the pack as an executable): upgrade it (pulumi.com/docs/install) or put .tools/bin first on PATH',
+    );
+    expect(pulumiCliProblem('v3.274.0')).toMatch(/^the pulumi CLI on PATH is v3\.274\.0;/);
+    expect(pulumiCliProblem(undefined)).toMatch(/^the pulumi CLI on PATH is of an unknown version;/);
   });
 });

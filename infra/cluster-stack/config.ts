@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { bool, chartVersion, compareVersions, dnsLabel, stringMap } from '../config.js';
 
+/** The cluster stack's secret: Alertmanager's whole configuration (alertmanager.yaml: route, receivers). */
+export const ALERTMANAGER_CONFIG_KEY = 'alertmanagerConfig';
+
 /**
  * The cluster stack's configuration (project ainp-cluster, one stack per Kubernetes cluster):
  * what every app stack on the cluster shares. `Pulumi.yaml` in this folder declares the same keys
@@ -26,14 +29,39 @@ export const clusterConfigSchema = z.object({
   monitoringNamespace: dnsLabel('monitoring'),
   monitoringSelectorLabels: stringMap(),
   kubePrometheusStackChartVersion: chartVersion('79.5.0'),
+  // A managed control plane (EKS, GKE, AKS) hides its controller manager, scheduler and etcd, and
+  // its kube-proxy serves metrics on the node's loopback only: scraping them fails for ever
+  // (KubeControllerManagerDown, KubeSchedulerDown, ...). True turns those four scrapers and their
+  // alerts off; false on a cluster whose control plane is yours.
+  managedControlPlane: bool(true),
+  // Prometheus' volume (a PersistentVolumeClaim of the cluster's default class), in Gi; it keeps
+  // 15 days and at most 85% of the volume (retentionSize), so a full disk never stops it.
+  prometheusStorageSize: z
+    .string()
+    .regex(/^[1-9][0-9]*Gi$/, 'must be a whole number of Gi, such as 50Gi')
+    .default('50Gi'),
 });
 
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
 export type ClusterConfigResult = { ok: true; config: ClusterConfig } | { ok: false; problems: string[] };
 
-/** Parses the cluster stack's raw (string) config values; every problem at once. */
-export function parseClusterConfig(raw: Record<string, string | undefined>): ClusterConfigResult {
+/**
+ * Prometheus' `retentionSize` for a volume of `storageSize` (x Gi): 85% of it, leaving room for the
+ * WAL and the block being compacted. Prometheus reads `GB` as 2^30 bytes, as Kubernetes reads `Gi`.
+ */
+export function retentionSize(storageSize: string): string {
+  return `${Math.floor(Number.parseInt(storageSize, 10) * 0.85)}GB`;
+}
+
+/**
+ * Parses the cluster stack's raw (string) config values; every problem at once. `secrets`: the
+ * names of the secret keys the stack sets.
+ */
+export function parseClusterConfig(
+  raw: Record<string, string | undefined>,
+  secrets: ReadonlySet<string> = new Set(),
+): ClusterConfigResult {
   const problems = Object.keys(raw)
     .filter((k) => raw[k] !== undefined && !(k in clusterConfigSchema.shape))
     .map((k) => `${k}: unknown config key`);
@@ -48,6 +76,13 @@ export function parseClusterConfig(raw: Record<string, string | undefined>): Clu
   if (c?.monitoringInstallStack && Object.keys(c.monitoringSelectorLabels).length)
     problems.push(
       'monitoringSelectorLabels: the Prometheus this stack installs selects every monitor; labels are for a Prometheus the cluster already runs (monitoringInstallStack: false)',
+    );
+  // Without receivers the stack's Alertmanager routes every alert to its `null` receiver: nobody
+  // is paged.
+  if (c?.monitoringInstallStack && !secrets.has(ALERTMANAGER_CONFIG_KEY))
+    problems.push(
+      `${ALERTMANAGER_CONFIG_KEY}: required with monitoringInstallStack: Alertmanager's configuration with your receivers ` +
+        `(pulumi config set --secret ${ALERTMANAGER_CONFIG_KEY} --cwd infra/cluster-stack --stack <stack> < alertmanager.yaml; docs/RUNBOOK.md, "Alerts")`,
     );
   return c && !problems.length ? { ok: true, config: c } : { ok: false, problems };
 }

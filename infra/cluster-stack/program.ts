@@ -3,7 +3,7 @@ import { clusterCharts } from '../charts.js';
 import { CNPG_NAMESPACE, CnpgOperator } from '../components/cnpg-operator.js';
 import { Monitoring } from '../components/monitoring.js';
 import { projectConfigValues } from '../project-config.js';
-import { parseClusterConfig, type ClusterConfig } from './config.js';
+import { ALERTMANAGER_CONFIG_KEY, parseClusterConfig, type ClusterConfig } from './config.js';
 
 /** The cluster stack's project: app stacks name one of its stacks as `<org>/ainp-cluster/<stack>`. */
 export const CLUSTER_PROJECT = 'ainp-cluster';
@@ -20,10 +20,15 @@ export class ClusterServices extends pulumi.ComponentResource {
   readonly cnpg: CnpgOperator | undefined;
   readonly monitoring: Monitoring | undefined;
 
-  constructor(name: string, raw: Record<string, string | undefined>, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    raw: Record<string, string | undefined>,
+    alertmanagerConfig: pulumi.Output<string> | undefined,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super('ainp:cluster:ClusterServices', name, {}, opts);
     const stack = pulumi.getStack();
-    const parsed = parseClusterConfig(raw);
+    const parsed = parseClusterConfig(raw, new Set(alertmanagerConfig ? [ALERTMANAGER_CONFIG_KEY] : []));
     const problems = parsed.ok ? [] : parsed.problems;
     this.kubeContext = new pulumi.Config('kubernetes').get('context') ?? '';
     // A cluster stack is about one cluster: never "whatever context is current".
@@ -43,7 +48,14 @@ export class ClusterServices extends pulumi.ComponentResource {
     this.monitoring = c.monitoringInstallStack
       ? new Monitoring(
           'monitoring',
-          { namespace: c.monitoringNamespace, chart: charts.kubePrometheusStack },
+          {
+            namespace: c.monitoringNamespace,
+            chart: charts.kubePrometheusStack,
+            // Checked by parseClusterConfig: set whenever the stack is installed.
+            alertmanagerConfig: alertmanagerConfig!,
+            managedControlPlane: c.managedControlPlane,
+            storageSize: c.prometheusStorageSize,
+          },
           parent,
         )
       : undefined;
@@ -73,6 +85,7 @@ export class ClusterServices extends pulumi.ComponentResource {
 export function deployCluster() {
   return new ClusterServices(
     `ainp-cluster-${pulumi.getStack()}`,
-    projectConfigValues(CLUSTER_PROJECT),
+    projectConfigValues(CLUSTER_PROJECT, [ALERTMANAGER_CONFIG_KEY]),
+    new pulumi.Config().getSecret(ALERTMANAGER_CONFIG_KEY),
   ).outputs();
 }

@@ -16,7 +16,10 @@ export type BrokerArgs = {
   databaseUrl: pulumi.Input<string>;
   redisUrl: pulumi.Input<string>;
   natsUrl: pulumi.Input<string>;
+  /** The push credential: used by the image build only, never handed to the cluster. */
   registryPassword?: pulumi.Input<string>;
+  /** The read-only pull credential (`registryPullUsername`): the only one the cluster gets. */
+  registryPullPassword?: pulumi.Input<string>;
   /** The admin token set as a config secret; when absent one is generated (@pulumi/random). */
   adminToken?: pulumi.Input<string>;
   /** The backing services: the release (and its migration hook) waits for all of them. */
@@ -40,7 +43,7 @@ export function splitRepoDigest(ref: string): { repository: string; digest: stri
  * token, and a Helm release of `helm/` with values from `brokerValues`. Helm runs the migration Job
  * as a pre-install/pre-upgrade hook and waits for it, so the Deployment rolls only after it.
  */
-/** The image pull Secret's name, when the stack pushes to a private registry. */
+/** The image pull Secret's name, when the stack sets a pull credential. */
 export const PULL_SECRET = 'ainp-broker-pull';
 
 /** A `.dockerconfigjson` for one registry (what `kubectl create secret docker-registry` writes). */
@@ -96,9 +99,10 @@ export class Broker extends pulumi.ComponentResource {
     this.imageRef = ref;
     this.imageDigest = ref.apply((r) => splitRepoDigest(r).digest);
 
-    // A private registry: the pods pull with the same credentials the image was pushed with.
+    // A private registry: the pods pull with the read-only credential. The push one stays with the
+    // build: in the namespace, anyone who can read Secrets there could overwrite the image.
     const pullSecret =
-      c.registryUsername && args.registryPassword
+      c.registryPullUsername && args.registryPullPassword
         ? new k8s.core.v1.Secret(
             `${name}-pull`,
             {
@@ -107,11 +111,11 @@ export class Broker extends pulumi.ComponentResource {
               stringData: {
                 '.dockerconfigjson': pulumi.secret(
                   pulumi
-                    .output(args.registryPassword)
+                    .output(args.registryPullPassword)
                     .apply((password) =>
                       dockerConfigJson(
                         c.registryServer || c.imageRepository.split('/')[0]!,
-                        c.registryUsername,
+                        c.registryPullUsername,
                         password,
                       ),
                     ),

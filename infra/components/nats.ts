@@ -2,6 +2,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
 import { generatedCredential } from './credential.js';
+import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
 export type NatsArgs = {
   namespace: pulumi.Input<string>;
@@ -11,6 +12,8 @@ export type NatsArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** Who may connect: the broker's pods, and Prometheus to the exporter. */
+  access: ServiceAccessArgs;
   /** Protect the release (it owns the volumes) and retain it on delete. */
   protect: boolean;
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label. */
@@ -18,6 +21,15 @@ export type NatsArgs = {
 };
 
 export const NATS_RELEASE = 'ainp-nats';
+/**
+ * The labels the chart puts on every NATS server pod (its `nats.selectorLabels` helper: chart name,
+ * release, component `nats`; the nats-box Deployment's component is `nats-box`).
+ */
+export const NATS_SELECTOR = {
+  'app.kubernetes.io/name': 'nats',
+  'app.kubernetes.io/instance': NATS_RELEASE,
+  'app.kubernetes.io/component': 'nats',
+};
 const AUTH_SECRET = 'ainp-nats-auth';
 
 /**
@@ -29,6 +41,7 @@ const AUTH_SECRET = 'ainp-nats-auth';
 export class Nats extends pulumi.ComponentResource {
   readonly release: k8s.helm.v3.Release;
   readonly url: pulumi.Output<string>;
+  readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: NatsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:nats:Nats', name, {}, opts);
@@ -73,6 +86,9 @@ export class Nats extends pulumi.ComponentResource {
             },
           },
           podDisruptionBudget: { enabled: true },
+          // nats-box is a shell with the NATS CLI and a client context for the server: nobody needs
+          // it running in the namespace (an operator runs one by hand when debugging).
+          natsBox: { enabled: false },
           promExporter: {
             enabled: true,
             // The chart merges `merge` into its PodMonitor (nats.loadMergePatch): added to its labels.
@@ -81,6 +97,24 @@ export class Nats extends pulumi.ComponentResource {
         },
       },
       { parent: this, dependsOn: [token.secret], protect: args.protect, retainOnDelete: args.protect },
+    );
+    // Clients (4222) from the broker only; cluster routes (6222) between the servers; the
+    // exporter (promExporter.port, 7777) from Prometheus. The monitoring port 8222 answers without
+    // auth: no peer is admitted to it (the exporter reads it inside the pod, the probes come from
+    // the kubelet).
+    this.networkPolicy = admitOnly(
+      `${name}-network-policy`,
+      {
+        namespace: args.namespace,
+        policyName: NATS_RELEASE,
+        podLabels: NATS_SELECTOR,
+        admit: [
+          { ports: [4222], from: [podsLabelled(args.access.clientLabels)] },
+          { ports: [6222], from: [podsLabelled(NATS_SELECTOR)] },
+          { ports: [7777], from: [namespaceNamed(args.access.monitoringNamespace)] },
+        ],
+      },
+      { parent: this, dependsOn: [this.release] },
     );
     this.url = pulumi.secret(
       pulumi.interpolate`nats://${token.value}@${NATS_RELEASE}.${args.namespace}.svc:4222`,

@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { generatedCredential } from './credential.js';
+import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
@@ -12,6 +13,8 @@ export type DatabaseArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** Who may connect (the broker, Prometheus) and where the CloudNativePG operator runs. */
+  access: ServiceAccessArgs & { operatorNamespace: string };
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label (`release: ...`). */
   monitorLabels?: Record<string, string>;
   backup?: {
@@ -36,6 +39,10 @@ export const POSTGRES_IMAGE =
   'ghcr.io/cloudnative-pg/postgresql:16.15-202608310817-system-trixie@sha256:dcaa69582efb8b9fb1de72f0b8e5d9235a7a0a49ca5f1f1a400b2824a0d1b261';
 export const CLUSTER_NAME = 'ainp-db';
 const DATABASE = 'ainp';
+// CloudNativePG's instance ports: PostgreSQL, the instance manager's status API, the exporter.
+const POSTGRES_PORT = 5432;
+const STATUS_PORT = 8000;
+const METRICS_PORT = 9187;
 const OWNER = 'ainp';
 
 /**
@@ -47,6 +54,7 @@ export class Database extends pulumi.ComponentResource {
   readonly cluster: k8s.apiextensions.CustomResource;
   readonly host: pulumi.Output<string>;
   readonly databaseUrl: pulumi.Output<string>;
+  readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:postgres:Database', name, {}, opts);
@@ -90,7 +98,23 @@ export class Database extends pulumi.ComponentResource {
       postgresql: { parameters: { max_connections: String(args.maxConnections) } },
       storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
       bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
-      affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname' },
+      // Never two instances on one node (CloudNativePG's required anti-affinity takes one key)...
+      affinity: {
+        enablePodAntiAffinity: true,
+        topologyKey: 'kubernetes.io/hostname',
+        podAntiAffinityType: 'required',
+      },
+      // ...and spread over zones, so a zone's loss leaves a replica to promote. DoNotSchedule with
+      // skew 1: 3 instances over 2 zones go 2/1; on a single-zone cluster there is one domain and
+      // nothing is held back. An instance's volume is zonal, so a rescheduled one stays in its zone.
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: { matchLabels: { 'cnpg.io/cluster': CLUSTER_NAME } },
+        },
+      ],
       resources: {
         requests: { cpu: '250m', memory: '512Mi' },
         limits: { cpu: '2', memory: '1Gi' },
@@ -173,6 +197,25 @@ export class Database extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.cluster] },
       );
     }
+
+    // Only the broker's pods reach PostgreSQL; the instances reach each other (streaming
+    // replication, the join Jobs' base backup, the instance manager), the operator reaches each
+    // instance manager's status port, Prometheus the metrics port.
+    const instances = podsLabelled({ 'cnpg.io/cluster': CLUSTER_NAME });
+    this.networkPolicy = admitOnly(
+      `${name}-network-policy`,
+      {
+        namespace: args.namespace,
+        policyName: CLUSTER_NAME,
+        podLabels: { 'cnpg.io/cluster': CLUSTER_NAME },
+        admit: [
+          { ports: [POSTGRES_PORT], from: [podsLabelled(args.access.clientLabels), instances] },
+          { ports: [STATUS_PORT], from: [instances, namespaceNamed(args.access.operatorNamespace)] },
+          { ports: [METRICS_PORT], from: [namespaceNamed(args.access.monitoringNamespace)] },
+        ],
+      },
+      parent,
+    );
 
     this.host = pulumi.interpolate`${CLUSTER_NAME}-rw.${args.namespace}.svc`;
     // CloudNativePG serves TLS with its own CA: encrypted, not verified against a public CA.

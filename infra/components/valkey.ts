@@ -2,6 +2,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
 import { generatedCredential } from './credential.js';
+import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
 export type ValkeyArgs = {
   /** Protect the release (it owns the volume) and retain it on delete. */
@@ -13,6 +14,8 @@ export type ValkeyArgs = {
   storageSize: string;
   storageClass: string;
   serviceMonitor: boolean;
+  /** Who may connect: the broker's pods, and Prometheus to the exporter. */
+  access: ServiceAccessArgs;
   /** Labels on the ServiceMonitor, for a Prometheus that selects monitors by label. */
   monitorLabels: Record<string, string>;
 };
@@ -59,6 +62,7 @@ export class Valkey extends pulumi.ComponentResource {
   /** Only with replicas: a budget that lets one Valkey pod (primary or replica) go at a time. */
   readonly pdb?: k8s.policy.v1.PodDisruptionBudget;
   readonly url: pulumi.Output<string>;
+  readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: ValkeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ainp:valkey:Valkey', name, {}, opts);
@@ -129,6 +133,22 @@ export class Valkey extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [this.release] },
       );
+    // The chart's own networkPolicy value is left unset (it renders nothing): this is the only one.
+    // Valkey from the broker and from the replicas (they replicate from the primary); the exporter
+    // port (the chart's default, metrics.exporter.port) from Prometheus.
+    this.networkPolicy = admitOnly(
+      `${name}-network-policy`,
+      {
+        namespace: args.namespace,
+        policyName: VALKEY_RELEASE,
+        podLabels: VALKEY_SELECTOR,
+        admit: [
+          { ports: [6379], from: [podsLabelled(args.access.clientLabels), podsLabelled(VALKEY_SELECTOR)] },
+          { ports: [9121], from: [namespaceNamed(args.access.monitoringNamespace)] },
+        ],
+      },
+      { parent: this, dependsOn: [this.release] },
+    );
     this.url = pulumi.secret(
       pulumi.interpolate`redis://default:${credential.value}@${VALKEY_RELEASE}.${args.namespace}.svc:6379`,
     );

@@ -16,7 +16,9 @@ export type K6Run = {
   exitCode: number;
   summary: K6Summary | undefined;
   /** The HTML report k6's web dashboard exported, when it wrote one. */
-  report?: string;
+  report?: string | undefined;
+  /** Why the run could not be trusted or never started (an in-cluster Job's stuck pod, an old k6). */
+  problem?: string | undefined;
 };
 export type Verdict = { pass: boolean; reasons: string[] };
 
@@ -28,7 +30,7 @@ const EXIT_MEANING: Record<number, string> = {
 };
 
 export function runVerdict(run: K6Run, slo: Slo = readSlo()): Verdict {
-  const reasons: string[] = [];
+  const reasons: string[] = run.problem ? [`${run.script}: ${run.problem}`] : [];
   if (!run.summary) reasons.push(`${run.script}: no summary (k6 exited ${run.exitCode})`);
   for (const [metric, m] of Object.entries(run.summary?.metrics ?? {}))
     for (const [threshold, r] of Object.entries(m.thresholds ?? {}))

@@ -9,7 +9,9 @@
  *   --pou-m N               committee size of the target (default 5)
  *   --summary-dir DIR       where the k6 JSON summaries go (default: a temp folder)
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { flags } from './args.js';
 import { gateVerdict, loadNumbers, type K6Run } from './gate-verdict.js';
 import { runGateJob } from './gate-job.js';
@@ -31,11 +33,13 @@ export async function gate(opts: {
   const env: Record<string, string> = { TARGET: opts.target, ADMIN_TOKEN: opts.adminToken };
   if (opts.pouM) env.POU_M = opts.pouM;
   const runId = Date.now().toString(36);
+  // Both runs' summaries and reports in one folder, here or from the Jobs' logs.
+  const summaryDir = opts.summaryDir ?? mkdtempSync(path.join(os.tmpdir(), 'ainp-gate-'));
   const runK6Here = (script: 'smoke' | 'load', e: Record<string, string>) => {
-    if (!opts.inCluster) return runK6(script, e, opts.summaryDir);
+    if (!opts.inCluster) return runK6(script, e, summaryDir);
     // In the cluster: TARGET is the Service and ADMIN_TOKEN comes from the broker's Secret.
     const { TARGET: _t, ADMIN_TOKEN: _a, ...rest } = e;
-    return runGateJob({ ...opts.inCluster, script, runId, env: rest });
+    return runGateJob({ ...opts.inCluster, script, runId, env: rest, summaryDir });
   };
   const runs = [await runK6Here('smoke', env)];
   if (gateVerdict(runs).pass) {

@@ -71,6 +71,8 @@ async function main() {
             : {}),
         });
         r.reasons.forEach((x) => console.error(`  - ${x}`));
+        for (const run of r.runs)
+          if (run.report) console.log(`staging-gate ${run.script} report: ${run.report}`);
         return r.pass;
       },
     ],

@@ -2,6 +2,7 @@ import { LocalWorkspace, type Stack, type UpOptions } from '@pulumi/pulumi/autom
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CLUSTER_PROJECT } from '../cluster-stack/program.js';
+import { compareVersions } from '../config.js';
 import { PROJECT, wholeHistory, withSource } from './history.js';
 import { policyPacks } from './policy-packs.js';
 import { ROOT } from './k6.js';
@@ -32,10 +33,38 @@ export const programFrom = (root: string) => async () =>
  */
 export const workDir = () => process.env.AINP_PULUMI_WORKDIR ?? ROOT;
 
+/**
+ * The oldest Pulumi CLI the ops commands accept. Their `up` hands the CLI the policy pack as an
+ * executable file (infra/ops/policy-packs.ts), which only recent engines run (support for an
+ * executable analyzer came in mid-2026); an older CLI looks for a PulumiPolicy.yaml beside it and
+ * fails with a message that does not say why. 3.274.1 is the version this project builds and runs
+ * the pack with (scripts/tools.sh, the cluster lane).
+ */
+export const MIN_PULUMI_CLI = '3.274.1';
+
+/** Why this CLI cannot run the ops commands' `up`, or undefined when it can. */
+export function pulumiCliProblem(version: string | undefined): string | undefined {
+  const v = /^v?(\d+\.\d+\.\d+)/.exec(version ?? '')?.[1];
+  if (v && compareVersions(v, MIN_PULUMI_CLI) >= 0) return undefined;
+  return (
+    `the pulumi CLI on PATH is ${version || 'of an unknown version'}; the policy pack needs ${MIN_PULUMI_CLI} ` +
+    'or later (it runs the pack as an executable): upgrade it (pulumi.com/docs/install) or put .tools/bin first on PATH'
+  );
+}
+
+/** Refuses a stack whose workspace's CLI cannot run the policy pack, before anything runs. */
+function checked(stack: Stack): Stack {
+  const problem = pulumiCliProblem(stack.workspace.pulumiVersion);
+  if (problem) throw new Error(problem);
+  return stack;
+}
+
 export async function selectStack(name: string, programRoot?: string): Promise<Stack> {
-  return LocalWorkspace.selectStack(
-    { stackName: name, projectName: PROJECT, program: programRoot ? programFrom(programRoot) : program },
-    { workDir: workDir() },
+  return checked(
+    await LocalWorkspace.selectStack(
+      { stackName: name, projectName: PROJECT, program: programRoot ? programFrom(programRoot) : program },
+      { workDir: workDir() },
+    ),
   );
 }
 
@@ -74,9 +103,11 @@ export const clusterWorkDir = () =>
 
 /** A stack of the cluster project (one per Kubernetes cluster), created when it does not exist yet. */
 export async function createOrSelectClusterStack(name: string): Promise<Stack> {
-  return LocalWorkspace.createOrSelectStack(
-    { stackName: name, projectName: CLUSTER_PROJECT, program: clusterProgram },
-    { workDir: clusterWorkDir() },
+  return checked(
+    await LocalWorkspace.createOrSelectStack(
+      { stackName: name, projectName: CLUSTER_PROJECT, program: clusterProgram },
+      { workDir: clusterWorkDir() },
+    ),
   );
 }
 

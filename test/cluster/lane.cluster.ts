@@ -367,6 +367,8 @@ describe('what the API server and the program refuse', () => {
     expect(list.items.map((i) => i.kind).sort()).toEqual([
       'Cluster',
       'Cluster',
+      // PostgreSQL's, Valkey's and NATS's, per stack (networking.k8s.io: a group with a dot too).
+      ...Array<string>(6).fill('NetworkPolicy'),
       'PodMonitor',
       'PodMonitor',
       'ScheduledBackup',
@@ -379,6 +381,8 @@ describe('what the API server and the program refuse', () => {
       'scheduledbackup.postgresql.cnpg.io/ainp-db-nightly serverside-applied (server dry run)',
     );
     expect(out).toContain('podmonitor.monitoring.coreos.com/ainp-db serverside-applied (server dry run)');
+    for (const np of ['ainp-db', 'ainp-valkey', 'ainp-nats'])
+      expect(out).toContain(`networkpolicy.networking.k8s.io/${np} serverside-applied (server dry run)`);
   });
 
   it('a CloudNativePG Cluster with an unknown field is rejected by the API server’s schema', async () => {
