@@ -1,6 +1,7 @@
 /**
  * `npm run up:cluster -- --stack NAME`: `pulumi up` of a cluster stack (infra/cluster-stack, one per
- * Kubernetes cluster, before the app stacks that name it), with the project's policy packs.
+ * Kubernetes cluster, before the app stacks that name it), with the project's policy packs; then
+ * the cluster's silent prerequisites (prerequisites.ts), reported.
  *
  * `npm run up -- --stack NAME [--message TEXT]`: `pulumi up` of a stack as the ops commands run it,
  * with the source commit recorded in the update (ainp:sourceCommit), so `npm run rollback` can bring
@@ -9,6 +10,7 @@
  */
 import { flags } from './args.js';
 import { policyPacks } from './policy-packs.js';
+import { checkPrerequisites, prerequisiteReport, runKubectl } from './prerequisites.js';
 import { createOrSelectClusterStack, print, selectStack, upRecorded } from './pulumi-stack.js';
 
 const USAGE = 'npm run up -- --stack NAME [--message TEXT] | npm run up:cluster -- --stack NAME';
@@ -29,6 +31,11 @@ async function main() {
           await createOrSelectClusterStack(f.stack)
         ).up({ onOutput: print, message, policyPacks: await policyPacks() })
       : await upRecorded(await selectStack(f.stack), { onOutput: print, message });
+    if (f.cluster && res.summary.result === 'succeeded') {
+      // What the cluster must provide that fails silently; reported, not fatal (the up succeeded).
+      const context = (res.outputs.kubeContext?.value as string | undefined) || undefined;
+      console.log(prerequisiteReport(await checkPrerequisites(runKubectl, context), context));
+    }
     process.exit(res.summary.result === 'succeeded' ? 0 : 1);
   } catch (err) {
     console.error((err as Error).message);

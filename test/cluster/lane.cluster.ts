@@ -17,6 +17,7 @@ import { parse } from 'yaml';
 import { ROOT, startControlPlane, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { ENV_SECRET } from '../../infra/components/broker.js';
 import { gateJobManifests } from '../../infra/ops/gate-job.js';
+import { checkPrerequisites, runKubectl } from '../../infra/ops/prerequisites.js';
 import { LAST_GOOD_TAG, recordedSource, updateId, type HistoryEntry } from '../../infra/ops/history.js';
 import { createOrSelectClusterStack, createOrSelectStack, historyOf } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
@@ -122,6 +123,9 @@ beforeAll(async () => {
   // The cluster stack first, with the command the RUNBOOK gives (it creates the stack).
   const cluster = await timed('npm run up:cluster', () => npmRun('up:cluster', ['--stack', 'local']));
   expect(cluster.code, cluster.out).toBe(0);
+  // This cluster has no metrics-server and no CloudNativePG operator: said after the up, not fatal.
+  expect(cluster.out).toMatch(/^ {2}MISSING +metrics API +metrics\.k8s\.io does not answer/m);
+  expect(cluster.out).toMatch(/^ {2}SKIPPED +CloudNativePG webhook +no CloudNativePG validating webhook/m);
   clusterStack = await createOrSelectClusterStack('local');
   stack = await createOrSelectStack('local');
   await stack.setAllConfig({
@@ -681,5 +685,46 @@ describe('the cluster stack: one per cluster, named by every app stack on it', (
     expect((await kubectlJson('-n', 'ainp-second', 'get', 'deployment', RELEASE)).metadata.name).toBe(
       RELEASE,
     );
+  });
+});
+
+describe('cluster prerequisites (issue 34, item 13)', () => {
+  it('finds a CloudNativePG webhook the API server cannot call, as on a GKE private cluster', async () => {
+    // A validating webhook for CloudNativePG Clusters whose endpoint does not answer (a closed
+    // loopback port: nothing leaves the machine), as when a firewall blocks the operator's port.
+    const hook = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'ainp-lane-cnpg-unreachable' },
+      webhooks: [
+        {
+          name: 'vcluster.cnpg.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          timeoutSeconds: 2,
+          clientConfig: { url: 'https://127.0.0.1:1/validate-postgresql-cnpg-io-v1-cluster' },
+          rules: [
+            {
+              apiGroups: ['postgresql.cnpg.io'],
+              apiVersions: ['v1'],
+              operations: ['CREATE'],
+              resources: ['clusters'],
+            },
+          ],
+        },
+      ],
+    };
+    expect((await runKubectl(['apply', '-f', '-'], JSON.stringify(hook))).code).toBe(0);
+    try {
+      const checks = await checkPrerequisites(runKubectl);
+      const webhook = checks.find((c) => c.name === 'CloudNativePG webhook')!;
+      expect(webhook.state).toBe('missing');
+      expect(webhook.detail).toMatch(/failed calling webhook "vcluster\.cnpg\.io"/);
+      expect(checks.find((c) => c.name === 'metrics API')!.state).toBe('missing');
+    } finally {
+      await runKubectl(['delete', 'validatingwebhookconfiguration', 'ainp-lane-cnpg-unreachable']);
+    }
+    expect((await checkPrerequisites(runKubectl)).map((c) => c.state)).toEqual(['missing', 'skipped']);
   });
 });
