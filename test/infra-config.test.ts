@@ -8,6 +8,7 @@ import {
   parseStackConfig,
   SECRET_KEYS,
 } from '../infra/config.js';
+import { ALERTMANAGER_CONFIG_KEY } from '../infra/cluster-stack/config.js';
 import { alertThresholds, readSlo, sloSchema } from '../infra/slo.js';
 
 /** Pulumi.yaml declares exactly the keys infra/config.ts reads, with the same defaults and types. */
@@ -198,5 +199,15 @@ describe('the SLO file', () => {
       metrics: { prometheusRule: Record<string, number> };
     };
     expect(values.metrics.prometheusRule).toMatchObject(alertThresholds(slo));
+  });
+});
+
+describe("the RUNBOOK's Secrets section", () => {
+  it('names every secret the programs read, and no other, with what it is for', () => {
+    const runbook = readFileSync('docs/RUNBOOK.md', 'utf8');
+    const section = runbook.slice(runbook.indexOf('### Secrets'), runbook.indexOf('### Topology'));
+    const named = [...section.matchAll(/^\| `([A-Za-z]+)` +\| +\w[^|]*\|/gm)].map((m) => m[1]);
+    expect(named.sort()).toEqual([...SECRET_KEYS, ALERTMANAGER_CONFIG_KEY].sort());
+    expect(readFileSync('Pulumi.yaml', 'utf8')).toContain('"Secrets" section');
   });
 });
