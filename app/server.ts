@@ -112,9 +112,18 @@ async function serveMetrics(ctx: AppContext, port: number, host: string): Promis
 }
 
 /**
- * Graceful shutdown, in one place: readiness goes false, the listener stops taking connections,
- * idle keep-alive connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS,
- * after which the remaining sockets are cut), the schedule waits for its runs, then pools close.
+ * How long closing the pools and clients may take once requests are done. The worst case is then
+ * SHUTDOWN_TIMEOUT_MS + 4 s, inside main.ts's last resort (+5 s) and the pod's grace period
+ * (helm: preStop sleep + drain bound + 10 s).
+ */
+const CLOSE_CLIENTS_MS = 3000;
+
+/**
+ * Graceful shutdown, in one place: readiness goes false, WebSockets close (1001; clients that do
+ * not answer within a second are cut), the listener stops taking connections, idle keep-alive
+ * connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS, after which the
+ * remaining sockets are cut), the schedule waits for its runs (same bound), then pools and clients
+ * close (bounded too). A step that outlives its bound is named in the log, and shutdown goes on.
  */
 async function shutdown(
   ctx: AppContext,
@@ -124,16 +133,34 @@ async function shutdown(
 ): Promise<void> {
   ctx.state.draining = true;
   ctx.logger.info('shutting down: draining in-flight requests');
-  await realtime.close();
+  const deadline = Date.now() + ctx.env.SHUTDOWN_TIMEOUT_MS;
+  // Within the drain bound: at most a second for the closing handshake, and the relay's last pass.
+  await within(ctx, 'websockets', realtime.close(), 2000);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => {
-    ctx.logger.warn('shutdown bound reached: closing remaining connections');
-    server.closeAllConnections();
-  }, ctx.env.SHUTDOWN_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => {
+      ctx.logger.warn('shutdown bound reached: closing remaining connections');
+      server.closeAllConnections();
+    },
+    Math.max(0, deadline - Date.now()),
+  );
   timer.unref();
-  await Promise.all([closed, scheduler?.stop()]);
+  await Promise.all([
+    closed,
+    within(ctx, 'scheduled job runs', scheduler?.stop(), Math.max(0, deadline - Date.now()) + 1000),
+  ]);
   clearTimeout(timer);
-  await closeContext(ctx);
+  await within(ctx, 'closing PostgreSQL, Valkey and NATS clients', closeContext(ctx), CLOSE_CLIENTS_MS);
   ctx.logger.info('shutdown complete');
+}
+
+/** Waits for `step` at most `ms`; past that, logs which step held shutdown and goes on. */
+async function within(ctx: AppContext, what: string, step: Promise<unknown> | undefined, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const outcome = await Promise.race([Promise.resolve(step).catch(() => undefined), late]);
+  clearTimeout(timer);
+  if (outcome === 'late')
+    ctx.logger.warn({ step: what, waited_ms: ms }, 'shutdown step did not finish in time');
 }

@@ -1,7 +1,40 @@
+import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestStack, type TestStack } from './helpers/stack.js';
+import { newClient } from './helpers/api.js';
 import { spawnBroker } from './helpers/process.js';
+
+/**
+ * A WebSocket client that never answers: it upgrades, then reads nothing more and never sends the
+ * closing handshake back (a frozen tab, a client on a dead network path). Resolves once upgraded.
+ */
+async function silentWebSocket(port: number, key: string): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write(
+    [
+      'GET /ws HTTP/1.1',
+      `Host: 127.0.0.1:${port}`,
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+      `X-API-Key: ${key}`,
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  const head = await new Promise<string>((resolve, reject) => {
+    socket.once('data', (chunk) => resolve(chunk.toString('latin1')));
+    socket.once('error', reject);
+  });
+  expect(head).toMatch(/^HTTP\/1\.1 101 /);
+  socket.pause();
+  socket.on('error', () => undefined);
+  return socket;
+}
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -112,6 +145,22 @@ describe('SIGTERM', () => {
     expect(served).toBeGreaterThan(200);
     // Each connection closes after its answer once draining; before, they held on for the whole bound.
     expect(tookMs).toBeLessThan(8_000);
+    expect(broker.output()).not.toContain('shutdown bound reached');
+  });
+
+  it('does not wait on WebSocket clients that never answer the closing handshake (issue 34, item 17)', async () => {
+    const broker = await spawnBroker(stack.env({ SHUTDOWN_TIMEOUT_MS: '15000' }));
+    const { key } = await newClient(broker.url);
+    const sockets = await Promise.all(Array.from({ length: 3 }, () => silentWebSocket(broker.port, key)));
+    const signalled = Date.now();
+    broker.child.kill('SIGTERM');
+    expect(await broker.exited).toBe(0);
+    const tookMs = Date.now() - signalled;
+    for (const s of sockets) s.destroy();
+    // ws waits 30 s for a close frame back; the HTTP bound does not cover upgraded sockets, so
+    // these held the exit to the process's last-resort timer (bound + 5 s), exiting 1.
+    expect(tookMs).toBeLessThan(8_000);
+    expect(broker.output()).toContain('shutdown complete');
     expect(broker.output()).not.toContain('shutdown bound reached');
   });
 });

@@ -13,6 +13,12 @@ import { EventRelay } from './event-relay.js';
 import { CLOSE, Hub, send, type Connection } from './hub.js';
 
 const RESUME_LIMIT = 1000;
+/**
+ * How long shutdown waits for clients to answer the closing handshake before it cuts their sockets.
+ * ws itself would wait 30 s, and an upgraded socket is outside the HTTP server's bound
+ * (closeAllConnections never sees it) while it keeps server.close() from finishing.
+ */
+export const CLOSE_HANDSHAKE_MS = 1000;
 
 export interface Realtime {
   hub: Hub;
@@ -175,8 +181,21 @@ export function attachRealtime(ctx: AppContext, server: Server, guards: UpgradeG
       server.off('upgrade', onUpgrade);
       clearInterval(pinger);
       clearInterval(revocations);
-      for (const c of hub.all()) c.ws.close(CLOSE.goingAway, 'server shutting down');
+      const open = hub.all();
+      const closed = open.map((c) => new Promise((resolve) => c.ws.once('close', resolve)));
+      for (const c of open) c.ws.close(CLOSE.goingAway, 'server shutting down');
       await relay.stop();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS))),
+      ]);
+      clearTimeout(timer);
+      // Whoever did not answer in time (a frozen client, a dead network path) is cut.
+      const silent = hub.all();
+      if (silent.length)
+        ctx.logger.info({ sockets: silent.length }, 'websocket clients did not close in time: cut');
+      for (const c of silent) c.ws.terminate();
       wss.close();
     },
   };
