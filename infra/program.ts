@@ -2,6 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { BROKER_POD_LABELS, BROKER_RELEASE, jobValues } from './broker-values.js';
 import { appCharts } from './charts.js';
 import { Broker } from './components/broker.js';
+import { clusterUid, IDENTITY_NAMESPACE, settled } from './components/cluster-identity.js';
 import { CNPG_NAMESPACE } from './components/cnpg-operator.js';
 import { Namespace } from './components/namespace.js';
 import { Nats } from './components/nats.js';
@@ -248,7 +249,7 @@ export type ClusterMonitoring = {
 
 /**
  * Reads the stack's cluster stack (`clusterStack`, through a StackReference) before anything is
- * created, and checks that it manages the kubeconfig context this stack deploys to: a stack pointed
+ * created, and checks that it manages the cluster this stack deploys to: a stack pointed
  * at another cluster's stack stops here with a message, having created nothing. Undefined without
  * `clusterStack` (the monitoring settings are then the stack's own).
  */
@@ -260,16 +261,28 @@ async function readClusterStack(raw: RawConfig): Promise<ClusterMonitoring | und
   // Without a context there is nothing to compare with: Platform reports the missing context.
   if (!kubeContext) return undefined;
   const ref = new pulumi.StackReference('cluster', { name });
-  const [context, namespace, labels, cnpg] = await Promise.all(
-    ['kubeContext', 'monitoringNamespace', 'monitoringSelectorLabels', 'cnpgOperator'].map((k) =>
-      ref.getOutputDetails(k).then((d) => d.value),
+  const [context, namespace, labels, cnpg, uid] = await Promise.all(
+    ['kubeContext', 'monitoringNamespace', 'monitoringSelectorLabels', 'cnpgOperator', 'clusterUid'].map(
+      (k) => ref.getOutputDetails(k).then((d) => d.value),
     ),
   );
   if (context === undefined || namespace === undefined)
     throw new pulumi.RunError(
       `clusterStack: ${name} has no outputs; deploy it first (npm run up:cluster -- --stack ${name.split('/').pop()})`,
     );
-  if (context !== kubeContext)
+  // The clusters are compared, not the contexts' names, which are local to a machine: the UID of
+  // kube-system where this stack's provider deploys against the one the cluster stack recorded. A
+  // cluster stack deployed before it recorded one has only its context's name to compare (its next
+  // `up:cluster` records it).
+  if (typeof uid === 'string' && uid) {
+    const own = await settled(clusterUid('cluster-identity'));
+    if (own !== undefined && own !== uid)
+      throw new pulumi.RunError(
+        `clusterStack: ${name} manages the cluster whose ${IDENTITY_NAMESPACE} namespace has UID ${uid}, ` +
+          `but kubernetes:context ${JSON.stringify(kubeContext)} reaches a cluster whose ${IDENTITY_NAMESPACE} has UID ` +
+          `${own || '(none)'}; name the cluster stack of the cluster this stack deploys to, or the context of that cluster`,
+      );
+  } else if (context !== kubeContext)
     throw new pulumi.RunError(
       `clusterStack: ${name} manages kubeconfig context ${JSON.stringify(context)}, ` +
         `but this stack deploys to ${JSON.stringify(kubeContext)} (kubernetes:context); ` +

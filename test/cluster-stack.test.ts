@@ -7,7 +7,13 @@ import { CLUSTER_PROJECT, deployCluster } from '../infra/cluster-stack/program.j
 import { deploy } from '../infra/program.js';
 import { HELM, run as exec, type Manifest } from './helpers/k8s.js';
 import { scratchDir } from './helpers/tmp.js';
-import { clusterStacks, runProgram, stackConfig, type ProgramRun } from './helpers/pulumi.js';
+import {
+  clusterStacks,
+  contextClusters,
+  runProgram,
+  stackConfig,
+  type ProgramRun,
+} from './helpers/pulumi.js';
 
 /**
  * The cluster stack (infra/cluster-stack, project ainp-cluster) and the app stacks that name it,
@@ -54,6 +60,16 @@ beforeAll(async () => {
       config: { ...stackConfig('staging'), 'ainp:monitoringInstallStack': 'true' },
       secrets: {},
     },
+    {
+      stack: 'staging',
+      config: { ...stackConfig('staging'), 'ainp:clusterStack': 'organization/ainp-cluster/elsewhere' },
+      secrets: {},
+    },
+    {
+      stack: 'staging',
+      config: { ...stackConfig('staging'), 'ainp:clusterStack': 'organization/ainp-cluster/legacy' },
+      secrets: {},
+    },
   ];
   // One process per case: a failed program's leftover rejections would land in the next case.
   broken = await Promise.all(
@@ -70,7 +86,7 @@ beforeAll(async () => {
 /** Every Kubernetes object a run would create, as kind/namespace/name (a Helm release by its own name). */
 function objects(run: ProgramRun): string[] {
   return run.resources
-    .filter((r) => r.type.startsWith('kubernetes:'))
+    .filter((r) => r.type.startsWith('kubernetes:') && !r.read)
     .map((r) => {
       const kind = r.type.split(':').pop()!;
       if (kind === 'Release') return `Release/${r.props.namespace}/${r.props.name}`;
@@ -135,6 +151,8 @@ describe('the cluster stack project', () => {
     ]);
     expect(run.outputs).toEqual({
       kubeContext: 'ainp-staging',
+      // Its cluster's identity, read through its provider (the mocks give one per context name).
+      clusterUid: 'kube-system-uid-of-ainp-staging',
       monitoringNamespace: 'monitoring',
       monitoringSelectorLabels: {},
       cnpgOperator: 'cnpg-system',
@@ -336,11 +354,44 @@ describe('staging and prod on one cluster', () => {
       );
   });
 
-  it('an app stack pointed at the cluster stack of another context fails before it creates anything', () => {
+  it('an app stack pointed at the cluster stack of another cluster fails before it creates anything', () => {
     expect(broken[1]!.failed).toBe(true);
     expect(broken[1]!.message).toContain(
-      'clusterStack: organization/ainp-cluster/prod manages kubeconfig context "ainp-prod", but this stack deploys to "ainp-staging" (kubernetes:context)',
+      'clusterStack: organization/ainp-cluster/prod manages the cluster whose kube-system namespace has UID ' +
+        'kube-system-uid-of-ainp-prod, but kubernetes:context "ainp-staging" reaches a cluster whose kube-system ' +
+        'has UID kube-system-uid-of-ainp-staging; name the cluster stack of the cluster this stack deploys to',
     );
+  });
+
+  it('clusters are compared, not context names: the same name on another cluster fails (issue 34, item 16)', () => {
+    expect(broken[4]!.failed).toBe(true);
+    expect(broken[4]!.message).toContain(
+      'clusterStack: organization/ainp-cluster/elsewhere manages the cluster whose kube-system namespace has UID ' +
+        'kube-system-uid-of-another-cluster, but kubernetes:context "ainp-staging" reaches a cluster whose ' +
+        'kube-system has UID kube-system-uid-of-ainp-staging',
+    );
+  });
+
+  it('a cluster stack that recorded no identity yet is compared by its context name', () => {
+    expect(broken[5]!.failed).toBe(true);
+    expect(broken[5]!.message).toContain(
+      'clusterStack: organization/ainp-cluster/legacy manages kubeconfig context "ainp-prod", but this stack deploys to "ainp-staging" (kubernetes:context)',
+    );
+  });
+
+  it('and another machine’s name for the same cluster deploys (its kube-system UID is the same)', async () => {
+    contextClusters.set('prod-eks-laptop', 'kube-system-uid-of-ainp-prod');
+    try {
+      const run = await runProgram(
+        'prod',
+        { ...stackConfig('prod'), ...PROD, 'kubernetes:context': 'prod-eks-laptop' },
+        PROD_SECRETS,
+        deploy,
+      );
+      expect(objects(run)).toContain('Namespace//ainp-prod');
+    } finally {
+      contextClusters.delete('prod-eks-laptop');
+    }
   });
 
   it('staging and prod must name their cluster stack; the keys that moved there are pointed to', () => {

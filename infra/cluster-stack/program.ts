@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { clusterCharts } from '../charts.js';
 import { CNPG_NAMESPACE, CnpgOperator } from '../components/cnpg-operator.js';
+import { clusterUid } from '../components/cluster-identity.js';
 import { Monitoring } from '../components/monitoring.js';
 import { projectConfigValues } from '../project-config.js';
 import { ALERTMANAGER_CONFIG_KEY, parseClusterConfig, type ClusterConfig } from './config.js';
@@ -17,6 +18,8 @@ export const CLUSTER_PROJECT = 'ainp-cluster';
 export class ClusterServices extends pulumi.ComponentResource {
   readonly config: ClusterConfig;
   readonly kubeContext: string;
+  /** Its cluster's identity (the kube-system namespace's UID), which app stacks compare with theirs. */
+  readonly clusterUid: pulumi.Output<string>;
   readonly cnpg: CnpgOperator | undefined;
   readonly monitoring: Monitoring | undefined;
 
@@ -43,6 +46,7 @@ export class ClusterServices extends pulumi.ComponentResource {
         this,
       );
     const c = (this.config = parsed.config);
+    this.clusterUid = clusterUid('cluster-identity', { parent: this });
     const charts = clusterCharts(c);
     const parent = { parent: this };
     this.monitoring = c.monitoringInstallStack
@@ -74,6 +78,7 @@ export class ClusterServices extends pulumi.ComponentResource {
     const c = this.config;
     return {
       kubeContext: this.kubeContext,
+      clusterUid: this.clusterUid,
       monitoringNamespace: this.monitoring?.namespace ?? pulumi.output(c.monitoringNamespace),
       monitoringSelectorLabels: c.monitoringSelectorLabels,
       cnpgOperator: c.cnpgOperator ? CNPG_NAMESPACE : '',

@@ -19,6 +19,8 @@ export type Captured = {
   retainOnDelete: boolean;
   /** The resource option: an update that would delete or replace it fails. */
   protect: boolean;
+  /** Read with `Resource.get` (the cluster's identity): the stack neither creates nor changes it. */
+  read: boolean;
 };
 
 export const PROJECT = 'ainp';
@@ -58,21 +60,44 @@ async function secretPathsOf(value: unknown, path: string[] = []): Promise<strin
 }
 
 /**
+ * The cluster a kubeconfig context reaches, as the UID of its kube-system namespace: by default one
+ * cluster per context name; a test maps two names to one cluster (two machines' names for it).
+ */
+export const contextClusters = new Map<string, string>();
+export const clusterUidOf = (context: string) =>
+  contextClusters.get(context) ?? `kube-system-uid-of-${context}`;
+
+const STACK_OUTPUTS = {
+  monitoringNamespace: 'monitoring',
+  monitoringSelectorLabels: {},
+  cnpgOperator: 'cnpg-system',
+  prometheusStack: true,
+};
+
+/**
  * The cluster stacks (project ainp-cluster) the mocked backend holds, by fully qualified name, with
  * their outputs as the cluster program exports them. The shipped app stacks name staging's and prod's.
  */
-export const clusterStacks = new Map<string, Record<string, unknown>>(
-  ['staging', 'prod', 'local'].map((s) => [
+export const clusterStacks = new Map<string, Record<string, unknown>>([
+  ...['staging', 'prod', 'local'].map((s): [string, Record<string, unknown>] => [
     `organization/ainp-cluster/${s}`,
     {
       kubeContext: `ainp-${s}`,
+      clusterUid: clusterUidOf(`ainp-${s}`),
       monitoringNamespace: 'monitoring',
       monitoringSelectorLabels: {},
       cnpgOperator: s === 'local' ? '' : 'cnpg-system',
       prometheusStack: s !== 'local',
     },
   ]),
-);
+  // A cluster whose operator's kubeconfig names it like staging's context: another cluster all the same.
+  [
+    'organization/ainp-cluster/elsewhere',
+    { ...STACK_OUTPUTS, kubeContext: 'ainp-staging', clusterUid: 'kube-system-uid-of-another-cluster' },
+  ],
+  // A cluster stack deployed before it recorded its cluster's identity: only its context's name.
+  ['organization/ainp-cluster/legacy', { ...STACK_OUTPUTS, kubeContext: 'ainp-prod' }],
+]);
 
 /** What the mocked engine returns for a new resource: its inputs, plus what providers compute. */
 /** The outputs an app stack's last update left (`organization/ainp/<stack>`), as a test declares them. */
@@ -93,6 +118,12 @@ export function mockNewResource(args: pulumi.runtime.MockResourceArgs): pulumi.r
     state.outputs = outputs;
     state.secretOutputNames = [];
   }
+  // The provider reads kube-system of the cluster its context reaches (cluster-identity.ts).
+  if (args.type === 'kubernetes:core/v1:Namespace' && args.id === 'kube-system')
+    state.metadata = {
+      name: 'kube-system',
+      uid: clusterUidOf(new pulumi.Config('kubernetes').get('context') ?? ''),
+    };
   // docker-build's Image reports the pushed image index's digest.
   if (args.type === 'docker-build:index:Image') state.digest = BUILT_DIGEST;
   return { id: `${args.name}-id`, state };
@@ -176,6 +207,8 @@ function installCapture(): void {
           parent: parent ? names.get(parent) : undefined,
           retainOnDelete: args.opts.retainOnDelete === true,
           protect: args.opts.protect === true,
+          // `Resource.get`: read from the cluster, never created or changed by the stack.
+          read: (args.opts as pulumi.CustomResourceOptions).id !== undefined,
         };
       })(),
     );
