@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh node   also the cluster lane's real node (infra/cluster/node.ts):
 #                                  containerd, runc, the CNI plugins, buildah (its images),
 #                                  iptables and conntrack (kube-proxy), busybox-static (the images'
-#                                  only binary), socat (the node's way to the API server), each
+#                                  only binary), socat (the node's way to the API server), and
+#                                  docker-registry (a registry on loopback: promote's tag test), each
 #                                  pinned to the version the lane was run with.
 set -euo pipefail
 NODE_PACKAGES=(
@@ -17,6 +18,7 @@ NODE_PACKAGES=(
   conntrack=1:1.4.7-1+b2
   busybox-static=1:1.35.0-4+deb12u1+b1
   socat=1.7.4.4-2
+  docker-registry=2.8.2+ds1-1
 )
 missing=()
 command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -38,7 +40,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start system-wide daemons on the default ports; the project runs its own on free
 # ports (and the lane its own containerd, with its own socket and folders).
-for svc in redis-server nats-server containerd; do
+for svc in redis-server nats-server containerd docker-registry; do
   (command -v systemctl >/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1) || true
   (command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1) || true
 done

@@ -18,6 +18,8 @@ import { runPromotion } from './promotion.js';
 import { ROOT, runK6 } from './k6.js';
 import { historyOf, print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
 import { realRollback, rollback } from './rollback.js';
+import { configSchema } from '../config.js';
+import { RegistryError, tagDigest, type Credentials } from './registry.js';
 import { commitStackFile } from './source.js';
 
 const USAGE = 'npm run promote [-- --load-duration 50s]';
@@ -123,8 +125,9 @@ async function main() {
   }
   // setConfig wrote the digest into the operator's working copy only: make it durable.
   const file = path.join(workDir(), 'Pulumi.prod.yaml');
+  let commit = '';
   try {
-    const commit = await commitStackFile(ROOT, file, `promote ${promoted} to prod`);
+    commit = await commitStackFile(ROOT, file, `promote ${promoted} to prod`);
     console.log(`promote: recorded ${promoted} in Pulumi.prod.yaml, commit ${commit}; push it (git push)`);
   } catch (err) {
     console.error(
@@ -133,7 +136,43 @@ async function main() {
     );
     process.exit(1);
   }
+  // The registry keeps what prod runs: an immutable tag naming the promote commit, which staging's
+  // next build (it moves only its own tag) and a retention policy for untagged digests leave alone.
+  const repository = await configValue(prod, 'imageRepository');
+  const tag = `prod-${commit.slice(0, 12)}`;
+  try {
+    const username = await configValue(staging, 'registryUsername');
+    const credentials: Credentials | undefined = username
+      ? { username, password: await configValue(staging, 'registryPassword') }
+      : undefined;
+    const r = await tagDigest({ repository, digest: promoted, tag, ...(credentials ? { credentials } : {}) });
+    console.log(
+      `promote: ${r.result === 'tagged' ? 'tagged' : 'already tagged'} ${r.reference} (${promoted})`,
+    );
+  } catch (err) {
+    const why = err instanceof RegistryError ? err.message : String(err);
+    console.error(
+      `promote: prod runs ${promoted}, but tagging it ${tag} failed: ${why}; tag it yourself ` +
+        `(crane tag ${repository}@${promoted} ${tag}) before a registry clean-up deletes the untagged digest`,
+    );
+    process.exit(1);
+  }
   process.exit(0);
+}
+
+/** A stack's `ainp:` setting, or its default in the program's schema when the stack sets none. */
+async function configValue(
+  stack: Awaited<ReturnType<typeof selectStack>>,
+  key: 'imageRepository' | 'registryUsername' | 'registryPassword',
+) {
+  const set = await stack.getConfig(`ainp:${key}`).catch(() => undefined);
+  if (set) return set.value;
+  const shape = configSchema.shape as Record<
+    string,
+    { safeParse(v: undefined): { success: boolean; data?: unknown } }
+  >;
+  const parsed = shape[key]?.safeParse(undefined);
+  return parsed?.success && typeof parsed.data === 'string' ? parsed.data : '';
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();
