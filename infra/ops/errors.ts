@@ -58,6 +58,8 @@ export function failureLine(err: unknown, ctx: FailureContext): string {
   const cwd = dir ? ` --cwd ${dir}` : '';
   const preview = `npm run preview -- --stack ${ctx.stack}${ctx.cluster ? ' --cluster' : ''}`;
   if (isConcurrentUpdate(err)) return `${head}: ${CONCURRENT_HELP}`;
+  if (/ENOENT: pulumi\b/.test(String((err as Error)?.message)))
+    return `${head}: the pulumi CLI is not on PATH; build or copy it with bash scripts/tools.sh cluster and put .tools/bin first on PATH`;
   // The commands' own errors are written as one line with the next step already.
   if (!(err as { commandResult?: unknown }).commandResult)
     return (err instanceof Error ? err.message : String(err)).trim();

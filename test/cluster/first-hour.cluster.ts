@@ -100,6 +100,8 @@ let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-first-hour-')), 'src');
+  // mkdtemp makes it 0700; as root, embedded PostgreSQL runs as its own user and must traverse it.
+  chmodSync(path.dirname(clone), 0o755);
   await exec('git', ['clone', '--quiet', ROOT, clone]);
   for (const d of ['node_modules', '.tools']) symlinkSync(path.join(ROOT, d), path.join(clone, d));
   head = (await exec('git', ['rev-parse', 'HEAD'], { cwd: clone })).stdout.trim();
