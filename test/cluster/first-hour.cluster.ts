@@ -210,7 +210,9 @@ describe('the RUNBOOK’s loopback first hour, as printed', () => {
     expect(run('pulumi config set ainp:imageDigest').exit).toBe(0);
     const up = run('npm run up --');
     expect(up.exit, up.out).toBe(0);
-    expect(run('kubectl -n ainp-local get deployment ainp-broker', 0).out.trim()).toBe(`${IMAGE}@${DIGEST_2}`);
+    expect(run('kubectl -n ainp-local get deployment ainp-broker', 0).out.trim()).toBe(
+      `${IMAGE}@${DIGEST_2}`,
+    );
   });
 
   it('npm run rollback, without --force, brings back the first deploy’s commit and digest', () => {
@@ -223,7 +225,9 @@ describe('the RUNBOOK’s loopback first hour, as printed', () => {
     );
     expect(r.out).toContain(`set ainp:imageDigest = ${DIGEST_1}`);
     expect(r.out).toContain('keep secret ainp:databaseUrl');
-    expect(run('kubectl -n ainp-local get deployment ainp-broker', 1).out.trim()).toBe(`${IMAGE}@${DIGEST_1}`);
+    expect(run('kubectl -n ainp-local get deployment ainp-broker', 1).out.trim()).toBe(
+      `${IMAGE}@${DIGEST_1}`,
+    );
     const health = run('npm run health', 1);
     expect(health.exit, health.out).toBe(0);
     expect(health.out).toContain('health: OK');
