@@ -192,3 +192,45 @@ describe('scripts/tools.sh', () => {
     expect(again.stdout.trim()).toBe('');
   });
 });
+
+describe('npm run try, before it starts anything', () => {
+  const tryUp = (env: Record<string, string>) =>
+    settled(
+      run(process.execPath, ['--import', 'tsx', 'infra/ops/try.ts'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+      }),
+    );
+
+  it('without the cluster tools: which are missing, and the command that provides them', async () => {
+    const bin = scratchDir('ainp-try-bin');
+    const r = await tryUp({ AINP_TOOLS_BIN: bin, AINP_CLUSTER_STATE: path.join(bin, 'none.json') });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `npm run try: pulumi, pulumi-resource-kubernetes, kubectl, etcd, kube-apiserver, kwok not in ${path.relative(ROOT, bin)}: run bash scripts/tools.sh cluster first (it copies them from the tools cache, or builds them)`,
+    );
+  });
+
+  it('a recorded cluster that no longer answers: says so, and how to start over', async () => {
+    const bin = scratchDir('ainp-try-bin');
+    for (const tool of ['pulumi', 'pulumi-resource-kubernetes', 'etcd', 'kube-apiserver', 'kwok'])
+      writeFileSync(path.join(bin, tool), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    // kubectl as it answers for an API server whose processes are gone.
+    writeFileSync(
+      path.join(bin, 'kubectl'),
+      `#!/bin/sh\nexec env FAKE_KUBECTL_ERROR='The connection to the server 127.0.0.1:1 was refused' FAKE_KUBECTL_LOG=/dev/null ${process.execPath} ${FAKE_KUBECTL} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const dir = scratchDir('ainp-try-cluster');
+    const pointer = path.join(dir, 'cluster.json');
+    writeFileSync(
+      pointer,
+      JSON.stringify({ dir, kubeconfig: path.join(dir, 'kubeconfig'), server: 'https://127.0.0.1:1' }),
+    );
+    const r = await tryUp({ AINP_TOOLS_BIN: bin, AINP_CLUSTER_STATE: pointer });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `npm run try: the cluster recorded in ${path.relative(ROOT, pointer)} (https://127.0.0.1:1) does not answer: run npm run try -- down, then npm run try`,
+    );
+  });
+});

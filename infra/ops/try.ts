@@ -16,7 +16,7 @@
  * folder (its state describes a cluster that is gone); the local services' data stays.
  * Exit status: 0 done, 1 failed (one line saying what and what to do), 2 usage.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   copyFileSync,
@@ -30,7 +30,10 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ROOT } from './k6.js';
+
+const exec = promisify(execFile);
 
 const DIR = path.join(ROOT, '.data/try');
 const LOCAL = path.join(DIR, 'local');
@@ -231,8 +234,25 @@ async function up(): Promise<void> {
         server: string;
       })
     : undefined;
-  if (cluster && existsSync(cluster.dir)) console.log(`cluster already up at ${cluster.server}`);
-  else {
+  if (cluster && existsSync(cluster.dir)) {
+    // Recorded and its folder there: it must still answer (a reboot ends its processes).
+    const answers = await exec(path.join(BIN, 'kubectl'), [
+      '--kubeconfig',
+      cluster.kubeconfig,
+      'get',
+      '--raw',
+      '/readyz',
+      '--request-timeout=5s',
+    ]).then(
+      () => true,
+      () => false,
+    );
+    if (!answers)
+      throw new TryError(
+        `the cluster recorded in ${rel(CLUSTER_POINTER)} (${cluster.server}) does not answer: run npm run try -- down, then npm run try`,
+      );
+    console.log(`cluster already up at ${cluster.server}`);
+  } else {
     await step('npm run cluster -- up', 'infra/cluster/cli.ts', ['up'], base);
     cluster = JSON.parse(readFileSync(CLUSTER_POINTER, 'utf8')) as typeof cluster;
   }
