@@ -234,3 +234,85 @@ describe('npm run try, before it starts anything', () => {
     );
   });
 });
+
+/**
+ * The line a failed Pulumi command ends with, from the CLI's output recorded in the cluster lane
+ * (test/fixtures/pulumi/errors: the first hour's provoked failures, as `npm run preview` streamed
+ * them; no-such-stack is `pulumi stack select`'s stderr), wrapped as the Automation API wraps it
+ * (a CommandError's commandResult). The lane checks the same lines on the live engine.
+ */
+describe('failureLine over recorded Pulumi output', () => {
+  const recorded = (name: string) =>
+    readFileSync(path.join('test/fixtures/pulumi/errors', `${name}.txt`), 'utf8');
+  const commandError = (stderr: string, name = 'CommandError') =>
+    Object.assign(new Error(`code: 1\n stdout: \n stderr: ${stderr}\n err?: Error: ${stderr}`), {
+      name,
+      commandResult: { stdout: '', stderr },
+    });
+  const saved = { ...process.env };
+  afterAll(() => {
+    for (const k of ['PULUMI_BACKEND_URL', 'AINP_PULUMI_WORKDIR'])
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+  });
+
+  it('names the problem and the next step, never the log', async () => {
+    const { failureLine } = await import('../infra/ops/errors.js');
+    delete process.env.AINP_PULUMI_WORKDIR;
+    process.env.PULUMI_BACKEND_URL = 'file:///var/state';
+    const preview = `Command failed with exit code 1: pulumi preview --stack local --non-interactive\n`;
+    expect(
+      failureLine(commandError(preview + recorded('invalid-config')), { command: 'preview', stack: 'local' }),
+    ).toBe(
+      'preview stack local: invalid config: pouK: k=9 must not exceed pouM m=5; change it (pulumi config set KEY VALUE --stack local), then check it with npm run preview -- --stack local',
+    );
+    expect(
+      failureLine(commandError(preview + recorded('no-cluster-stack')), { command: 'up', stack: 'local' }),
+    ).toBe(
+      'up stack local: clusterStack: the cluster stack organization/ainp-cluster/nosuch does not exist; deploy it first (npm run up:cluster -- --stack nosuch)',
+    );
+    expect(
+      failureLine(commandError(recorded('no-such-stack'), 'StackNotFoundError'), {
+        command: 'health',
+        stack: 'nosuch',
+      }),
+    ).toBe(
+      "health stack nosuch: no stack named 'nosuch' in file:///var/state; list the stacks with pulumi stack ls, or create it with pulumi stack init nosuch",
+    );
+    // A cluster stack's config lives in infra/cluster-stack; the work folder's when one is set.
+    expect(
+      failureLine(commandError(recorded('no-such-stack')), {
+        command: 'up:cluster',
+        stack: 'nosuch',
+        cluster: true,
+      }),
+    ).toMatch(
+      /pulumi stack ls --cwd infra\/cluster-stack, or create it with pulumi stack init nosuch --cwd infra\/cluster-stack$/,
+    );
+    process.env.AINP_PULUMI_WORKDIR = '/work/try';
+    expect(
+      failureLine(commandError(preview + recorded('invalid-config')), { command: 'preview', stack: 'local' }),
+    ).toContain('(pulumi config set KEY VALUE --stack local --cwd /work/try)');
+    // A locked stack, a missing CLI, and the commands' own one-line errors.
+    expect(
+      failureLine(
+        commandError('error: the stack is currently locked by 1 lock(s)', 'ConcurrentUpdateError'),
+        {
+          command: 'up',
+          stack: 'prod',
+        },
+      ),
+    ).toMatch(/^up stack prod: the stack is locked by another update/);
+    expect(
+      failureLine(new Error('Command failed with ENOENT: pulumi version'), { command: 'up', stack: 'x' }),
+    ).toBe(
+      'up stack x: the pulumi CLI is not on PATH; build or copy it with bash scripts/tools.sh cluster and put .tools/bin first on PATH',
+    );
+    expect(
+      failureLine(new Error('cannot roll back prod: no succeeded update before version 1'), {
+        command: 'rollback',
+        stack: 'prod',
+      }),
+    ).toBe('cannot roll back prod: no succeeded update before version 1');
+  });
+});
