@@ -91,7 +91,11 @@ function step(shown: string, file: string, args: string[], env: NodeJS.ProcessEn
     child.once('exit', (code) =>
       code === 0
         ? resolve()
-        : reject(new TryError(`\`${shown}\` failed (exit ${code}): see its output above`)),
+        : reject(
+            new TryError(
+              `\`${shown}\` failed (exit ${code}), its last line says why; npm run try again after the fix, or npm run try -- down to stop what started`,
+            ),
+          ),
     );
   });
 }
@@ -159,6 +163,12 @@ async function startLocalServices(): Promise<{ url: string; services: Record<str
       }
     }
     if (child.exitCode !== null || (pid && !alive(pid)) || Date.now() > deadline) {
+      // Whatever of it started goes again: the next `npm run try` starts over.
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
       const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-15).join('\n');
       throw new TryError(
         `the local services did not come up (${Date.now() > deadline ? 'no /ready in 180 s' : 'the broker exited'}); ` +
