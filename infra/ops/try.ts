@@ -268,6 +268,13 @@ async function up(): Promise<void> {
   }
 
   const local = await startLocalServices();
+  // Without a URL the stack would install Valkey's or NATS's chart, which no repository serves offline.
+  const absent = ['REDIS_URL', 'NATS_URL'].filter((k) => !local.services[k]);
+  if (absent.length)
+    throw new TryError(
+      `the local stack runs without ${absent.join(' and ')} (redis-server/valkey-server or nats-server is not installed): ` +
+        'run bash scripts/install-deps.sh, then npm run try -- down and npm run try',
+    );
   const readyUrl = `${local.url}/ready`;
   pulumiWorkFolder();
   const vars = firstHourEnv(cluster!.kubeconfig, readyUrl);
@@ -290,8 +297,8 @@ async function up(): Promise<void> {
   const adminToken = readFileSync(s.ADMIN_TOKEN_FILE ?? path.join(LOCAL, 'admin-token'), 'utf8').trim();
   await stack.setAllConfig({
     'ainp:databaseUrl': { value: s.DATABASE_URL!, secret: true },
-    'ainp:redisUrl': { value: s.REDIS_URL ?? '', secret: true },
-    'ainp:natsUrl': { value: s.NATS_URL ?? '', secret: true },
+    'ainp:redisUrl': { value: s.REDIS_URL!, secret: true },
+    'ainp:natsUrl': { value: s.NATS_URL!, secret: true },
     'ainp:adminToken': { value: adminToken, secret: true },
   });
   console.log(
