@@ -103,6 +103,8 @@ export class Platform extends pulumi.ComponentResource {
       throw new pulumi.ResourceError(
         `invalid config for stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
         this,
+        // The problems are the message: a JavaScript stack trace under them helps nobody.
+        true,
       );
     // With a cluster stack, where Prometheus runs and the labels it selects by are that stack's.
     const c = (this.config = cluster

@@ -24,18 +24,21 @@ COREDNS_VERSION=v1.14.7
 # The provider reports (and the engine matches plugins by) the @pulumi/kubernetes SDK version; its Go
 # module is the pseudo-version in tools/pulumi-resource-kubernetes/go.mod (tagged ones are refused).
 PULUMI_K8S_VERSION=$(node -p 'require("./package.json").devDependencies["@pulumi/kubernetes"]')
-BIN="$PWD/.tools/bin"
+# AINP_TOOLS_BIN: where the tools go (default .tools/bin; a test points it at a scratch folder).
+BIN="${AINP_TOOLS_BIN:-$PWD/.tools/bin}"
 CACHE="${AINP_TOOLS_CACHE:-$HOME/.cache/ainp-tools}"
 mkdir -p "$BIN" "$CACHE"
 export GOBIN="$BIN" GOFLAGS=-mod=mod CGO_ENABLED=0
 
-# Copies name-version from the cache when it is there; returns 1 when it must be built.
+# Copies name-version from the cache when it is there (saying so; a tool already in .tools/bin at that
+# version is left alone, silently); returns 1 when it must be built.
 from_cache() { # name version
   local name=$1 version=$2 stamp="$BIN/.$1.version"
   if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
   [ -x "$CACHE/$name-$version" ] || return 1
   cp "$CACHE/$name-$version" "$BIN/$name.tmp" && mv "$BIN/$name.tmp" "$BIN/$name"
   echo "$version" >"$stamp"
+  echo "copied $name $version from $CACHE"
 }
 to_cache() { # name version
   cp "$BIN/$1" "$CACHE/$1-$2.tmp" && mv "$CACHE/$1-$2.tmp" "$CACHE/$1-$2"

@@ -370,6 +370,35 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
     );
   });
 
+  it('a forced rollback records the commit whose program ran, not the stale ainp:sourceCommit of the stack file', async () => {
+    const root = path.resolve('.');
+    const head = (await sourceCommit(root))!;
+    const stale = 'f'.repeat(40);
+    const before = history.slice(2);
+    const calls: string[] = [];
+    let message = '';
+    const stack: RollbackStack = {
+      name: 'local',
+      history: async () => before,
+      getTag: () => Promise.reject(new Error('no tag')),
+      getAllConfig: async () => ({ ...before[0]!.config!, 'ainp:sourceCommit': { value: stale } }),
+      setConfig: async (k, v) => void calls.push(`set ${k}=${v.value}`),
+      removeConfig: async (k) => void calls.push(`remove ${k}`),
+      up: async (o) => void ((message = o.message!), calls.push('up')),
+    };
+    await rollback(stack, { force: true, root });
+    expect(calls).toEqual([
+      expect.stringMatching(/^set ainp:imageDigest=sha256:/),
+      'set ainp:logLevel=info',
+      'remove ainp:sourceCommit',
+      'up',
+    ]);
+    // What this update's history entry says ran: today's tree, never the stale commit.
+    const entry: HistoryEntry = { ...before[0]!, message, config: before[0]!.config };
+    expect(recordedSource(entry)).toEqual(head);
+    expect(message).not.toContain(stale);
+  });
+
   it('rollback runs the program of the recorded commit, from a git worktree it removes afterwards', async () => {
     const root = path.resolve('.');
     const commit = (await sourceCommit(root))!.commit;
@@ -415,6 +444,8 @@ describe('promotion loop and rollback, on stand-ins for the Pulumi stacks', () =
       'chart true',
       `set ainp:imageDigest=${withCommit[1]!.config!['ainp:imageDigest']!.value}`,
       'set ainp:logLevel=info',
+      // The stack file's obsolete commit is not the one that runs: removed, not recorded again.
+      'remove ainp:sourceCommit',
       `up: rollback to version 1 of 2026-11-26T00:01:32Z [source ${commit}]`,
     ]);
     expect(() => readFileSync(path.join(seenDir, 'package.json'))).toThrow();

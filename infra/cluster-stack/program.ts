@@ -44,6 +44,8 @@ export class ClusterServices extends pulumi.ComponentResource {
       throw new pulumi.ResourceError(
         `invalid config for cluster stack ${stack}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
         this,
+        // The problems are the message: a JavaScript stack trace under them helps nobody.
+        true,
       );
     const c = (this.config = parsed.config);
     this.clusterUid = clusterUid('cluster-identity', { parent: this });

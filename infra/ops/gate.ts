@@ -29,7 +29,7 @@ export async function gate(opts: {
   summaryDir?: string;
   /** Run k6 as Jobs beside the broker (gate-job.ts) instead of here: the target is its Service. */
   inCluster?: { context?: string; namespace: string; release: string; secret: string; image: string };
-}): Promise<{ pass: boolean; reasons: string[]; runs: K6Run[] }> {
+}): Promise<{ pass: boolean; reasons: string[]; runs: K6Run[]; summaryDir: string }> {
   const env: Record<string, string> = { TARGET: opts.target, ADMIN_TOKEN: opts.adminToken };
   if (opts.pouM) env.POU_M = opts.pouM;
   const runId = Date.now().toString(36);
@@ -51,7 +51,7 @@ export async function gate(opts: {
     runs.push(await runK6Here('load', loadEnv));
   }
   const verdict = gateVerdict(runs);
-  return { ...verdict, pass: verdict.pass && runs.length === 2, runs };
+  return { ...verdict, pass: verdict.pass && runs.length === 2, runs, summaryDir };
 }
 
 async function main() {
@@ -95,6 +95,8 @@ async function main() {
       `gate load: ${n.requests} requests at ${n.rate.toFixed(1)}/s, p95 ${n.p95Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms, errors ${(n.errorRate * 100).toFixed(2)}%`,
     );
   }
+  const summaries = result.runs.filter((r) => r.summary).map((r) => `${r.script}-summary.json`);
+  console.log(`gate summaries: ${result.summaryDir}${summaries.length ? ` (${summaries.join(', ')})` : ''}`);
   for (const r of result.runs) if (r.report) console.log(`gate ${r.script} report: ${r.report}`);
   if (result.pass) console.log('gate: PASS');
   else console.log(`gate: FAIL\n${result.reasons.map((r) => `  - ${r}`).join('\n')}`);

@@ -32,7 +32,13 @@ async function main() {
   let target: HealthTarget;
   if (f.stack) {
     const { selectStack, stackOutputs } = await import('./pulumi-stack.js');
-    const o = await stackOutputs(await selectStack(f.stack));
+    const { failureLine } = await import('./errors.js');
+    const o = await selectStack(f.stack)
+      .then(stackOutputs)
+      .catch((err: unknown) => {
+        console.error(failureLine(err, { command: 'health', stack: f.stack! }));
+        return process.exit(1);
+      });
     target = {
       context: f.context ?? o.kubeContext,
       namespace: o.namespace,
@@ -53,9 +59,15 @@ async function main() {
     process.stderr.write(`--stack or --namespace is required\nusage: ${USAGE}\n`);
     process.exit(2);
   }
-  const report = await healthOf(target).catch((err: Error) => {
-    console.error(`health: could not query the cluster: ${err.message.split('\n')[0]}`);
-    process.exit(3);
+  const report = await healthOf(target).catch(async (err: unknown) => {
+    const { kubectlError } = await import('./errors.js');
+    const ctx = target.context ? `context ${target.context}` : 'the current context';
+    console.error(
+      `health: kubectl could not query the cluster (${ctx}): ${kubectlError(err)}; ` +
+        'check the context and your access (kubectl config get-contexts; kubectl get pods -n ' +
+        `${target.namespace})`,
+    );
+    return process.exit(3);
   });
   console.log(`health of ${target.release} in ${target.namespace}\n${formatReport(report.checks)}`);
   console.log(report.exitCode === 0 ? 'health: OK' : 'health: FAILING');

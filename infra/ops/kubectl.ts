@@ -19,6 +19,10 @@ async function getJson<T>(args: string[]): Promise<T | undefined> {
   }
 }
 
+/** What to do where /ready cannot be reached through a port-forward. */
+export const PORT_FORWARD_HINT =
+  "where no port-forward can reach a pod (the loopback cluster's kwok nodes have no kubelet), pass --ready-url URL";
+
 /** GET /ready through `kubectl port-forward svc/<release> 0:80`, then stop the forward. */
 async function readyThroughPortForward(
   context: string | undefined,
@@ -33,6 +37,8 @@ async function readyThroughPortForward(
     },
   );
   try {
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('port-forward did not start within 15 s')), 15_000);
       let out = '';
@@ -44,12 +50,19 @@ async function readyThroughPortForward(
           resolve(Number(m[1]));
         }
       });
-      child.on('exit', (code) => reject(new Error(`port-forward exited ${code}`)));
+      // After the output is read: kubectl's error is on stderr, and says why (no running pod...).
+      child.on('close', (code) =>
+        reject(
+          new Error(
+            `port-forward exited ${code}${stderr.trim() ? `: ${stderr.trim().split('\n').join(' ')}` : ''}`,
+          ),
+        ),
+      );
     });
     const res = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(5000) });
     return { status: res.status, body: await res.text() };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: `${(err as Error).message} (${PORT_FORWARD_HINT})` };
   } finally {
     child.kill();
   }

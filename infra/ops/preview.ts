@@ -8,6 +8,7 @@
  * policy violation).
  */
 import { flags } from './args.js';
+import { failureLine } from './errors.js';
 import { policyPacks } from './policy-packs.js';
 import { createOrSelectClusterStack, print, selectStack } from './pulumi-stack.js';
 
@@ -35,7 +36,7 @@ async function main() {
     );
     process.exit(0);
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(failureLine(err, { command: 'preview', stack: f.stack, cluster: f.cluster }));
     process.exit(1);
   }
 }

@@ -10,9 +10,12 @@
 import path from 'node:path';
 import { ENV_SECRET } from '../components/broker.js';
 import { flags } from './args.js';
+import { failureLine } from './errors.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
 import { healthOf } from './health.js';
+import { formatReport } from './kube-health.js';
+import type { HealthTarget } from './kubectl.js';
 import { LAST_GOOD_TAG, newestUpdateId, promotionDigest, type StepName } from './history.js';
 import { runPromotion } from './promotion.js';
 import { ROOT, runK6 } from './k6.js';
@@ -22,21 +25,53 @@ import { configSchema } from '../config.js';
 import { RegistryError, tagDigest, type Credentials } from './registry.js';
 import { commitStackFile } from './source.js';
 
-const USAGE = 'npm run promote [-- --load-duration 50s]';
+const USAGE = 'npm run promote [-- --load-duration 50s] [--ready-url URL] [--prod-ready-url URL]';
+
+/**
+ * A health step: the checks of `npm run health`, printed; a failing one is thrown, so the line that
+ * says the step failed names it.
+ */
+export async function healthStep(target: HealthTarget, log: (line: string) => void = console.log) {
+  const r = await healthOf(target);
+  log(formatReport(r.checks));
+  if (r.exitCode !== 0)
+    throw new Error(
+      r.checks
+        .filter((c) => c.level === 'fail')
+        .map((c) => `${c.name}: ${c.detail}`)
+        .join('; '),
+    );
+  return true;
+}
 
 async function main() {
-  const f = flags({ 'load-duration': { type: 'string' } }, USAGE);
-  const staging = await selectStack('staging');
-  const prod = await selectStack('prod');
+  const f = flags(
+    {
+      'load-duration': { type: 'string' },
+      'ready-url': { type: 'string' },
+      'prod-ready-url': { type: 'string' },
+    },
+    USAGE,
+  );
+  const stacks = await Promise.all([selectStack('staging'), selectStack('prod')]).catch((err: unknown) => {
+    console.error(failureLine(err, { command: 'promote', stack: 'staging, prod' }));
+    return process.exit(1);
+  });
+  const [staging, prod] = stacks;
+  // --ready-url: /ready of staging asked there, not through a port-forward (as `npm run health`).
+  const readyUrls = new Map([
+    [staging, f['ready-url']],
+    [prod, f['prod-ready-url']],
+  ]);
   const health = async (stack: typeof staging) => {
     const o = await stackOutputs(stack);
-    const r = await healthOf({
+    return healthStep({
       context: o.kubeContext,
       namespace: o.namespace,
       release: o.release,
       migrationJob: o.migrationJob,
+      readyUrl: readyUrls.get(stack),
     });
-    return r.exitCode === 0;
   };
   let promoted = '';
   const steps: [StepName, () => Promise<boolean>][] = [
@@ -72,10 +107,11 @@ async function main() {
               }
             : {}),
         });
-        r.reasons.forEach((x) => console.error(`  - ${x}`));
+        console.log(`staging-gate summaries: ${r.summaryDir}`);
         for (const run of r.runs)
           if (run.report) console.log(`staging-gate ${run.script} report: ${run.report}`);
-        return r.pass;
+        if (!r.pass) throw new Error(r.reasons.join('; ') || 'the gate did not pass');
+        return true;
       },
     ],
     [
@@ -107,6 +143,8 @@ async function main() {
   ];
   const outcome = await runPromotion(steps, {
     log: (line) => console.log(line),
+    explain: (err, step) =>
+      failureLine(err, { command: step, stack: step.startsWith('prod') ? 'prod' : 'staging' }),
     // Automatic: an update without a recorded commit still gets its config back (--force).
     rollbackProd: async () => void (await rollback(prod, { force: true, ...realRollback('prod') })),
     markProdGood: async () => {

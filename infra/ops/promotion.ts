@@ -22,34 +22,51 @@ export const CONCURRENT_HELP =
   'the stack is locked by another update (running, or interrupted and left pending); this promotion changed ' +
   'nothing there and does not roll back: see docs/RUNBOOK.md, "Interrupted and concurrent updates"';
 
+/**
+ * A step fails by returning false or by throwing; what it throws says why (a failing health check,
+ * the gate's reasons), and is the end of the line that says the step failed. `explain` turns an
+ * error into that one line (promote.ts: errors.ts, so a failed `up` is not Pulumi's whole log again).
+ */
 export async function runPromotion(
   steps: [StepName, () => Promise<boolean>][],
-  hooks: { rollbackProd(): Promise<void>; markProdGood(): Promise<void>; log(line: string): void },
+  hooks: {
+    rollbackProd(): Promise<void>;
+    markProdGood(): Promise<void>;
+    log(line: string): void;
+    explain?(err: unknown, step: StepName): string;
+  },
 ): Promise<Outcome> {
+  const explain = (err: unknown, step: StepName) =>
+    isConcurrentUpdate(err) ? CONCURRENT_HELP : (hooks.explain?.(err, step) ?? (err as Error).message);
   for (const [name, step] of steps) {
     hooks.log(`== ${name}`);
     let concurrent = false;
+    let why = '';
     const ok = await step().catch((err: Error) => {
       concurrent = isConcurrentUpdate(err);
-      hooks.log(`${name}: ${concurrent ? CONCURRENT_HELP : err.message}`);
+      why = explain(err, name);
       return false;
     });
-    if (concurrent) return { result: 'stopped-concurrent-update', failedStep: name };
+    if (concurrent) {
+      hooks.log(`${name}: ${why}`);
+      return { result: 'stopped-concurrent-update', failedStep: name };
+    }
     const next = afterStep(name, ok);
     if (next === 'continue') continue;
     if (next === 'done') {
       await hooks.markProdGood();
       return { result: 'done' };
     }
+    const failed = `promote: ${name} failed${why ? ` (${why})` : ''}`;
     if (next === 'stop-prod-untouched') {
-      hooks.log(`promote: ${name} failed; prod was not changed`);
+      hooks.log(`${failed}; prod was not changed`);
       return { result: 'stopped-prod-untouched', failedStep: name };
     }
-    hooks.log(`promote: ${name} failed after prod changed; rolling prod back`);
+    hooks.log(`${failed} after prod changed; rolling prod back`);
     try {
       await hooks.rollbackProd();
     } catch (err) {
-      const why = isConcurrentUpdate(err) ? CONCURRENT_HELP : (err as Error).message;
+      const why = explain(err, name);
       hooks.log(
         `promote: rolling prod back failed: ${why}; roll back by hand (npm run rollback -- --stack prod)`,
       );

@@ -8,8 +8,10 @@
  * and chart.
  */
 import { flags } from './args.js';
+import { failureLine } from './errors.js';
 import {
   LAST_GOOD_TAG,
+  PROJECT,
   recordedSource,
   restorePlan,
   rollbackTarget,
@@ -59,7 +61,12 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
   if (!source.ok)
     throw new Error(`cannot roll back ${stack.name} to version ${target.entry.version}: ${source.reason}`);
   if (source.warning) console.warn(source.warning);
-  const plan = restorePlan(target.entry, await stack.getAllConfig());
+  const current = await stack.getAllConfig();
+  const plan = restorePlan(target.entry, current);
+  // Where older ops commands kept the commit (nothing writes it now): a value left in the stack file
+  // names a commit whose program is not the one this update runs, so it goes; the update records
+  // the commit that runs in its message (withSource below), under --force today's.
+  const staleSource = current[`${PROJECT}:sourceCommit`]?.value || undefined;
   console.log(
     `rollback ${stack.name} to version ${plan.version} of ${plan.id} (image ${plan.imageDigest ?? 'built at that update'}, ` +
       `program and chart ${source.commit ? `of commit ${source.commit}` : 'of today'}):\n` +
@@ -68,6 +75,7 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
         .concat(
           plan.remove.map((k) => `  remove ${k}`),
           plan.secretsKept.map((k) => `  keep secret ${k}`),
+          staleSource ? [`  remove ${PROJECT}:sourceCommit (obsolete, names ${staleSource})`] : [],
         )
         .join('\n'),
   );
@@ -79,6 +87,7 @@ export async function rollback(stack: RollbackStack, opts: RollbackOptions = {})
     const runner = checkout ? await opts.withProgramAt!(checkout.dir) : stack;
     for (const [k, v] of Object.entries(plan.set)) await runner.setConfig(k, { value: v });
     for (const k of plan.remove) await runner.removeConfig(k);
+    if (staleSource) await runner.removeConfig(`${PROJECT}:sourceCommit`);
     // This update records what it runs too: the restored commit, or today's tree under --force.
     const ran = checkout ? { commit: source.commit!, dirty: [] } : await sourceCommit(root);
     const message = withSource(`rollback to version ${plan.version} of ${plan.id}`, ran);
@@ -120,7 +129,7 @@ async function main() {
       ...realRollback(f.stack),
     });
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(failureLine(err, { command: 'rollback', stack: f.stack }));
     process.exit(1);
   }
 }

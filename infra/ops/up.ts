@@ -9,6 +9,7 @@
  * program's own check): prod changes only through `npm run promote` and `npm run rollback`.
  */
 import { flags } from './args.js';
+import { failureLine } from './errors.js';
 import { policyPacks } from './policy-packs.js';
 import { checkPrerequisites, prerequisiteReport, runKubectl } from './prerequisites.js';
 import { createOrSelectClusterStack, print, selectStack, upRecorded } from './pulumi-stack.js';
@@ -38,7 +39,9 @@ async function main() {
     }
     process.exit(res.summary.result === 'succeeded' ? 0 : 1);
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(
+      failureLine(err, { command: f.cluster ? 'up:cluster' : 'up', stack: f.stack, cluster: f.cluster }),
+    );
     process.exit(1);
   }
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOLS_BIN } from '../../infra/cluster/control-plane.js';
 import { policies } from '../../infra/policies.js';
+import { failureLine } from '../../infra/ops/errors.js';
 import { policyPacks } from '../../infra/ops/policy-packs.js';
 
 /**
@@ -111,6 +112,10 @@ describe('the policy pack under the real Pulumi engine', () => {
       message: e.message.trimEnd(),
     }));
     expect(reported.sort(byPolicyThenMessage), out).toEqual(expected.sort(byPolicyThenMessage));
+    // What an ops command prints last for it: one line, not the engine's log again.
+    expect(failureLine(result, { command: 'preview', stack: 'policy' })).toBe(
+      'preview stack policy: the policy pack refused resources (the violations are listed above); fix the program or chart, then check it with npm run preview -- --stack policy',
+    );
     for (const e of events) {
       expect(e.policyPackName).toBe('ainp');
       expect(e.enforcementLevel).toBe('mandatory');

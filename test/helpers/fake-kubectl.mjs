@@ -3,6 +3,7 @@
 // A stand-in for kubectl (no cluster exists here): answers `get ... -o json` from the hand-written
 // JSON in FAKE_KUBECTL_DIR (kubectl's shape, typed by hand, not recorded from a cluster), and `port-forward` by pointing at FAKE_READY_PORT. Every call is
 // appended to FAKE_KUBECTL_LOG. CronJob times are shifted so the newest success is 30 s old.
+// FAKE_KUBECTL_ERROR: every call fails with that stderr; FAKE_PORT_FORWARD_ERROR: port-forward does.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -20,7 +21,14 @@ const FILES = {
   cronjobs: 'cronjobs.json',
 };
 
-if (args.includes('port-forward')) {
+if (process.env.FAKE_KUBECTL_ERROR) {
+  // As kubectl fails without a cluster: its error on stderr, exit 1.
+  process.stderr.write(`${process.env.FAKE_KUBECTL_ERROR}\n`);
+  process.exit(1);
+} else if (args.includes('port-forward') && process.env.FAKE_PORT_FORWARD_ERROR) {
+  process.stderr.write(`${process.env.FAKE_PORT_FORWARD_ERROR}\n`);
+  process.exit(1);
+} else if (args.includes('port-forward')) {
   process.stdout.write(`Forwarding from 127.0.0.1:${process.env.FAKE_READY_PORT} -> 3000\n`);
   setInterval(() => undefined, 1000);
 } else if (missing.includes(kind) || !FILES[kind] || !existsSync(path.join(dir, FILES[kind]))) {
