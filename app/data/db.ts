@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { transactionClosed, transactionOpened, wakeRelays } from './event-repository.js';
 
 export type Db = pg.Pool;
 
@@ -38,18 +39,25 @@ export async function pingDb(db: Db): Promise<boolean> {
   }
 }
 
-/** Runs `fn` in one transaction on one client; rolls back on any error. */
+/**
+ * Runs `fn` in one transaction on one client; rolls back on any error. When it appended outbox
+ * events, the relays are woken after the COMMIT (wakeRelays).
+ */
 export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
+  transactionOpened(client);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
+    // Outbox events committed: wake the relays (after the commit, see wakeRelays).
+    if (transactionClosed(client)) wakeRelays(db);
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    transactionClosed(client);
     client.release();
   }
 }
