@@ -1,6 +1,8 @@
 import { available, escrow, firstOverdraft, stake, type Transfer } from '../domain/ledger.js';
 import { AppError } from '../errors.js';
 import { eventsWritten, type NewEvent } from './event-repository.js';
+import type pg from 'pg';
+import { queryThenCommit } from './db.js';
 import { iso, type Queryable } from './sql.js';
 
 /**
@@ -51,16 +53,18 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
  * that holds the budget): the balance rows are locked first, as applyTransfers locks them (each
  * credit only on the shard its transfer id picks, see migration 0014), and the CHECK on every
  * balance still refuses an overdraft (409 INSUFFICIENT_FUNDS). The rows are thus locked by the
- * caller's last statement, and held only until its COMMIT.
+ * caller's last statement, and held only until its COMMIT, which is sent with it (queryThenCommit:
+ * this statement ends the caller's transaction).
  */
 export async function applyTransfersWithEvents(
-  tx: Queryable,
+  tx: pg.PoolClient,
   transfers: readonly Transfer[],
   events: NewEvent[],
 ): Promise<void> {
   const list = transfers.filter((t) => t.amount > 0n);
   try {
-    await tx.query(
+    await queryThenCommit(
+      tx,
       `WITH l AS (SELECT account FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])),
        t AS (
          INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)

@@ -1,5 +1,7 @@
 import { DIMENSIONS, NEUTRAL, type Dimension, type Reputation } from '../domain/reputation.js';
 import { eventsWritten, type NewEvent } from './event-repository.js';
+import type pg from 'pg';
+import { queryThenCommit } from './db.js';
 import { iso, type Queryable } from './sql.js';
 
 export interface ReputationRecord extends Reputation {
@@ -139,10 +141,13 @@ export async function insertSlash(
  * trust score are those of domain/reputation.ts (applyEwma, trustScore), written in SQL with the
  * same float8 operations in the same order, computed from the row as locked by this UPDATE (so a
  * concurrent update of it is never lost); the rank base is refreshRankBase's. Returns whether the
- * receipt left pending here (nothing else is written when it did not).
+ * receipt left pending here (nothing else is written when it did not). The statement ends the
+ * caller's transaction: it is sent with its COMMIT (queryThenCommit), so the provider's reputation
+ * and agent rows, which every finalization of that provider updates, are locked only while the
+ * server runs it and commits.
  */
 export async function closeAndScore(
-  db: Queryable,
+  tx: pg.PoolClient,
   c: {
     taskId: string;
     status: string;
@@ -157,7 +162,8 @@ export async function closeAndScore(
   const obs = (d: Dimension) => `$${7 + DIMENSIONS.indexOf(d)}::float8`;
   const ewma = (d: Dimension) =>
     `(CASE WHEN ${obs(d)} IS NULL THEN p.${d} ELSE (1 - $6::float8) * p.${d} + $6::float8 * ${obs(d)} END)`;
-  const { rows } = await db.query<{ moved: boolean }>(
+  const rows = await queryThenCommit<{ moved: boolean }>(
+    tx,
     `WITH c AS (
        UPDATE receipts SET status = $2, finalized_at = now() WHERE task_id = $1 AND status = 'pending' RETURNING task_id
      ), ev AS (
@@ -192,6 +198,6 @@ export async function closeAndScore(
       c.weights.usefulness,
     ],
   );
-  if (rows[0]!.moved) eventsWritten(db);
+  if (rows[0]!.moved) eventsWritten(tx);
   return rows[0]!.moved;
 }

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { AppContext } from '../context.js';
 import {
   attestationsFor,
@@ -109,11 +110,12 @@ export function countResults(results: Map<string, QuorumResult>): Record<string,
  * it, one statement (closeAndScore) that closes it, appends its event, moves the provider's
  * reputation by the same EWMA as finalizeLocked and refreshes its rank base, then COMMIT. The
  * provider's reputation row, which every finalization of that provider updates, is thus locked by
- * the last statement only. Returns undefined when there is no such receipt.
+ * the last statement only, sent with the COMMIT (a receipt that moves ends the transaction here).
+ * Returns undefined when there is no such receipt.
  */
 export async function finalizeOne(
   ctx: AppContext,
-  tx: Queryable,
+  tx: pg.PoolClient,
   taskId: string,
   now = new Date(),
 ): Promise<{ receipt: ReceiptRow; result: QuorumResult; moved: boolean } | undefined> {
