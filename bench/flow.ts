@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
+import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { sampleWaits, type WaitTable } from './pg-waits.js';
 import { benchServices, startBroker } from './services.js';
 
@@ -99,12 +100,17 @@ try {
   const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
   const waits = sampleWaits(db);
   let table: WaitTable | undefined;
+  // CPU time per flow of the broker and of this load generator (the postgres group counts every
+  // postgres process on the machine, other users' too).
+  const processes = { broker: broker.pid, load: process.pid };
+  const cpuBefore = cpuSeconds(processes);
   const t0 = Date.now();
   await Promise.all(Array.from({ length: Number(values.workers) }, worker)).finally(async () => {
     table = waits.stop();
     await db.end();
   });
   const seconds = (Date.now() - t0) / 1000;
+  const cpuUs = cpuPerRequest(cpuBefore, cpuSeconds(processes), flows);
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
     Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!);
@@ -118,6 +124,9 @@ try {
     requests_per_flow: 10,
     providers: providers.length,
     ledger_lock_sample_share: table!.ledger_lock_sample_share,
+    cpu_ms_per_flow: Object.fromEntries(
+      ['broker', 'load', 'postgres'].map((g) => [g, Math.round((cpuUs[g] ?? 0) / 100) / 10]),
+    ),
   };
   console.log(JSON.stringify(result));
   await mkdir(path.dirname(out), { recursive: true });
