@@ -1,4 +1,7 @@
+import path from 'node:path';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadMigrations, migrateUp } from '../app/migrate/runner.js';
 import { inlineParams, queryThenCommit, withTransaction } from '../app/data/db.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -7,6 +10,7 @@ import { createTestStack, type TestStack } from './helpers/stack.js';
 let stack: TestStack;
 beforeAll(async () => {
   stack = await createTestStack();
+  await migrateUp(stack.db, await loadMigrations(path.resolve('migrations')));
   await stack.db.query(
     `CREATE TABLE qtc (id int PRIMARY KEY, t text, a text[], n numeric, f float8, b boolean)`,
   );
@@ -78,5 +82,36 @@ describe('queryThenCommit', () => {
     expect(inlineParams(`SELECT '$1', $1`, ['a'])).toBeUndefined();
     expect(inlineParams(`SELECT $2`, ['a'])).toBeUndefined();
     expect(inlineParams(`SELECT $1`, [Buffer.from([1])])).toBeUndefined();
+  });
+
+  it('keeps a trigger of its statement from sending NOTIFY (migration 0015), and wakes the relays after the commit', async () => {
+    const listener = new pg.Client({ connectionString: stack.databaseUrl });
+    await listener.connect();
+    let notified = 0;
+    listener.on('notification', () => (notified += 1));
+    await listener.query('LISTEN ainp_events');
+    try {
+      const events = async () =>
+        Number(
+          (await stack.db.query(`SELECT count(*) AS n FROM events WHERE type = 'cache.invalidate'`)).rows[0]
+            .n,
+        );
+      const before = await events();
+      // Outside: the reputation trigger writes its event and NOTIFYs, as migration 0008 made it.
+      await stack.db.query(`INSERT INTO reputations (did) VALUES ('did:key:zWake1')`);
+      await expect.poll(() => notified).toBe(1);
+      expect(await events()).toBe(before + 1);
+      // Through queryThenCommit: the event is written, the trigger sends nothing, and one wake-up
+      // follows the commit (a NOTIFY from the trigger as well would make it 3: two transactions).
+      await withTransaction(stack.db, (tx) =>
+        queryThenCommit(tx, `INSERT INTO reputations (did) VALUES ($1)`, ['did:key:zWake2']),
+      );
+      expect(await events()).toBe(before + 2);
+      await expect.poll(() => notified).toBe(2);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(notified).toBe(2);
+    } finally {
+      await listener.end();
+    }
   });
 });

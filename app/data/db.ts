@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { transactionClosed, transactionOpened, wakeRelays } from './event-repository.js';
+import { eventsWritten, transactionClosed, transactionOpened, wakeRelays } from './event-repository.js';
 
 export type Db = pg.Pool;
 
@@ -66,7 +66,10 @@ export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => 
         ? inlineParams(text, (values as unknown[] | undefined) ?? [])
         : undefined;
     if (inlined !== undefined)
-      return (raw(`BEGIN;\n${inlined}`) as Promise<pg.QueryResult[]>).then((results) => results[1]);
+      // The results after BEGIN's: one, or an array when the text held several statements.
+      return (raw(`BEGIN;\n${inlined}`) as Promise<pg.QueryResult[]>).then((results) =>
+        results.length === 2 ? results[1] : results.slice(1),
+      );
     return raw('BEGIN').then(() => pass(args));
   } as typeof client.query;
   try {
@@ -127,8 +130,9 @@ export function inlineParams(text: string, values: readonly unknown[]): string |
  * in as literals, and the two statements go as one simple query. The row locks the statement takes
  * are then held for its execution and the commit only, never while this process's event loop
  * gets round to sending COMMIT (under load, milliseconds: every other writer of those rows waits
- * that long). withTransaction sends no COMMIT after it; an error rolls back as usual. Returns the
- * statement's rows.
+ * that long). withTransaction sends no COMMIT after it; an error rolls back as usual. Triggers
+ * fired by the statement send no NOTIFY (migration 0015: a NOTIFY holds a database-wide lock over
+ * the commit); the relays are woken after the commit instead. Returns the statement's rows.
  */
 export async function queryThenCommit<R extends pg.QueryResultRow>(
   tx: pg.PoolClient,
@@ -137,7 +141,12 @@ export async function queryThenCommit<R extends pg.QueryResultRow>(
 ): Promise<R[]> {
   const inlined = inlineParams(text, values);
   if (inlined === undefined) throw new Error('queryThenCommit: parameters that cannot be written in');
-  const results = (await tx.query(`${inlined};\nCOMMIT`)) as unknown as pg.QueryResult<R>[];
+  // Triggers that write outbox events (the cache invalidations of migration 0008) send no NOTIFY
+  // in this transaction (migration 0015): withTransaction wakes the relays after the commit.
+  const results = (await tx.query(
+    `SET LOCAL ainp.wake_after_commit = on;\n${inlined};\nCOMMIT`,
+  )) as unknown as pg.QueryResult<R>[];
   committedInline.add(tx);
-  return results[0]!.rows;
+  eventsWritten(tx);
+  return results[1]!.rows;
 }
