@@ -90,6 +90,9 @@ describe('queryThenCommit', () => {
     let notified = 0;
     listener.on('notification', () => (notified += 1));
     await listener.query('LISTEN ainp_events');
+    // A wake-up sent after an earlier test's commit may still arrive: start counting once quiet.
+    await new Promise((r) => setTimeout(r, 500));
+    notified = 0;
     try {
       const events = async () =>
         Number(
