@@ -1,16 +1,23 @@
 /**
  * Rate of complete settle → attest → finalize flows over HTTP with real signatures:
- *   npm run build && npx tsx bench/flow.ts [--seconds 15] [--workers 20] [--providers 1]
+ *   npm run bench:flow -- [--seconds 15] [--workers 20] [--providers 1] [--out file.json]
  * Each flow is 10 requests: the admin deposit of the client's budget (money enters the ledger only so),
  * then 9 signed: intent (escrows the budget), negotiation, accept, settle (pays out of the escrow),
  * 3 AUDIT_PASS, ACCEPTED, finalize. While the flows run, pg_stat_activity is sampled (bench/pg-waits.ts):
- * what the database sessions wait on shows where the flow serializes.
+ * what the database sessions wait on shows where the flow serializes. Prints flows/s and the wait
+ * table, and writes both as JSON (default .test-data/bench/flow-<sha>-p<providers>-<time>.json)
+ * with the commit and the machine's load, for comparison between commits.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
-import { sampleWaits } from './pg-waits.js';
+import { cpuPerRequest, cpuSeconds } from './cpu.js';
+import { sampleWaits, type WaitTable } from './pg-waits.js';
 import { benchServices, startBroker } from './services.js';
 
 const { values } = parseArgs({
@@ -20,8 +27,26 @@ const { values } = parseArgs({
     // Flows spread over this many providers, in turn (each finalization updates its provider's
     // reputation row: with one provider, that row is what every flow waits for).
     providers: { type: 'string', default: '1' },
+    out: { type: 'string' },
   },
 });
+const git = (...args: string[]) => {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+};
+const startedAt = new Date();
+const shortSha = git('rev-parse', '--short', 'HEAD') ?? 'unknown';
+const out =
+  values.out ??
+  path.join(
+    '.test-data',
+    'bench',
+    `flow-${shortSha}-p${values.providers}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`,
+  );
+const loadStart = os.loadavg();
 const services = await benchServices();
 const broker = await startBroker(services, {
   POU_MIN_STAKE: '1',
@@ -74,27 +99,57 @@ try {
   };
   const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
   const waits = sampleWaits(db);
+  let table: WaitTable | undefined;
+  // CPU time per flow of the broker and of this load generator (the postgres group counts every
+  // postgres process on the machine, other users' too).
+  const processes = { broker: broker.pid, load: process.pid };
+  const cpuBefore = cpuSeconds(processes);
   const t0 = Date.now();
   await Promise.all(Array.from({ length: Number(values.workers) }, worker)).finally(async () => {
-    waits.stop();
+    table = waits.stop();
     await db.end();
   });
   const seconds = (Date.now() - t0) / 1000;
+  const cpuUs = cpuPerRequest(cpuBefore, cpuSeconds(processes), flows);
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
     Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!);
-  console.log(
-    JSON.stringify({
-      workers: Number(values.workers),
-      seconds,
-      flows,
-      flows_per_second: Math.round((flows / seconds) * 10) / 10,
-      flow_p50_ms: pct(0.5),
-      flow_p95_ms: pct(0.95),
-      requests_per_flow: 10,
-      providers: providers.length,
-    }),
+  const result = {
+    workers: Number(values.workers),
+    seconds,
+    flows,
+    flows_per_second: Math.round((flows / seconds) * 10) / 10,
+    flow_p50_ms: pct(0.5),
+    flow_p95_ms: pct(0.95),
+    requests_per_flow: 10,
+    providers: providers.length,
+    ledger_lock_sample_share: table!.ledger_lock_sample_share,
+    cpu_ms_per_flow: Object.fromEntries(
+      ['broker', 'load', 'postgres'].map((g) => [g, Math.round((cpuUs[g] ?? 0) / 100) / 10]),
+    ),
+  };
+  console.log(JSON.stringify(result));
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(
+    out,
+    JSON.stringify(
+      {
+        commit: git('rev-parse', 'HEAD') ?? 'unknown',
+        short_sha: shortSha,
+        dirty: (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '',
+        started_at: startedAt.toISOString(),
+        node: process.version,
+        cpus: os.cpus().length,
+        loadavg_start: loadStart.map((x) => Math.round(x * 100) / 100),
+        loadavg_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
+        ...result,
+        waits: table,
+      },
+      null,
+      2,
+    ) + '\n',
   );
+  console.log(`written ${out}`);
 } finally {
   await broker.stop();
   await services.stop();

@@ -13,21 +13,74 @@ export interface StoredEvent extends NewEvent {
   created_at: string;
 }
 
-/** Appends events inside the caller's transaction (the outbox). */
+/**
+ * Appends events inside the caller's transaction (the outbox), in one statement. The relays are
+ * woken once it commits: withTransaction calls wakeRelays after its COMMIT (and not after a
+ * rollback) when the transaction appended events; a write outside a transaction wakes them at once.
+ */
 export async function appendEvents(tx: Queryable, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
-  // NOTIFY is delivered at commit (and dropped on rollback): relays wake up at once. Sent by the
-  // same statement as the insert: one round trip.
   await tx.query(
-    `WITH ev AS (
-       INSERT INTO events (type, recipients, payload)
-       SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
-         FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)
-       RETURNING 1
-     )
-     SELECT pg_notify('${EVENTS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM ev)`,
+    `INSERT INTO events (type, recipients, payload)
+     SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
+       FROM jsonb_to_recordset($1::jsonb) AS e(type text, recipients jsonb, payload jsonb)`,
     [JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] })))],
   );
+  eventsWritten(tx);
+}
+
+const inTransaction = new WeakSet<object>();
+const wroteEvents = new WeakSet<object>();
+
+/** withTransaction marks its client while the transaction is open. */
+export function transactionOpened(client: object): void {
+  inTransaction.add(client);
+}
+
+/** Ends the mark; true when the transaction appended events (then the caller wakes the relays). */
+export function transactionClosed(client: object): boolean {
+  inTransaction.delete(client);
+  const wrote = wroteEvents.has(client);
+  wroteEvents.delete(client);
+  return wrote;
+}
+
+/**
+ * Records that `db` wrote outbox events: inside a transaction of withTransaction, for its COMMIT to
+ * wake the relays; otherwise (an autocommit statement) wakes them now.
+ */
+export function eventsWritten(db: Queryable): void {
+  if (inTransaction.has(db)) wroteEvents.add(db);
+  else wakeRelays(db);
+}
+
+const waking = new WeakMap<object, { again: boolean }>();
+
+/**
+ * NOTIFYs the relays (LISTEN, see EventNotifications) that events were committed; they then read
+ * the outbox from their cursor, so one wake-up serves every commit before it. Issue 35: a NOTIFY
+ * takes one database-wide lock from its transaction's commit until the transaction ends, so a NOTIFY
+ * inside every write transaction made every commit wait for the previous one's WAL flush. It is
+ * now a transaction of its own, after the writes commit, with synchronous_commit off (a wake-up
+ * lost in a crash costs the relays' 1 s fallback poll, nothing else), and at most one is in flight
+ * per pool: wake-ups asked for meanwhile are sent as one when it returns.
+ */
+export function wakeRelays(db: Queryable): void {
+  const key = db as object;
+  const state = waking.get(key);
+  if (state) {
+    state.again = true;
+    return;
+  }
+  const mine = { again: false };
+  waking.set(key, mine);
+  void db
+    .query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('${EVENTS_CHANNEL}', '')`)
+    .catch(() => undefined)
+    .finally(() => {
+      waking.delete(key);
+      if (mine.again) wakeRelays(db);
+    });
 }
 
 export const EVENTS_CHANNEL = 'ainp_events';

@@ -1,10 +1,14 @@
 import { available, escrow, firstOverdraft, stake, type Transfer } from '../domain/ledger.js';
 import { AppError } from '../errors.js';
+import { eventsWritten, type NewEvent } from './event-repository.js';
+import type pg from 'pg';
+import { queryThenCommit } from './db.js';
 import { iso, type Queryable } from './sql.js';
 
 /**
- * Applies transfers inside the caller's transaction. The accounts they touch are created when new
- * and locked in one order (no deadlock between two movers of the same accounts); a transfer that
+ * Applies transfers inside the caller's transaction. The balance rows they touch (every shard of a
+ * debited account, the one shard a credit lands on: migration 0014) are created when new and locked
+ * in one order (no deadlock between two movers of the same accounts); a transfer that
  * would overdraw an account is refused with 409 INSUFFICIENT_FUNDS before anything is written, and
  * the database refuses it too (a CHECK on the balance, kept by the trigger that applies each row).
  * A transfer whose id is already in the ledger is skipped: the returned ids are those applied.
@@ -12,10 +16,9 @@ import { iso, type Queryable } from './sql.js';
 export async function applyTransfers(tx: Queryable, transfers: readonly Transfer[]): Promise<string[]> {
   const list = transfers.filter((t) => t.amount > 0n);
   if (!list.length) return [];
-  const names = [...new Set(list.flatMap((t) => [t.debit, t.credit]))];
   const locked = await tx.query<{ account: string; balance: string }>(
-    `SELECT account, balance_atomic::text AS balance FROM ledger_lock($1::text[])`,
-    [names],
+    `SELECT account, balance_atomic::text AS balance FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])`,
+    [list.map((t) => t.id), list.map((t) => t.debit), list.map((t) => t.credit)],
   );
   const overdraft = firstOverdraft(new Map(locked.rows.map((r) => [r.account, BigInt(r.balance)])), list);
   if (overdraft) throw insufficientFunds(overdraft.account, overdraft.balance, overdraft.needed);
@@ -36,6 +39,59 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
       ],
     );
     return rows.map((r) => r.id);
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string };
+    if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')
+      throw new AppError(409, 'INSUFFICIENT_FUNDS', 'The transfer would overdraw an account');
+    throw err;
+  }
+}
+
+/**
+ * applyTransfers and appendEvents in one statement, so one round trip (where they took three), for
+ * a caller whose transfers cannot overdraw but through a bug (a settlement pays out of an escrow
+ * that holds the budget): the balance rows are locked first, as applyTransfers locks them (each
+ * credit only on the shard its transfer id picks, see migration 0014), and the CHECK on every
+ * balance still refuses an overdraft (409 INSUFFICIENT_FUNDS). The rows are thus locked by the
+ * caller's last statement, and held only until its COMMIT, which is sent with it (queryThenCommit:
+ * this statement ends the caller's transaction).
+ */
+export async function applyTransfersWithEvents(
+  tx: pg.PoolClient,
+  transfers: readonly Transfer[],
+  events: NewEvent[],
+): Promise<void> {
+  const list = transfers.filter((t) => t.amount > 0n);
+  try {
+    await queryThenCommit(
+      tx,
+      `WITH l AS (SELECT account FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])),
+       t AS (
+         INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)
+         SELECT id, d, c, a, k, r FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
+                WITH ORDINALITY AS t (id, d, c, a, k, r, n)
+          WHERE (SELECT count(*) FROM l) >= 0
+          ORDER BY n
+         ON CONFLICT (id) DO NOTHING RETURNING 1
+       ), ev AS (
+         INSERT INTO events (type, recipients, payload)
+         SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
+           FROM jsonb_to_recordset($7::jsonb) AS e(type text, recipients jsonb, payload jsonb)
+          WHERE (SELECT count(*) FROM t) >= 0
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM ev) AS events`,
+      [
+        list.map((t) => t.id),
+        list.map((t) => t.debit),
+        list.map((t) => t.credit),
+        list.map((t) => t.amount.toString()),
+        list.map((t) => t.kind),
+        list.map((t) => t.reference),
+        JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] }))),
+      ],
+    );
+    if (events.length) eventsWritten(tx);
   } catch (err) {
     const e = err as { code?: string; constraint?: string };
     if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')

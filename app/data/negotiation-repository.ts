@@ -216,3 +216,40 @@ export async function setIntentStatus(
   );
   return toIntent(rows[0]);
 }
+
+/**
+ * The writes of a settlement but the money, in one statement (one round trip where three were):
+ * the negotiation and the intent marked settled, and the receipt inserted by `receiptInsert` (an
+ * INSERT ... RETURNING its columns, see receiptInsertSql). Returns the negotiation as updated and
+ * the receipt's row.
+ */
+export async function settleNegotiationRows<R>(
+  db: Queryable,
+  negotiationId: string,
+  intentId: string,
+  receiptInsert: { text: string; values: unknown[] },
+): Promise<{ negotiation: NegotiationRecord; receipt: R }> {
+  const base = receiptInsert.values.length;
+  const { rows } = await db.query(
+    `WITH n AS (
+       UPDATE negotiations SET state = 'settled', updated_at = now() WHERE id = $${base + 1} RETURNING ${NEG_COLUMNS}
+     ), i AS (
+       UPDATE intents SET status = 'settled' WHERE id = $${base + 2} RETURNING id
+     ), r AS (${receiptInsert.text})
+     SELECT r.*, n.id AS n_id, n.intent_id AS n_intent_id, n.client_did AS n_client_did, n.agent_did AS n_agent_did,
+            n.state AS n_state, n.price_atomic AS n_price_atomic, n.eta_ms AS n_eta_ms, n.last_offer_by AS n_last_offer_by,
+            n.offers AS n_offers, n.expires_at AS n_expires_at, n.created_at AS n_created_at, n.updated_at AS n_updated_at,
+            (SELECT count(*) FROM i) AS n_intents
+       FROM n, r`,
+    [...receiptInsert.values, negotiationId, intentId],
+  );
+  const row = rows[0] as Record<string, unknown>;
+  const n: Record<string, unknown> = {};
+  const receipt: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith('n_')) n[k.slice(2)] = v;
+    else receipt[k] = v;
+  }
+  delete n.intents;
+  return { negotiation: toNegotiation(n as never), receipt: receipt as R };
+}

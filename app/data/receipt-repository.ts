@@ -1,7 +1,7 @@
 import type { AttestationFact, ReceiptStatus } from '../domain/quorum.js';
 import type { ScoredAttestation } from '../domain/reputation.js';
 import { iso, type Queryable } from './sql.js';
-import { EVENTS_CHANNEL } from './event-repository.js';
+import { eventsWritten } from './event-repository.js';
 
 export interface ReceiptRecord {
   task_id: string;
@@ -42,19 +42,21 @@ export const toReceipt = (r: ReceiptRow): ReceiptRecord => ({
   finalized_at: iso(r.finalized_at),
 });
 
-export async function insertReceipt(
-  db: Queryable,
-  r: Omit<ReceiptRecord, 'task_id' | 'status' | 'self_dealt' | 'created_at' | 'finalized_at'>,
-): Promise<ReceiptRecord> {
-  // self_dealt: the client DID is an agent whose owner address also owns the provider's agent.
-  const { rows } = await db.query<ReceiptRow>(
-    `INSERT INTO receipts (negotiation_id, intent_id, client_did, agent_did, price_atomic, budget_atomic, sla_ms, latency_ms,
+type NewReceipt = Omit<ReceiptRecord, 'task_id' | 'status' | 'self_dealt' | 'created_at' | 'finalized_at'>;
+
+/**
+ * The statement that inserts a receipt and returns its columns (self_dealt: the client DID is an
+ * agent whose owner address also owns the provider's agent); usable alone or inside a WITH.
+ */
+export function receiptInsertSql(r: NewReceipt): { text: string; values: unknown[] } {
+  return {
+    text: `INSERT INTO receipts (negotiation_id, intent_id, client_did, agent_did, price_atomic, budget_atomic, sla_ms, latency_ms,
                            outputs_ref, committee, committee_weights, k, m, selection_seed, committee_shortfall, self_dealt)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
              EXISTS (SELECT 1 FROM agents c JOIN agents p ON p.owner_address = c.owner_address
                       WHERE c.did = $3 AND p.did = $4))
      RETURNING ${COLUMNS}`,
-    [
+    values: [
       r.negotiation_id,
       r.intent_id,
       r.client_did,
@@ -71,7 +73,11 @@ export async function insertReceipt(
       r.selection_seed,
       r.committee_shortfall,
     ],
-  );
+  };
+}
+
+export async function insertReceipt(db: Queryable, r: NewReceipt): Promise<ReceiptRecord> {
+  const { rows } = await db.query<ReceiptRow>(receiptInsertSql(r));
   return toReceipt(rows[0]!);
 }
 
@@ -170,7 +176,8 @@ export interface AttestationAttempt {
  * ACCEPTED/REJECTED only from the receipt's client, the other types only from its committee; one
  * per (task, signer, type), and of two in one batch the first is recorded and the second finds it,
  * as if it had come after; none once the receipt left pending. Each recorded attestation writes its outbox event
- * `attestation.submitted` (to the client and the provider), notified with it.
+ * `attestation.submitted` (to the client and the provider); the relays are woken after the
+ * statement (wakeRelays).
  */
 export async function submitAttestations(
   db: Queryable,
@@ -182,6 +189,7 @@ export async function submitAttestations(
     allowed: boolean;
     id: string | null;
     created_at: Date | null;
+    events: string;
   }>({
     // The batch crosses as one JSON array, so the text never changes: prepared once per connection.
     name: 'submit-attestations',
@@ -219,11 +227,12 @@ export async function submitAttestations(
        RETURNING id
      )
      SELECT t.ord, r.status, ok.ord IS NOT NULL AS allowed, done.id, done.created_at,
-            (SELECT count(pg_notify('${EVENTS_CHANNEL}', '')) FROM ev) AS notified
+            (SELECT count(*) FROM ev) AS events
        FROM t LEFT JOIN r USING (task_id) LEFT JOIN ok ON ok.ord = t.ord LEFT JOIN done ON done.ord = t.ord
       ORDER BY t.ord`,
     values: [JSON.stringify(batch.map((a, ord) => ({ ...a, ord, evidence_ref: a.evidence_ref ?? null })))],
   });
+  if (rows.some((r) => r.id !== null)) eventsWritten(db);
   return rows.map((row) => {
     const a = batch[Number(row.ord)]!;
     if (!row.status) return { receipt: undefined, allowed: false, attestation: undefined };
@@ -304,4 +313,39 @@ export async function taskCounts(db: Queryable, agentDid: string) {
     [agentDid],
   );
   return rows[0]!;
+}
+
+/**
+ * A receipt locked FOR UPDATE with its attestations and its provider's usefulness, in one round
+ * trip (the API's finalize). When the receipt's work earns reputation (audited, not self-dealt),
+ * the provider's reputation row is created at neutral if missing, so that the closing statement
+ * only has to update it.
+ */
+export async function lockReceiptForFinalize(
+  db: Queryable,
+  taskId: string,
+): Promise<{ receipt: ReceiptRow; attestations: AttestationRow[]; usefulness: number | null } | undefined> {
+  const { rows } = await db.query(
+    `WITH r AS (SELECT ${COLUMNS} FROM receipts WHERE task_id = $1 FOR UPDATE),
+     rep AS (
+       INSERT INTO reputations (did) SELECT agent_did FROM r
+        WHERE r.status = 'pending' AND NOT r.committee_shortfall AND NOT r.self_dealt
+          -- Only when missing: an insert that meets the row waits for whoever is updating it.
+          AND NOT EXISTS (SELECT 1 FROM reputations p WHERE p.did = r.agent_did)
+       ON CONFLICT (did) DO NOTHING
+     )
+     SELECT r.*,
+            coalesce((SELECT jsonb_agg(jsonb_build_object('task_id', a.task_id, 'signer', a.signer_did, 'type', a.type,
+                                                          'score', a.score, 'confidence', a.confidence))
+                        FROM attestations a WHERE a.task_id = r.task_id), '[]'::jsonb) AS attestation_rows,
+            (SELECT u.score FROM agent_usefulness u WHERE u.did = r.agent_did) AS usefulness_score
+       FROM r`,
+    [taskId],
+  );
+  if (!rows[0]) return undefined;
+  const { attestation_rows, usefulness_score, ...receipt } = rows[0] as ReceiptRow & {
+    attestation_rows: AttestationRow[];
+    usefulness_score: number | null;
+  };
+  return { receipt, attestations: attestation_rows, usefulness: usefulness_score };
 }

@@ -1,4 +1,7 @@
-import { DIMENSIONS, NEUTRAL, type Reputation } from '../domain/reputation.js';
+import { DIMENSIONS, NEUTRAL, type Dimension, type Reputation } from '../domain/reputation.js';
+import { eventsWritten, type NewEvent } from './event-repository.js';
+import type pg from 'pg';
+import { queryThenCommit } from './db.js';
 import { iso, type Queryable } from './sql.js';
 
 export interface ReputationRecord extends Reputation {
@@ -69,7 +72,7 @@ export async function eligibleCandidates(
   const { rows } = await db.query<{ did: string; trust_score: number; owner_address: string }>(
     `SELECT a.did, coalesce(p.trust_score, 0.5) AS trust_score, a.owner_address
        FROM agents a
-       JOIN ledger_accounts la ON la.account = 'stake:' || a.did
+       JOIN ledger_balances la ON la.account = 'stake:' || a.did AND la.shard = 0 -- a DID's account has one shard
        JOIN stakes st ON st.did = a.did
        LEFT JOIN reputations p ON p.did = a.did
       WHERE a.did IS NOT NULL AND a.status = 'active' AND a.did <> ALL($2::text[])
@@ -130,4 +133,71 @@ export async function insertSlash(
     [s.did, s.amount, s.applied, s.reason],
   );
   return rows[0]!.id;
+}
+
+/**
+ * Closes one pending receipt and, in the same statement, appends its event and (with an
+ * observation) moves its provider's reputation and rank base: one round trip. The EWMA and the
+ * trust score are those of domain/reputation.ts (applyEwma, trustScore), written in SQL with the
+ * same float8 operations in the same order, computed from the row as locked by this UPDATE (so a
+ * concurrent update of it is never lost); the rank base is refreshRankBase's. Returns whether the
+ * receipt left pending here (nothing else is written when it did not). The statement ends the
+ * caller's transaction: it is sent with its COMMIT (queryThenCommit), so the provider's reputation
+ * and agent rows, which every finalization of that provider updates, are locked only while the
+ * server runs it and commits.
+ */
+export async function closeAndScore(
+  tx: pg.PoolClient,
+  c: {
+    taskId: string;
+    status: string;
+    agentDid: string;
+    event: NewEvent;
+    observation: Partial<Reputation> | undefined;
+    alpha: number;
+    weights: { trust: number; usefulness: number };
+  },
+): Promise<boolean> {
+  // $1 task, $2 status, $3 event, $4 did, $5 scores?, $6 alpha, $7.. $13 observations, $14 wt, $15 wu
+  const obs = (d: Dimension) => `$${7 + DIMENSIONS.indexOf(d)}::float8`;
+  const ewma = (d: Dimension) =>
+    `(CASE WHEN ${obs(d)} IS NULL THEN p.${d} ELSE (1 - $6::float8) * p.${d} + $6::float8 * ${obs(d)} END)`;
+  const rows = await queryThenCommit<{ moved: boolean }>(
+    tx,
+    `WITH c AS (
+       UPDATE receipts SET status = $2, finalized_at = now() WHERE task_id = $1 AND status = 'pending' RETURNING task_id
+     ), ev AS (
+       INSERT INTO events (type, recipients, payload)
+       SELECT e.type, ARRAY(SELECT jsonb_array_elements_text(e.recipients)), e.payload
+         FROM jsonb_to_record($3::jsonb) AS e(type text, recipients jsonb, payload jsonb)
+        WHERE EXISTS (SELECT 1 FROM c)
+       RETURNING 1
+     ), rep AS (
+       UPDATE reputations p SET ${DIMENSIONS.map((d) => `${d} = ${ewma(d)}`).join(', ')},
+              trust_score = 0.35 * ${ewma('r')} + 0.35 * ${ewma('v')} + 0.2 * ${ewma('q')} + 0.1 * ${ewma('t')},
+              tasks_finalized = p.tasks_finalized + CASE WHEN $2 = 'finalized' THEN 1 ELSE 0 END,
+              updates = p.updates + 1, updated_at = now()
+        WHERE p.did = $4 AND $5::boolean AND EXISTS (SELECT 1 FROM c)
+       RETURNING p.did, p.trust_score
+     ), rb AS (
+       UPDATE agents a SET rank_base = $14::float8 * rep.trust_score + $15::float8 * coalesce(u.score, 0) / 100
+         FROM rep LEFT JOIN agent_usefulness u ON u.did = rep.did
+        WHERE a.did = rep.did
+          AND a.rank_base IS DISTINCT FROM $14::float8 * rep.trust_score + $15::float8 * coalesce(u.score, 0) / 100
+     )
+     SELECT EXISTS (SELECT 1 FROM c) AS moved, (SELECT count(*) FROM rep) AS scored, (SELECT count(*) FROM ev) AS events`,
+    [
+      c.taskId,
+      c.status,
+      JSON.stringify({ ...c.event, recipients: [...new Set(c.event.recipients)] }),
+      c.agentDid,
+      c.observation !== undefined,
+      c.alpha,
+      ...DIMENSIONS.map((d) => c.observation?.[d] ?? null),
+      c.weights.trust,
+      c.weights.usefulness,
+    ],
+  );
+  if (rows[0]!.moved) eventsWritten(tx);
+  return rows[0]!.moved;
 }

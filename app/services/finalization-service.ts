@@ -1,8 +1,14 @@
+import type pg from 'pg';
 import type { AppContext } from '../context.js';
-import { attestationsFor, closeReceipts, type ReceiptRow } from '../data/receipt-repository.js';
+import {
+  attestationsFor,
+  closeReceipts,
+  lockReceiptForFinalize,
+  type ReceiptRow,
+} from '../data/receipt-repository.js';
 import { refreshRankBase } from '../data/discovery-repository.js';
 import { appendEvents } from '../data/event-repository.js';
-import { lockReputations, saveReputations } from '../data/reputation-repository.js';
+import { closeAndScore, lockReputations, saveReputations } from '../data/reputation-repository.js';
 import { usefulnessScores } from '../data/usefulness-repository.js';
 import type { Queryable } from '../data/sql.js';
 import { evaluateQuorum, type QuorumResult } from '../domain/quorum.js';
@@ -96,4 +102,62 @@ export function countResults(results: Map<string, QuorumResult>): Record<string,
   const counts: Record<string, number> = { finalized: 0, failed: 0, disputed: 0, expired: 0, pending: 0 };
   for (const r of results.values()) counts[r.status] = (counts[r.status] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * The API's finalize of one receipt, in a transaction of four round trips (issue 35): BEGIN, the
+ * receipt locked with its attestations (lockReceiptForFinalize), then, when the quorum rule moves
+ * it, one statement (closeAndScore) that closes it, appends its event, moves the provider's
+ * reputation by the same EWMA as finalizeLocked and refreshes its rank base, then COMMIT. The
+ * provider's reputation row, which every finalization of that provider updates, is thus locked by
+ * the last statement only, sent with the COMMIT (a receipt that moves ends the transaction here).
+ * Returns undefined when there is no such receipt.
+ */
+export async function finalizeOne(
+  ctx: AppContext,
+  tx: pg.PoolClient,
+  taskId: string,
+  now = new Date(),
+): Promise<{ receipt: ReceiptRow; result: QuorumResult; moved: boolean } | undefined> {
+  const found = await lockReceiptForFinalize(tx, taskId);
+  if (!found) return undefined;
+  const { receipt: r, attestations } = found;
+  if (r.status !== 'pending')
+    return { receipt: r, result: { status: r.status, needed: r.k, have: 0 }, moved: false };
+  const result = evaluateQuorum({
+    committee: r.committee,
+    k: r.k,
+    clientDid: r.client_did,
+    attestations,
+    createdAt: r.created_at,
+    now,
+    ttlHours: ctx.settings.pou.receiptTtlHours,
+  });
+  if (result.status === 'pending') return { receipt: r, result, moved: false };
+  const status = result.status;
+  const observation = earnsReputation(r)
+    ? observe({
+        status,
+        attestations,
+        latencyMs: r.latency_ms,
+        slaMs: r.sla_ms,
+        price: BigInt(r.price_atomic),
+        budget: BigInt(r.budget_atomic),
+        usefulness: found.usefulness,
+      })
+    : undefined;
+  const moved = await closeAndScore(tx, {
+    taskId: r.task_id,
+    status,
+    agentDid: r.agent_did,
+    event: {
+      type: `receipt.${status}`,
+      recipients: [r.client_did, r.agent_did, ...r.committee],
+      payload: { task_id: r.task_id, status, agent_did: r.agent_did, client_did: r.client_did },
+    },
+    observation,
+    alpha: ctx.settings.pou.reputationAlpha,
+    weights: ctx.settings.discovery,
+  });
+  return { receipt: r, result, moved };
 }

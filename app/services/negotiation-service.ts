@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import type { Queryable } from '../data/sql.js';
 import { appendEvents } from '../data/event-repository.js';
-import { applyTransfers, insufficientFunds } from '../data/ledger-repository.js';
+import { applyTransfers, applyTransfersWithEvents, insufficientFunds } from '../data/ledger-repository.js';
 import {
   findIntent,
   findNegotiation,
@@ -13,11 +13,17 @@ import {
   intentIsLive,
   lockExpiredIntents,
   setIntentStatus,
+  settleNegotiationRows,
   updateNegotiation,
   type IntentRecord,
   type NegotiationRecord,
 } from '../data/negotiation-repository.js';
-import { insertReceipt, type ReceiptRecord } from '../data/receipt-repository.js';
+import {
+  receiptInsertSql,
+  toReceipt,
+  type ReceiptRecord,
+  type ReceiptRow,
+} from '../data/receipt-repository.js';
 import { eligibleCandidates } from '../data/reputation-repository.js';
 import { effectiveQuorum, selectCommittee, weightFromTrust } from '../domain/committee.js';
 import { escrowTransfer, releaseTransfer, settlementTransfers } from '../domain/ledger.js';
@@ -196,6 +202,12 @@ export async function actOnNegotiation(
  * trust-weighted), the price paid out of the intent's escrow (split 70/10/10/10) with the rest of
  * the escrow released to the client, and the negotiation and intent closed. An intent settles once:
  * a second accepted negotiation of the same intent, or an expired intent, is 409.
+ *
+ * Short transaction (issue 35): the committee is drawn before it (the candidates are read, not
+ * locked, as they were inside it: the parties of a negotiation never change); inside, after the
+ * negotiation and intent locks, one statement writes the receipt, the negotiation and the intent,
+ * and one more moves the money and appends the events, so the ledger rows it touches are locked
+ * by its last statement and held only until the COMMIT.
  */
 export async function settle(
   ctx: AppContext,
@@ -203,50 +215,53 @@ export async function settle(
   id: string,
   body: SettleInput,
 ): Promise<ReceiptRecord> {
+  const pre = await findNegotiation(ctx.db, id);
+  if (!pre) throw AppError.notFound(`No negotiation ${id}`);
+  partyOf(pre, did);
+  const candidates = (
+    await eligibleCandidates(
+      ctx.db,
+      ctx.settings.pou.minStakeAtomic,
+      [pre.agent_did, pre.client_did],
+      new Date(Date.now() + ctx.settings.pou.receiptTtlHours * 3_600_000),
+    )
+  ).map((c) => ({
+    did: c.did,
+    weight: weightFromTrust(c.trust_score),
+    owner: c.owner_address,
+  }));
+  const seed = randomBytes(32).toString('hex');
+  const committee = selectCommittee(candidates, ctx.settings.pou.committeeSize, seed);
   const outcome = await withTransaction(ctx.db, async (tx): Promise<Outcome<ReceiptRecord>> => {
     const locked = await lockForAction(tx, id, did, 'settle');
     if (locked.refusal) return { refusal: locked.refusal };
     const { n } = locked;
     const intent = (await findIntent(tx, n.intent_id, true))!;
     requireLiveIntent(intent);
-    const candidates = (
-      await eligibleCandidates(
-        tx,
-        ctx.settings.pou.minStakeAtomic,
-        [n.agent_did, n.client_did],
-        new Date(Date.now() + ctx.settings.pou.receiptTtlHours * 3_600_000),
-      )
-    ).map((c) => ({
-      did: c.did,
-      weight: weightFromTrust(c.trust_score),
-      owner: c.owner_address,
-    }));
-    const seed = randomBytes(32).toString('hex');
-    const committee = selectCommittee(candidates, ctx.settings.pou.committeeSize, seed);
-    const receipt = await insertReceipt(tx, {
-      negotiation_id: n.id,
-      intent_id: n.intent_id,
-      client_did: n.client_did,
-      agent_did: n.agent_did,
-      price_atomic: n.price_atomic,
-      budget_atomic: intent.budget_atomic,
-      sla_ms: intent.sla_ms,
-      latency_ms: body.metrics?.latency_ms ?? null,
-      outputs_ref: body.outputs_ref ?? null,
-      committee: committee.map((c) => c.did),
-      committee_weights: committee.map((c) => c.weight),
-      k: effectiveQuorum(ctx.settings.pou.quorum, committee.length),
-      m: committee.length,
-      selection_seed: seed,
-      committee_shortfall: committee.length === 0,
-    });
-    const settled = await updateNegotiation(tx, id, { state: 'settled' });
-    await setIntentStatus(tx, n.intent_id, 'settled');
-    // The money moves after the negotiation and intent writes: the accounts it locks (the broker's,
-    // validators' and pool's among them, shared by every settlement) are then held only through the
-    // events and the commit. The events come last: an event id is taken as close to the commit as
-    // possible, not before a wait for those accounts (readers page the outbox by id).
-    await applyTransfers(
+    const written = await settleNegotiationRows<ReceiptRow>(
+      tx,
+      n.id,
+      intent.id,
+      receiptInsertSql({
+        negotiation_id: n.id,
+        intent_id: n.intent_id,
+        client_did: n.client_did,
+        agent_did: n.agent_did,
+        price_atomic: n.price_atomic,
+        budget_atomic: intent.budget_atomic,
+        sla_ms: intent.sla_ms,
+        latency_ms: body.metrics?.latency_ms ?? null,
+        outputs_ref: body.outputs_ref ?? null,
+        committee: committee.map((c) => c.did),
+        committee_weights: committee.map((c) => c.weight),
+        k: effectiveQuorum(ctx.settings.pou.quorum, committee.length),
+        m: committee.length,
+        selection_seed: seed,
+        committee_shortfall: committee.length === 0,
+      }),
+    );
+    const receipt = toReceipt(written.receipt);
+    await applyTransfersWithEvents(
       tx,
       settlementTransfers({
         taskId: receipt.task_id,
@@ -256,15 +271,15 @@ export async function settle(
         price: BigInt(n.price_atomic),
         escrowed: intent.escrowed ? BigInt(intent.budget_atomic) : null,
       }),
+      [
+        negotiationEvent(written.negotiation),
+        {
+          type: 'receipt.created',
+          recipients: [n.client_did, n.agent_did, ...receipt.committee],
+          payload: { receipt },
+        },
+      ],
     );
-    await appendEvents(tx, [
-      negotiationEvent(settled),
-      {
-        type: 'receipt.created',
-        recipients: [n.client_did, n.agent_did, ...receipt.committee],
-        payload: { receipt },
-      },
-    ]);
     return { value: receipt };
   });
   const receipt = unwrap(outcome);

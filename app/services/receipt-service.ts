@@ -13,7 +13,7 @@ import {
 import { AppError } from '../errors.js';
 import type { AttestationInput } from '../schemas/pou.js';
 import { invalidateAgentsByDid } from './agents-service.js';
-import { finalizeLocked } from './finalization-service.js';
+import { finalizeOne } from './finalization-service.js';
 import { groupCommitPerContext } from './write-batches.js';
 
 const CLIENT_TYPES = new Set<AttestationType>(['ACCEPTED', 'REJECTED']);
@@ -101,17 +101,17 @@ export async function attest(ctx: AppContext, did: string, taskId: string, body:
 /** Idempotent: a receipt that already left pending returns its status and changes nothing. */
 export async function finalize(ctx: AppContext, taskId: string) {
   const result = await withTransaction(ctx.db, async (tx) => {
-    const r = await findReceipt(tx, taskId, 'update');
-    if (!r) throw AppError.notFound(`No receipt ${taskId}`);
+    const done = await finalizeOne(ctx, tx, taskId);
+    if (!done) throw AppError.notFound(`No receipt ${taskId}`);
+    const { receipt: r, result: q } = done;
     if (r.status !== 'pending') return { status: r.status, moved: false, agent: r.agent_did };
-    const q = (await finalizeLocked(ctx, tx, [r])).get(taskId)!;
     if (q.status === 'pending') {
       throw new AppError(409, 'QUORUM_NOT_MET', `Quorum not met: ${q.have} of ${q.needed}`, undefined, {
         needed: q.needed,
         have: q.have,
       });
     }
-    return { status: q.status, moved: true, agent: r.agent_did };
+    return { status: done.moved ? q.status : r.status, moved: done.moved, agent: r.agent_did };
   });
   if (result.moved) {
     ctx.metrics.finalizations.inc({ result: result.status, path: 'api' });
