@@ -55,15 +55,14 @@ describe('queryThenCommit', () => {
     expect((await stack.db.query(`SELECT count(*)::int AS n FROM qtc WHERE id = 10`)).rows[0].n).toBe(0);
   });
 
-  it('sends BEGIN with the first statement, and a later failure still rolls that statement back', async () => {
+  it('a later failure rolls the first statement back; values are always bound outside queryThenCommit', async () => {
     await expect(
       withTransaction(stack.db, async (tx) => {
-        await tx.query(`INSERT INTO qtc (id, t) VALUES ($1, $2)`, [20, 'first']); // with the BEGIN
+        await tx.query(`INSERT INTO qtc (id, t) VALUES ($1, $2)`, [20, 'first']);
         await tx.query(`INSERT INTO qtc (id) VALUES ($1)`, [20]); // duplicate key
       }),
     ).rejects.toThrow(/duplicate key/);
     expect((await stack.db.query(`SELECT count(*)::int AS n FROM qtc WHERE id = 20`)).rows[0].n).toBe(0);
-    // A first statement whose values cannot be written in (binary) goes after a BEGIN of its own.
     await withTransaction(stack.db, async (tx) => {
       await tx.query(`INSERT INTO qtc (id, t) VALUES ($1, encode($2::bytea, 'hex'))`, [
         21,
@@ -79,9 +78,67 @@ describe('queryThenCommit', () => {
 
   it('refuses to write parameters in where a $ digit stands inside a quoted string', () => {
     expect(inlineParams(`SELECT $1, 'x' || $2`, ['a', 'b'])).toBe(`SELECT 'a', 'x' || 'b'`);
+    expect(
+      inlineParams(
+        `SELECT $10, $1`,
+        Array.from({ length: 10 }, (_, i) => `v${i + 1}`),
+      ),
+    ).toBe(`SELECT 'v10', 'v1'`);
     expect(inlineParams(`SELECT '$1', $1`, ['a'])).toBeUndefined();
     expect(inlineParams(`SELECT $2`, ['a'])).toBeUndefined();
     expect(inlineParams(`SELECT $1`, [Buffer.from([1])])).toBeUndefined();
+    expect(inlineParams(`SELECT $1`, ['nul \0 byte'])).toBeUndefined();
+  });
+
+  // Texts a lexer could read two ways (found in review): each would let a value escape its literal.
+  it.each([
+    [`SELECT 1 -- it's\n, 'x $1 y'`, ['a']],
+    [`SELECT E'it\\'s $1'`, ['a']],
+    [`SELECT "ident's", $1`, ['a']],
+    [`SELECT $q$ $1 $q$`, ['a']],
+    [`SELECT $$ $1 $$`, ['a']],
+    [`SELECT 1 -- note $1`, ['a\n; DROP TABLE qtc']],
+    [`SELECT /* $1 */ 1`, ['*/ 1; DROP TABLE qtc; /*']],
+    [`SELECT U&'d\\0061t$1'`, ['a']],
+    [`SELECT a$1 FROM qtc`, ['a']],
+    [`SELECT $1; SELECT $2`, ['a', 'b']],
+  ])('is not written in: %s', (text, values) => {
+    expect(inlineParams(text, values)).toBeUndefined();
+  });
+
+  it('falls back to bound parameters and a COMMIT of its own for text that is not plain', async () => {
+    const value = `*/ 1; DROP TABLE qtc; /* it's`;
+    const rows = await withTransaction(stack.db, (tx) =>
+      queryThenCommit<{ t: string }>(tx, `/* $1 */ INSERT INTO qtc (id, t) VALUES (30, $1) RETURNING t`, [
+        value,
+      ]),
+    );
+    expect(rows).toEqual([{ t: value }]);
+    expect((await stack.db.query(`SELECT t FROM qtc WHERE id = 30`)).rows).toEqual([{ t: value }]);
+  });
+
+  it('runs only inside withTransaction, and nothing may follow it there', async () => {
+    const client = await stack.db.connect();
+    try {
+      await expect(queryThenCommit(client, `SELECT $1::int`, [1])).rejects.toThrow(
+        'queryThenCommit: only inside withTransaction',
+      );
+    } finally {
+      client.release();
+    }
+    await expect(
+      withTransaction(stack.db, async (tx) => {
+        await queryThenCommit(tx, `INSERT INTO qtc (id) VALUES ($1::int)`, [31]);
+        await tx.query(`INSERT INTO qtc (id) VALUES (32)`);
+      }),
+    ).rejects.toThrow('queryThenCommit: the transaction is committed; nothing may follow');
+    // What it committed stays; what came after never ran.
+    expect((await stack.db.query(`SELECT id FROM qtc WHERE id IN (31, 32) ORDER BY id`)).rows).toEqual([
+      { id: 31 },
+    ]);
+    // The connection went back clean: the next transaction on the pool commits as usual.
+    await withTransaction(stack.db, (tx) => tx.query(`INSERT INTO qtc (id) VALUES (33)`));
+    expect((await stack.db.query(`SELECT count(*)::int AS n FROM qtc WHERE id = 33`)).rows[0].n).toBe(1);
   });
 
   it('keeps a trigger of its statement from sending NOTIFY (migration 0015), and wakes the relays after the commit', async () => {

@@ -42,15 +42,15 @@ export async function pingDb(db: Db): Promise<boolean> {
 
 /**
  * Runs `fn` in one transaction on one client; rolls back on any error. When it appended outbox
- * events, the relays are woken after the COMMIT (wakeRelays). The BEGIN is sent with the first
- * statement (issue 35: one round trip fewer per transaction, under load one wait of the event loop
- * fewer with the transaction open).
+ * events, the relays are woken after the COMMIT (wakeRelays). BEGIN is sent before the first
+ * statement (lazily: a transaction that sends nothing sends no BEGIN); it takes no lock, so the
+ * round trip costs no other writer anything. Only the last statement may go with the COMMIT
+ * (queryThenCommit).
  */
 export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   transactionOpened(client);
-  // BEGIN goes with the transaction's first statement, in one round trip, when that statement's
-  // parameters can be written in (inlineParams); else alone, before it.
+  committedInline.delete(client);
   const hadOwnQuery = Object.prototype.hasOwnProperty.call(client, 'query');
   const query = client.query;
   let begun = false;
@@ -60,18 +60,9 @@ export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => 
   client.query = function first(...args: unknown[]) {
     if (begun) return pass(args);
     begun = true;
-    const [text, values] = args;
-    const inlined =
-      typeof text === 'string' && args.length <= 2 && (values === undefined || Array.isArray(values))
-        ? inlineParams(text, (values as unknown[] | undefined) ?? [])
-        : undefined;
-    if (inlined !== undefined)
-      // The results after BEGIN's: one, or an array when the text held several statements.
-      return (raw(`BEGIN;\n${inlined}`) as Promise<pg.QueryResult[]>).then((results) =>
-        results.length === 2 ? results[1] : results.slice(1),
-      );
     return raw('BEGIN').then(() => pass(args));
   } as typeof client.query;
+  open.add(client);
   try {
     const result = await fn(client);
     if (begun && !committedInline.delete(client)) await raw('COMMIT');
@@ -79,9 +70,10 @@ export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => 
     if (transactionClosed(client)) wakeRelays(db);
     return result;
   } catch (err) {
-    if (begun) await raw('ROLLBACK').catch(() => undefined);
+    if (begun && !committedInline.has(client)) await raw('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    open.delete(client);
     if (hadOwnQuery) client.query = query;
     else delete (client as { query?: unknown }).query;
     committedInline.delete(client);
@@ -90,6 +82,8 @@ export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => 
   }
 }
 
+/** Clients inside withTransaction, and those whose transaction queryThenCommit already committed. */
+const open = new WeakSet<object>();
 const committedInline = new WeakSet<object>();
 
 // node-pg's own conversion of a bound value to its text form (arrays, dates, JSON, ...).
@@ -98,14 +92,51 @@ const pgUtils = createRequire(import.meta.url)('pg/lib/utils') as {
 };
 
 /**
+ * The SQL text is inlined only when it is plain: one statement of words, numbers, operators,
+ * `$n` placeholders and simple single-quoted strings ('...' with '' inside). Anything a lexer could
+ * read two ways (comments, double-quoted identifiers, E'' / U&'' / B'' / X'' strings, backslashes,
+ * dollar quoting, `;`, a `$n` inside a string) is refused, and the caller binds the parameters
+ * instead. The text is the program's own, never input; values are only ever escaped literals.
+ */
+function plainSql(text: string): boolean {
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === "'") {
+      // A string must follow something that is not part of a word (E'', U&'', B'', X'' prefixes).
+      if (i > 0 && /[A-Za-z0-9_&]/.test(text[i - 1]!)) return false;
+      let j = i + 1;
+      for (;;) {
+        const k = text.indexOf("'", j);
+        if (k < 0) return false;
+        if (text[k + 1] === "'") {
+          j = k + 2;
+          continue;
+        }
+        if (/[$\\]/.test(text.slice(i + 1, k))) return false;
+        i = k + 1;
+        break;
+      }
+      continue;
+    }
+    if (c === '"' || c === '\\' || c === ';') return false;
+    if ((c === '-' && text[i + 1] === '-') || (c === '/' && text[i + 1] === '*')) return false;
+    if (c === '$' && !/[0-9]/.test(text[i + 1] ?? '')) return false;
+    // A `$n` glued to a word (`a$1`) is an identifier, not a placeholder.
+    if (c === '$' && i > 0 && /[A-Za-z0-9_]/.test(text[i - 1]!)) return false;
+    i++;
+  }
+  return true;
+}
+
+/**
  * `text` with its parameters ($1, $2, ...) written in as literals: each value converted to text as
  * node-pg converts a bound parameter, then escaped (escapeLiteral); quoted, so the server infers its
  * type from where it stands, as it does for an untyped bound parameter. undefined when that cannot
- * be done safely: a binary value, a missing value, or a `$` digit that stands inside a quoted string.
+ * be done safely: text that is not plain (plainSql), a binary value, or a missing value.
  */
 export function inlineParams(text: string, values: readonly unknown[]): string | undefined {
-  const quoted = text.match(/'(?:[^']|'')*'/g) ?? [];
-  if (text.includes('$$') || quoted.some((q) => /\$\d/.test(q))) return undefined;
+  if (!plainSql(text)) return undefined;
   let ok = true;
   const out = text.replace(/\$(\d+)/g, (_, n: string) => {
     const i = Number(n) - 1;
@@ -115,7 +146,7 @@ export function inlineParams(text: string, values: readonly unknown[]): string |
     }
     const v = pgUtils.prepareValue(values[i]);
     if (v === null) return 'NULL';
-    if (typeof v !== 'string') {
+    if (typeof v !== 'string' || v.includes('\0')) {
       ok = false;
       return '';
     }
@@ -139,14 +170,26 @@ export async function queryThenCommit<R extends pg.QueryResultRow>(
   text: string,
   values: unknown[],
 ): Promise<R[]> {
+  if (!open.has(tx)) throw new Error('queryThenCommit: only inside withTransaction');
   const inlined = inlineParams(text, values);
-  if (inlined === undefined) throw new Error('queryThenCommit: parameters that cannot be written in');
-  // Triggers that write outbox events (the cache invalidations of migration 0008) send no NOTIFY
-  // in this transaction (migration 0015): withTransaction wakes the relays after the commit.
-  const results = (await tx.query(
-    `SET LOCAL ainp.wake_after_commit = on;\n${inlined};\nCOMMIT`,
-  )) as unknown as pg.QueryResult<R>[];
+  let rows: R[];
+  if (inlined !== undefined) {
+    // Triggers that write outbox events (the cache invalidations of migration 0008) send no NOTIFY
+    // in this transaction (migration 0015): withTransaction wakes the relays after the commit.
+    const results = (await tx.query(
+      `SET LOCAL ainp.wake_after_commit = on;\n${inlined};\nCOMMIT`,
+    )) as unknown as pg.QueryResult<R>[];
+    rows = results[1]!.rows;
+  } else {
+    // Text that cannot be inlined safely: bound, then COMMIT, one round trip more.
+    await tx.query('SET LOCAL ainp.wake_after_commit = on');
+    rows = (await tx.query<R>(text, values)).rows;
+    await tx.query('COMMIT');
+  }
   committedInline.add(tx);
   eventsWritten(tx);
-  return results[1]!.rows;
+  // Committed: anything after it would run outside the transaction, so nothing may follow.
+  tx.query = (() =>
+    Promise.reject(new Error('queryThenCommit: the transaction is committed; nothing may follow'))) as never;
+  return rows;
 }
