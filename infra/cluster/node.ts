@@ -181,7 +181,7 @@ export async function startNode(o: {
     mkdirSync(d, { recursive: true });
   makeNodeKeys(o.dir);
   const ca = `${o.dir}/pki/ca.crt`;
-  const server = nodeServer(o.ports);
+  const server = nodeServer(o.apiserverPort);
   writeFileSync(p.containerdConfig, containerdConfig(o.dir, images));
   writeFileSync(`${p.cniConfDir}/10-ainp.conflist`, JSON.stringify(cniConflist(o.dir), null, 2));
   writeFileSync(p.kubeletConfig, JSON.stringify(kubeletConfig(o.dir, o.ports), null, 2));
@@ -208,7 +208,7 @@ export async function startNode(o: {
   inNs('ip', ['addr', 'add', `${NODE_IP}/30`, 'dev', NODE_LINK_PEER]);
   inNs('ip', ['link', 'set', NODE_LINK_PEER, 'up']);
   inNs('ip', ['link', 'set', 'lo', 'up']);
-  for (const rule of fenceRules()) inNs('iptables', rule);
+  for (const rule of fenceRules(o.apiserverPort)) inNs('iptables', rule);
 
   const [apiProxy, containerd, kubelet, proxy, coredns] = nodeProcessSpecs(
     o.dir,
