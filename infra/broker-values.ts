@@ -46,7 +46,7 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
   const replicas = c.brokerReplicas;
   return {
     environment: c.environment,
-    image: { repository: x.imageRepository, digest: x.imageDigest, pullPolicy: 'IfNotPresent' },
+    image: { repository: x.imageRepository, digest: x.imageDigest, pullPolicy: c.imagePullPolicy },
     replicaCount: replicas,
     existingSecret: x.existingSecret,
     config: {

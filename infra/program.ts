@@ -10,6 +10,7 @@ import { Valkey } from './components/valkey.js';
 import {
   configSchema,
   externalServices,
+  parseImageRef,
   parseStackConfig,
   SECRET_KEYS,
   type SecretKey,
@@ -136,6 +137,9 @@ export class Platform extends pulumi.ComponentResource {
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
             monitorLabels: labels,
+            image: c.postgresImage,
+            pullPolicy: c.imagePullPolicy,
+            password: raw.secrets.postgresPassword,
             access: { ...access, operatorNamespace: cluster?.cnpgNamespace || CNPG_NAMESPACE },
             ...(c.postgresBackupDestination
               ? {
@@ -159,6 +163,10 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             chart: refs.valkey,
+            image: parseImageRef(c.valkeyImage)!,
+            exporterImage: parseImageRef(c.valkeyExporterImage)!,
+            pullPolicy: c.imagePullPolicy,
+            password: raw.secrets.valkeyPassword,
             replicas: c.valkeyReplicas,
             protect: c.protectData,
             storageSize: c.valkeyStorageSize,
@@ -176,6 +184,9 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             chart: refs.nats,
+            images: { server: c.natsImage, reloader: c.natsReloaderImage, exporter: c.natsExporterImage },
+            pullPolicy: c.imagePullPolicy,
+            token: raw.secrets.natsToken,
             replicas: c.natsReplicas,
             protect: c.protectData,
             storageSize: c.natsStorageSize,

@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { clusterCharts } from '../charts.js';
+import { parseImageRef } from '../config.js';
 import { CNPG_NAMESPACE, CnpgOperator } from '../components/cnpg-operator.js';
 import { Monitoring } from '../components/monitoring.js';
 import { projectConfigValues } from '../project-config.js';
@@ -63,7 +64,12 @@ export class ClusterServices extends pulumi.ComponentResource {
     this.cnpg = c.cnpgOperator
       ? new CnpgOperator(
           'cnpg',
-          { chart: charts.cnpg, podMonitor: c.monitoringInstallStack },
+          {
+            chart: charts.cnpg,
+            podMonitor: c.monitoringInstallStack,
+            image: parseImageRef(c.cnpgOperatorImage)!,
+            pullPolicy: c.imagePullPolicy,
+          },
           { parent: this, ...(this.monitoring ? { dependsOn: [this.monitoring] } : {}) },
         )
       : undefined;

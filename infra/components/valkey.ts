@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
+import { chartTag, type ImageRef } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -9,6 +10,12 @@ export type ValkeyArgs = {
   protect: boolean;
   namespace: pulumi.Input<string>;
   chart: ChartRef;
+  /** Valkey's image and its exporter's (each with a tag: the chart renders repository:tag). */
+  image: ImageRef;
+  exporterImage: ImageRef;
+  pullPolicy: string;
+  /** The `default` user's password set as a config secret (valkeyPassword); generated when absent. */
+  password?: pulumi.Output<string> | undefined;
   /** 0: one standalone server; N: a primary and N replicas (with a PDB). */
   replicas: number;
   storageSize: string;
@@ -74,6 +81,7 @@ export class Valkey extends pulumi.ComponentResource {
         secretName: USERS_SECRET,
         key: 'default',
         length: 32,
+        given: args.password,
       },
       parent,
     );
@@ -85,6 +93,12 @@ export class Valkey extends pulumi.ComponentResource {
         ...releaseChart(args.chart),
         namespace: args.namespace,
         values: {
+          image: {
+            registry: '',
+            repository: args.image.repository,
+            tag: chartTag(args.image),
+            pullPolicy: args.pullPolicy,
+          },
           auth: {
             enabled: true,
             usersExistingSecret: USERS_SECRET,
@@ -112,6 +126,12 @@ export class Valkey extends pulumi.ComponentResource {
           metrics: {
             enabled: true,
             exporter: {
+              image: {
+                registry: '',
+                repository: args.exporterImage.repository,
+                tag: chartTag(args.exporterImage),
+                pullPolicy: args.pullPolicy,
+              },
               resources: {
                 requests: { cpu: '10m', memory: '32Mi' },
                 limits: { cpu: '100m', memory: '64Mi' },

@@ -1,0 +1,286 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { clusterConfigSchema, parseClusterConfig } from '../infra/cluster-stack/config.js';
+import { CLUSTER_PROJECT, deployCluster } from '../infra/cluster-stack/program.js';
+import { configSchema, parseImageRef, parseStackConfig } from '../infra/config.js';
+import { deploy } from '../infra/program.js';
+import { HELM, run as exec, type Manifest } from './helpers/k8s.js';
+import { runProgram, stackConfig, type Captured, type ProgramRun } from './helpers/pulumi.js';
+import { scratchDir } from './helpers/tmp.js';
+
+/**
+ * Every image the stacks deploy is stack config (issue 32): a private mirror or an air-gapped
+ * cluster (and the cluster lane's real node) points each at its own copy, and each reaches what
+ * the cluster pulls. Under Pulumi's mocks; the Valkey, NATS and CloudNativePG charts (as packaged
+ * from their sources, beside the clone) rendered by the real helm with the values the program computed.
+ */
+const SHARED_CHARTS = path.resolve('..', 'shared', 'charts');
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+const MIRROR = {
+  'ainp:valkeyImage': `mirror.example:5000/valkey/valkey:9.0.2@${D('1')}`,
+  'ainp:valkeyExporterImage': 'mirror.example:5000/oliver006/redis_exporter:v1.79.0',
+  'ainp:natsImage': `mirror.example:5000/nats@${D('2')}`,
+  'ainp:natsReloaderImage': 'mirror.example:5000/natsio/nats-server-config-reloader:0.20.1',
+  'ainp:natsExporterImage': 'mirror.example:5000/natsio/prometheus-nats-exporter:0.17.3',
+  'ainp:postgresImage': `mirror.example:5000/cloudnative-pg/postgresql:16.15@${D('3')}`,
+  'ainp:imageRepository': 'mirror.example:5000/ainp/broker',
+  'ainp:imageDigest': D('4'),
+  'ainp:imagePullPolicy': 'Never',
+  'ainp:chartDirectory': '/srv/charts',
+};
+/** Every generated credential set: no @pulumi/random (the lane's node stack runs so). */
+const SECRETS = {
+  postgresPassword: 'operator-set-postgres-password',
+  valkeyPassword: 'operator-set-valkey-password',
+  natsToken: 'operator-set-nats-token',
+  adminToken: 'operator-set-admin-token',
+};
+const find = (run: ProgramRun, type: string, name: string): Captured =>
+  run.resources.find((x) => x.type.endsWith(type) && x.name === name)!;
+
+/** Every container and init container of what `helm template` renders, with its image and pull policy. */
+async function renderedImages(release: string, tgz: string, values: unknown, ns: string) {
+  const dir = scratchDir(`ainp-images-${release}`);
+  writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
+  const { stdout } = await exec(
+    HELM,
+    [
+      'template',
+      release,
+      path.join(SHARED_CHARTS, tgz),
+      '--namespace',
+      ns,
+      '--kube-version',
+      '1.34.4',
+      '-f',
+      path.join(dir, 'values.json'),
+    ],
+    { maxBuffer: 20 * 1024 * 1024 },
+  );
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Manifest)
+    .filter((m) => m && ['Deployment', 'StatefulSet'].includes(m.kind))
+    .flatMap((m) =>
+      [...(m.spec.template.spec.initContainers ?? []), ...m.spec.template.spec.containers].map(
+        (c: {
+          name: string;
+          image: string;
+          imagePullPolicy?: string;
+          env?: { name: string; value?: string }[];
+        }) => ({
+          name: c.name,
+          image: c.image,
+          pullPolicy: c.imagePullPolicy,
+          env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])),
+        }),
+      ),
+    );
+}
+
+describe('the images the app stack deploys are stack config', () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram('staging', { ...stackConfig('staging'), ...MIRROR }, SECRETS, deploy);
+  });
+
+  it('splits references into repository, tag and digest (a registry port stays in the repository)', () => {
+    expect(parseImageRef('mirror.example:5000/valkey/valkey:9.0.2')).toEqual({
+      repository: 'mirror.example:5000/valkey/valkey',
+      tag: '9.0.2',
+    });
+    expect(parseImageRef(`nats@${D('a')}`)).toEqual({ repository: 'nats', digest: D('a') });
+    expect(parseImageRef(`localhost/ainp/k6:abc@${D('b')}`)).toEqual({
+      repository: 'localhost/ainp/k6',
+      tag: 'abc',
+      digest: D('b'),
+    });
+    for (const bad of ['nats', 'mirror.example:5000/nats', 'Nats:1', 'nats:1@sha256:short', 'nats:'])
+      expect([bad, parseImageRef(bad)]).toEqual([bad, undefined]);
+  });
+
+  it('hands Valkey, its exporter, NATS, its reloader and exporter, PostgreSQL and the broker their images and pull policy', () => {
+    const valkey = find(run, 'Release', 'valkey').props.values;
+    expect(valkey.image).toEqual({
+      registry: '',
+      repository: 'mirror.example:5000/valkey/valkey',
+      tag: `9.0.2@${D('1')}`,
+      pullPolicy: 'Never',
+    });
+    expect(valkey.metrics.exporter.image).toEqual({
+      registry: '',
+      repository: 'mirror.example:5000/oliver006/redis_exporter',
+      tag: 'v1.79.0',
+      pullPolicy: 'Never',
+    });
+    const nats = find(run, 'Release', 'nats').props.values;
+    expect([nats.container.image, nats.reloader.image, nats.promExporter.image, nats.global]).toEqual([
+      { fullImageName: MIRROR['ainp:natsImage'] },
+      { fullImageName: MIRROR['ainp:natsReloaderImage'] },
+      { fullImageName: MIRROR['ainp:natsExporterImage'] },
+      { image: { pullPolicy: 'Never' } },
+    ]);
+    expect(nats.natsBox).toEqual({ enabled: false });
+    const cluster = find(run, 'Cluster', 'postgres-cluster').props.spec;
+    expect([cluster.imageName, cluster.imagePullPolicy]).toEqual([MIRROR['ainp:postgresImage'], 'Never']);
+    expect(find(run, 'Release', 'broker').props.values.image).toEqual({
+      repository: 'mirror.example:5000/ainp/broker',
+      digest: D('4'),
+      pullPolicy: 'Never',
+    });
+  });
+
+  it('installs the Valkey and NATS charts from chartDirectory, and generates no credential that is set', () => {
+    for (const [name, tgz] of [
+      ['valkey', 'valkey-0.9.4.tgz'],
+      ['nats', 'nats-1.3.16.tgz'],
+    ]) {
+      const props = find(run, 'Release', name!).props;
+      expect(props.chart).toBe(`/srv/charts/${tgz}`);
+      expect(props).not.toHaveProperty('repositoryOpts');
+    }
+    expect(run.resources.filter((r) => r.type.startsWith('random:'))).toEqual([]);
+    expect(find(run, 'Secret', 'valkey-users').props.stringData).toEqual({ default: SECRETS.valkeyPassword });
+    expect(find(run, 'Secret', 'nats-auth').props.stringData).toEqual({ token: SECRETS.natsToken });
+    expect(find(run, 'Secret', 'postgres-app').props.stringData).toEqual({
+      username: 'ainp',
+      password: SECRETS.postgresPassword,
+    });
+    for (const s of ['valkey-users', 'nats-auth', 'postgres-app'])
+      expect(find(run, 'Secret', s).secretPaths, s).toEqual(['stringData']);
+  });
+
+  it.skipIf(!existsSync(SHARED_CHARTS))(
+    'the Valkey and NATS charts render exactly those images, pulled as the stack says',
+    async () => {
+      const valkey = await renderedImages(
+        'ainp-valkey',
+        'valkey-0.9.4.tgz',
+        find(run, 'Release', 'valkey').props.values,
+        'ns',
+      );
+      expect(new Set(valkey.map((c) => c.image))).toEqual(
+        new Set([MIRROR['ainp:valkeyImage'], MIRROR['ainp:valkeyExporterImage']]),
+      );
+      const nats = await renderedImages(
+        'ainp-nats',
+        'nats-1.3.16.tgz',
+        find(run, 'Release', 'nats').props.values,
+        'ns',
+      );
+      expect(nats.map((c) => c.image).sort()).toEqual(
+        [MIRROR['ainp:natsImage'], MIRROR['ainp:natsReloaderImage'], MIRROR['ainp:natsExporterImage']].sort(),
+      );
+      for (const c of [...valkey, ...nats]) expect([c.name, c.pullPolicy]).toEqual([c.name, 'Never']);
+    },
+  );
+
+  it('the committed stacks keep the public images, pulled if not present, charts from their repositories', () => {
+    const defaults = configSchema.parse({});
+    const keys = [
+      'valkeyImage',
+      'valkeyExporterImage',
+      'natsImage',
+      'natsReloaderImage',
+      'natsExporterImage',
+      'postgresImage',
+      'imagePullPolicy',
+      'chartDirectory',
+    ] as const;
+    for (const stack of ['staging', 'prod', 'local']) {
+      const file = parse(readFileSync(`Pulumi.${stack}.yaml`, 'utf8')) as { config: Record<string, unknown> };
+      for (const k of keys) expect([stack, file.config[`ainp:${k}`]]).toEqual([stack, undefined]);
+    }
+    expect(defaults.valkeyImage).toBe('docker.io/valkey/valkey:9.0.2');
+    expect(defaults.natsImage).toBe('nats:2.11.10-alpine');
+    expect(defaults.postgresImage).toMatch(
+      /^ghcr\.io\/cloudnative-pg\/postgresql:16\.15-.*@sha256:[0-9a-f]{64}$/,
+    );
+    expect([defaults.imagePullPolicy, defaults.chartDirectory]).toEqual(['IfNotPresent', '']);
+  });
+
+  it('refuses a reference with neither tag nor digest, a digest alone where the chart needs a tag, an unknown pull policy, a relative chart folder', () => {
+    const result = parseStackConfig({
+      natsImage: 'nats',
+      valkeyImage: `docker.io/valkey/valkey@${D('1')}`,
+      postgresImage: 'ghcr.io/x/postgresql:16@sha256:1234',
+      imagePullPolicy: 'Sometimes',
+      chartDirectory: 'charts',
+    });
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^natsImage: must be an image reference with a tag or a digest/),
+        expect.stringMatching(/^valkeyImage: needs a tag .*the chart renders repository:tag/),
+        expect.stringMatching(/^postgresImage: must be an image reference/),
+        expect.stringMatching(/^imagePullPolicy: /),
+        expect.stringMatching(
+          /^chartDirectory: must be empty \(chart repositories\) or an absolute folder path/,
+        ),
+      ]),
+    );
+    expect(problems).toHaveLength(5);
+  });
+});
+
+describe('the CloudNativePG operator image is the cluster stack’s config', () => {
+  const file = parse(readFileSync('infra/cluster-stack/Pulumi.staging.yaml', 'utf8')) as {
+    config: Record<string, string>;
+  };
+  const IMAGE = `mirror.example:5000/cloudnative-pg/cloudnative-pg:1.30.0@${D('5')}`;
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram(
+      'staging',
+      {
+        ...file.config,
+        'ainp-cluster:cnpgOperatorImage': IMAGE,
+        'ainp-cluster:imagePullPolicy': 'Never',
+        'ainp-cluster:chartDirectory': '/srv/charts',
+        // Only the operator: kube-prometheus-stack would need the Alertmanager secret.
+        'ainp-cluster:monitoringInstallStack': 'false',
+      },
+      {},
+      deployCluster,
+      CLUSTER_PROJECT,
+    );
+  });
+
+  it('installs the operator from chartDirectory with that image and pull policy', () => {
+    const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!.props;
+    expect(cnpg.chart).toBe('/srv/charts/cloudnative-pg-0.29.0.tgz');
+    expect(cnpg.values.image).toEqual({
+      repository: 'mirror.example:5000/cloudnative-pg/cloudnative-pg',
+      tag: `1.30.0@${D('5')}`,
+      pullPolicy: 'Never',
+    });
+    expect(clusterConfigSchema.parse({}).cnpgOperatorImage).toBe(
+      'ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0',
+    );
+    expect(file.config['ainp-cluster:cnpgOperatorImage']).toBeUndefined();
+  });
+
+  it.skipIf(!existsSync(SHARED_CHARTS))(
+    'the chart runs that image and hands it to every PostgreSQL pod as the instance manager',
+    async () => {
+      const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!.props;
+      const containers = await renderedImages(
+        'cnpg',
+        'cloudnative-pg-0.29.0.tgz',
+        cnpg.values,
+        'cnpg-system',
+      );
+      expect(containers.map((c) => [c.image, c.pullPolicy])).toEqual([[IMAGE, 'Never']]);
+      expect(containers[0]!.env.OPERATOR_IMAGE_NAME).toBe(IMAGE);
+    },
+  );
+
+  it('refuses an operator image without a tag', () => {
+    const r = parseClusterConfig({ cnpgOperatorImage: `ghcr.io/cloudnative-pg/cloudnative-pg@${D('5')}` });
+    expect(r.ok ? [] : r.problems).toEqual([
+      expect.stringMatching(/^cnpgOperatorImage: needs a tag .*the chart renders repository:tag/),
+    ]);
+  });
+});
