@@ -225,6 +225,19 @@ describe('the images the app stack deploys are stack config', () => {
   });
 });
 
+describe('without monitoring, no exporter', () => {
+  it('runs neither the Valkey nor the NATS exporter when nothing scrapes them (monitoringEnabled false)', async () => {
+    const run = await runProgram(
+      'lane',
+      { ...stackConfig('staging'), 'ainp:monitoringEnabled': 'false' },
+      SECRETS,
+      deploy,
+    );
+    expect(find(run, 'Release', 'valkey').props.values.metrics.enabled).toBe(false);
+    expect(find(run, 'Release', 'nats').props.values.promExporter.enabled).toBe(false);
+  });
+});
+
 describe('the CloudNativePG operator image is the cluster stack’s config', () => {
   const file = parse(readFileSync('infra/cluster-stack/Pulumi.staging.yaml', 'utf8')) as {
     config: Record<string, string>;

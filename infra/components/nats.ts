@@ -99,8 +99,9 @@ export class Nats extends pulumi.ComponentResource {
           // nats-box is a shell with the NATS CLI and a client context for the server: nobody needs
           // it running in the namespace (an operator runs one by hand when debugging).
           natsBox: { enabled: false },
+          // The exporter only where something scrapes it (monitoringEnabled), as for Valkey.
           promExporter: {
-            enabled: true,
+            enabled: args.podMonitor,
             image: { fullImageName: args.images.exporter },
             // The chart merges `merge` into its PodMonitor (nats.loadMergePatch): added to its labels.
             podMonitor: { enabled: args.podMonitor, merge: { metadata: { labels: args.monitorLabels } } },

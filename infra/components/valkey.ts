@@ -123,8 +123,10 @@ export class Valkey extends pulumi.ComponentResource {
           // Standalone: a Deployment with a ReadWriteOnce volume, stop the old pod first.
           deploymentStrategy: 'Recreate',
           resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+          // The exporter only where something scrapes it (monitoringEnabled): without a Prometheus it
+          // would be a container that does nothing, with an image to mirror.
           metrics: {
-            enabled: true,
+            enabled: args.serviceMonitor,
             exporter: {
               image: {
                 registry: '',
