@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,8 @@ import { scratchDir } from './helpers/tmp.js';
  * the cluster pulls. Under Pulumi's mocks; the Valkey, NATS and CloudNativePG charts (as packaged
  * from their sources, beside the clone) rendered by the real helm with the values the program computed.
  */
-const SHARED_CHARTS = path.resolve('..', 'shared', 'charts');
+/** The charts as packaged from their sources, vendored for the node lane (test/cluster/charts/README.md). */
+const CHARTS = path.resolve('test/cluster/charts');
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const MIRROR = {
   'ainp:valkeyImage': `mirror.example:5000/valkey/valkey:9.0.2@${D('1')}`,
@@ -49,7 +51,7 @@ async function renderedImages(release: string, tgz: string, values: unknown, ns:
     [
       'template',
       release,
-      path.join(SHARED_CHARTS, tgz),
+      path.join(CHARTS, tgz),
       '--namespace',
       ns,
       '--kube-version',
@@ -151,30 +153,27 @@ describe('the images the app stack deploys are stack config', () => {
       expect(find(run, 'Secret', s).secretPaths, s).toEqual(['stringData']);
   });
 
-  it.skipIf(!existsSync(SHARED_CHARTS))(
-    'the Valkey and NATS charts render exactly those images, pulled as the stack says',
-    async () => {
-      const valkey = await renderedImages(
-        'ainp-valkey',
-        'valkey-0.9.4.tgz',
-        find(run, 'Release', 'valkey').props.values,
-        'ns',
-      );
-      expect(new Set(valkey.map((c) => c.image))).toEqual(
-        new Set([MIRROR['ainp:valkeyImage'], MIRROR['ainp:valkeyExporterImage']]),
-      );
-      const nats = await renderedImages(
-        'ainp-nats',
-        'nats-1.3.16.tgz',
-        find(run, 'Release', 'nats').props.values,
-        'ns',
-      );
-      expect(nats.map((c) => c.image).sort()).toEqual(
-        [MIRROR['ainp:natsImage'], MIRROR['ainp:natsReloaderImage'], MIRROR['ainp:natsExporterImage']].sort(),
-      );
-      for (const c of [...valkey, ...nats]) expect([c.name, c.pullPolicy]).toEqual([c.name, 'Never']);
-    },
-  );
+  it('the Valkey and NATS charts render exactly those images, pulled as the stack says', async () => {
+    const valkey = await renderedImages(
+      'ainp-valkey',
+      'valkey-0.9.4.tgz',
+      find(run, 'Release', 'valkey').props.values,
+      'ns',
+    );
+    expect(new Set(valkey.map((c) => c.image))).toEqual(
+      new Set([MIRROR['ainp:valkeyImage'], MIRROR['ainp:valkeyExporterImage']]),
+    );
+    const nats = await renderedImages(
+      'ainp-nats',
+      'nats-1.3.16.tgz',
+      find(run, 'Release', 'nats').props.values,
+      'ns',
+    );
+    expect(nats.map((c) => c.image).sort()).toEqual(
+      [MIRROR['ainp:natsImage'], MIRROR['ainp:natsReloaderImage'], MIRROR['ainp:natsExporterImage']].sort(),
+    );
+    for (const c of [...valkey, ...nats]) expect([c.name, c.pullPolicy]).toEqual([c.name, 'Never']);
+  });
 
   it('the committed stacks keep the public images, pulled if not present, charts from their repositories', () => {
     const defaults = configSchema.parse({});
@@ -222,6 +221,31 @@ describe('the images the app stack deploys are stack config', () => {
       ]),
     );
     expect(problems).toHaveLength(5);
+  });
+});
+
+describe('the charts vendored for the node lane', () => {
+  it('are the versions the stacks pin, byte for byte as SHA256SUMS says', () => {
+    const sums = readFileSync(path.join(CHARTS, 'SHA256SUMS'), 'utf8').trim().split('\n');
+    const listed = sums.map((l) => l.split(/\s+/)[1]).sort();
+    const app = configSchema.parse({});
+    const cluster = clusterConfigSchema.parse({});
+    expect(listed).toEqual(
+      [
+        `cloudnative-pg-${cluster.cnpgChartVersion}.tgz`,
+        `nats-${app.natsChartVersion}.tgz`,
+        `valkey-${app.valkeyChartVersion}.tgz`,
+      ].sort(),
+    );
+    for (const line of sums) {
+      const [sum, file] = line.split(/\s+/);
+      const actual = createHash('sha256')
+        .update(readFileSync(path.join(CHARTS, file!)))
+        .digest('hex');
+      expect([file, actual]).toEqual([file, sum]);
+    }
+    for (const l of ['valkey-helm', 'nats-io-k8s', 'cloudnative-pg-charts'])
+      expect(existsSync(path.join(CHARTS, 'licenses', `${l}.LICENSE`)), l).toBe(true);
   });
 });
 
@@ -275,20 +299,12 @@ describe('the CloudNativePG operator image is the cluster stack’s config', () 
     expect(file.config['ainp-cluster:cnpgOperatorImage']).toBeUndefined();
   });
 
-  it.skipIf(!existsSync(SHARED_CHARTS))(
-    'the chart runs that image and hands it to every PostgreSQL pod as the instance manager',
-    async () => {
-      const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!.props;
-      const containers = await renderedImages(
-        'cnpg',
-        'cloudnative-pg-0.29.0.tgz',
-        cnpg.values,
-        'cnpg-system',
-      );
-      expect(containers.map((c) => [c.image, c.pullPolicy])).toEqual([[IMAGE, 'Never']]);
-      expect(containers[0]!.env.OPERATOR_IMAGE_NAME).toBe(IMAGE);
-    },
-  );
+  it('the chart runs that image and hands it to every PostgreSQL pod as the instance manager', async () => {
+    const cnpg = run.resources.find((r) => r.name === 'cnpg' && r.type.endsWith('Release'))!.props;
+    const containers = await renderedImages('cnpg', 'cloudnative-pg-0.29.0.tgz', cnpg.values, 'cnpg-system');
+    expect(containers.map((c) => [c.image, c.pullPolicy])).toEqual([[IMAGE, 'Never']]);
+    expect(containers[0]!.env.OPERATOR_IMAGE_NAME).toBe(IMAGE);
+  });
 
   it('refuses an operator image without a tag', () => {
     const r = parseClusterConfig({ cnpgOperatorImage: `ghcr.io/cloudnative-pg/cloudnative-pg@${D('5')}` });
