@@ -39,7 +39,7 @@ const inCidr = (addr: string, cidr: string) => {
  * Runs a TCP packet (src and dst as address or address:port) through the fence chain as iptables
  * would: the first rule whose every match holds decides.
  */
-function fence(src: string, dst: string): 'RETURN' | 'DROP' {
+function fence(src: string, dst: string, state: 'NEW' | 'ESTABLISHED' = 'NEW'): 'RETURN' | 'DROP' {
   const [srcIp, sport] = src.split(':');
   const [dstIp, dport] = dst.split(':');
   const rules = fenceRules(API_PORT).filter(
@@ -53,7 +53,8 @@ function fence(src: string, dst: string): 'RETURN' | 'DROP' {
       (!s || inCidr(srcIp!, s)) &&
       (!d || inCidr(dstIp!, d)) &&
       (!arg('--sport') || arg('--sport') === sport) &&
-      (!arg('--dport') || arg('--dport') === dport);
+      (!arg('--dport') || arg('--dport') === dport) &&
+      (!arg('--ctstate') || arg('--ctstate')!.split(',').includes(state));
     if (matches) return r[r.indexOf('-j') + 1] as 'RETURN' | 'DROP';
   }
   return 'RETURN';
@@ -157,7 +158,12 @@ describe('the real node plan', () => {
     // Any other port of the host, or the API server's port elsewhere, stays fenced.
     expect(fence('10.250.0.5:40000', `${HOST_SIDE_IP}:22`)).toBe('DROP');
     expect(fence('10.250.0.5:40000', `192.0.2.1:${API_PORT}`)).toBe('DROP');
-    expect(fence(`${HOST_SIDE_IP}:22`, '10.250.0.5:40000')).toBe('DROP');
+    expect(fence('10.250.0.5:40000', `${HOST_SIDE_IP}:22`, 'ESTABLISHED')).toBe('RETURN');
+    // The host (the API server calling a webhook through its Service) may open connections to pods;
+    // they answer within those connections only.
+    expect(fence(`${HOST_SIDE_IP}:50000`, '10.250.0.5:9443')).toBe('RETURN');
+    expect(fence('10.250.0.5:9443', `${HOST_SIDE_IP}:50000`, 'ESTABLISHED')).toBe('RETURN');
+    expect(fence('10.250.0.5:9443', `${HOST_SIDE_IP}:50000`)).toBe('DROP');
     // Those connections leave the namespace with the node's address: the host never sees a pod's.
     const nat = fenceRules(API_PORT).filter((r) => r[1] === 'nat');
     expect(nat).toEqual([

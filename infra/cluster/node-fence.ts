@@ -22,6 +22,11 @@ export const API_SNAT_CHAIN = 'AINP-NODE-API-SNAT';
  * answers. The host itself is this machine; socat carries the bytes to the API server on loopback.
  * Those connections leave the namespace with the node's address (SNAT in API_SNAT_CHAIN), so the
  * host never sees, routes or answers a pod address.
+ *
+ * One way in as well: the API server, on the host, calls admission webhooks (CloudNativePG's) at
+ * their Service's address, which the host routes to the node (node.ts); kube-proxy masquerades
+ * those connections to the bridge's address, and the pod's answers go back only as part of them
+ * (conntrack ESTABLISHED): a pod can never open a connection to the host this way.
  */
 export function fenceRules(apiserverPort: number): string[][] {
   const c = FENCE_CHAIN;
@@ -33,6 +38,11 @@ export function fenceRules(apiserverPort: number): string[][] {
     ['-t', t, '-A', c, '-s', POD_CIDR, '-d', POD_CIDR, '-j', 'RETURN'],
     ['-t', t, '-A', c, '-s', POD_CIDR, ...api, '-j', 'RETURN'],
     ['-t', t, '-A', c, ...apiAnswer, '-j', 'RETURN'],
+    ['-t', t, '-A', c, '-s', `${HOST_SIDE_IP}/32`, '-d', POD_CIDR, '-j', 'RETURN'],
+    [
+      ...['-t', t, '-A', c, '-s', POD_CIDR, '-d', `${HOST_SIDE_IP}/32`],
+      ...['-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'RETURN'],
+    ],
     ['-t', t, '-A', c, '-s', POD_CIDR, '-j', 'DROP'],
     ['-t', t, '-A', c, '-d', POD_CIDR, '-j', 'DROP'],
     ['-t', t, '-A', c, '-d', SERVICE_CIDR, '-j', 'DROP'],

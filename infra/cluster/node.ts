@@ -29,6 +29,7 @@ import {
   NODE_NAME,
   nodePaths,
   nodeProcessSpecs,
+  SERVICE_CIDR,
   SYSCTLS,
   type Images,
   type NodePorts,
@@ -205,6 +206,9 @@ export async function startNode(o: {
   sh('ip', ['link', 'set', NODE_LINK_PEER, 'netns', NODE_NETNS]);
   sh('ip', ['addr', 'add', `${HOST_SIDE_IP}/30`, 'dev', NODE_LINK]);
   sh('ip', ['link', 'set', NODE_LINK, 'up']);
+  // The API server (on the host) dials admission webhooks at their Service's address: through the
+  // node, never the host's default route. Gone with the link when down() deletes it.
+  sh('ip', ['route', 'add', SERVICE_CIDR, 'via', NODE_IP, 'dev', NODE_LINK]);
   inNs('ip', ['addr', 'add', `${NODE_IP}/30`, 'dev', NODE_LINK_PEER]);
   inNs('ip', ['link', 'set', NODE_LINK_PEER, 'up']);
   inNs('ip', ['link', 'set', 'lo', 'up']);

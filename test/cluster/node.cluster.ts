@@ -179,6 +179,8 @@ describe('the real node', () => {
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${POD_CIDR} -j RETURN`,
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${HOST_SIDE_IP}/32 ${api} -j RETURN`,
       `-A ${FENCE_CHAIN} -s ${HOST_SIDE_IP}/32 -d ${POD_CIDR} ${api.replace('dport', 'sport')} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${HOST_SIDE_IP}/32 -d ${POD_CIDR} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${HOST_SIDE_IP}/32 -m conntrack --ctstate ESTABLISHED -j RETURN`,
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -j DROP`,
       `-A ${FENCE_CHAIN} -d ${POD_CIDR} -j DROP`,
       `-A ${FENCE_CHAIN} -d ${SERVICE_CIDR} -j DROP`,
@@ -352,6 +354,15 @@ describe('a pod on the real node', () => {
         's',
       ),
     );
+  });
+
+  it('is reached from the host through the node (the API server calls webhooks so): the service range routes to the node', async () => {
+    expect(sh('ip', ['-4', 'route', 'show', SERVICE_CIDR]).trim()).toBe(
+      `${SERVICE_CIDR} via ${NODE_IP} dev ${NODE_LINK}`,
+    );
+    const svc = await kubectlJson('-n', NS, 'get', 'service', 'web');
+    const res = await fetch(`http://${svc.spec.clusterIP}/index.html`, { signal: AbortSignal.timeout(5000) });
+    expect(await res.text()).toBe('ainp busybox image\n');
   });
 
   it('resolves the Service’s name through CoreDNS on the node, and refuses names outside the cluster', async () => {
