@@ -5,6 +5,8 @@ import {
   cniConflist,
   containerdConfig,
   FENCE_CHAIN,
+  LANE_IMAGES,
+  type Images,
   kubeletConfig,
   kubeProxyConfig,
   NODE_IP,
@@ -25,7 +27,7 @@ const ports = {
   proxyMetrics: 20249,
   apiProxy: 20443,
 };
-const images = { pause: 'localhost/ainp/pause:abc', busybox: 'localhost/ainp/busybox:abc' };
+const images = Object.fromEntries(LANE_IMAGES.map((n) => [n, `localhost/ainp/${n}:abc`])) as Images;
 
 const ip = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const inCidr = (addr: string, cidr: string) => {
