@@ -6,6 +6,8 @@ import {
   containerdConfig,
   FENCE_CHAIN,
   HOST_SIDE_IP,
+  LANE_IMAGES,
+  type Images,
   kubeletConfig,
   kubeProxyConfig,
   NODE_IP,
@@ -26,7 +28,7 @@ const ports = {
   proxyMetrics: 20249,
 };
 const API_PORT = 6443;
-const images = { pause: 'localhost/ainp/pause:abc', busybox: 'localhost/ainp/busybox:abc' };
+const images = Object.fromEntries(LANE_IMAGES.map((n) => [n, `localhost/ainp/${n}:abc`])) as Images;
 
 const ip = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const inCidr = (addr: string, cidr: string) => {

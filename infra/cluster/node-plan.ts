@@ -77,7 +77,20 @@ export type NodePorts = {
   proxyHealthz: number;
   proxyMetrics: number;
 };
-export type Images = { pause: string; busybox: string };
+/** The images scripts/node-images.sh builds (scripts/images/<name>.sh), each imported into the node. */
+export const LANE_IMAGES = [
+  'pause',
+  'busybox',
+  'valkey',
+  'nats',
+  'postgres',
+  'broker',
+  'k6',
+  'cnpg-operator',
+] as const;
+export type LaneImage = (typeof LANE_IMAGES)[number];
+/** Each lane image's reference (localhost/ainp/<name>:<input hash>), as pods name it. */
+export type Images = Record<LaneImage, string>;
 
 export const nodePaths = (dir: string) => ({
   root: `${dir}/node`,

@@ -31,6 +31,7 @@ import {
   nodeProcessSpecs,
   SERVICE_CIDR,
   SYSCTLS,
+  LANE_IMAGES,
   type Images,
   type NodePorts,
 } from './node-plan.js';
@@ -51,17 +52,24 @@ const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 
 /** The lane's images (scripts/node-images.sh builds them once per machine, into the tools cache). */
-function buildImages(): Images & { archives: string[] } {
+export function buildImages(): Images & { archives: string[] } {
   const lines = sh('bash', [path.join(ROOT, 'scripts/node-images.sh')])
     .trim()
     .split('\n');
-  const byName = new Map(lines.map((l) => l.split(' ') as [string, string, string]).map((w) => [w[0], w]));
-  const get = (n: string) => byName.get(n) ?? [n, '', ''];
-  return {
-    pause: get('pause')[1],
-    busybox: get('busybox')[1],
-    archives: [get('pause')[2], get('busybox')[2]],
-  };
+  return parseImageLines(lines);
+}
+
+/** node-images.sh's lines (`name ref archive`): every lane image must be among them. */
+export function parseImageLines(lines: string[]): Images & { archives: string[] } {
+  const byName = new Map(lines.map((l) => l.trim().split(/\s+/)).map((w) => [w[0], w]));
+  const refs = Object.fromEntries(
+    LANE_IMAGES.map((n) => {
+      const w = byName.get(n);
+      if (!w || w.length < 3) throw new Error(`scripts/node-images.sh printed no image ${n}`);
+      return [n, w[1]];
+    }),
+  ) as Images;
+  return { ...refs, archives: LANE_IMAGES.map((n) => byName.get(n)![2]!) };
 }
 
 /** Certificates from the lane's CA: the kubelet's serving and client ones, kube-proxy's client one. */
