@@ -122,6 +122,56 @@ export const chartDirectory = () =>
     .regex(/^$|^\/\S*$/, 'must be empty (chart repositories) or an absolute folder path')
     .default('');
 
+export type Toleration = {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+};
+
+/**
+ * Taints every pod of the stack tolerates (a dedicated, tainted node pool), as a JSON array of
+ * Kubernetes tolerations; `[]` by default.
+ */
+export const tolerations = () =>
+  z
+    .string()
+    .default('[]')
+    .transform((v, ctx) => {
+      try {
+        return z
+          .array(
+            z
+              .object({
+                key: z.string().min(1).optional(),
+                operator: z.enum(['Exists', 'Equal']).optional(),
+                value: z.string().optional(),
+                effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+                tolerationSeconds: z.number().int().optional(),
+              })
+              .strict(),
+          )
+          .parse(JSON.parse(v)) as Toleration[];
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be a JSON array of tolerations ({"key": ..., "operator": "Exists"|"Equal", "value": ..., "effect": "NoSchedule"|"PreferNoSchedule"|"NoExecute"})',
+        });
+        return z.NEVER;
+      }
+    });
+
+/** Where the pods may run: node labels to match and taints to tolerate (both empty: anywhere). */
+export type Scheduling = { nodeSelector: Record<string, string>; tolerations: Toleration[] };
+
+/** The scheduling fields of a pod spec, only those set (so an unset stack renders as before). */
+export const podScheduling = (s: Scheduling) => ({
+  ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
+  ...(s.tolerations.length ? { tolerations: s.tolerations } : {}),
+});
+
 /** Linux platforms the broker image can be built for (its base image, node:*-bookworm-slim, has these). */
 export const IMAGE_PLATFORMS = ['linux/amd64', 'linux/arm64'] as const;
 const IMAGE_PLATFORMS_DEFAULT = IMAGE_PLATFORMS.join(',');
@@ -230,6 +280,10 @@ export const configSchema = z.object({
   postgresImage: imageRef(POSTGRES_IMAGE),
   imagePullPolicy: imagePullPolicy(),
   chartDirectory: chartDirectory(),
+  // Where every pod of the stack runs (broker, its Jobs, PostgreSQL, Valkey, NATS): node labels to
+  // match (a JSON object) and taints to tolerate (a JSON array), for a dedicated node pool.
+  nodeSelector: stringMap(),
+  tolerations: tolerations(),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
   // The cluster's read-only pull credential for the image's registry (with the secret

@@ -5,8 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { clusterConfigSchema, parseClusterConfig } from '../infra/cluster-stack/config.js';
 import { CLUSTER_PROJECT, deployCluster } from '../infra/cluster-stack/program.js';
-import { configSchema, parseImageRef, parseStackConfig } from '../infra/config.js';
+import { configSchema, parseImageRef, parseStackConfig, type Toleration } from '../infra/config.js';
 import { deploy } from '../infra/program.js';
+import { gateJobManifests } from '../infra/ops/gate-job.js';
+import { crdValidator } from './helpers/crd.js';
 import { HELM, run as exec, type Manifest } from './helpers/k8s.js';
 import { runProgram, stackConfig, type Captured, type ProgramRun } from './helpers/pulumi.js';
 import { scratchDir } from './helpers/tmp.js';
@@ -39,11 +41,31 @@ const SECRETS = {
   natsToken: 'operator-set-nats-token',
   adminToken: 'operator-set-admin-token',
 };
+const validateCluster = crdValidator('postgresql.cnpg.io_clusters.yaml');
 const find = (run: ProgramRun, type: string, name: string): Captured =>
   run.resources.find((x) => x.type.endsWith(type) && x.name === name)!;
 
 /** Every container and init container of what `helm template` renders, with its image and pull policy. */
 async function renderedImages(release: string, tgz: string, values: unknown, ns: string) {
+  return (await renderedWorkloads(release, tgz, values, ns)).flatMap((m) =>
+    [...(m.spec.template.spec.initContainers ?? []), ...m.spec.template.spec.containers].map(
+      (c: {
+        name: string;
+        image: string;
+        imagePullPolicy?: string;
+        env?: { name: string; value?: string }[];
+      }) => ({
+        name: c.name,
+        image: c.image,
+        pullPolicy: c.imagePullPolicy,
+        env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])),
+      }),
+    ),
+  );
+}
+
+/** The Deployments and StatefulSets `helm template` renders from a vendored chart with `values`. */
+async function renderedWorkloads(release: string, tgz: string, values: unknown, ns: string) {
   const dir = scratchDir(`ainp-images-${release}`);
   writeFileSync(path.join(dir, 'values.json'), JSON.stringify(values));
   const { stdout } = await exec(
@@ -63,22 +85,7 @@ async function renderedImages(release: string, tgz: string, values: unknown, ns:
   );
   return parseAllDocuments(stdout)
     .map((d) => d.toJS() as Manifest)
-    .filter((m) => m && ['Deployment', 'StatefulSet'].includes(m.kind))
-    .flatMap((m) =>
-      [...(m.spec.template.spec.initContainers ?? []), ...m.spec.template.spec.containers].map(
-        (c: {
-          name: string;
-          image: string;
-          imagePullPolicy?: string;
-          env?: { name: string; value?: string }[];
-        }) => ({
-          name: c.name,
-          image: c.image,
-          pullPolicy: c.imagePullPolicy,
-          env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])),
-        }),
-      ),
-    );
+    .filter((m) => m && ['Deployment', 'StatefulSet'].includes(m.kind));
 }
 
 describe('the images the app stack deploys are stack config', () => {
@@ -224,6 +231,69 @@ describe('the images the app stack deploys are stack config', () => {
   });
 });
 
+describe('a dedicated node pool: nodeSelector and tolerations', () => {
+  const POOL = { pool: 'ainp' };
+  const TOLERATE: Toleration[] = [
+    { key: 'dedicated', operator: 'Equal', value: 'ainp', effect: 'NoSchedule' },
+  ];
+  const scheduling = {
+    'ainp:nodeSelector': JSON.stringify(POOL),
+    'ainp:tolerations': JSON.stringify(TOLERATE),
+  };
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram('staging', { ...stackConfig('staging'), ...scheduling }, SECRETS, deploy);
+  });
+
+  it('puts every pod of the stack there: broker (API, Jobs), PostgreSQL, Valkey and NATS as rendered', async () => {
+    const broker = find(run, 'Release', 'broker').props.values;
+    expect([broker.nodeSelector, broker.tolerations]).toEqual([POOL, TOLERATE]);
+    const affinity = find(run, 'Cluster', 'postgres-cluster').props.spec.affinity;
+    expect([affinity.nodeSelector, affinity.tolerations]).toEqual([POOL, TOLERATE]);
+    // As the API server would take it (the CRD generated from CloudNativePG 1.30's Go types).
+    validateCluster(find(run, 'Cluster', 'postgres-cluster').props);
+    for (const [release, tgz] of [
+      ['valkey', 'valkey-0.9.4.tgz'],
+      ['nats', 'nats-1.3.16.tgz'],
+    ] as const) {
+      const pods = await renderedWorkloads(release, tgz, find(run, 'Release', release).props.values, 'ns');
+      expect(pods.length, release).toBeGreaterThan(0);
+      for (const p of pods)
+        expect([release, p.spec.template.spec.nodeSelector, p.spec.template.spec.tolerations]).toEqual([
+          release,
+          POOL,
+          TOLERATE,
+        ]);
+    }
+  });
+
+  it('and the in-cluster gate Job beside the broker', () => {
+    const job = gateJobManifests({
+      namespace: 'ns',
+      release: 'ainp-broker',
+      secret: 'env',
+      image: `grafana/k6@${D('6')}`,
+      script: 'smoke',
+      runId: 't',
+      scheduling: { nodeSelector: POOL, tolerations: TOLERATE },
+    })[1] as Manifest;
+    expect([job.spec.template.spec.nodeSelector, job.spec.template.spec.tolerations]).toEqual([
+      POOL,
+      TOLERATE,
+    ]);
+  });
+
+  it('renders nothing of them when unset, and refuses a malformed value by name', () => {
+    const plain = configSchema.parse({});
+    expect([plain.nodeSelector, plain.tolerations]).toEqual([{}, []]);
+    const r = parseStackConfig({ tolerations: '[{"key":"a","effect":"Sometimes"}]', nodeSelector: '["a"]' });
+    expect(r.ok ? [] : r.problems).toEqual([
+      expect.stringMatching(/^nodeSelector: must be a JSON object of string values/),
+      expect.stringMatching(/^tolerations: must be a JSON array of tolerations/),
+    ]);
+  });
+});
+
 describe('the charts vendored for the node lane', () => {
   it('are the versions the stacks pin, byte for byte as SHA256SUMS says', () => {
     const sums = readFileSync(path.join(CHARTS, 'SHA256SUMS'), 'utf8').trim().split('\n');
@@ -276,6 +346,8 @@ describe('the CloudNativePG operator image is the cluster stack’s config', () 
         'ainp-cluster:cnpgOperatorImage': IMAGE,
         'ainp-cluster:imagePullPolicy': 'Never',
         'ainp-cluster:chartDirectory': '/srv/charts',
+        'ainp-cluster:nodeSelector': '{"pool":"ainp"}',
+        'ainp-cluster:tolerations': '[{"key":"dedicated","operator":"Exists"}]',
         // Only the operator: kube-prometheus-stack would need the Alertmanager secret.
         'ainp-cluster:monitoringInstallStack': 'false',
       },

@@ -8,6 +8,7 @@ import {
   imagePullPolicy,
   imageRef,
   stringMap,
+  tolerations,
 } from '../config.js';
 
 /** The cluster stack's secret: Alertmanager's whole configuration (alertmanager.yaml: route, receivers). */
@@ -37,6 +38,9 @@ export const clusterConfigSchema = z.object({
   cnpgOperatorImage: imageRef('ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0', true),
   imagePullPolicy: imagePullPolicy(),
   chartDirectory: chartDirectory(),
+  // Where the CloudNativePG operator runs: node labels to match, taints to tolerate (JSON).
+  nodeSelector: stringMap(),
+  tolerations: tolerations(),
   // kube-prometheus-stack (it selects every monitor); false to use the cluster's own Prometheus
   // operator, found in monitoringNamespace and selecting by monitoringSelectorLabels.
   monitoringInstallStack: bool(true),

@@ -69,6 +69,7 @@ export class ClusterServices extends pulumi.ComponentResource {
             podMonitor: c.monitoringInstallStack,
             image: parseImageRef(c.cnpgOperatorImage)!,
             pullPolicy: c.imagePullPolicy,
+            scheduling: c,
           },
           { parent: this, ...(this.monitoring ? { dependsOn: [this.monitoring] } : {}) },
         )

@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
-import { chartTag, type ImageRef } from '../config.js';
+import { chartTag, podScheduling, type ImageRef, type Scheduling } from '../config.js';
 
 export type CnpgOperatorArgs = {
   chart: ChartRef;
@@ -9,6 +9,8 @@ export type CnpgOperatorArgs = {
   /** The operator's image (the cluster stack's cnpgOperatorImage; with a tag) and its pull policy. */
   image: ImageRef;
   pullPolicy: string;
+  /** Where the operator runs (the cluster stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
 };
 
 /** Where the operator runs: one per cluster, watching every namespace. */
@@ -44,6 +46,7 @@ export class CnpgOperator extends pulumi.ComponentResource {
             pullPolicy: args.pullPolicy,
           },
           monitoring: { podMonitorEnabled: args.podMonitor },
+          ...podScheduling(args.scheduling),
         },
       },
       { parent: this, retainOnDelete: true },

@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
+import { podScheduling, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -10,6 +11,8 @@ export type NatsArgs = {
   /** The server's image and its two sidecars' (config reloader, Prometheus exporter), as set. */
   images: { server: string; reloader: string; exporter: string };
   pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
   /** The token set as a config secret (natsToken); generated when absent. */
   token?: pulumi.Output<string> | undefined;
   /** 1: a single server; 3 or more: a clustered JetStream (prod). */
@@ -96,6 +99,9 @@ export class Nats extends pulumi.ComponentResource {
           },
           reloader: { image: { fullImageName: args.images.reloader } },
           podDisruptionBudget: { enabled: true },
+          ...(Object.keys(podScheduling(args.scheduling)).length
+            ? { podTemplate: { merge: { spec: podScheduling(args.scheduling) } } }
+            : {}),
           // nats-box is a shell with the NATS CLI and a client context for the server: nobody needs
           // it running in the namespace (an operator runs one by hand when debugging).
           natsBox: { enabled: false },

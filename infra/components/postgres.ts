@@ -1,5 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { podScheduling, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -16,6 +17,8 @@ export type DatabaseArgs = {
   /** The PostgreSQL operand image (the stack's postgresImage) and when the kubelet pulls it. */
   image: string;
   pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations; CloudNativePG's affinity section). */
+  scheduling: Scheduling;
   /** The owner's password set as a config secret (postgresPassword); generated when absent. */
   password?: pulumi.Output<string> | undefined;
   /** Who may connect (the broker, Prometheus) and where the CloudNativePG operator runs. */
@@ -100,6 +103,7 @@ export class Database extends pulumi.ComponentResource {
         enablePodAntiAffinity: true,
         topologyKey: 'kubernetes.io/hostname',
         podAntiAffinityType: 'required',
+        ...podScheduling(args.scheduling),
       },
       // ...and spread over zones, so a zone's loss leaves a replica to promote. DoNotSchedule with
       // skew 1: 3 instances over 2 zones go 2/1; on a single-zone cluster there is one domain and

@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
-import { chartTag, type ImageRef } from '../config.js';
+import { chartTag, podScheduling, type ImageRef, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -14,6 +14,8 @@ export type ValkeyArgs = {
   image: ImageRef;
   exporterImage: ImageRef;
   pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
   /** The `default` user's password set as a config secret (valkeyPassword); generated when absent. */
   password?: pulumi.Output<string> | undefined;
   /** 0: one standalone server; N: a primary and N replicas (with a PDB). */
@@ -122,6 +124,7 @@ export class Valkey extends pulumi.ComponentResource {
             : { enabled: false },
           // Standalone: a Deployment with a ReadWriteOnce volume, stop the old pod first.
           deploymentStrategy: 'Recreate',
+          ...podScheduling(args.scheduling),
           resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
           // The exporter only where something scrapes it (monitoringEnabled): without a Prometheus it
           // would be a container that does nothing, with an image to mirror.

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { ENV_SECRET } from '../components/broker.js';
+import { configSchema } from '../config.js';
 import { flags } from './args.js';
 import { gate } from './gate.js';
 import { gateVerdict } from './gate-verdict.js';
@@ -50,7 +51,14 @@ async function main() {
       async () => {
         const o = await stackOutputs(staging);
         // With a pinned k6 image the gate runs beside the broker (its p95, not this network's).
-        const image = (await staging.getConfig('ainp:gateImage').catch(() => ({ value: '' }))).value;
+        const config = async (k: string) =>
+          (await staging.getConfig(`ainp:${k}`).catch(() => ({ value: '' }))).value;
+        const image = await config('gateImage');
+        // Where the broker runs (a dedicated, tainted pool), the gate's pod runs too.
+        const scheduling = {
+          nodeSelector: configSchema.shape.nodeSelector.parse((await config('nodeSelector')) || undefined),
+          tolerations: configSchema.shape.tolerations.parse((await config('tolerations')) || undefined),
+        };
         if (!image)
           console.warn('staging-gate: no gateImage in the stack: k6 runs here, against the public URL');
         const r = await gate({
@@ -66,6 +74,7 @@ async function main() {
                   release: o.release,
                   secret: ENV_SECRET,
                   image,
+                  scheduling,
                 },
               }
             : {}),

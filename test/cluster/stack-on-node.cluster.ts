@@ -16,7 +16,8 @@ import { promisify } from 'node:util';
 import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
-import { NODE_NAME, NODE_TAINT, nodePaths } from '../../infra/cluster/node-plan.js';
+import { NODE_LABEL, NODE_NAME, NODE_TAINT, nodePaths } from '../../infra/cluster/node-plan.js';
+import type { Scheduling } from '../../infra/config.js';
 import { ENV_SECRET } from '../../infra/components/broker.js';
 import { CNPG_NAMESPACE } from '../../infra/components/cnpg-operator.js';
 import { runGateJob } from '../../infra/ops/gate-job.js';
@@ -36,8 +37,8 @@ import { nodeLeftovers } from '../../scripts/leftovers.js';
  * pulled Never (they were imported into the node's containerd); the charts come from chartDirectory;
  * storage is a StorageClass with no provisioner and hostPath volumes in the cluster's folder; the
  * credentials are config secrets (no @pulumi/random here); the CronJobs run every minute; the
- * monitoring stack and exporters are off (no Prometheus, no image of theirs). Only the real node
- * runs pods: its taint is lifted and the kwok nodes are cordoned (their pods would never run).
+ * monitoring stack and exporters are off (no Prometheus, no image of theirs). Every pod goes to the
+ * real node through the stacks' nodeSelector and tolerations (the kwok nodes stay schedulable).
  * The NATS config reloader sidecar runs the lane's pause image (no reloader image is built here).
  *
  * Needs root and scripts/install-deps.sh node; run it under `flock /tmp/ainp-real-node.lock`.
@@ -52,6 +53,14 @@ const NS = 'ainp-node';
 const RELEASE = 'ainp-broker';
 const STORAGE_CLASS = 'ainp-lane';
 const VOLUMES = 5;
+/**
+ * The lane-only scheduling config of both stacks (and the gate Job): onto the real node, whose
+ * taint keeps every other pod (the kwok lane's) off it; the kwok nodes stay schedulable.
+ */
+const ON_NODE: Scheduling = {
+  nodeSelector: { [NODE_LABEL.key]: NODE_LABEL.value },
+  tolerations: [{ key: NODE_TAINT.key, operator: 'Exists', effect: NODE_TAINT.effect }],
+};
 
 let cp: ControlPlane;
 let work: string;
@@ -150,10 +159,8 @@ beforeAll(async () => {
     await exec('ctr', ['--address', sock, '--namespace', 'k8s.io', 'images', 'tag', ref, digestRef(name)]);
     expect(digestRef(name)).toBe(`${ref.split(':')[0]}@${digest}`);
   }
-  // Only the real node runs the stack's pods.
-  await cp.kubectl(['taint', 'node', NODE_NAME, `${NODE_TAINT.key}-`]);
+  // The stacks' pods spread over zones (DoNotSchedule): the node needs one, as the kwok nodes have.
   await cp.kubectl(['label', 'node', NODE_NAME, 'topology.kubernetes.io/zone=zone-a']);
-  await cp.kubectl(['cordon', 'kwok-node-0', 'kwok-node-1']);
   // Storage: volumes in the cluster's folder (removed with it), bound by class.
   const volumes = Array.from({ length: VOLUMES }, (_, i) => {
     const dir = path.join(cp.dir, 'node', 'volumes', `pv-${i}`);
@@ -219,6 +226,8 @@ beforeAll(async () => {
     'ainp-cluster:cnpgOperatorImage': { value: images['cnpg-operator']!.ref },
     'ainp-cluster:imagePullPolicy': { value: 'Never' },
     'ainp-cluster:chartDirectory': { value: CHARTS },
+    'ainp-cluster:nodeSelector': { value: JSON.stringify(ON_NODE.nodeSelector) },
+    'ainp-cluster:tolerations': { value: JSON.stringify(ON_NODE.tolerations) },
   });
   stack = await createOrSelectStack(STACK);
   const secret = () => ({ value: randomBytes(24).toString('hex'), secret: true });
@@ -234,6 +243,8 @@ beforeAll(async () => {
     'ainp:postgresImage': { value: images.postgres!.ref },
     'ainp:imagePullPolicy': { value: 'Never' },
     'ainp:chartDirectory': { value: CHARTS },
+    'ainp:nodeSelector': { value: JSON.stringify(ON_NODE.nodeSelector) },
+    'ainp:tolerations': { value: JSON.stringify(ON_NODE.tolerations) },
     'ainp:storageClass': { value: STORAGE_CLASS },
     'ainp:postgresStorageSize': { value: '1Gi' },
     'ainp:valkeyStorageSize': { value: '1Gi' },
@@ -444,6 +455,7 @@ describe('the app stack on the real node', () => {
         runId: 'node',
         timeoutSeconds: 600,
         summaryDir: dir,
+        scheduling: ON_NODE,
       }),
     );
     // The summary's headline metrics (the whole summary and HTML report are kept in `dir`).
