@@ -21,12 +21,15 @@ base_hash=$(image_hash node-base "$NODE_VERSION" "$NPM_SHA256" "$BUSYBOX_VERSION
 base_ref="localhost/ainp/node-base:$base_hash"
 base_archive="$CACHE/node-base-$base_hash.oci.tar"
 
-# The broker's inputs as git sees them in the working tree (tracked files and new ones not ignored).
-broker_inputs() {
+# The broker's inputs as git sees them in the working tree (tracked files and new ones not ignored):
+# the Dockerfile, .dockerignore and every file the Dockerfile COPYs (test/node-images.test.ts keeps
+# this list and the COPY lines together). `broker.sh --inputs` prints them.
+broker_files() {
   (cd "$ROOT" && git ls-files -co --exclude-standard -- Dockerfile .dockerignore package.json \
-    package-lock.json 'tsconfig*.json' app migrations | LC_ALL=C sort | xargs sha256sum)
+    package-lock.json 'tsconfig*.json' app migrations | LC_ALL=C sort)
 }
-broker_hash=$(image_hash broker "$base_hash" "$(broker_inputs)")
+[ "${1:-}" = --inputs ] && { broker_files; exit 0; }
+broker_hash=$(image_hash broker "$base_hash" "$(cd "$ROOT" && broker_files | xargs sha256sum)")
 cached broker "$broker_hash" && exit 0
 
 buildah_work
@@ -65,5 +68,5 @@ ref="localhost/ainp/broker:$broker_hash"
   --label "ainp.source-hash=$broker_hash" -t "$ref" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
 archive="$CACHE/broker-$broker_hash.oci.tar"
 push_archive "$ref" "$archive"
-echo "broker $ref $archive"
+image_line broker "$ref" "$archive"
 echo "built image broker in $((SECONDS - started)) s" >&2

@@ -99,6 +99,8 @@ const service = (name: string, port: number): Obj => ({
   spec: { selector: { app: name }, ports: [{ port, targetPort: port }] },
 });
 const image = (name: LaneImage) => cp.node!.images[name];
+/** The image by digest (repository@sha256:...), as the stacks pin the broker and the gate's k6. */
+const pinned = (name: LaneImage) => cp.node!.images.pinned[name];
 
 beforeAll(async () => {
   before = {
@@ -122,13 +124,16 @@ describe('the lane’s images on the real node', () => {
     expect(before.leftovers).toEqual([]);
   });
 
-  it('every image is in the node’s containerd under the reference node-images.sh printed', async () => {
+  it('every image is in the node’s containerd under the reference node-images.sh printed, and by digest', async () => {
     const listed = execFileSync(
       'ctr',
       ['--address', nodePaths(cp.dir).containerdSock, '--namespace', 'k8s.io', 'images', 'list', '-q'],
       { encoding: 'utf8' },
     ).split('\n');
-    for (const name of LANE_IMAGES) expect(listed, name).toContain(image(name));
+    for (const name of LANE_IMAGES) {
+      expect(listed, name).toContain(image(name));
+      expect(listed, name).toContain(cp.node!.images.pinned[name]);
+    }
   });
 
   it('PostgreSQL: initdb then postgres as uid 26 from the operand image, answering pg_isready', async () => {
@@ -299,7 +304,7 @@ describe('the lane’s images on the real node', () => {
     expect(await exec('nats', 'nats-server', '--version')).toMatch(/v2\.11\.10/);
   });
 
-  it('the broker from the project’s Dockerfile: `migrate up` completes, then `serve` passes /ready', async () => {
+  it('the broker from the project’s Dockerfile, by digest: `migrate up` completes, then `serve` passes /ready', async () => {
     const env = [
       ['NODE_ENV', 'production'],
       ['LOCAL_SERVICES', 'false'],
@@ -309,7 +314,7 @@ describe('the lane’s images on the real node', () => {
       ['ADMIN_TOKEN', ADMIN_TOKEN],
     ].map(([name, value]) => ({ name, value }));
     const container = {
-      image: image('broker'),
+      image: pinned('broker'),
       imagePullPolicy: 'Never',
       env,
       securityContext: { ...locked, runAsNonRoot: true },
@@ -380,7 +385,7 @@ describe('the lane’s images on the real node', () => {
     console.log('broker /ready:', readyAnswer.split('\r\n\r\n')[1], '/health:', JSON.stringify(health));
   });
 
-  it('k6 from the gate’s image prints a version the gate accepts (>= 0.57), as the gate’s uid', async () => {
+  it('k6 from the gate’s image, by digest as the gate pins it, prints a version the gate accepts (>= 0.57), as the gate’s uid', async () => {
     await apply(
       pod(
         'k6',
@@ -389,7 +394,7 @@ describe('the lane’s images on the real node', () => {
           containers: [
             {
               name: 'k6',
-              image: image('k6'),
+              image: pinned('k6'),
               imagePullPolicy: 'Never',
               command: ['sh', '-c', 'k6 version && echo hi | base64'],
               securityContext: locked,
