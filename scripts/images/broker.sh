@@ -6,7 +6,8 @@
 #              for npm's scripts. A user `node` (uid 1000) and /root as HOME, like the upstream image.
 #   broker     the project's own Dockerfile built by `buildah bud` with NODE_IMAGE=node-base (its
 #              default stays the public image). `npm ci` in its stages reads this machine's npm
-#              cache (~/.npm, filled by the `npm ci` every checkout runs) through an overlay mount,
+#              cache (`npm config get cache`, ~/.npm, filled by the `npm ci` every checkout runs:
+#              package-lock.json's packages are all there) through an overlay mount,
 #              so the build writes nothing to it, and runs with no network at all (`--network
 #              none`, npm `offline`): a package missing from the cache fails the build (ENOTCACHED).
 # The broker's hash covers the Dockerfile and every input it copies (package*.json, tsconfig*,
@@ -59,12 +60,14 @@ else
 fi
 
 started=$SECONDS
+npm_cache=$(npm config get cache)
+[ -d "$npm_cache/_cacache" ] || { echo "no npm cache at $npm_cache: run npm ci first" >&2; exit 1; }
 printf 'offline=true\ncache=/npm-cache\nupdate-notifier=false\n' >"$WORK/npmrc"
 ref="localhost/ainp/broker:$broker_hash"
 # --layers off, vfs storage: each stage's result is one copy; --pull never: no registry is asked.
 "${B[@]}" bud -q --pull=never --network none --layers=false \
   --build-arg "NODE_IMAGE=$base_ref" \
-  -v "$HOME/.npm:/npm-cache:O" -v "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
+  -v "$npm_cache:/npm-cache:O" -v "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
   --label "ainp.source-hash=$broker_hash" -t "$ref" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
 archive="$CACHE/broker-$broker_hash.oci.tar"
 push_archive "$ref" "$archive"
