@@ -3,7 +3,7 @@
 # (buildah, from scratch or from the project's Dockerfile), each kept as an OCI archive in
 # $AINP_TOOLS_CACHE/images under a hash of its inputs, so a warm run builds nothing.
 # infra/cluster/node.ts imports every archive into the node's containerd (`ctr images import`).
-# Prints one line per image: name ref archive.
+# Prints one line per image: name ref archive digest (the manifest's sha256).
 #   scripts/node-images.sh            every image
 #   scripts/node-images.sh NAME...    those scripts only (busybox makes pause and busybox)
 set -euo pipefail

@@ -3,9 +3,9 @@
 #   chart tests:   helm, kube-score          load tests: k6
 #   cluster lane:  pulumi, pulumi-resource-kubernetes, etcd, kube-apiserver, kube-controller-manager,
 #                  kube-scheduler, kubectl, kwok, controller-gen, and for the lane's real node
-#                  kubelet, kube-proxy and coredns   (or the group name: cluster)
-#   node images:   nats-server, cnpg-manager (CloudNativePG's operator and instance manager), which
-#                  scripts/images/ lays into images
+#                  kubelet, kube-proxy, coredns, and nats-server and cnpg-manager (CloudNativePG's
+#                  operator and instance manager), which scripts/images/ lays into the node's
+#                  images   (or the group name: cluster)
 # Usage: scripts/tools.sh [tool|cluster]...   (no argument: helm kube-score k6)
 # Built binaries are also kept in $AINP_TOOLS_CACHE (default ~/.cache/ainp-tools), so a fresh clone
 # on the same machine (CI) copies them instead of building again.
@@ -113,7 +113,7 @@ kubernetes() { # name=package...: they share most packages, so they build one af
   build_wrapper kubernetes "$v" "$flags" "$@"
 }
 
-CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen kubelet kube-proxy coredns)
+CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen kubelet kube-proxy coredns nats-server cnpg-manager)
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(helm kube-score k6)
 [[ " ${wanted[*]} " == *" cluster "* ]] && wanted=("${wanted[@]/cluster/}" "${CLUSTER_TOOLS[@]}")

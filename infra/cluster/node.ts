@@ -33,10 +33,14 @@ import {
   SYSCTLS,
   LANE_IMAGES,
   type Images,
+  type LaneImage,
   type NodePorts,
 } from './node-plan.js';
 
 const run = promisify(execFile);
+
+/** The lane images' references, their archives and their references by digest (`pinned`). */
+export type NodeImages = Images & { archives: string[]; pinned: Images };
 
 /** What `down` needs to undo the node: its processes, the sysctls it found, its images. */
 export type NodeState = {
@@ -44,7 +48,7 @@ export type NodeState = {
   sysctls: Record<string, string>;
   /** The HOST_PATHS that did not exist before the node started: down removes them. */
   madePaths: string[];
-  images: Images;
+  images: NodeImages;
   ports: NodePorts;
 };
 
@@ -52,24 +56,33 @@ const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 
 /** The lane's images (scripts/node-images.sh builds them once per machine, into the tools cache). */
-export function buildImages(): Images & { archives: string[] } {
+export function buildImages(): NodeImages {
   const lines = sh('bash', [path.join(ROOT, 'scripts/node-images.sh')])
     .trim()
     .split('\n');
   return parseImageLines(lines);
 }
 
-/** node-images.sh's lines (`name ref archive`): every lane image must be among them. */
-export function parseImageLines(lines: string[]): Images & { archives: string[] } {
+/**
+ * node-images.sh's lines (`name ref archive digest`), every lane image among them: each one's
+ * reference (repository:tag), its archive, and the reference by digest (repository@sha256:...) that
+ * the node tags it with too, for the pods and stacks that pin images by digest.
+ */
+export function parseImageLines(lines: string[]): NodeImages {
   const byName = new Map(lines.map((l) => l.trim().split(/\s+/)).map((w) => [w[0], w]));
-  const refs = Object.fromEntries(
-    LANE_IMAGES.map((n) => {
-      const w = byName.get(n);
-      if (!w || w.length < 3) throw new Error(`scripts/node-images.sh printed no image ${n}`);
-      return [n, w[1]];
-    }),
-  ) as Images;
-  return { ...refs, archives: LANE_IMAGES.map((n) => byName.get(n)![2]!) };
+  const words = (n: LaneImage) => {
+    const w = byName.get(n);
+    if (!w || w.length < 4 || !/^sha256:[0-9a-f]{64}$/.test(w[3]!))
+      throw new Error(`scripts/node-images.sh printed no image ${n} (name ref archive digest)`);
+    return w as [string, string, string, string];
+  };
+  const map = (f: (w: [string, string, string, string]) => string) =>
+    Object.fromEntries(LANE_IMAGES.map((n) => [n, f(words(n))])) as Images;
+  return {
+    ...map((w) => w[1]),
+    archives: LANE_IMAGES.map((n) => words(n)[2]),
+    pinned: map(([, ref, , digest]) => `${ref.replace(/:[^:/]+$/, '')}@${digest}`),
+  };
 }
 
 /** Certificates from the lane's CA: the kubelet's serving and client ones, kube-proxy's client one. */
@@ -251,6 +264,7 @@ export async function startNode(o: {
     guard(async () => ((await ctr(['version'])).stdout ? true : undefined)),
   );
   for (const archive of images.archives) await ctr(['images', 'import', archive]);
+  for (const n of LANE_IMAGES) await ctr(['images', 'tag', '--force', images[n], images.pinned[n]]);
   start(kubelet);
   await waitFor(`node ${NODE_NAME} Ready`, 120_000, () =>
     guard(async () => {

@@ -6,7 +6,8 @@
 #              for npm's scripts. A user `node` (uid 1000) and /root as HOME, like the upstream image.
 #   broker     the project's own Dockerfile built by `buildah bud` with NODE_IMAGE=node-base (its
 #              default stays the public image). `npm ci` in its stages reads this machine's npm
-#              cache (~/.npm, filled by the `npm ci` every checkout runs) through an overlay mount,
+#              cache (`npm config get cache`, ~/.npm, filled by the `npm ci` every checkout runs:
+#              package-lock.json's packages are all there) through an overlay mount,
 #              so the build writes nothing to it, and runs with no network at all (`--network
 #              none`, npm `offline`): a package missing from the cache fails the build (ENOTCACHED).
 # The broker's hash covers the Dockerfile and every input it copies (package*.json, tsconfig*,
@@ -21,12 +22,15 @@ base_hash=$(image_hash node-base "$NODE_VERSION" "$NPM_SHA256" "$BUSYBOX_VERSION
 base_ref="localhost/ainp/node-base:$base_hash"
 base_archive="$CACHE/node-base-$base_hash.oci.tar"
 
-# The broker's inputs as git sees them in the working tree (tracked files and new ones not ignored).
-broker_inputs() {
+# The broker's inputs as git sees them in the working tree (tracked files and new ones not ignored):
+# the Dockerfile, .dockerignore and every file the Dockerfile COPYs (test/node-images.test.ts keeps
+# this list and the COPY lines together). `broker.sh --inputs` prints them.
+broker_files() {
   (cd "$ROOT" && git ls-files -co --exclude-standard -- Dockerfile .dockerignore package.json \
-    package-lock.json 'tsconfig*.json' app migrations | LC_ALL=C sort | xargs sha256sum)
+    package-lock.json 'tsconfig*.json' app migrations | LC_ALL=C sort)
 }
-broker_hash=$(image_hash broker "$base_hash" "$(broker_inputs)")
+[ "${1:-}" = --inputs ] && { broker_files; exit 0; }
+broker_hash=$(image_hash broker "$base_hash" "$(cd "$ROOT" && broker_files | xargs sha256sum)")
 cached broker "$broker_hash" && exit 0
 
 buildah_work
@@ -56,14 +60,16 @@ else
 fi
 
 started=$SECONDS
+npm_cache=$(npm config get cache)
+[ -d "$npm_cache/_cacache" ] || { echo "no npm cache at $npm_cache: run npm ci first" >&2; exit 1; }
 printf 'offline=true\ncache=/npm-cache\nupdate-notifier=false\n' >"$WORK/npmrc"
 ref="localhost/ainp/broker:$broker_hash"
 # --layers off, vfs storage: each stage's result is one copy; --pull never: no registry is asked.
 "${B[@]}" bud -q --pull=never --network none --layers=false \
   --build-arg "NODE_IMAGE=$base_ref" \
-  -v "$HOME/.npm:/npm-cache:O" -v "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
+  -v "$npm_cache:/npm-cache:O" -v "$WORK/npmrc:/usr/local/etc/npmrc:ro" \
   --label "ainp.source-hash=$broker_hash" -t "$ref" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
 archive="$CACHE/broker-$broker_hash.oci.tar"
 push_archive "$ref" "$archive"
-echo "broker $ref $archive"
+image_line broker "$ref" "$archive"
 echo "built image broker in $((SECONDS - started)) s" >&2

@@ -2,7 +2,7 @@
 # An image is a folder laid out here (a rootfs), added as one layer to `buildah from scratch`, given
 # its config, committed and pushed to an OCI archive in $CACHE, named after a hash of its inputs
 # (image_hash), so a warm run finds the archive and builds nothing. Each script prints one line:
-#   name ref archive
+#   name ref archive digest        (digest: the manifest's, sha256:<hex>, which pods may pin)
 # Buildah runs with storage of its own (vfs: plain folders, no mounts) under a temporary folder,
 # removed afterwards, and its network config folder there too (it creates /etc/cni/net.d otherwise):
 # nothing is left outside it.
@@ -19,11 +19,19 @@ image_hash() {
   (cat "$0" "${BASH_SOURCE[0]}" && printf '%s\n' "$@") | sha256sum | cut -c1-12
 }
 
+# The line for an image: name ref archive digest (the manifest's, from the archive's index.json).
+image_line() { # name ref archive
+  local digest
+  digest=$(tar -xOf "$3" index.json | grep -o '"digest":"sha256:[0-9a-f]\{64\}"' | head -1 | cut -d'"' -f4)
+  [ -n "$digest" ] || { echo "no manifest digest in $3" >&2; return 1; }
+  echo "$1 $2 $3 $digest"
+}
+
 # Prints the line and returns 0 when name's archive for hash is already built.
 cached() { # name hash [ref]
   local archive="$CACHE/$1-$2.oci.tar"
   [ -s "$archive" ] || return 1
-  echo "$1 ${3:-localhost/ainp/$1:$2} $archive"
+  image_line "$1" "${3:-localhost/ainp/$1:$2}" "$archive"
 }
 
 # A temporary folder with buildah's storage and config; sets WORK and B (the buildah command).
@@ -88,7 +96,7 @@ commit_rootfs() { # name hash dir ref [buildah config args]...
   "${B[@]}" config --label "ainp.source-hash=$hash" "$@" "$ctr"
   "${B[@]}" commit -q "$ctr" "$ref" >/dev/null
   push_archive "$ref" "$archive"
-  echo "$name $ref $archive"
+  image_line "$name" "$ref" "$archive"
 }
 
 push_archive() { # ref archive

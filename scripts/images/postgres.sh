@@ -24,7 +24,9 @@ have_debs() { for d in "${PACKAGES[@]}"; do [ -s "$debs/$d.deb" ] || return 1; d
 if ! have_debs; then
   rm -rf "$debs.tmp" && mkdir -p "$debs.tmp"
   # apt checks each file against the signed archive index.
-  (cd "$debs.tmp" && apt-get download -q "${PACKAGES[@]/%/=$DEB_VERSION}" >&2)
+  # A machine whose package lists predate the pinned version reads them again first.
+  (cd "$debs.tmp" && { apt-get download -q "${PACKAGES[@]/%/=$DEB_VERSION}" >&2 ||
+    { apt-get update -qq >&2 && apt-get download -q "${PACKAGES[@]/%/=$DEB_VERSION}" >&2; }; })
   for d in "${PACKAGES[@]}"; do mv "$debs.tmp/${d}_"*.deb "$debs.tmp/$d.deb"; done
   rm -rf "$debs" && mv "$debs.tmp" "$debs"
 fi

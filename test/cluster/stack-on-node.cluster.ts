@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -16,7 +16,8 @@ import { promisify } from 'node:util';
 import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
-import { NODE_LABEL, NODE_NAME, NODE_TAINT, nodePaths } from '../../infra/cluster/node-plan.js';
+import type { NodeImages } from '../../infra/cluster/node.js';
+import { NODE_LABEL, NODE_NAME, NODE_TAINT } from '../../infra/cluster/node-plan.js';
 import type { Scheduling } from '../../infra/config.js';
 import { ENV_SECRET } from '../../infra/components/broker.js';
 import { CNPG_NAMESPACE } from '../../infra/components/cnpg-operator.js';
@@ -65,7 +66,8 @@ const ON_NODE: Scheduling = {
 let cp: ControlPlane;
 let work: string;
 let stack: Stack;
-let images: Record<string, { ref: string; archive: string; digest: string }>;
+/** The node's images: references (repository:tag) and, in `pinned`, by digest. */
+let images: NodeImages;
 const times: Record<string, number> = {};
 /** What the report pastes: pods, the migration Job's log, /ready, the gate summary. */
 const evidence: Record<string, string> = {};
@@ -97,27 +99,6 @@ const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
   }
 };
 
-/** The lane's images: name -> reference, archive and manifest digest (scripts/node-images.sh). */
-function laneImages() {
-  const lines = execFileSync('bash', [path.join(ROOT, 'scripts/node-images.sh')], { encoding: 'utf8' })
-    .trim()
-    .split('\n');
-  return Object.fromEntries(
-    lines.map((l) => {
-      const [name, ref, archive] = l.trim().split(/\s+/) as [string, string, string];
-      const index = JSON.parse(
-        execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' }),
-      ) as {
-        manifests: { digest: string }[];
-      };
-      return [name, { ref, archive, digest: index.manifests[0]!.digest }];
-    }),
-  );
-}
-
-/** `repository@sha256:...` of a lane image. */
-const digestRef = (name: string) => `${images[name]!.ref.split(':')[0]}@${images[name]!.digest}`;
-
 type Pod = {
   metadata: { name: string; namespace: string };
   spec: { nodeName?: string };
@@ -145,20 +126,11 @@ async function diagnose(): Promise<string> {
 }
 
 beforeAll(async () => {
-  images = laneImages();
   cp = await timed('control plane and real node up', () =>
     // No CRDs from infra/crds: the CloudNativePG chart installs its own (helm owns them then).
     startControlPlane({ node: true, crds: false, pointer: process.env.AINP_CLUSTER_STATE }),
   );
-  // Digest references (the broker's imageDigest, the gate's image) name images by digest: the
-  // node imported them by tag only, so each also gets its digest name (`ctr images import
-  // --digests` did not give one that the CRI resolves; `ctr images tag` does).
-  const sock = nodePaths(cp.dir).containerdSock;
-  for (const name of ['broker', 'k6']) {
-    const { ref, digest } = images[name]!;
-    await exec('ctr', ['--address', sock, '--namespace', 'k8s.io', 'images', 'tag', ref, digestRef(name)]);
-    expect(digestRef(name)).toBe(`${ref.split(':')[0]}@${digest}`);
-  }
+  images = cp.node!.images;
   // The stacks' pods spread over zones (DoNotSchedule): the node needs one, as the kwok nodes have.
   await cp.kubectl(['label', 'node', NODE_NAME, 'topology.kubernetes.io/zone=zone-a']);
   // Storage: volumes in the cluster's folder (removed with it), bound by class.
@@ -223,7 +195,7 @@ beforeAll(async () => {
     'kubernetes:context': { value: 'ainp-local' },
     'ainp-cluster:cnpgOperator': { value: 'true' },
     'ainp-cluster:monitoringInstallStack': { value: 'false' },
-    'ainp-cluster:cnpgOperatorImage': { value: images['cnpg-operator']!.ref },
+    'ainp-cluster:cnpgOperatorImage': { value: images['cnpg-operator'] },
     'ainp-cluster:imagePullPolicy': { value: 'Never' },
     'ainp-cluster:chartDirectory': { value: CHARTS },
     'ainp-cluster:nodeSelector': { value: JSON.stringify(ON_NODE.nodeSelector) },
@@ -235,12 +207,13 @@ beforeAll(async () => {
     'kubernetes:context': { value: 'ainp-local' },
     'ainp:namespace': { value: NS },
     'ainp:clusterStack': { value: `organization/ainp-cluster/${STACK}` },
-    'ainp:imageRepository': { value: images.broker!.ref.split(':')[0]! },
-    'ainp:imageDigest': { value: images.broker!.digest },
-    'ainp:valkeyImage': { value: images.valkey!.ref },
-    'ainp:natsImage': { value: images.nats!.ref },
-    'ainp:natsReloaderImage': { value: images.pause!.ref },
-    'ainp:postgresImage': { value: images.postgres!.ref },
+    // The broker by digest, as the stacks pin it (the node tags every image by digest too).
+    'ainp:imageRepository': { value: images.pinned.broker.split('@')[0]! },
+    'ainp:imageDigest': { value: images.pinned.broker.split('@')[1]! },
+    'ainp:valkeyImage': { value: images.valkey },
+    'ainp:natsImage': { value: images.nats },
+    'ainp:natsReloaderImage': { value: images.pause },
+    'ainp:postgresImage': { value: images.postgres },
     'ainp:imagePullPolicy': { value: 'Never' },
     'ainp:chartDirectory': { value: CHARTS },
     'ainp:nodeSelector': { value: JSON.stringify(ON_NODE.nodeSelector) },
@@ -450,7 +423,7 @@ describe('the app stack on the real node', () => {
         namespace: NS,
         release: RELEASE,
         secret: ENV_SECRET,
-        image: digestRef('k6'),
+        image: images.pinned.k6,
         script: 'smoke',
         runId: 'node',
         timeoutSeconds: 600,
