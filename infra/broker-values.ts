@@ -1,4 +1,4 @@
-import { cronPeriodSeconds, type StackConfig } from './config.js';
+import { cronPeriodSeconds, podScheduling, type StackConfig } from './config.js';
 import { alertThresholds, type Slo } from './slo.js';
 
 export type ComputedInputs = {
@@ -46,8 +46,9 @@ export function brokerValues(c: StackConfig, x: ComputedInputs) {
   const replicas = c.brokerReplicas;
   return {
     environment: c.environment,
-    image: { repository: x.imageRepository, digest: x.imageDigest, pullPolicy: 'IfNotPresent' },
+    image: { repository: x.imageRepository, digest: x.imageDigest, pullPolicy: c.imagePullPolicy },
     replicaCount: replicas,
+    ...podScheduling(c),
     existingSecret: x.existingSecret,
     config: {
       LOG_LEVEL: c.logLevel,

@@ -57,6 +57,121 @@ export const chartVersion = (def: string) =>
     .regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, 'must be an exact chart version (x.y.z)')
     .default(def);
 
+/**
+ * The PostgreSQL image CloudNativePG runs by default (postgresImage), pinned by digest: the latest 16.x `system` image of
+ * CloudNativePG's own image catalog (cloudnative-pg/artifacts, image-catalogs/
+ * catalog-system-trixie.yaml, images.cnpg.io/date 20260831; CloudNativePG 1.30.0's source names
+ * 18.x as its default and points to these catalogs for the others). `system`, not `minimal` or
+ * `standard`: only the system images still carry the barman-cloud tools that `barmanObjectStore`
+ * backups run (see docs/RUNBOOK.md on the move to the Barman Cloud plugin).
+ */
+export const POSTGRES_IMAGE =
+  'ghcr.io/cloudnative-pg/postgresql:16.15-202608310817-system-trixie@sha256:dcaa69582efb8b9fb1de72f0b8e5d9235a7a0a49ca5f1f1a400b2824a0d1b261';
+/** An image reference split into its parts: `repository[:tag][@sha256:<64 hex>]`. */
+export type ImageRef = { repository: string; tag?: string; digest?: string };
+
+const IMAGE_REF =
+  /^([a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+/** Splits `repository[:tag][@sha256:...]` (a registry's port stays in the repository); undefined if it is none. */
+export function parseImageRef(ref: string): ImageRef | undefined {
+  const m = IMAGE_REF.exec(ref);
+  if (!m || (!m[2] && !m[3])) return undefined;
+  return { repository: m[1]!, ...(m[2] ? { tag: m[2] } : {}), ...(m[3] ? { digest: m[3] } : {}) };
+}
+
+/**
+ * For a chart that renders `repository:tag` (Valkey, its exporter, CloudNativePG's operator): the
+ * tag, with the digest after it when there is one (`1.30.0@sha256:...` pins the image by digest).
+ */
+export const chartTag = (r: ImageRef) => `${r.tag ?? ''}${r.digest ? `@${r.digest}` : ''}`;
+
+/**
+ * An image the stack deploys, as stack config: a private mirror or an air-gapped cluster points
+ * it at its own copy. `tagRequired`: the chart renders `repository:tag`, so a digest alone will not do.
+ */
+export const imageRef = (def: string, tagRequired = false) =>
+  z
+    .string()
+    .default(def)
+    .superRefine((v, ctx) => {
+      const r = parseImageRef(v);
+      if (!r)
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be an image reference with a tag or a digest (repository:tag, repository@sha256:<64 hex> or repository:tag@sha256:<64 hex>)',
+        });
+      else if (tagRequired && !r.tag)
+        ctx.addIssue({
+          code: 'custom',
+          message: `needs a tag (repository:tag, or repository:tag@sha256:<64 hex> to pin the digest): the chart renders repository:tag, got ${v}`,
+        });
+    });
+
+/** When the kubelet pulls the images the stack deploys (Never: only images already on the nodes). */
+export const imagePullPolicy = () => z.enum(['IfNotPresent', 'Always', 'Never']).default('IfNotPresent');
+
+/**
+ * Where the third-party charts come from: empty, each chart's repository by exact version; a folder,
+ * `<folder>/<chart>-<version>.tgz` (a chart mirror copied in, an air-gapped cluster, the cluster lane).
+ */
+export const chartDirectory = () =>
+  z
+    .string()
+    .regex(/^$|^\/\S*$/, 'must be empty (chart repositories) or an absolute folder path')
+    .default('');
+
+export type Toleration = {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+};
+
+/**
+ * Taints every pod of the stack tolerates (a dedicated, tainted node pool), as a JSON array of
+ * Kubernetes tolerations; `[]` by default.
+ */
+export const tolerations = () =>
+  z
+    .string()
+    .default('[]')
+    .transform((v, ctx) => {
+      try {
+        return z
+          .array(
+            z
+              .object({
+                key: z.string().min(1).optional(),
+                operator: z.enum(['Exists', 'Equal']).optional(),
+                value: z.string().optional(),
+                effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+                tolerationSeconds: z.number().int().optional(),
+              })
+              .strict(),
+          )
+          .parse(JSON.parse(v)) as Toleration[];
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be a JSON array of tolerations ({"key": ..., "operator": "Exists"|"Equal", "value": ..., "effect": "NoSchedule"|"PreferNoSchedule"|"NoExecute"})',
+        });
+        return z.NEVER;
+      }
+    });
+
+/** Where the pods may run: node labels to match and taints to tolerate (both empty: anywhere). */
+export type Scheduling = { nodeSelector: Record<string, string>; tolerations: Toleration[] };
+
+/** The scheduling fields of a pod spec, only those set (so an unset stack renders as before). */
+export const podScheduling = (s: Scheduling) => ({
+  ...(Object.keys(s.nodeSelector).length ? { nodeSelector: s.nodeSelector } : {}),
+  ...(s.tolerations.length ? { tolerations: s.tolerations } : {}),
+});
+
 /** Linux platforms the broker image can be built for (its base image, node:*-bookworm-slim, has these). */
 export const IMAGE_PLATFORMS = ['linux/amd64', 'linux/arm64'] as const;
 const IMAGE_PLATFORMS_DEFAULT = IMAGE_PLATFORMS.join(',');
@@ -151,6 +266,24 @@ export const configSchema = z.object({
       'must be empty or an image pinned by digest (repository@sha256:<64 hex>)',
     )
     .default(''),
+  // Every other image the stack deploys (the broker's is imageRepository and imageDigest; k6's,
+  // gateImage), the public ones by default: a private mirror or an air-gapped cluster points them at
+  // its own copies. Valkey's and its exporter's chart renders repository:tag, so those need a tag
+  // (tag@sha256:<64 hex> pins the digest as well).
+  valkeyImage: imageRef('docker.io/valkey/valkey:9.0.2', true),
+  valkeyExporterImage: imageRef('ghcr.io/oliver006/redis_exporter:v1.79.0', true),
+  natsImage: imageRef('nats:2.11.10-alpine'),
+  natsReloaderImage: imageRef('natsio/nats-server-config-reloader:0.20.1'),
+  natsExporterImage: imageRef('natsio/prometheus-nats-exporter:0.17.3'),
+  // The PostgreSQL operand image of the CloudNativePG Cluster (imageName): one the operator
+  // accepts (CloudNativePG's own system images carry the barman-cloud tools backups use).
+  postgresImage: imageRef(POSTGRES_IMAGE),
+  imagePullPolicy: imagePullPolicy(),
+  chartDirectory: chartDirectory(),
+  // Where every pod of the stack runs (broker, its Jobs, PostgreSQL, Valkey, NATS): node labels to
+  // match (a JSON object) and taints to tolerate (a JSON array), for a dedicated node pool.
+  nodeSelector: stringMap(),
+  tolerations: tolerations(),
   registryServer: z.string().default(''),
   registryUsername: z.string().default(''),
   // The cluster's read-only pull credential for the image's registry (with the secret
@@ -241,7 +374,9 @@ export type StackConfig = z.infer<typeof configSchema>;
  * Keys an operator sets with `pulumi config set --secret KEY` (never in plain text). The three
  * URLs bring your own services (SPEC 11): a backing service whose URL is set is external (a
  * managed PostgreSQL, Valkey or NATS) and is not provisioned in the cluster. `adminToken` replaces
- * the generated admin token, so a stack with every secret set needs no @pulumi/random.
+ * the generated admin token, and `postgresPassword`, `valkeyPassword` and `natsToken` the generated
+ * credentials of the services the stack provisions, so a stack with every secret set needs no
+ * @pulumi/random.
  */
 export const SECRET_KEYS = [
   'registryPassword',
@@ -252,6 +387,9 @@ export const SECRET_KEYS = [
   'redisUrl',
   'natsUrl',
   'adminToken',
+  'postgresPassword',
+  'valkeyPassword',
+  'natsToken',
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 

@@ -11,6 +11,7 @@ import { Valkey } from './components/valkey.js';
 import {
   configSchema,
   externalServices,
+  parseImageRef,
   parseStackConfig,
   SECRET_KEYS,
   type SecretKey,
@@ -139,6 +140,10 @@ export class Platform extends pulumi.ComponentResource {
             storageClass: c.storageClass,
             podMonitor: c.monitoringEnabled,
             monitorLabels: labels,
+            image: c.postgresImage,
+            scheduling: c,
+            pullPolicy: c.imagePullPolicy,
+            password: raw.secrets.postgresPassword,
             access: { ...access, operatorNamespace: cluster?.cnpgNamespace || CNPG_NAMESPACE },
             ...(c.postgresBackupDestination
               ? {
@@ -162,6 +167,11 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             chart: refs.valkey,
+            image: parseImageRef(c.valkeyImage)!,
+            exporterImage: parseImageRef(c.valkeyExporterImage)!,
+            scheduling: c,
+            pullPolicy: c.imagePullPolicy,
+            password: raw.secrets.valkeyPassword,
             replicas: c.valkeyReplicas,
             protect: c.protectData,
             storageSize: c.valkeyStorageSize,
@@ -179,6 +189,10 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             chart: refs.nats,
+            images: { server: c.natsImage, reloader: c.natsReloaderImage, exporter: c.natsExporterImage },
+            scheduling: c,
+            pullPolicy: c.imagePullPolicy,
+            token: raw.secrets.natsToken,
             replicas: c.natsReplicas,
             protect: c.protectData,
             storageSize: c.natsStorageSize,

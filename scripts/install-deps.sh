@@ -5,9 +5,11 @@
 #   scripts/install-deps.sh node   also the cluster lane's real node (infra/cluster/node.ts):
 #                                  containerd, runc, the CNI plugins, buildah (its images),
 #                                  iptables and conntrack (kube-proxy), busybox-static (the images'
-#                                  only binary), socat (the node's way to the API server), and
+#                                  only binary), socat (the node's way to the API server), tzdata
+#                                  (the PostgreSQL image's time zones; scripts/images/) and
 #                                  docker-registry (a registry on loopback: promote's tag test), each
-#                                  pinned to the version the lane was run with.
+#                                  pinned to the version the lane was run with. The images' other
+#                                  inputs are fetched by version and checksum (scripts/images/).
 set -euo pipefail
 NODE_PACKAGES=(
   containerd=1.6.20~ds1-1+deb12u3
@@ -19,6 +21,7 @@ NODE_PACKAGES=(
   busybox-static=1:1.35.0-4+deb12u1+b1
   socat=1.7.4.4-2
   docker-registry=2.8.2+ds1-1
+  tzdata=2025b-0+deb12u2
 )
 missing=()
 command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || missing+=(redis-server)

@@ -11,6 +11,10 @@ started=$SECONDS
 bash scripts/install-deps.sh node
 bash scripts/tools.sh cluster
 echo "cluster tools ready in $((SECONDS - started)) s"
+# The real node's images (scripts/images/), built here rather than inside a test file's first hook,
+# whose timeout an empty cache would exceed (the broker alone takes 2 to 3 minutes).
+bash scripts/node-images.sh >/dev/null
+echo "cluster tools and node images ready in $((SECONDS - started)) s"
 mkdir -p .test-data
 # The lane stops its control plane itself; this catches a worker killed before it could (timeout,
 # Ctrl-C): `down` ends the process groups recorded in the state file and removes the folder.

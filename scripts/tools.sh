@@ -3,7 +3,9 @@
 #   chart tests:   helm, kube-score          load tests: k6
 #   cluster lane:  pulumi, pulumi-resource-kubernetes, etcd, kube-apiserver, kube-controller-manager,
 #                  kube-scheduler, kubectl, kwok, controller-gen, and for the lane's real node
-#                  kubelet, kube-proxy and coredns   (or the group name: cluster)
+#                  kubelet, kube-proxy, coredns, and nats-server and cnpg-manager (CloudNativePG's
+#                  operator and instance manager), which scripts/images/ lays into the node's
+#                  images   (or the group name: cluster)
 # Usage: scripts/tools.sh [tool|cluster]...   (no argument: helm kube-score k6)
 # Built binaries are also kept in $AINP_TOOLS_CACHE (default ~/.cache/ainp-tools), so a fresh clone
 # on the same machine (CI) copies them instead of building again.
@@ -21,6 +23,9 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.7.0
 CONTROLLER_GEN_VERSION=v0.23.0
 COREDNS_VERSION=v1.14.7
+# The nats chart's appVersion (1.3.16) and the operator of the cloudnative-pg chart (0.29.0).
+NATS_SERVER_VERSION=v2.11.10
+CNPG_VERSION=v1.30.0
 # The provider reports (and the engine matches plugins by) the @pulumi/kubernetes SDK version; its Go
 # module is the pseudo-version in tools/pulumi-resource-kubernetes/go.mod (tagged ones are refused).
 PULUMI_K8S_VERSION=$(node -p 'require("./package.json").devDependencies["@pulumi/kubernetes"]')
@@ -45,12 +50,15 @@ to_cache() { # name version
   echo "$2" >"$BIN/.$1.version"
 }
 
-build() { # name version module
-  local name=$1 version=$2 module=$3
+build() { # name version module [ldflags]: the binary is named after the package's last element
+  local name=$1 version=$2 module=$3 ldflags=${4:-} built
   from_cache "$name" "$version" && return 0
   echo "building $name $version (kept in $CACHE afterwards)"
   local started=$SECONDS
-  go install "$module@$version"
+  go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$module@$version"
+  built=$(basename "$module")
+  [[ $built =~ ^v[0-9]+$ ]] && built=$(basename "$(dirname "$module")")
+  [ "$built" = "$name" ] || mv "$BIN/$built" "$BIN/$name"
   to_cache "$name" "$version"
   echo "built $name $version in $((SECONDS - started)) s"
 }
@@ -108,7 +116,7 @@ kubernetes() { # name=package...: they share most packages, so they build one af
   build_wrapper kubernetes "$v" "$flags" "$@"
 }
 
-CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen kubelet kube-proxy coredns)
+CLUSTER_TOOLS=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen kubelet kube-proxy coredns nats-server cnpg-manager)
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(helm kube-score k6)
 [[ " ${wanted[*]} " == *" cluster "* ]] && wanted=("${wanted[@]/cluster/}" "${CLUSTER_TOOLS[@]}")
@@ -129,6 +137,12 @@ for tool in "${wanted[@]}"; do
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) k8s_wanted+=("$tool=k8s.io/kubernetes/cmd/$tool") ;;
     kwok) build_wrapper kwok "$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" kwok=sigs.k8s.io/kwok/cmd/kwok ;;
     coredns) build_wrapper coredns "$COREDNS_VERSION" "" coredns=github.com/coredns/coredns ;;
+    nats-server) build nats-server "$NATS_SERVER_VERSION" github.com/nats-io/nats-server/v2 "-s -w" ;;
+    # Upstream's release flags (.goreleaser.yml); the version is already the module's own default.
+    cnpg-manager)
+      build_wrapper cnpg-manager "$CNPG_VERSION" \
+        "-X github.com/cloudnative-pg/cloudnative-pg/pkg/versions.buildVersion=${CNPG_VERSION#v}" \
+        cnpg-manager=github.com/cloudnative-pg/cloudnative-pg/cmd/manager ;;
     controller-gen) build_wrapper controller-gen "$CONTROLLER_GEN_VERSION" "" controller-gen=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
   esac

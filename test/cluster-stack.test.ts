@@ -145,7 +145,15 @@ describe('the cluster stack project', () => {
     expect(cnpg.retainOnDelete).toBe(true);
     expect(cnpg.props).toMatchObject({ chart: 'cloudnative-pg', version: '0.29.0', createNamespace: true });
     // With the Prometheus stack installed first, the operator's own PodMonitor has its CRD.
-    expect(cnpg.props.values).toEqual({ monitoring: { podMonitorEnabled: true } });
+    expect(cnpg.props.values).toEqual({
+      // The public operator image by default (cnpgOperatorImage), pulled if not present.
+      image: {
+        repository: 'ghcr.io/cloudnative-pg/cloudnative-pg',
+        tag: '1.30.0',
+        pullPolicy: 'IfNotPresent',
+      },
+      monitoring: { podMonitorEnabled: true },
+    });
     expect(run.resources.find((r) => r.type === 'ainp:cluster:CnpgOperator')!.dependsOn).toEqual([
       'ainp:cluster:Monitoring::monitoring',
     ]);

@@ -62,6 +62,16 @@ describe('the loopback control plane plan', () => {
     expect(args('kwok')).toContain('--node-ip=127.0.0.1');
   });
 
+  it('advertises 127.0.0.1 with no real node, the host’s end of the node’s veth pair with one', () => {
+    expect(args('kube-apiserver')).toContain('--advertise-address=127.0.0.1');
+    const withNode = processSpecs({ dir: '/tmp/c', bin: '/b' }, ports, { advertise: '10.250.255.2' });
+    const api = withNode.find((s) => s.name === 'kube-apiserver')!.args;
+    // Published as the `kubernetes` Service's endpoint; the API server still listens on loopback.
+    expect(api).toEqual(
+      expect.arrayContaining(['--advertise-address=10.250.255.2', '--bind-address=127.0.0.1']),
+    );
+  });
+
   it('keeps every listener on loopback and the node lifecycle controller on', () => {
     for (const name of ['kube-controller-manager', 'kube-scheduler'])
       expect(args(name)).toContain('--bind-address=127.0.0.1');

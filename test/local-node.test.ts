@@ -5,6 +5,9 @@ import {
   cniConflist,
   containerdConfig,
   FENCE_CHAIN,
+  HOST_SIDE_IP,
+  LANE_IMAGES,
+  type Images,
   kubeletConfig,
   kubeProxyConfig,
   NODE_IP,
@@ -14,7 +17,7 @@ import {
   POD_CIDR,
   SERVICE_CIDR,
 } from '../infra/cluster/node-plan.js';
-import { fenceRules, iptablesCleanup } from '../infra/cluster/node-fence.js';
+import { API_SNAT_CHAIN, fenceRules, iptablesCleanup } from '../infra/cluster/node-fence.js';
 
 /** The cluster lane's real node as a plan (infra/cluster/node-plan.ts): what keeps it fenced in. */
 const dir = '/tmp/c';
@@ -23,9 +26,9 @@ const ports = {
   kubeletHealthz: 20248,
   proxyHealthz: 20256,
   proxyMetrics: 20249,
-  apiProxy: 20443,
 };
-const images = { pause: 'localhost/ainp/pause:abc', busybox: 'localhost/ainp/busybox:abc' };
+const API_PORT = 6443;
+const images = Object.fromEntries(LANE_IMAGES.map((n) => [n, `localhost/ainp/${n}:abc`])) as Images;
 
 const ip = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const inCidr = (addr: string, cidr: string) => {
@@ -34,13 +37,27 @@ const inCidr = (addr: string, cidr: string) => {
   return Math.floor(ip(addr) / size) === Math.floor(ip(base!) / size);
 };
 
-/** Runs a packet through the fence chain as iptables would: first matching rule decides. */
-function fence(src: string, dst: string): 'RETURN' | 'DROP' {
-  const rules = fenceRules().filter((r) => r[1] === 'mangle' && r[2] === '-A' && r[3] === FENCE_CHAIN);
+/**
+ * Runs a TCP packet (src and dst as address or address:port) through the fence chain as iptables
+ * would: the first rule whose every match holds decides.
+ */
+function fence(src: string, dst: string, state: 'NEW' | 'ESTABLISHED' = 'NEW'): 'RETURN' | 'DROP' {
+  const [srcIp, sport] = src.split(':');
+  const [dstIp, dport] = dst.split(':');
+  const rules = fenceRules(API_PORT).filter(
+    (r) => r[1] === 'mangle' && r[2] === '-A' && r[3] === FENCE_CHAIN,
+  );
   for (const r of rules) {
-    const s = r.indexOf('-s') > 0 ? r[r.indexOf('-s') + 1]! : undefined;
-    const d = r.indexOf('-d') > 0 ? r[r.indexOf('-d') + 1]! : undefined;
-    if ((!s || inCidr(src, s)) && (!d || inCidr(dst, d))) return r[r.indexOf('-j') + 1] as 'RETURN' | 'DROP';
+    const arg = (flag: string) => (r.indexOf(flag) > 0 ? r[r.indexOf(flag) + 1]! : undefined);
+    const s = arg('-s');
+    const d = arg('-d');
+    const matches =
+      (!s || inCidr(srcIp!, s)) &&
+      (!d || inCidr(dstIp!, d)) &&
+      (!arg('--sport') || arg('--sport') === sport) &&
+      (!arg('--dport') || arg('--dport') === dport) &&
+      (!arg('--ctstate') || arg('--ctstate')!.split(',').includes(state));
+    if (matches) return r[r.indexOf('-j') + 1] as 'RETURN' | 'DROP';
   }
   return 'RETURN';
 }
@@ -79,7 +96,7 @@ describe('the real node plan', () => {
     expect([k.cgroupDriver, k.failSwapOn]).toEqual(['cgroupfs', false]);
     expect(k.containerRuntimeEndpoint).toBe(`unix://${dir}/node/containerd/containerd.sock`);
     expect(k.resolvConf.startsWith(`${dir}/`)).toBe(true);
-    const kubelet = nodeProcessSpecs(dir, '/b', ports, 6443).find((s) => s.name === 'kubelet')!;
+    const kubelet = nodeProcessSpecs(dir, '/b', ports, API_PORT).find((s) => s.name === 'kubelet')!;
     expect(kubelet.command).toBe('nsenter');
     expect(kubelet.args.slice(0, 3)).toEqual(['--net=/run/netns/ainp-node', '--', '/b/kubelet']);
     expect(kubelet.args).toEqual(
@@ -88,7 +105,7 @@ describe('the real node plan', () => {
   });
 
   it('runs every node process in the node’s network namespace; only socat, towards the API server, outside', () => {
-    const specs = nodeProcessSpecs(dir, '/b', ports, 6443);
+    const specs = nodeProcessSpecs(dir, '/b', ports, API_PORT);
     expect(specs.map((s) => [s.name, s.command])).toEqual([
       ['api-proxy', 'socat'],
       ['containerd', 'nsenter'],
@@ -97,12 +114,13 @@ describe('the real node plan', () => {
       ['coredns', 'nsenter'],
     ]);
     for (const s of specs.slice(1)) expect(s.args[0]).toBe('--net=/run/netns/ainp-node');
-    // socat listens on the host's end of the pair only and carries to the API server on loopback.
+    // socat listens on the host's end of the pair only, on the API server's port (which listens on
+    // loopback only), and carries to the API server on loopback.
     expect(specs[0]!.args).toEqual([
-      'TCP-LISTEN:20443,bind=10.250.255.2,fork,reuseaddr',
+      'TCP-LISTEN:6443,bind=10.250.255.2,fork,reuseaddr',
       'TCP:127.0.0.1:6443',
     ]);
-    expect(nodeServer(ports)).toBe('https://10.250.255.2:20443');
+    expect(nodeServer(API_PORT)).toBe('https://10.250.255.2:6443');
   });
 
   it('runs kube-proxy in iptables mode, node ports on the node address only, listeners on loopback', () => {
@@ -121,8 +139,8 @@ describe('the real node plan', () => {
     expect(fence('192.0.2.1', '10.250.0.5')).toBe('DROP');
     // A service address still unNATed has no endpoint: dropped rather than routed.
     expect(fence('192.0.2.2', '10.96.0.10')).toBe('DROP');
-    expect(fenceRules()).toContainEqual(['-t', 'mangle', '-I', 'FORWARD', '1', '-j', FENCE_CHAIN]);
-    expect(fenceRules()).toContainEqual([
+    expect(fenceRules(API_PORT)).toContainEqual(['-t', 'mangle', '-I', 'FORWARD', '1', '-j', FENCE_CHAIN]);
+    expect(fenceRules(API_PORT)).toContainEqual([
       '-t',
       'filter',
       '-I',
@@ -132,6 +150,31 @@ describe('the real node plan', () => {
       SERVICE_CIDR,
       '-j',
       FENCE_CHAIN,
+    ]);
+  });
+
+  it('lets pods reach the API server’s socat on the host’s end of the pair, and nothing else there', () => {
+    // The `kubernetes` Service's endpoint (the API server advertises HOST_SIDE_IP), and its answers.
+    expect(fence('10.250.0.5:40000', `${HOST_SIDE_IP}:${API_PORT}`)).toBe('RETURN');
+    expect(fence(`${HOST_SIDE_IP}:${API_PORT}`, '10.250.0.5:40000')).toBe('RETURN');
+    // Any other port of the host, or the API server's port elsewhere, stays fenced.
+    expect(fence('10.250.0.5:40000', `${HOST_SIDE_IP}:22`)).toBe('DROP');
+    expect(fence('10.250.0.5:40000', `192.0.2.1:${API_PORT}`)).toBe('DROP');
+    expect(fence('10.250.0.5:40000', `${HOST_SIDE_IP}:22`, 'ESTABLISHED')).toBe('RETURN');
+    // The host (the API server calling a webhook through its Service) may open connections to pods;
+    // they answer within those connections only.
+    expect(fence(`${HOST_SIDE_IP}:50000`, '10.250.0.5:9443')).toBe('RETURN');
+    expect(fence('10.250.0.5:9443', `${HOST_SIDE_IP}:50000`, 'ESTABLISHED')).toBe('RETURN');
+    expect(fence('10.250.0.5:9443', `${HOST_SIDE_IP}:50000`)).toBe('DROP');
+    // Those connections leave the namespace with the node's address: the host never sees a pod's.
+    const nat = fenceRules(API_PORT).filter((r) => r[1] === 'nat');
+    expect(nat).toEqual([
+      ['-t', 'nat', '-N', API_SNAT_CHAIN],
+      [
+        ...['-t', 'nat', '-A', API_SNAT_CHAIN, '-s', POD_CIDR, '-d', `${HOST_SIDE_IP}/32`],
+        ...['-p', 'tcp', '--dport', String(API_PORT), '-j', 'SNAT', '--to-source', NODE_IP],
+      ],
+      ['-t', 'nat', '-I', 'POSTROUTING', '1', '-j', API_SNAT_CHAIN],
     ]);
   });
 

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { bool, chartVersion, compareVersions, dnsLabel, stringMap } from '../config.js';
+import {
+  bool,
+  chartDirectory,
+  chartVersion,
+  compareVersions,
+  dnsLabel,
+  imagePullPolicy,
+  imageRef,
+  stringMap,
+  tolerations,
+} from '../config.js';
 
 /** The cluster stack's secret: Alertmanager's whole configuration (alertmanager.yaml: route, receivers). */
 export const ALERTMANAGER_CONFIG_KEY = 'alertmanagerConfig';
@@ -23,6 +33,14 @@ export const clusterConfigSchema = z.object({
       (compareVersions(v, '0.29.0') >= 0 && compareVersions(v, '0.30.0') < 0),
     'must be a 0.29.x version (operator 1.30): earlier charts run an operator past its end of life, and 0.30 (operator 1.31) drops the barmanObjectStore backups use',
   ),
+  // The operator's image (the chart renders repository:tag, so it needs a tag; tag@sha256:<64 hex>
+  // pins the digest too). The same image is copied into every PostgreSQL pod as its instance manager.
+  cnpgOperatorImage: imageRef('ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0', true),
+  imagePullPolicy: imagePullPolicy(),
+  chartDirectory: chartDirectory(),
+  // Where the CloudNativePG operator runs: node labels to match, taints to tolerate (JSON).
+  nodeSelector: stringMap(),
+  tolerations: tolerations(),
   // kube-prometheus-stack (it selects every monitor); false to use the cluster's own Prometheus
   // operator, found in monitoringNamespace and selecting by monitoringSelectorLabels.
   monitoringInstallStack: bool(true),

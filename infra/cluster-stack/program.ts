@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { clusterCharts } from '../charts.js';
+import { parseImageRef } from '../config.js';
 import { CNPG_NAMESPACE, CnpgOperator } from '../components/cnpg-operator.js';
 import { clusterUid } from '../components/cluster-identity.js';
 import { Monitoring } from '../components/monitoring.js';
@@ -69,7 +70,13 @@ export class ClusterServices extends pulumi.ComponentResource {
     this.cnpg = c.cnpgOperator
       ? new CnpgOperator(
           'cnpg',
-          { chart: charts.cnpg, podMonitor: c.monitoringInstallStack },
+          {
+            chart: charts.cnpg,
+            podMonitor: c.monitoringInstallStack,
+            image: parseImageRef(c.cnpgOperatorImage)!,
+            pullPolicy: c.imagePullPolicy,
+            scheduling: c,
+          },
           { parent: this, ...(this.monitoring ? { dependsOn: [this.monitoring] } : {}) },
         )
       : undefined;

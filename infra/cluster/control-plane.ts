@@ -26,7 +26,7 @@ import {
   type ProcessSpec,
 } from './plan.js';
 import { startNode, type NodeState } from './node.js';
-import { HOST_SIDE_IP } from './node-plan.js';
+import { CLUSTER_DOMAIN, HOST_SIDE_IP, KUBERNETES_SERVICE_IP } from './node-plan.js';
 import { mountsUnder, stopNode, sweepNode } from './node-sweep.js';
 
 const run = promisify(execFile);
@@ -91,10 +91,15 @@ function makeKeys(dir: string) {
   openssl(
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p.serverKey, '-out', p.serverCert]
       .concat(['-subj', '/CN=kube-apiserver', '-CA', p.caCert, '-CAkey', p.caKey, ...days])
-      // HOST_SIDE_IP: where the real node's components reach it (node-plan.ts).
+      // HOST_SIDE_IP: where the real node's components reach it (node-plan.ts); the `kubernetes`
+      // Service's address and names: where its pods do (in-cluster clients dial the IP).
       .concat([
         '-addext',
-        `subjectAltName=IP:127.0.0.1,IP:${HOST_SIDE_IP},DNS:localhost,DNS:kubernetes.default.svc`,
+        [
+          `subjectAltName=IP:127.0.0.1,IP:${HOST_SIDE_IP},IP:${KUBERNETES_SERVICE_IP},DNS:localhost`,
+          ...['kubernetes', 'kubernetes.default', 'kubernetes.default.svc'].map((n) => `DNS:${n}`),
+          `DNS:kubernetes.default.svc.${CLUSTER_DOMAIN}`,
+        ].join(','),
       ]),
   );
   openssl(
@@ -292,7 +297,7 @@ export async function startControlPlane(
   };
 
   try {
-    const specs = processSpecs({ dir, bin }, ports);
+    const specs = processSpecs({ dir, bin }, ports, { advertise: opts.node ? HOST_SIDE_IP : '127.0.0.1' });
     const start = (spec: ProcessSpec) => {
       state.processes.push({ name: spec.name, pid: startProcess(dir, spec) });
       save();
@@ -348,7 +353,7 @@ export async function startControlPlane(
       });
     }
     if (opts.node) {
-      const [kubelet, kubeletHealthz, proxyHealthz, proxyMetrics, apiProxy] = await freePorts(5);
+      const [kubelet, kubeletHealthz, proxyHealthz, proxyMetrics] = await freePorts(4);
       await startNode({
         dir,
         bin,
@@ -358,7 +363,6 @@ export async function startControlPlane(
           kubeletHealthz: kubeletHealthz!,
           proxyHealthz: proxyHealthz!,
           proxyMetrics: proxyMetrics!,
-          apiProxy: apiProxy!,
         },
         kubectl,
         save: (node) => {

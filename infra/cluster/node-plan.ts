@@ -27,6 +27,8 @@ export const LINK_CIDR = '10.250.255.0/30';
 export const POD_CIDR = '10.250.0.0/24';
 export const POD_GATEWAY = '10.250.0.1';
 export const SERVICE_CIDR = '10.96.0.0/16';
+/** The `kubernetes` Service's cluster IP: the first of SERVICE_CIDR. */
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 export const BRIDGE = 'ainp-br0';
 /** The veth pair: NODE_LINK stays on the host, NODE_LINK_PEER moves into NODE_NETNS. */
 export const NODE_LINK = 'ainp-node0';
@@ -74,10 +76,21 @@ export type NodePorts = {
   kubeletHealthz: number;
   proxyHealthz: number;
   proxyMetrics: number;
-  /** socat's port on HOST_SIDE_IP, carried to the API server's on 127.0.0.1. */
-  apiProxy: number;
 };
-export type Images = { pause: string; busybox: string };
+/** The images scripts/node-images.sh builds (scripts/images/<name>.sh), each imported into the node. */
+export const LANE_IMAGES = [
+  'pause',
+  'busybox',
+  'valkey',
+  'nats',
+  'postgres',
+  'broker',
+  'k6',
+  'cnpg-operator',
+] as const;
+export type LaneImage = (typeof LANE_IMAGES)[number];
+/** Each lane image's reference (localhost/ainp/<name>:<input hash>), as pods name it. */
+export type Images = Record<LaneImage, string>;
 
 export const nodePaths = (dir: string) => ({
   root: `${dir}/node`,
@@ -285,8 +298,13 @@ export function inNode(spec: ProcessSpec): ProcessSpec {
   };
 }
 
-/** The URL the node's components reach the API server at: socat on the host's side of the pair. */
-export const nodeServer = (ports: NodePorts) => `https://${HOST_SIDE_IP}:${ports.apiProxy}`;
+/**
+ * The URL the node's components reach the API server at: socat on the host's side of the pair, on
+ * the API server's own port (the API server listens on 127.0.0.1 only, so the two never clash).
+ * It is also the API server's advertised address (plan.ts, `--advertise-address`), so the
+ * `kubernetes` Service's endpoint is this socat and pods reach the API server through it.
+ */
+export const nodeServer = (apiserverPort: number) => `https://${HOST_SIDE_IP}:${apiserverPort}`;
 
 /**
  * socat on the host (the API server's way in for the node), then in the node's namespace
@@ -304,7 +322,7 @@ export function nodeProcessSpecs(
       name: 'api-proxy',
       command: 'socat',
       args: [
-        `TCP-LISTEN:${ports.apiProxy},bind=${HOST_SIDE_IP},fork,reuseaddr`,
+        `TCP-LISTEN:${apiserverPort},bind=${HOST_SIDE_IP},fork,reuseaddr`,
         `TCP:127.0.0.1:${apiserverPort}`,
       ],
     },

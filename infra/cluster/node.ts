@@ -29,12 +29,18 @@ import {
   NODE_NAME,
   nodePaths,
   nodeProcessSpecs,
+  SERVICE_CIDR,
   SYSCTLS,
+  LANE_IMAGES,
   type Images,
+  type LaneImage,
   type NodePorts,
 } from './node-plan.js';
 
 const run = promisify(execFile);
+
+/** The lane images' references, their archives and their references by digest (`pinned`). */
+export type NodeImages = Images & { archives: string[]; pinned: Images };
 
 /** What `down` needs to undo the node: its processes, the sysctls it found, its images. */
 export type NodeState = {
@@ -42,7 +48,7 @@ export type NodeState = {
   sysctls: Record<string, string>;
   /** The HOST_PATHS that did not exist before the node started: down removes them. */
   madePaths: string[];
-  images: Images;
+  images: NodeImages;
   ports: NodePorts;
 };
 
@@ -50,16 +56,32 @@ const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 
 /** The lane's images (scripts/node-images.sh builds them once per machine, into the tools cache). */
-function buildImages(): Images & { archives: string[] } {
+export function buildImages(): NodeImages {
   const lines = sh('bash', [path.join(ROOT, 'scripts/node-images.sh')])
     .trim()
     .split('\n');
-  const byName = new Map(lines.map((l) => l.split(' ') as [string, string, string]).map((w) => [w[0], w]));
-  const get = (n: string) => byName.get(n) ?? [n, '', ''];
+  return parseImageLines(lines);
+}
+
+/**
+ * node-images.sh's lines (`name ref archive digest`), every lane image among them: each one's
+ * reference (repository:tag), its archive, and the reference by digest (repository@sha256:...) that
+ * the node tags it with too, for the pods and stacks that pin images by digest.
+ */
+export function parseImageLines(lines: string[]): NodeImages {
+  const byName = new Map(lines.map((l) => l.trim().split(/\s+/)).map((w) => [w[0], w]));
+  const words = (n: LaneImage) => {
+    const w = byName.get(n);
+    if (!w || w.length < 4 || !/^sha256:[0-9a-f]{64}$/.test(w[3]!))
+      throw new Error(`scripts/node-images.sh printed no image ${n} (name ref archive digest)`);
+    return w as [string, string, string, string];
+  };
+  const map = (f: (w: [string, string, string, string]) => string) =>
+    Object.fromEntries(LANE_IMAGES.map((n) => [n, f(words(n))])) as Images;
   return {
-    pause: get('pause')[1],
-    busybox: get('busybox')[1],
-    archives: [get('pause')[2], get('busybox')[2]],
+    ...map((w) => w[1]),
+    archives: LANE_IMAGES.map((n) => words(n)[2]),
+    pinned: map(([, ref, , digest]) => `${ref.replace(/:[^:/]+$/, '')}@${digest}`),
   };
 }
 
@@ -181,7 +203,7 @@ export async function startNode(o: {
     mkdirSync(d, { recursive: true });
   makeNodeKeys(o.dir);
   const ca = `${o.dir}/pki/ca.crt`;
-  const server = nodeServer(o.ports);
+  const server = nodeServer(o.apiserverPort);
   writeFileSync(p.containerdConfig, containerdConfig(o.dir, images));
   writeFileSync(`${p.cniConfDir}/10-ainp.conflist`, JSON.stringify(cniConflist(o.dir), null, 2));
   writeFileSync(p.kubeletConfig, JSON.stringify(kubeletConfig(o.dir, o.ports), null, 2));
@@ -205,10 +227,13 @@ export async function startNode(o: {
   sh('ip', ['link', 'set', NODE_LINK_PEER, 'netns', NODE_NETNS]);
   sh('ip', ['addr', 'add', `${HOST_SIDE_IP}/30`, 'dev', NODE_LINK]);
   sh('ip', ['link', 'set', NODE_LINK, 'up']);
+  // The API server (on the host) dials admission webhooks at their Service's address: through the
+  // node, never the host's default route. Gone with the link when down() deletes it.
+  sh('ip', ['route', 'add', SERVICE_CIDR, 'via', NODE_IP, 'dev', NODE_LINK]);
   inNs('ip', ['addr', 'add', `${NODE_IP}/30`, 'dev', NODE_LINK_PEER]);
   inNs('ip', ['link', 'set', NODE_LINK_PEER, 'up']);
   inNs('ip', ['link', 'set', 'lo', 'up']);
-  for (const rule of fenceRules()) inNs('iptables', rule);
+  for (const rule of fenceRules(o.apiserverPort)) inNs('iptables', rule);
 
   const [apiProxy, containerd, kubelet, proxy, coredns] = nodeProcessSpecs(
     o.dir,
@@ -239,6 +264,7 @@ export async function startNode(o: {
     guard(async () => ((await ctr(['version'])).stdout ? true : undefined)),
   );
   for (const archive of images.archives) await ctr(['images', 'import', archive]);
+  for (const n of LANE_IMAGES) await ctr(['images', 'tag', '--force', images[n], images.pinned[n]]);
   start(kubelet);
   await waitFor(`node ${NODE_NAME} Ready`, 120_000, () =>
     guard(async () => {

@@ -70,8 +70,14 @@ export function kubeconfig(server: string, caFile: string, token: string): strin
   );
 }
 
-/** The processes in start order: etcd, then the API server, then the rest (which need it). */
-export function processSpecs(l: Layout, ports: Ports): ProcessSpec[] {
+/**
+ * The processes in start order: etcd, then the API server, then the rest (which need it).
+ * `advertise` is the address the API server publishes as the `kubernetes` Service's endpoint:
+ * 127.0.0.1 (the default) where no pod ever runs; with the real node, the host's end of its veth
+ * pair (node-plan.ts HOST_SIDE_IP), where a socat carries pods' connections to the API server on
+ * loopback, so in-cluster clients (the CloudNativePG operator) reach it and nothing leaves here.
+ */
+export function processSpecs(l: Layout, ports: Ports, opts: { advertise?: string } = {}): ProcessSpec[] {
   const p = paths(l.dir);
   const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
   const peerUrl = `http://127.0.0.1:${ports.etcdPeer}`;
@@ -99,7 +105,7 @@ export function processSpecs(l: Layout, ports: Ports): ProcessSpec[] {
       args: [
         `--etcd-servers=${etcdUrl}`,
         '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--advertise-address=${opts.advertise ?? '127.0.0.1'}`,
         `--secure-port=${ports.apiserver}`,
         `--tls-cert-file=${p.serverCert}`,
         `--tls-private-key-file=${p.serverKey}`,

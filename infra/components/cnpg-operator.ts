@@ -1,8 +1,17 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
+import { chartTag, podScheduling, type ImageRef, type Scheduling } from '../config.js';
 
-export type CnpgOperatorArgs = { chart: ChartRef; podMonitor: boolean };
+export type CnpgOperatorArgs = {
+  chart: ChartRef;
+  podMonitor: boolean;
+  /** The operator's image (the cluster stack's cnpgOperatorImage; with a tag) and its pull policy. */
+  image: ImageRef;
+  pullPolicy: string;
+  /** Where the operator runs (the cluster stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
+};
 
 /** Where the operator runs: one per cluster, watching every namespace. */
 export const CNPG_NAMESPACE = 'cnpg-system';
@@ -30,7 +39,15 @@ export class CnpgOperator extends pulumi.ComponentResource {
         ...releaseChart(args.chart),
         namespace: CNPG_NAMESPACE,
         createNamespace: true,
-        values: { monitoring: { podMonitorEnabled: args.podMonitor } },
+        values: {
+          image: {
+            repository: args.image.repository,
+            tag: chartTag(args.image),
+            pullPolicy: args.pullPolicy,
+          },
+          monitoring: { podMonitorEnabled: args.podMonitor },
+          ...podScheduling(args.scheduling),
+        },
       },
       { parent: this, retainOnDelete: true },
     );

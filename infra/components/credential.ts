@@ -14,22 +14,23 @@ export type CredentialArgs = {
   type?: string;
   /** Other (non-secret) keys of the same Secret, such as a username. */
   extra?: Record<string, string>;
+  /** The value an operator set as a config secret: used instead of a generated one. */
+  given?: pulumi.Output<string> | undefined;
 };
 
 /**
- * A generated credential (@pulumi/random, letters and digits) kept in a Kubernetes Secret. `value`
- * is a Pulumi secret; it never leaves the stack state and the Secret.
+ * A generated credential (@pulumi/random, letters and digits) kept in a Kubernetes Secret, or the
+ * one an operator set (`given`: then no @pulumi/random). `value` is a Pulumi secret; it never
+ * leaves the stack state and the Secret.
  */
 export function generatedCredential(
   args: CredentialArgs,
   opts: pulumi.CustomResourceOptions,
 ): { value: pulumi.Output<string>; secret: k8s.core.v1.Secret } {
-  const password = new random.RandomPassword(
-    args.names.password,
-    { length: args.length, special: false },
-    opts,
+  const value = pulumi.secret(
+    args.given ??
+      new random.RandomPassword(args.names.password, { length: args.length, special: false }, opts).result,
   );
-  const value = pulumi.secret(password.result);
   const secret = new k8s.core.v1.Secret(
     args.names.secret,
     {

@@ -1,12 +1,20 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
+import { podScheduling, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
 export type NatsArgs = {
   namespace: pulumi.Input<string>;
   chart: ChartRef;
+  /** The server's image and its two sidecars' (config reloader, Prometheus exporter), as set. */
+  images: { server: string; reloader: string; exporter: string };
+  pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
+  /** The token set as a config secret (natsToken); generated when absent. */
+  token?: pulumi.Output<string> | undefined;
   /** 1: a single server; 3 or more: a clustered JetStream (prod). */
   replicas: number;
   storageSize: string;
@@ -53,6 +61,7 @@ export class Nats extends pulumi.ComponentResource {
         secretName: AUTH_SECRET,
         key: 'token',
         length: 40,
+        given: args.token,
       },
       parent,
     );
@@ -64,6 +73,8 @@ export class Nats extends pulumi.ComponentResource {
         ...releaseChart(args.chart),
         namespace: args.namespace,
         values: {
+          // Every image by its whole reference (the chart's fullImageName), pulled as the stack says.
+          global: { image: { pullPolicy: args.pullPolicy } },
           config: {
             cluster: { enabled: clustered, replicas: clustered ? args.replicas : 1 },
             jetstream: {
@@ -80,17 +91,24 @@ export class Nats extends pulumi.ComponentResource {
             merge: { authorization: { token: '<< $TOKEN >>' } },
           },
           container: {
+            image: { fullImageName: args.images.server },
             env: { TOKEN: { valueFrom: { secretKeyRef: { name: AUTH_SECRET, key: 'token' } } } },
             merge: {
               resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
             },
           },
+          reloader: { image: { fullImageName: args.images.reloader } },
           podDisruptionBudget: { enabled: true },
+          ...(Object.keys(podScheduling(args.scheduling)).length
+            ? { podTemplate: { merge: { spec: podScheduling(args.scheduling) } } }
+            : {}),
           // nats-box is a shell with the NATS CLI and a client context for the server: nobody needs
           // it running in the namespace (an operator runs one by hand when debugging).
           natsBox: { enabled: false },
+          // The exporter only where something scrapes it (monitoringEnabled), as for Valkey.
           promExporter: {
-            enabled: true,
+            enabled: args.podMonitor,
+            image: { fullImageName: args.images.exporter },
             // The chart merges `merge` into its PodMonitor (nats.loadMergePatch): added to its labels.
             podMonitor: { enabled: args.podMonitor, merge: { metadata: { labels: args.monitorLabels } } },
           },

@@ -1,5 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { podScheduling, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -13,6 +14,13 @@ export type DatabaseArgs = {
   storageSize: string;
   storageClass: string;
   podMonitor: boolean;
+  /** The PostgreSQL operand image (the stack's postgresImage) and when the kubelet pulls it. */
+  image: string;
+  pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations; CloudNativePG's affinity section). */
+  scheduling: Scheduling;
+  /** The owner's password set as a config secret (postgresPassword); generated when absent. */
+  password?: pulumi.Output<string> | undefined;
   /** Who may connect (the broker, Prometheus) and where the CloudNativePG operator runs. */
   access: ServiceAccessArgs & { operatorNamespace: string };
   /** Labels on the PodMonitor, for a Prometheus that selects monitors by label (`release: ...`). */
@@ -27,16 +35,6 @@ export type DatabaseArgs = {
   };
 };
 
-/**
- * The PostgreSQL image CloudNativePG runs, pinned by digest: the latest 16.x `system` image of
- * CloudNativePG's own image catalog (cloudnative-pg/artifacts, image-catalogs/
- * catalog-system-trixie.yaml, images.cnpg.io/date 20260831; CloudNativePG 1.30.0's source names
- * 18.x as its default and points to these catalogs for the others). `system`, not `minimal` or
- * `standard`: only the system images still carry the barman-cloud tools that `barmanObjectStore`
- * backups run (see docs/RUNBOOK.md on the move to the Barman Cloud plugin).
- */
-export const POSTGRES_IMAGE =
-  'ghcr.io/cloudnative-pg/postgresql:16.15-202608310817-system-trixie@sha256:dcaa69582efb8b9fb1de72f0b8e5d9235a7a0a49ca5f1f1a400b2824a0d1b261';
 export const CLUSTER_NAME = 'ainp-db';
 const DATABASE = 'ainp';
 // CloudNativePG's instance ports: PostgreSQL, the instance manager's status API, the exporter.
@@ -69,6 +67,7 @@ export class Database extends pulumi.ComponentResource {
         length: 32,
         type: 'kubernetes.io/basic-auth',
         extra: { username: OWNER },
+        given: args.password,
       },
       parent,
     );
@@ -90,7 +89,8 @@ export class Database extends pulumi.ComponentResource {
 
     const spec: Record<string, unknown> = {
       instances: args.instances,
-      imageName: POSTGRES_IMAGE,
+      imageName: args.image,
+      imagePullPolicy: args.pullPolicy,
       primaryUpdateStrategy: 'unsupervised',
       // A PDB over one instance allows no eviction at all, so it would block every node drain;
       // CloudNativePG's own advice is to turn it off for a single instance.
@@ -103,6 +103,7 @@ export class Database extends pulumi.ComponentResource {
         enablePodAntiAffinity: true,
         topologyKey: 'kubernetes.io/hostname',
         podAntiAffinityType: 'required',
+        ...podScheduling(args.scheduling),
       },
       // ...and spread over zones, so a zone's loss leaves a replica to promote. DoNotSchedule with
       // skew 1: 3 instances over 2 zones go 2/1; on a single-zone cluster there is one domain and

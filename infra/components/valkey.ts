@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { releaseChart, type ChartRef } from '../charts.js';
+import { chartTag, podScheduling, type ImageRef, type Scheduling } from '../config.js';
 import { generatedCredential } from './credential.js';
 import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from './network-policy.js';
 
@@ -9,6 +10,14 @@ export type ValkeyArgs = {
   protect: boolean;
   namespace: pulumi.Input<string>;
   chart: ChartRef;
+  /** Valkey's image and its exporter's (each with a tag: the chart renders repository:tag). */
+  image: ImageRef;
+  exporterImage: ImageRef;
+  pullPolicy: string;
+  /** Where its pods run (the stack's nodeSelector and tolerations). */
+  scheduling: Scheduling;
+  /** The `default` user's password set as a config secret (valkeyPassword); generated when absent. */
+  password?: pulumi.Output<string> | undefined;
   /** 0: one standalone server; N: a primary and N replicas (with a PDB). */
   replicas: number;
   storageSize: string;
@@ -74,6 +83,7 @@ export class Valkey extends pulumi.ComponentResource {
         secretName: USERS_SECRET,
         key: 'default',
         length: 32,
+        given: args.password,
       },
       parent,
     );
@@ -85,6 +95,12 @@ export class Valkey extends pulumi.ComponentResource {
         ...releaseChart(args.chart),
         namespace: args.namespace,
         values: {
+          image: {
+            registry: '',
+            repository: args.image.repository,
+            tag: chartTag(args.image),
+            pullPolicy: args.pullPolicy,
+          },
           auth: {
             enabled: true,
             usersExistingSecret: USERS_SECRET,
@@ -108,10 +124,19 @@ export class Valkey extends pulumi.ComponentResource {
             : { enabled: false },
           // Standalone: a Deployment with a ReadWriteOnce volume, stop the old pod first.
           deploymentStrategy: 'Recreate',
+          ...podScheduling(args.scheduling),
           resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+          // The exporter only where something scrapes it (monitoringEnabled): without a Prometheus it
+          // would be a container that does nothing, with an image to mirror.
           metrics: {
-            enabled: true,
+            enabled: args.serviceMonitor,
             exporter: {
+              image: {
+                registry: '',
+                repository: args.exporterImage.repository,
+                tag: chartTag(args.exporterImage),
+                pullPolicy: args.pullPolicy,
+              },
               resources: {
                 requests: { cpu: '10m', memory: '32Mi' },
                 limits: { cpu: '100m', memory: '64Mi' },

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import type { K6Run, K6Summary } from './gate-verdict.js';
-import { compareVersions } from '../config.js';
+import { compareVersions, podScheduling, type Scheduling } from '../config.js';
 import { contextArgs } from './kubectl.js';
 import { ROOT } from './k6.js';
 
@@ -65,6 +65,8 @@ export function gateJobManifests(o: {
   runId: string;
   env?: Record<string, string>;
   files?: Record<string, string>;
+  /** Where the pod runs: the stack's nodeSelector and tolerations (beside the broker). */
+  scheduling?: Scheduling;
 }): Manifest[] {
   if (!/^[a-z0-9./_:-]+@sha256:[0-9a-f]{64}$/.test(o.image))
     throw new Error(
@@ -104,6 +106,7 @@ export function gateJobManifests(o: {
           spec: {
             restartPolicy: 'Never',
             automountServiceAccountToken: false,
+            ...(o.scheduling ? podScheduling(o.scheduling) : {}),
             securityContext: {
               runAsNonRoot: true,
               runAsUser: 12345,

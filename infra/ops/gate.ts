@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { flags } from './args.js';
 import { gateVerdict, loadNumbers, type K6Run } from './gate-verdict.js';
+import type { Scheduling } from '../config.js';
 import { runGateJob } from './gate-job.js';
 import { runK6 } from './k6.js';
 
@@ -28,7 +29,15 @@ export async function gate(opts: {
   pouM?: string;
   summaryDir?: string;
   /** Run k6 as Jobs beside the broker (gate-job.ts) instead of here: the target is its Service. */
-  inCluster?: { context?: string; namespace: string; release: string; secret: string; image: string };
+  inCluster?: {
+    context?: string;
+    namespace: string;
+    release: string;
+    secret: string;
+    image: string;
+    /** The stack's nodeSelector and tolerations: the Job runs where the broker runs. */
+    scheduling?: Scheduling;
+  };
 }): Promise<{ pass: boolean; reasons: string[]; runs: K6Run[]; summaryDir: string }> {
   const env: Record<string, string> = { TARGET: opts.target, ADMIN_TOKEN: opts.adminToken };
   if (opts.pouM) env.POU_M = opts.pouM;

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { ENV_SECRET } from '../components/broker.js';
+import { configSchema } from '../config.js';
 import { flags } from './args.js';
 import { failureLine } from './errors.js';
 import { gate } from './gate.js';
@@ -21,7 +22,6 @@ import { runPromotion } from './promotion.js';
 import { ROOT, runK6 } from './k6.js';
 import { historyOf, print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
 import { realRollback, rollback } from './rollback.js';
-import { configSchema } from '../config.js';
 import { RegistryError, tagDigest, type Credentials } from './registry.js';
 import { commitStackFile } from './source.js';
 
@@ -87,7 +87,14 @@ async function main() {
       async () => {
         const o = await stackOutputs(staging);
         // With a pinned k6 image the gate runs beside the broker (its p95, not this network's).
-        const image = (await staging.getConfig('ainp:gateImage').catch(() => ({ value: '' }))).value;
+        const config = async (k: string) =>
+          (await staging.getConfig(`ainp:${k}`).catch(() => ({ value: '' }))).value;
+        const image = await config('gateImage');
+        // Where the broker runs (a dedicated, tainted pool), the gate's pod runs too.
+        const scheduling = {
+          nodeSelector: configSchema.shape.nodeSelector.parse((await config('nodeSelector')) || undefined),
+          tolerations: configSchema.shape.tolerations.parse((await config('tolerations')) || undefined),
+        };
         if (!image)
           console.warn('staging-gate: no gateImage in the stack: k6 runs here, against the public URL');
         const r = await gate({
@@ -103,6 +110,7 @@ async function main() {
                   release: o.release,
                   secret: ENV_SECRET,
                   image,
+                  scheduling,
                 },
               }
             : {}),

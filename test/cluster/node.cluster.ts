@@ -6,12 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { lookup } from '../../infra/cluster/node.js';
 import { containerLogLinks, mountsUnder } from '../../infra/cluster/node-sweep.js';
+import { API_SNAT_CHAIN } from '../../infra/cluster/node-fence.js';
 import {
   BRIDGE,
   CLUSTER_DOMAIN,
   NODE_LINK,
   FENCE_CHAIN,
   HOST_PATHS,
+  HOST_SIDE_IP,
   LINK_CIDR,
   NODE_NETNS,
   NET_SYSCTLS,
@@ -171,9 +173,14 @@ describe('the real node', () => {
       `-A FORWARD -j ${FENCE_CHAIN}`,
     );
     const fence = inNode('iptables', ['-t', 'mangle', '-S', FENCE_CHAIN]).trim().split('\n');
+    const api = `-p tcp -m tcp --dport ${cp.ports.apiserver}`;
     expect(fence).toEqual([
       `-N ${FENCE_CHAIN}`,
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${POD_CIDR} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${HOST_SIDE_IP}/32 ${api} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${HOST_SIDE_IP}/32 -d ${POD_CIDR} ${api.replace('dport', 'sport')} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${HOST_SIDE_IP}/32 -d ${POD_CIDR} -j RETURN`,
+      `-A ${FENCE_CHAIN} -s ${POD_CIDR} -d ${HOST_SIDE_IP}/32 -m conntrack --ctstate ESTABLISHED -j RETURN`,
       `-A ${FENCE_CHAIN} -s ${POD_CIDR} -j DROP`,
       `-A ${FENCE_CHAIN} -d ${POD_CIDR} -j DROP`,
       `-A ${FENCE_CHAIN} -d ${SERVICE_CIDR} -j DROP`,
@@ -181,6 +188,20 @@ describe('the real node', () => {
     expect(inNode('iptables', ['-t', 'filter', '-S', 'OUTPUT'])).toContain(
       `-A OUTPUT -d ${SERVICE_CIDR} -j ${FENCE_CHAIN}`,
     );
+    expect(inNode('iptables', ['-t', 'nat', '-S', API_SNAT_CHAIN]).trim().split('\n')).toEqual([
+      `-N ${API_SNAT_CHAIN}`,
+      `-A ${API_SNAT_CHAIN} -s ${POD_CIDR} -d ${HOST_SIDE_IP}/32 ${api} -j SNAT --to-source ${NODE_IP}`,
+    ]);
+  });
+
+  it('publishes the socat on the host’s end of the pair as the `kubernetes` Service’s endpoint', async () => {
+    const ep = await kubectlJson('-n', 'default', 'get', 'endpoints', 'kubernetes');
+    expect(ep.subsets).toEqual([
+      {
+        addresses: [{ ip: HOST_SIDE_IP }],
+        ports: [{ name: 'https', port: cp.ports.apiserver, protocol: 'TCP' }],
+      },
+    ]);
   });
 });
 
@@ -291,6 +312,57 @@ describe('a pod on the real node', () => {
     expect(inNode('iptables-save', ['-t', 'nat'])).toContain(
       `-d ${svc.spec.clusterIP}/32 -p tcp -m comment --comment "${NS}/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-`,
     );
+  });
+
+  it('reaches the API server through https://kubernetes.default.svc with its service-account token and the cluster CA', async () => {
+    // Allowed to list pods in its namespace and nothing else; kubectl (static) from the tools folder.
+    await cp.kubectl(['-n', NS, 'create', 'role', 'pod-reader', '--verb=list', '--resource=pods']);
+    await cp.kubectl(
+      ['-n', NS, 'create', 'rolebinding', 'pod-reader', '--role=pod-reader'].concat([
+        `--serviceaccount=${NS}:default`,
+      ]),
+    );
+    const spec = pod('api-client', ['sleep', '600']);
+    Object.assign(spec.spec, {
+      automountServiceAccountToken: true,
+      volumes: [{ name: 'tools', hostPath: { path: cp.bin, type: 'Directory' } }],
+    });
+    Object.assign(spec.spec.containers[0]!, {
+      volumeMounts: [{ name: 'tools', mountPath: '/tools', readOnly: true }],
+    });
+    await cp.kubectl(['apply', '-f', '-'], JSON.stringify(spec));
+    await waitFor('pod api-client Ready', 60_000, async () =>
+      ready(await kubectlJson<Pod>('-n', NS, 'get', 'pod', 'api-client')) ? true : undefined,
+    );
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const kubectlInPod = (args: string) =>
+      exec(
+        'api-client',
+        'sh',
+        '-c',
+        `/tools/kubectl --server=https://kubernetes.default.svc --certificate-authority=${sa}/ca.crt ` +
+          `--token="$(cat ${sa}/token)" ${args} 2>&1; echo "exit $?"`,
+      );
+    const listed = await kubectlInPod(`-n ${NS} get pods -o name`);
+    expect(listed).toContain('pod/api-client\n');
+    expect(listed).toContain('pod/web\n');
+    expect(listed.trim().endsWith('exit 0')).toBe(true);
+    // Its token is what the API server saw: RBAC refuses what the Role does not grant.
+    expect(await kubectlInPod('get secrets -n default')).toMatch(
+      new RegExp(
+        `system:serviceaccount:${NS}:default.*forbidden|forbidden.*system:serviceaccount:${NS}:default`,
+        's',
+      ),
+    );
+  });
+
+  it('is reached from the host through the node (the API server calls webhooks so): the service range routes to the node', async () => {
+    expect(sh('ip', ['-4', 'route', 'show', SERVICE_CIDR]).trim()).toBe(
+      `${SERVICE_CIDR} via ${NODE_IP} dev ${NODE_LINK}`,
+    );
+    const svc = await kubectlJson('-n', NS, 'get', 'service', 'web');
+    const res = await fetch(`http://${svc.spec.clusterIP}/index.html`, { signal: AbortSignal.timeout(5000) });
+    expect(await res.text()).toBe('ainp busybox image\n');
   });
 
   it('resolves the Service’s name through CoreDNS on the node, and refuses names outside the cluster', async () => {
