@@ -17,7 +17,7 @@ buildah_work
 rootfs="$WORK/rootfs"
 mkdir -p "$rootfs/operator" "$rootfs/licenses" "$rootfs/etc" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
-install -m 0755 -o 65532 -g 65532 "$TOOLS_CACHE/cnpg-manager-$VERSION" "$rootfs/operator/manager_amd64"
+install -m 0755 -o 65532 -g 65532 "$ROOT/.tools/bin/cnpg-manager" "$rootfs/operator/manager_amd64"
 ln -s operator/manager_amd64 "$rootfs/manager"
 cp "$LICENSE_DIR/LICENSE" "$rootfs/licenses/LICENSE"
 cp -r "$LICENSE_DIR/licenses/." "$rootfs/licenses/" 2>/dev/null || true

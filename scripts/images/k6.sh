@@ -14,7 +14,7 @@ buildah_work
 rootfs="$WORK/rootfs"
 busybox_rootfs "$rootfs" k6:12345:/home/k6
 mkdir -p "$rootfs/usr/bin"
-cp "$TOOLS_CACHE/k6-$VERSION" "$rootfs/usr/bin/k6"
+cp "$ROOT/.tools/bin/k6" "$rootfs/usr/bin/k6"
 commit_rootfs k6 "$hash" "$rootfs" "localhost/ainp/k6:$hash" \
   --entrypoint '["k6"]' --cmd '' --env PATH=/usr/bin:/bin --workingdir /home/k6 --user 12345:12345
 echo "built image k6 in $((SECONDS - started)) s" >&2

@@ -15,7 +15,7 @@ buildah_work
 rootfs="$WORK/rootfs"
 busybox_rootfs "$rootfs"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/data" "$rootfs/var/run/nats"
-cp "$TOOLS_CACHE/nats-server-$VERSION" "$rootfs/usr/local/bin/nats-server"
+cp "$ROOT/.tools/bin/nats-server" "$rootfs/usr/local/bin/nats-server"
 commit_rootfs nats "$hash" "$rootfs" "localhost/ainp/nats:$hash" \
   --entrypoint '["nats-server"]' --cmd '["--jetstream","--store_dir","/data"]' \
   --env PATH=/usr/local/bin:/bin --port 4222/tcp --port 8222/tcp
