@@ -1,17 +1,17 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ConfigMap, Stack } from '@pulumi/pulumi/automation/index.js';
 import { expect } from 'vitest';
 import { ROOT, startControlPlane, waitFor, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import type { NodeImages } from '../../infra/cluster/node.js';
-import { NODE_LABEL, NODE_NAME, NODE_TAINT } from '../../infra/cluster/node-plan.js';
+import { HOST_PATHS, NODE_LABEL, NODE_NAME, NODE_TAINT, SYSCTLS } from '../../infra/cluster/node-plan.js';
 import type { Scheduling } from '../../infra/config.js';
 import { createOrSelectClusterStack, createOrSelectStack } from '../../infra/ops/pulumi-stack.js';
 import { nodeLeftovers } from '../../scripts/leftovers.js';
+import { pulumiWorkDir } from './pulumi-work.js';
 
 /**
  * What every lane file that runs the project's stacks on the real node shares: the control plane and
@@ -33,8 +33,6 @@ const exec = promisify(execFile);
 export const BIN = path.join(ROOT, '.tools/bin');
 export const CHARTS = path.join(ROOT, 'test/cluster/charts');
 export const STORAGE_CLASS = 'ainp-lane';
-/** A fixed passphrase for a throw-away file:// backend on loopback: a test value, not a secret. */
-const PASSPHRASE = 'ainp-loopback-test-passphrase';
 
 /**
  * The lane-only scheduling config of both stacks (and the gate Job): onto the real node, whose
@@ -56,6 +54,21 @@ export type Pod = {
 };
 export const ready = (p: Pod) =>
   p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/** What a real node changes on the host, read before it starts: sysctls, host paths, leftovers. */
+export type MachineBefore = { sysctls: Record<string, string>; absent: string[]; leftovers: string[] };
+const readSysctls = () => Object.fromEntries(SYSCTLS.map((f) => [f, readFileSync(f, 'utf8').trim()]));
+export const machineBefore = (): MachineBefore => ({
+  sysctls: readSysctls(),
+  absent: HOST_PATHS.filter((f) => !existsSync(f)),
+  leftovers: nodeLeftovers(),
+});
+/** After `down`: nothing of the node left, the sysctls as they were, no host path it made. */
+export function expectMachineAsBefore(before: MachineBefore) {
+  expect(nodeLeftovers()).toEqual([]);
+  expect(readSysctls()).toEqual(before.sysctls);
+  expect(HOST_PATHS.filter((f) => existsSync(f) && before.absent.includes(f))).toEqual([]);
+}
 
 export type Captured = { code: number; out: string };
 
@@ -99,6 +112,8 @@ export function timer() {
 
 export interface NodeLane {
   cp: ControlPlane;
+  /** The machine before the node started (stopNodeLane checks it is so again). */
+  before: MachineBefore;
   /** The node's images: references (repository:tag) and, in `pinned`, by digest. */
   images: NodeImages;
   /** The Pulumi work directory: Pulumi.yaml copied, infra linked, a file:// backend in state/. */
@@ -120,6 +135,8 @@ export interface NodeLane {
  * Pulumi work directory; sets process.env for every command the lane runs (PATH, KUBECONFIG, PULUMI_*).
  */
 export async function startNodeLane(o: { volumes: number; workPrefix: string }): Promise<NodeLane> {
+  const before = machineBefore();
+  expect(before.leftovers, 'a real node was on the machine before the lane started').toEqual([]);
   // No CRDs from infra/crds: the CloudNativePG chart installs its own (helm owns them then).
   const cp = await startControlPlane({ node: true, crds: false, pointer: process.env.AINP_CLUSTER_STATE });
   const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
@@ -134,6 +151,7 @@ export async function startNodeLane(o: { volumes: number; workPrefix: string }):
   };
   const lane: NodeLane = {
     cp,
+    before,
     images: cp.node!.images,
     work: '',
     kubectlJson,
@@ -209,28 +227,7 @@ export async function startNodeLane(o: { volumes: number; workPrefix: string }):
     }),
   );
 
-  const work = mkdtempSync(path.join(os.tmpdir(), o.workPrefix));
-  lane.work = work;
-  mkdirSync(path.join(work, 'state'));
-  copyFileSync(path.join(ROOT, 'Pulumi.yaml'), path.join(work, 'Pulumi.yaml'));
-  symlinkSync(path.join(ROOT, 'infra'), path.join(work, 'infra'));
-  mkdirSync(path.join(work, 'cluster-stack'));
-  copyFileSync(
-    path.join(ROOT, 'infra/cluster-stack/Pulumi.yaml'),
-    path.join(work, 'cluster-stack/Pulumi.yaml'),
-  );
-  symlinkSync(path.join(ROOT, 'infra/cluster-stack/index.ts'), path.join(work, 'cluster-stack/index.ts'));
-  Object.assign(process.env, {
-    PATH: `${BIN}:${process.env.PATH}`,
-    KUBECONFIG: cp.kubeconfig,
-    KUBECTL: path.join(BIN, 'kubectl'),
-    PULUMI_BACKEND_URL: `file://${path.join(work, 'state')}`,
-    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-    PULUMI_HOME: path.join(work, 'home'),
-    PULUMI_SKIP_UPDATE_CHECK: 'true',
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
-    AINP_PULUMI_WORKDIR: work,
-  });
+  lane.work = pulumiWorkDir({ prefix: o.workPrefix, kubeconfig: cp.kubeconfig });
   return lane;
 }
 
@@ -241,7 +238,7 @@ export async function stopNodeLane(lane: NodeLane | undefined) {
   await lane.cp.stop();
   if (lane.work) rmSync(lane.work, { recursive: true, force: true });
   // `down` left nothing of the node, its pods or their volumes (in the cluster's folder).
-  expect(nodeLeftovers()).toEqual([]);
+  expectMachineAsBefore(lane.before);
   expect(existsSync(dir)).toBe(false);
 }
 
