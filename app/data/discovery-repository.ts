@@ -65,8 +65,8 @@ const RELEVANCE = `least(1::real, coalesce(ts_rank(a.discovery_vector, websearch
  * Why ts_rank and not ts_rank_cd (issue 35, docs/discovery.md): both are PostgreSQL's weighted text
  * relevance with proximity, but ts_rank_cd builds and sorts a position list and searches covers for
  * every match. Over 100,000 agents `legal contracts` matches 2,288: per call, PostgreSQL spent
- * 10.7-11.2 ms of CPU on the two statements of the ts_rank_cd version and spends 8.0-8.3 ms on this one,
- * where counting the matches alone (the floor of any exact total) takes 4.9-5.3 ms. No exact bound
+ * 10.3-11.2 ms of CPU on the two statements of the ts_rank_cd version and spends 8.0-8.3 ms on this
+ * one, where counting the matches alone (the floor of any exact total) takes 4.8-5.3 ms. No exact bound
  * of ts_rank_cd cheap enough to skip most of that scoring was found: its value depends on the
  * distances between the query's words in each agent, which only the agent's vector holds.
  */
