@@ -1,5 +1,6 @@
 import { AGENT_COLUMNS, countByTag, toAgent, type AgentRecord } from './agent-repository.js';
 import type { Queryable } from './sql.js';
+import { positiveSearchText } from '../domain/search-text.js';
 import type { DiscoveryWeights } from '../config/settings.js';
 
 export type { DiscoveryWeights };
@@ -47,37 +48,64 @@ export async function refreshRankBase(
 }
 
 /**
+ * The text relevance of discovery (docs/discovery.md): PostgreSQL's `ts_rank` of the agent's
+ * discovery vector (name and tags weighted A, skills B, description C) against the positive part of
+ * the query (search-text.ts: the words, phrases and `or`s, negated words left out), capped at 1.
+ * `$1` is the query a match must satisfy, `$6` its positive part (null: relevance 0).
+ */
+const RELEVANCE = `least(1::real, coalesce(ts_rank(a.discovery_vector, websearch_to_tsquery('english', $6::text)), 0::real))`;
+
+/**
  * Active agents ranked by w_r·relevance + rank_base (= w_t·trust + w_u·usefulness/100, kept on the
- * agent row), where relevance is ts_rank_cd normalised to [0,1) over name, tags, skills and
- * description. Without a query the page is read straight from the rank_base index and a tag's
- * total counted from agent_tags (migration 0009); with one, the matches (found through the GIN
- * index) are ranked once on narrow rows with no joins, counted in the same pass, and only the
- * page's agents are read in full.
+ * agent row), where relevance is RELEVANCE above, in [0, 1]. Without a query the page is read
+ * straight from the rank_base index and a tag's total counted from agent_tags (migration 0009);
+ * with one, the matches (found through the GIN index) are scored once on narrow rows with no joins,
+ * counted in the same pass, and only the page's agents are read in full.
+ *
+ * Why ts_rank and not ts_rank_cd (issue 35, docs/discovery.md): both are PostgreSQL's weighted text
+ * relevance with proximity, but ts_rank_cd builds and sorts a position list and searches covers for
+ * every match. Over 100,000 agents `legal contracts` matches 2,288: per call, PostgreSQL spent
+ * 10.3-11.2 ms of CPU on the two statements of the ts_rank_cd version and spends 8.0-8.3 ms on this
+ * one, where counting the matches alone (the floor of any exact total) takes 4.8-5.3 ms. No exact bound
+ * of ts_rank_cd cheap enough to skip most of that scoring was found: its value depends on the
+ * distances between the query's words in each agent, which only the agent's vector holds.
  */
 export async function discoverAgents(
   db: Queryable,
   f: Filter,
   w: DiscoveryWeights,
 ): Promise<{ results: DiscoveredAgent[]; total: number }> {
-  let page: { id: string | null; relevance: number; score: number }[];
+  type Ranked = Record<string, unknown> & {
+    id: string | null;
+    relevance: number;
+    score: number;
+    trust: number;
+    usefulness: number;
+  };
+  let page: Ranked[];
   let total: number;
   if (f.q) {
-    // One ts_rank_cd per match (it is most of the statement's time), then the page and the count.
-    const { rows } = await db.query<{ id: string | null; relevance: number; score: number; total: string }>(
+    // One cheap ts_rank per match on the rows the count reads anyway, then the count and the page
+    // with its agents in full, in one statement (one round trip).
+    const { rows } = await db.query<Ranked & { total: string }>(
       `WITH m AS MATERIALIZED (
-         SELECT a.id, ts_rank_cd(a.discovery_vector, websearch_to_tsquery('english', $1), 32) AS relevance, a.rank_base
+         SELECT a.id, ${RELEVANCE} AS relevance, a.rank_base
            FROM agents a WHERE ${MATCH}
+       ), p AS (
+         SELECT id, relevance, $3::float8 * relevance + rank_base AS score FROM m
+          ORDER BY score DESC, id LIMIT $4 OFFSET $5
        )
-       SELECT (SELECT count(*) FROM m) AS total, p.*
+       SELECT (SELECT count(*) FROM m) AS total, ${AGENT_COLUMNS}, p.relevance, p.score,
+              coalesce(r.trust_score, 0.5) AS trust, coalesce(u.score, 0) AS usefulness
          FROM (SELECT 1) one LEFT JOIN (
-           SELECT id, relevance, $3::float8 * relevance + rank_base AS score FROM m
-            ORDER BY score DESC, id LIMIT $4 OFFSET $5
-         ) p ON true
+           p JOIN agents a ON a.id = p.id
+             LEFT JOIN reputations r ON r.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
+         ) ON true
         ORDER BY p.score DESC, p.id`,
-      [f.q, f.tag ?? null, w.relevance, f.limit, f.offset],
+      [f.q, f.tag ?? null, w.relevance, f.limit, f.offset, positiveSearchText(f.q)],
     );
     total = Number(rows[0]?.total ?? 0);
-    page = rows.filter((r) => r.id !== null);
+    page = rows.filter((r) => r.id !== null).map(({ total: _, ...r }) => r);
   } else {
     const [ranked, count] = await Promise.all([
       db.query<{ id: string; relevance: number; score: number }>(
@@ -89,35 +117,30 @@ export async function discoverAgents(
         ? countByTag(db, f.tag, 'active')
         : db.query<{ n: string }>(`SELECT count(*) AS n FROM agents a WHERE a.status = 'active'`),
     ]);
-    page = ranked.rows;
     total = Number(count.rows[0]!.n);
+    const agents = ranked.rows.length
+      ? await db.query<Ranked>(
+          `SELECT ${AGENT_COLUMNS}, coalesce(p.trust_score, 0.5) AS trust, coalesce(u.score, 0) AS usefulness
+             FROM agents a LEFT JOIN reputations p ON p.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
+            WHERE a.id = ANY($1::uuid[])`,
+          [ranked.rows.map((p) => p.id)],
+        )
+      : { rows: [] as Ranked[] };
+    const byId = new Map(agents.rows.map((r) => [r.id, r]));
+    page = ranked.rows.flatMap((p) => {
+      const agent = byId.get(p.id);
+      return agent ? [{ ...agent, relevance: p.relevance, score: p.score }] : [];
+    });
   }
-  const agents = page.length
-    ? await db.query(
-        `SELECT ${AGENT_COLUMNS}, coalesce(p.trust_score, 0.5) AS trust, coalesce(u.score, 0) AS usefulness
-           FROM agents a LEFT JOIN reputations p ON p.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
-          WHERE a.id = ANY($1::uuid[])`,
-        [page.map((p) => p.id)],
-      )
-    : { rows: [] as Record<string, unknown>[] };
-  const byId = new Map(agents.rows.map((r) => [r.id as string, r]));
   const round = (x: number) => Math.round(x * 1e6) / 1e6;
   return {
     total,
-    results: page
-      .filter((p) => byId.has(p.id!))
-      .map((p) => {
-        const { trust, usefulness, ...agent } = byId.get(p.id!)! as Record<string, unknown> & {
-          trust: number;
-          usefulness: number;
-        };
-        return {
-          agent: toAgent(agent as Parameters<typeof toAgent>[0]),
-          score: round(p.score),
-          relevance: round(p.relevance),
-          trust: round(trust),
-          usefulness: round(usefulness),
-        };
-      }),
+    results: page.map(({ relevance, score, trust, usefulness, ...agent }) => ({
+      agent: toAgent(agent as Parameters<typeof toAgent>[0]),
+      score: round(score),
+      relevance: round(relevance),
+      trust: round(trust),
+      usefulness: round(usefulness),
+    })),
   };
 }

@@ -54,3 +54,20 @@ export function normalizeSearchText(raw: string): SearchText {
   while (parts[parts.length - 1] === 'or') parts.pop();
   return { query: parts.join(' '), terms };
 }
+
+/**
+ * The positive part of a normalized query (`normalizeSearchText(...).query`): its words, phrases and
+ * `or`s without the negated words, or null when nothing positive is left. Discovery ranks by it:
+ * `ts_rank` scores an AND query by how close its operands are to each other, and a negated word is
+ * absent from every match, so `legal -medical` would score every match alike (nearly zero).
+ */
+export function positiveSearchText(query: string): string | null {
+  const parts: string[] = [];
+  for (const token of query.match(/"[^"]*"|\S+/g) ?? []) {
+    if (token.startsWith('-')) continue;
+    if (token === 'or' && (!parts.length || parts[parts.length - 1] === 'or')) continue;
+    parts.push(token);
+  }
+  while (parts[parts.length - 1] === 'or') parts.pop();
+  return parts.length ? parts.join(' ') : null;
+}

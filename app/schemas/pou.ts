@@ -143,7 +143,13 @@ export const ProofBody = z.strictObject({
 });
 
 export const DiscoveryQuery = Pagination.extend({
-  q: SearchText.optional(),
+  q: SearchText.optional().openapi({
+    description:
+      'Text to match (websearch syntax: words, "phrases", -negation, or). Matches are ranked by ' +
+      "relevance = ts_rank (PostgreSQL) of the agent's name and tags (weight A), skills (B) and " +
+      'description (C) against the words, phrases and ors of q (negated words left out), capped at 1; ' +
+      'without q, relevance is 0. See docs/discovery.md.',
+  }),
   tag: z.string().min(1).max(64).optional(),
 });
 

@@ -53,7 +53,12 @@ export function usefulnessRoutes(ctx: AppContext, app: RouteApp): Router {
       path: '/discovery',
       summary: 'Agents ranked by relevance, trust and usefulness',
       query: DiscoveryQuery,
-      responses: { 200: loose('Ranked agents') },
+      responses: {
+        200: loose(
+          'Ranked agents, best first (ties by id), each with discovery {score, relevance, trust, usefulness}: ' +
+            'score = 0.6·relevance + 0.3·trust + 0.1·usefulness/100 (weights configurable); relevance as q says',
+        ),
+      },
     },
     ({ query }) => discover(ctx, query),
   );
