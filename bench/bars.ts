@@ -214,7 +214,9 @@ try {
   const reader: Client = await newClient(base);
   const auth = { Authorization: `Bearer ${reader.key}` };
   // The floor of the write rows (bench/floor-app.ts), on the broker's database and Valkey.
-  const floor = only.has('writes') ? await startFloor(services, reader.key, reader.address) : undefined;
+  const floor = only.has('writes')
+    ? await startFloor(services, reader.key, reader.address, unlimited)
+    : undefined;
   if (floor) {
     stops.unshift(() => floor.stop());
     processes.floor = floor.pid;

@@ -49,7 +49,7 @@ try {
   });
   stops.unshift(() => broker.stop());
   const client = await newClient(broker.url);
-  const floor = await startFloor(services, client.key, client.address);
+  const floor = await startFloor(services, client.key, client.address, unlimited);
   stops.unshift(() => floor.stop());
   const cast = op === 'attest' ? await attestationCast(broker.url, 50) : undefined;
 

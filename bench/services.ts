@@ -106,10 +106,17 @@ export function startBareExpress() {
 
 /**
  * Starts bench/floor-app.ts (the floor of the write bars: only the work every implementation must
- * do, see there) against the services' database and Valkey, accepting `key` for `owner`.
+ * do, see there) against the services' database and Valkey, accepting `key` for `owner`; `env`
+ * as the broker's (the rate limits the benchmark lifts for both).
  */
-export function startFloor(services: BenchServices, key: string, owner: string) {
+export function startFloor(
+  services: BenchServices,
+  key: string,
+  owner: string,
+  env: Record<string, string> = {},
+) {
   return startScript('bench/floor-app.ts', {
+    ...env,
     DATABASE_URL: services.databaseUrl,
     REDIS_URL: services.redisUrl,
     FLOOR_KEY: key,
