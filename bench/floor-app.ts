@@ -9,7 +9,8 @@
  * Every route (SPEC 4 and 10): X-Request-ID on the response (echoed when well formed), and the
  * rate limits counted in Valkey with their RateLimit-* headers, by the broker's limiters
  * (http/middleware/rate-limit.ts, the same store and batches): per client IP for every write
- * under /api and for refused authentication, then the route's own class per API key or DID.
+ * under /api and for refused authentication, then the route's own class per API key or DID. Every
+ * string of the request valid Unicode without NUL (SPEC 10; the broker's rejectNul).
  *
  * - POST /api/receipts/:task_id/attestations: the request's DID signature verified and its replay
  *   key recorded in PostgreSQL (verifySignedRequest with durableReplayKeys, SPEC v3), the body validated (AttestationBody), and the
@@ -35,6 +36,7 @@ import { registerAgents, type AgentRecord, type Registration } from '../app/data
 import { GroupCommit } from '../app/data/group-commit.js';
 import { RedisHandle } from '../app/data/redis.js';
 import { rateLimiters } from '../app/http/middleware/rate-limit.js';
+import { rejectNul } from '../app/http/middleware/reject-nul.js';
 import { requestIdOf } from '../app/http/middleware/request-context.js';
 import {
   submitAttestations,
@@ -100,6 +102,7 @@ app.use(
   }),
 );
 
+app.use(rejectNul);
 app.use('/api', limits.ip_write, limits.auth_failure);
 
 // The signature first (the per-DID limit counts the DID it proves), then the route's limit.
