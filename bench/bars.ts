@@ -15,8 +15,9 @@
  * alone, from 8 workers in this process. A row with any non-2xx response or socket error
  * fails, whatever its figures. Before each write row, a floor row (info, no bar): the same requests
  * sent to bench/floor-app.ts, an Express 5 app on the same database and Valkey that does only what
- * every implementation must (verify the signature, check the replay, validate, write the rows with
- * the broker's statements) and nothing else. A bar the floor misses cannot be met on this machine
+ * every implementation must (X-Request-ID, the rate limits per IP and per key or DID counted in
+ * Valkey, verify the signature, check the replay, validate, write the rows with the broker's
+ * statements) and nothing else. A bar the floor misses cannot be met on this machine
  * by the broker, nor by any implementation on the same parts (Express 5, pg, zod, these statements).
  * Each write row is also reported as a ratio to its floor row (column `x floor`, JSON floor_ratio),
  * with SPEC 9 (v3)'s bar: at least 0.8x of the floor in the same run.
