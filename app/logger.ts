@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions as PinoOptions } from 'pino';
 
 /** Request-scoped context: every log line written while handling a request carries its id. */
 export const requestContext = new AsyncLocalStorage<{ requestId: string }>();
@@ -9,9 +9,26 @@ export interface LoggerOptions {
   pretty?: boolean | undefined;
 }
 
+/**
+ * Standard output as every logger of this process writes to it: one stream, so lines keep their
+ * order and never interleave, buffered and written in blocks (once 4 kB wait, else every 200 ms),
+ * not one write per line: the access line of each write request was a write system call of its
+ * own (with the redaction access lines skip, see access-log.ts: 16-21 µs of CPU a line, 7 µs
+ * without both, one line per event-loop turn to /dev/null on this 2-core machine). pino flushes
+ * it synchronously when the process exits (process.exit included), and exitOnUncaught flushes it
+ * before exiting; a line can be lost only if the process is killed outright (SIGKILL), as the
+ * last 200 ms of it.
+ */
+let stdout: ReturnType<typeof pino.destination> | undefined;
+export const LOG_FLUSH_MS = 200;
+function bufferedStdout() {
+  stdout ??= pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS });
+  return stdout;
+}
+
 export function createLogger({ level, pretty }: LoggerOptions): Logger {
   const usePretty = pretty ?? (process.stdout.isTTY === true && process.env.NODE_ENV !== 'production');
-  return pino({
+  const options: PinoOptions = {
     level,
     base: { service: 'ainp-broker' },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -35,7 +52,8 @@ export function createLogger({ level, pretty }: LoggerOptions): Logger {
     ...(usePretty
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
       : {}),
-  });
+  };
+  return usePretty ? pino(options) : pino(options, bufferedStdout());
 }
 
 /**

@@ -2,17 +2,34 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Client } from 'pg';
 import { startNatsServer, startRedisServer } from '../app/local/child-service.js';
 import { startEmbeddedPostgres } from '../app/local/embedded-postgres.js';
 import { freePort } from '../app/local/free-port.js';
 import { runEvery } from '../app/local/run-every.js';
 import { ADMIN_TOKEN } from '../test/helpers/admin-token.js';
 
-/** PostgreSQL, Valkey and NATS in a temporary folder for one benchmark run. */
-export async function benchServices() {
+/**
+ * PostgreSQL, Valkey and NATS in a temporary folder for one benchmark run. With `statements`,
+ * PostgreSQL is restarted once with pg_stat_statements loaded (bench/round-trips.ts counts the
+ * statements each request sends).
+ */
+export async function benchServices({ statements = false }: { statements?: boolean } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'ainp-bench-'));
   await chmod(dir, 0o755); // PostgreSQL runs as its own user when we are root
-  const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
+  let pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
+  if (statements) {
+    const admin = new Client({ connectionString: pg.url });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
+      await admin.query(`ALTER SYSTEM SET pg_stat_statements.track_utility = on`);
+    } finally {
+      await admin.end();
+    }
+    await pg.stop();
+    pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
+  }
   const redis = (await startRedisServer(path.join(dir, 'redis')))!;
   const nats = (await startNatsServer(path.join(dir, 'nats')))!;
   const stop = () =>
@@ -89,10 +106,17 @@ export function startBareExpress() {
 
 /**
  * Starts bench/floor-app.ts (the floor of the write bars: only the work every implementation must
- * do, see there) against the services' database and Valkey, accepting `key` for `owner`.
+ * do, see there) against the services' database and Valkey, accepting `key` for `owner`; `env`
+ * as the broker's (the rate limits the benchmark lifts for both).
  */
-export function startFloor(services: BenchServices, key: string, owner: string) {
+export function startFloor(
+  services: BenchServices,
+  key: string,
+  owner: string,
+  env: Record<string, string> = {},
+) {
   return startScript('bench/floor-app.ts', {
+    ...env,
     DATABASE_URL: services.databaseUrl,
     REDIS_URL: services.redisUrl,
     FLOOR_KEY: key,

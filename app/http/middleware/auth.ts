@@ -24,6 +24,21 @@ function presentedKey(authorization: string | undefined, xApiKey: string | undef
 }
 
 /**
+ * The hash of the key a request presents (undefined: none), worked out once per request: the
+ * refused-authentication limit (through `cached`) and `identify` both need it.
+ */
+const presentedHashes = new WeakMap<object, string | null>();
+function presentedHash(req: Pick<Request, 'headers'>): string | undefined {
+  let hash = presentedHashes.get(req.headers);
+  if (hash === undefined) {
+    const presented = presentedKey(req.headers.authorization, req.headers['x-api-key'] as string | undefined);
+    hash = presented ? hashApiKey(presented) : null;
+    presentedHashes.set(req.headers, hash);
+  }
+  return hash ?? undefined;
+}
+
+/**
  * Resolves a presented API key (before rate limiting, so limits are per key). A key that is
  * unknown or revoked is 401 at once; no key passes through for routes that allow that.
  * Lookups are cached in process for API_KEY_CACHE_SECONDS; a revocation here clears it at once.
@@ -34,15 +49,28 @@ export function apiKeyAuth(ctx: AppContext) {
   // Unknown keys too, for the same time, so a flood of made-up keys is not a flood of lookups. A
   // key is random and shown once at creation, so no key is presented before it exists.
   const unknown = new Map<string, number>();
+  // One lookup of a key at a time: when its cache entry expires under load, the requests that
+  // arrive meanwhile share it instead of each sending the same query.
+  const lookups = new Map<string, Promise<ApiKeyRecord | undefined>>();
+  const lookUp = (hash: string) => {
+    let lookup = lookups.get(hash);
+    if (!lookup) {
+      const started: Promise<ApiKeyRecord | undefined> = findActiveApiKeyByHash(ctx.db, hash).finally(() => {
+        if (lookups.get(hash) === started) lookups.delete(hash);
+      });
+      lookup = started;
+      lookups.set(hash, lookup);
+    }
+    return lookup;
+  };
 
   const identify: RequestHandler = async (req, res, next) => {
-    const presented = presentedKey(req.get('authorization'), req.get('x-api-key'));
-    if (!presented) return next();
-    const hash = hashApiKey(presented);
+    const hash = presentedHash(req);
+    if (!hash) return next();
     let key = cache.get(hash);
     if (!key || key.expires < Date.now()) {
       if ((unknown.get(hash) ?? 0) >= Date.now()) throw AppError.unauthorized('Unknown or revoked API key');
-      const found = await findActiveApiKeyByHash(ctx.db, hash);
+      const found = await lookUp(hash);
       if (!found) {
         if (ttlMs > 0) {
           if (unknown.size > 10_000) unknown.clear();
@@ -66,9 +94,9 @@ export function apiKeyAuth(ctx: AppContext) {
    * one, or one to look up), so the caller takes the full path.
    */
   const cached = (req: Pick<Request, 'headers'>): ApiKeyRecord | undefined => {
-    const presented = presentedKey(req.headers.authorization, req.headers['x-api-key'] as string | undefined);
-    if (!presented) return undefined;
-    const key = cache.get(hashApiKey(presented));
+    const hash = presentedHash(req);
+    if (!hash) return undefined;
+    const key = cache.get(hash);
     return key && key.expires >= Date.now() ? key.key : undefined;
   };
 
@@ -77,7 +105,12 @@ export function apiKeyAuth(ctx: AppContext) {
     next();
   };
 
-  return { identify, require, cached, forget: (hash: string) => cache.delete(hash) };
+  // A revocation here: the next request looks the key up afresh, not joining a lookup begun before.
+  const forget = (hash: string) => {
+    cache.delete(hash);
+    lookups.delete(hash);
+  };
+  return { identify, require, cached, forget };
 }
 
 /** Whether the request presents `Authorization: Bearer <ADMIN_TOKEN>` (constant-time compare). */

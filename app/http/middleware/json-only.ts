@@ -5,7 +5,9 @@ import { AppError } from '../errors.js';
 export const jsonOnly: RequestHandler = (req, _res, next) => {
   const hasBody =
     req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody && !req.is('application/json')) {
+  // The usual header needs no parsing (type-is accepts it as it is).
+  const type = req.headers['content-type'];
+  if (hasBody && type !== 'application/json' && !req.is('application/json')) {
     throw new AppError(
       415,
       'UNSUPPORTED_MEDIA_TYPE',

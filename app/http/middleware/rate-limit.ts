@@ -64,7 +64,10 @@ function classOptions(name: LimitClass, hooks: LimiterHooks): Partial<Options> {
  * One limiter per route class, per API key or DID (else per client IP), counted in Valkey so
  * every replica shares the budget (in batches: see SyncedRateLimitStore for the bound). Standard `RateLimit-*` headers; 429 with the SPEC body.
  */
-export function rateLimiters(ctx: AppContext, hooks: LimiterHooks = {}): Record<LimitClass, Limiter> {
+export function rateLimiters(
+  ctx: Pick<AppContext, 'settings' | 'redis'> & { metrics: Pick<AppContext['metrics'], 'rateLimited'> },
+  hooks: LimiterHooks = {},
+): Record<LimitClass, Limiter> {
   const make = (name: LimitClass): Limiter => {
     const { windowMs, perWindow } = ctx.settings.rateLimits;
     const limit = perWindow[name];
