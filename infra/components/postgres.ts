@@ -7,6 +7,8 @@ import { admitOnly, namespaceNamed, podsLabelled, type ServiceAccessArgs } from 
 export type DatabaseArgs = {
   namespace: pulumi.Input<string>;
   instances: number;
+  /** CloudNativePG's podAntiAffinityType: `required` (the default) or `preferred` (fewer nodes than instances). */
+  antiAffinity?: 'required' | 'preferred';
   /** PostgreSQL's max_connections (the stack config checks the pools fit in it). */
   maxConnections: number;
   /** Protect the Cluster (an update cannot delete or replace it) and retain it on delete. */
@@ -98,11 +100,12 @@ export class Database extends pulumi.ComponentResource {
       postgresql: { parameters: { max_connections: String(args.maxConnections) } },
       storage: { size: args.storageSize, ...(args.storageClass ? { storageClass: args.storageClass } : {}) },
       bootstrap: { initdb: { database: DATABASE, owner: OWNER, secret: { name: `${CLUSTER_NAME}-owner` } } },
-      // Never two instances on one node (CloudNativePG's required anti-affinity takes one key)...
+      // Never two instances on one node (CloudNativePG's required anti-affinity takes one key;
+      // `preferred` only where the cluster has fewer nodes than instances)...
       affinity: {
         enablePodAntiAffinity: true,
         topologyKey: 'kubernetes.io/hostname',
-        podAntiAffinityType: 'required',
+        podAntiAffinityType: args.antiAffinity ?? 'required',
         ...podScheduling(args.scheduling),
       },
       // ...and spread over zones, so a zone's loss leaves a replica to promote. DoNotSchedule with

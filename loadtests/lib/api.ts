@@ -43,12 +43,19 @@ export function tagRequests(tags: Record<string, string>): void {
   extraTags = tags;
 }
 
+/** How long a request may take (k6's default is 60 s; the chaos run gives up sooner and says so). */
+let timeout: string | undefined;
+export function requestTimeout(t: string): void {
+  timeout = t;
+}
+
 function send(method: string, at: Path, body: unknown, headers: Record<string, string>): Res {
   const { url, name } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
   return http.request(method, url, raw || null, {
     headers: body === undefined ? headers : { ...json, ...headers },
     tags: { ...extraTags, name },
+    ...(timeout ? { timeout } : {}),
   });
 }
 
