@@ -6,6 +6,7 @@
 # of `npm test`, `npm run test:cluster` or .ci/run: a full run takes about 25 minutes.
 #   AINP_CHAOS_TABLE     where the failure table and the checks' report are written
 #                        (default .test-data/chaos-table.txt)
+#   AINP_CHAOS_JOURNAL   where k6's whole log (the journal) is kept (default .test-data/chaos-k6.log)
 #   AINP_CHAOS_DURATION  the load's length, in seconds (default 420s); AINP_CHAOS_RATE its
 #                        requests per second (default 50); AINP_CHAOS_PAUSE_S the pause after each
 #                        failed piece is back (default 20)
@@ -22,6 +23,7 @@ bash scripts/node-images.sh >/dev/null
 echo "cluster tools and node images ready in $((SECONDS - started)) s"
 mkdir -p .test-data
 export AINP_CHAOS_TABLE="${AINP_CHAOS_TABLE:-$PWD/.test-data/chaos-table.txt}"
+export AINP_CHAOS_JOURNAL="${AINP_CHAOS_JOURNAL:-$PWD/.test-data/chaos-k6.log}"
 export AINP_CLUSTER_STATE="$PWD/.test-data/chaos-lane.json"
 status=0
 (

@@ -193,6 +193,8 @@ describe('the failure table', () => {
       // The last failure at 14.5 s; the next success at 16 s, 5.5 s after the deletion.
       recoverS: 5.5,
       backS: 4.5,
+      // 12, 13 and 14.5 s: 1.5 to 4 s after the deletion.
+      bursts: '1.5-4 (3)',
     });
     expect(rows[2]).toMatchObject({
       writesOk: 2,

@@ -115,9 +115,15 @@ const FAILURES: Failure[] = [
   {
     name: 'a broker pod deleted',
     async inject() {
-      const [victim] = await pods(BROKER);
-      await deletePod(victim!.metadata.name);
-      return () => backAgain('two broker pods', BROKER, 2, [victim!.metadata.uid]);
+      // The pod that holds the run's WebSocket, so its reconnect and resume are exercised too.
+      const all = await pods(BROKER);
+      const holder = await socketHolder(all.map((p) => p.metadata.name));
+      const victim = all.find((p) => p.metadata.name === holder) ?? all[0]!;
+      notes.push(
+        `broker pod ${victim.metadata.name} deleted (${holder ? 'it held the WebSocket' : 'no pod reported the WebSocket'})`,
+      );
+      await deletePod(victim.metadata.name);
+      return () => backAgain('two broker pods', BROKER, 2, [victim.metadata.uid]);
     },
   },
   {
@@ -141,18 +147,46 @@ const FAILURES: Failure[] = [
     async inject() {
       const primary = (await cnpg()).status?.currentPrimary;
       if (!primary) throw new Error('the CNPG Cluster names no primary');
+      const at = Date.now();
       await deletePod(primary);
       // Back: another instance is primary and both instances are ready again.
-      return () =>
-        waitFor('failover to the other instance, both instances ready', 600_000, async () => {
+      return async () => {
+        const promoted = await waitFor('failover to the other instance', 600_000, async () => {
           const s = (await cnpg()).status;
-          return s?.currentPrimary && s.currentPrimary !== primary && s.readyInstances === 2
-            ? Date.now()
+          return s?.currentPrimary && s.currentPrimary !== primary
+            ? { name: s.currentPrimary, at: Date.now() }
             : undefined;
         });
+        const back = await waitFor('both instances ready', 900_000, async () =>
+          (await cnpg()).status?.readyInstances === 2 ? Date.now() : undefined,
+        );
+        notes.push(
+          `CNPG primary ${primary} deleted: ${promoted.name} primary after ${((promoted.at - at) / 1000).toFixed(1)} s, both instances ready after ${((back - at) / 1000).toFixed(1)} s`,
+        );
+        return back;
+      };
     },
   },
 ];
+
+/** What the report says about the failures beyond the table. */
+const notes: string[] = [];
+
+/** The broker pod whose /metrics counts an open WebSocket (the run's client is the only one). */
+async function socketHolder(names: string[]): Promise<string | undefined> {
+  for (const name of names) {
+    const pf = await lane!.portForward(NS, `pod/${name}`, 9464);
+    try {
+      const res = await fetch(`http://127.0.0.1:${pf.port}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      if (/^ainp_ws_connections\s+[1-9]/m.test(await res.text())) return name;
+    } catch {
+      // not answering: not the holder we can name
+    } finally {
+      pf.close();
+    }
+  }
+  return undefined;
+}
 
 /** psql in the current primary: the rows of one SELECT, as JSON. */
 const psql: Query = async (sql) => {
@@ -242,7 +276,18 @@ describe('failures under load on the real node', () => {
     }
     const res = await timed('chaos Job', () => run);
     evidence['chaos k6 exit'] = JSON.stringify({ exitCode: res.exitCode, problem: res.problem });
-    const journal = parseJournal(readFileSync(path.join(dir, 'chaos.log'), 'utf8'));
+    const log = readFileSync(path.join(dir, 'chaos.log'), 'utf8');
+    // The raw journal outlives the lane's folder, for a look at any window afterwards.
+    if (process.env.AINP_CHAOS_JOURNAL) writeFileSync(process.env.AINP_CHAOS_JOURNAL, log);
+    const journal = parseJournal(log);
+    // What the brokers logged as errors during the run (the deleted pod's log went with it).
+    const errors = (
+      await lane!.cp.kubectl(['-n', NS, 'logs', '-l', BROKER, '--prefix', '--tail=-1']).catch(String)
+    )
+      .split('\n')
+      .filter((l) => /"level":(50|60)/.test(l));
+    evidence['broker error lines (the first 20)'] =
+      `${errors.length} lines\n${errors.slice(0, 20).join('\n')}`;
     const lastWrite = Math.max(...journal.writes.map((w) => w.t));
     const table = formatTable(failureTable(journal, injections, lastWrite));
     const m = (res.summary as { metrics?: Record<string, { values: Record<string, number> }> } | undefined)
@@ -264,6 +309,7 @@ describe('failures under load on the real node', () => {
     const report = [
       `run ${journal.setup.run}: ${DURATION} at ${RATE} requests/s, write share ${journal.setup.writeShare}`,
       table,
+      ...notes,
       '',
       `intents: ${JSON.stringify({ ...books.intents, unacknowledgedStored: books.intents.unacknowledgedStored.length })}`,
       `offers: ${JSON.stringify({ ...books.negotiations, unacknowledgedStored: books.negotiations.unacknowledgedStored.length })}`,
@@ -274,6 +320,9 @@ describe('failures under load on the real node', () => {
       `ledger: ${books.ledger.length ? books.ledger.join('; ') : 'balanced'}`,
       '',
       summary,
+      '',
+      `broker error lines: ${errors.length}`,
+      ...errors.slice(0, 20),
     ].join('\n');
     evidence['chaos report'] = report;
     if (process.env.AINP_CHAOS_TABLE) writeFileSync(process.env.AINP_CHAOS_TABLE, `${report}\n`);

@@ -74,6 +74,8 @@ export type Injection = {
   at: number;
   /** When what was deleted was back (its replacement Ready, or the failover done), if it came back. */
   back?: number;
+  /** What the table's reader should know (which pod, when the failover happened). */
+  note?: string;
 };
 
 export type FailureRow = {
@@ -94,6 +96,11 @@ export type FailureRow = {
   recoverS: number;
   /** From the injection until what was deleted was back, seconds (undefined: not measured). */
   backS: number | undefined;
+  /**
+   * When the failures came, in seconds after the injection: runs of failures less than 10 s apart,
+   * each `first-last (count)`.
+   */
+  bursts: string;
 };
 
 /**
@@ -121,7 +128,8 @@ export function failureTable(j: Journal, injections: Injection[], end: number): 
     const marks = [w.at, ...oks, until];
     let gap = 0;
     for (let k = 1; k < marks.length; k++) gap = Math.max(gap, marks[k]! - marks[k - 1]!);
-    const lastFailure = Math.max(-Infinity, ...[...failedWrites, ...failedReads].map((x) => x.t));
+    const failedAt = [...failedWrites, ...failedReads].map((x) => x.t).sort((a, b) => a - b);
+    const lastFailure = Math.max(-Infinity, ...failedAt);
     const recovered = Number.isFinite(lastFailure) ? successes.find((t) => t > lastFailure) : w.at;
     return {
       failure: w.name,
@@ -133,8 +141,20 @@ export function failureTable(j: Journal, injections: Injection[], end: number): 
       longestGapS: secs(gap),
       recoverS: recovered === undefined ? Infinity : secs(recovered - w.at),
       backS: w.back === undefined ? undefined : secs(w.back - w.at),
+      bursts: bursts(failedAt.map((t) => t - w.at)),
     };
   });
+}
+
+/** Failure times (ms after the injection) as runs less than 10 s apart: `1.2-5 (30), 188-190.3 (17)`. */
+function bursts(after: number[]): string {
+  const runs: number[][] = [];
+  for (const t of after) {
+    const run = runs.at(-1);
+    if (run && t - run.at(-1)! < 10_000) run.push(t);
+    else runs.push([t]);
+  }
+  return runs.map((r) => `${secs(r[0]!)}-${secs(r.at(-1)!)} (${r.length})`).join(', ');
 }
 
 const secs = (ms: number) => Math.round(ms / 100) / 10;
@@ -151,6 +171,7 @@ export function formatTable(rows: FailureRow[]): string {
     'longest write gap s',
     'recovered after s',
     'back after s',
+    'failures at s after (count)',
   ];
   const body = rows.map((r) => [
     r.failure,
@@ -164,6 +185,7 @@ export function formatTable(rows: FailureRow[]): string {
     String(r.longestGapS),
     r.recoverS === Infinity ? 'never' : String(r.recoverS),
     r.backS === undefined ? '-' : String(r.backS),
+    r.bursts || '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
