@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { Express } from 'express';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseEnv, type Env } from './config/env.js';
 import { closeContext, createContext, type AppContext } from './context.js';
@@ -67,7 +67,16 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
   }
 
   const { app, listener, upgrade } = createApp(ctx);
-  const server = createServer(listener).listen(env.PORT, env.HOST);
+  // While draining, every answer closes its keep-alive connection (see shutdown's handover).
+  const server = createServer((req, res) => {
+    if (ctx.state.draining) res.setHeader('Connection', 'close');
+    return listener(req, res);
+  }).listen(env.PORT, env.HOST);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await once(server, 'listening');
   // Keep-alive longer than typical load balancer idle timeouts, so they close first.
   server.keepAliveTimeout = 65_000;
@@ -84,7 +93,7 @@ export async function start(options: StartOptions = {}): Promise<RunningBroker> 
   const port = (server.address() as AddressInfo).port;
   let stopping: Promise<void> | undefined;
   const stop = () =>
-    (stopping ??= shutdown(ctx, server, scheduler, realtime).finally(() => metricsServer?.close()));
+    (stopping ??= shutdown(ctx, server, sockets, scheduler, realtime).finally(() => metricsServer?.close()));
   logger.info({ port, version: ctx.version }, 'broker listening');
   return { url: `http://127.0.0.1:${port}`, port, ctx, server, app, realtime, stop };
 }
@@ -119,15 +128,26 @@ async function serveMetrics(ctx: AppContext, port: number, host: string): Promis
 const CLOSE_CLIENTS_MS = 3000;
 
 /**
+ * How long keep-alive clients get to go on their own before their idle connections are closed.
+ * Closing an idle connection races with a request the client is sending on it at that moment: the
+ * request gets no answer (npm run test:chaos saw a signed write fail so when a broker pod was
+ * deleted under load, PDB and preStop notwithstanding). During the handover every answer says
+ * `Connection: close`, so a busy client's connections close after an answer instead; only the
+ * ones it left idle the whole time are closed after it. It ends early once no connection is open.
+ */
+const KEEPALIVE_HANDOVER_MS = 1500;
+
+/**
  * Graceful shutdown, in one place: readiness goes false, WebSockets close (1001; clients that do
- * not answer within a second are cut), the listener stops taking connections, idle keep-alive
- * connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS, after which the
+ * not answer within a second are cut), the listener stops taking connections, keep-alive clients
+ * get a moment to go (KEEPALIVE_HANDOVER_MS), then idle keep-alive connections close, in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS, after which the
  * remaining sockets are cut), the schedule waits for its runs (same bound), then pools and clients
  * close (bounded too). A step that outlives its bound is named in the log, and shutdown goes on.
  */
 async function shutdown(
   ctx: AppContext,
   server: Server,
+  sockets: Set<Socket>,
   scheduler: Scheduler | undefined,
   realtime: Realtime,
 ): Promise<void> {
@@ -136,7 +156,11 @@ async function shutdown(
   const deadline = Date.now() + ctx.env.SHUTDOWN_TIMEOUT_MS;
   // Within the drain bound: at most a second for the closing handshake, and the relay's last pass.
   await within(ctx, 'websockets', realtime.close(), 2000);
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // The listener stops taking connections. (net.Server's close: the HTTP server's own would also
+  // close the idle keep-alive connections at once, which the handover keeps for a moment.)
+  const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  for (const end = Math.min(deadline, Date.now() + KEEPALIVE_HANDOVER_MS); sockets.size && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 50));
   server.closeIdleConnections();
   const timer = setTimeout(
     () => {

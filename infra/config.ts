@@ -314,6 +314,10 @@ export const configSchema = z.object({
   // Valkey) are protected (an update that would delete or replace one fails) and retained on delete.
   protectData: bool(false),
   postgresInstances: int(1, 1),
+  // How CloudNativePG keeps the instances apart: `required` (never two on one node, what a lost
+  // node must not take down) or `preferred` (apart where possible): only for a cluster with fewer
+  // nodes than instances, such as the lane's one real node in `npm run test:chaos`. Prod: required.
+  postgresAntiAffinity: z.enum(['required', 'preferred']).default('required'),
   postgresStorageSize: quantity('10Gi'),
   storageClass: z.string().default(''),
   postgresBackupDestination: z
@@ -534,6 +538,8 @@ export function parseStackConfig(
     if (c.brokerReplicas < 3) problems.push(`brokerReplicas: prod runs at least 3 (got ${c.brokerReplicas})`);
     if (c.postgresInstances < 3 && !external.postgres)
       problems.push(`postgresInstances: prod runs 3 database instances (got ${c.postgresInstances})`);
+    if (c.postgresAntiAffinity !== 'required' && !external.postgres)
+      problems.push("postgresAntiAffinity: prod keeps its database instances on distinct nodes ('required')");
     if (c.natsReplicas < 3 && !external.nats)
       problems.push(`natsReplicas: prod runs a NATS cluster of 3 (got ${c.natsReplicas})`);
     if (c.valkeyReplicas < 2 && !external.valkey)

@@ -134,6 +134,7 @@ export class Platform extends pulumi.ComponentResource {
           {
             namespace: ns,
             instances: c.postgresInstances,
+            antiAffinity: c.postgresAntiAffinity,
             maxConnections: c.postgresMaxConnections,
             protect: c.protectData,
             storageSize: c.postgresStorageSize,

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, startRedisServer } from '../app/local/child-service.js';
@@ -89,6 +91,29 @@ describe('degraded mode', () => {
     const metrics = await (await fetch(`${broker.url}/metrics`)).text();
     expect(metrics).toMatch(/ainp_db_errors_total 1/);
     expect(metrics).toMatch(/ainp_dependency_up\{dependency="database"\} 0/);
+  });
+
+  it('answers a retryable 503, not a 500, when the database connection fails at the socket (reset, unreachable)', async () => {
+    // During a PostgreSQL failover the broker's new connections failed with socket errors that are
+    // not pg errors: `connect ENETUNREACH` to the Service with no endpoints (npm run test:chaos
+    // measured 16 such 500s in one failover). Here: a server that resets every connection.
+    const reset = createServer((socket) => socket.resetAndDestroy());
+    reset.listen(0, '127.0.0.1');
+    await once(reset, 'listening');
+    try {
+      const { port } = reset.address() as AddressInfo;
+      const broker = await stack.broker({
+        DATABASE_URL: `postgres://nobody:x@127.0.0.1:${port}/none`,
+        MIGRATE_ON_START: 'false',
+        DB_CONNECTION_TIMEOUT_MS: '2000',
+      });
+      const api = await fetch(`${broker.url}/api/receipts/6f9619ff-8b86-4011-b42d-00c04fc964ff/committee`);
+      expect(api.status).toBe(503);
+      expect(((await api.json()) as any).error).toBe('UNAVAILABLE');
+      expect(api.headers.get('retry-after')).toBe('5');
+    } finally {
+      reset.close();
+    }
   });
 
   it('is not ready while migrations are pending', async () => {

@@ -257,7 +257,7 @@ describe('runGateJob (kubectl stand-in)', () => {
     ].join('\n');
   const complete = { status: { conditions: [{ type: 'Complete', status: 'True' }] } };
 
-  it('keeps the summary and the HTML report in the summary folder, as the local gate does', async () => {
+  it('keeps the summary, the HTML report and the log in the summary folder, as the local gate does', async () => {
     const dir = scratchDir('ainp-fake-kubectl');
     process.env.KUBECTL = fakeKubectl(dir, { job: complete, pods: [], log: logOf('1.4.2') });
     const out = path.join(dir, 'out');
@@ -270,6 +270,8 @@ describe('runGateJob (kubectl stand-in)', () => {
     });
     expect(readFileSync(path.join(out, 'smoke-report.html'), 'utf8')).toBe(REPORT);
     expect(JSON.parse(readFileSync(path.join(out, 'smoke-summary.json'), 'utf8'))).toEqual(SUMMARY);
+    // The whole log too: the chaos run's journal is read from it.
+    expect(readFileSync(path.join(out, 'smoke.log'), 'utf8')).toBe(logOf('1.4.2'));
     const calls = readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
     expect(calls[0]).toBe('--context ainp-staging apply -f -');
     expect(calls.at(-1)).toBe(

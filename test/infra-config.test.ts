@@ -146,10 +146,17 @@ describe('Pulumi.yaml and the config schema', () => {
     });
     expect(r.ok).toBe(false);
     expect(!r.ok && r.problems).toContain('brokerReplicas: Invalid input: expected number, received NaN');
-    const r2 = parseStackConfig({ environment: 'prod', pouK: '4', pouM: '3', natsReplicas: '2' });
+    const r2 = parseStackConfig({
+      environment: 'prod',
+      pouK: '4',
+      pouM: '3',
+      natsReplicas: '2',
+      postgresAntiAffinity: 'preferred',
+    });
     expect(!r2.ok && r2.problems).toEqual(
       expect.arrayContaining([
         'pouK: k=4 must not exceed pouM m=3',
+        "postgresAntiAffinity: prod keeps its database instances on distinct nodes ('required')",
         'natsReplicas: JetStream needs 1 or at least 3 servers, not 2',
         'brokerReplicas: prod runs at least 3 (got 2)',
       ]),
@@ -161,6 +168,8 @@ describe('Pulumi.yaml and the config schema', () => {
       ],
     });
     expect(parseStackConfig({}).ok).toBe(true);
+    expect(parseStackConfig({ postgresInstances: '2', postgresAntiAffinity: 'preferred' }).ok).toBe(true);
+    expect(parseStackConfig({ postgresAntiAffinity: 'sometimes' }).ok).toBe(false);
   });
 
   it('takes five cron fields for CronJob schedules (no seconds), six for the CloudNativePG backup', () => {

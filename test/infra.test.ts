@@ -174,6 +174,8 @@ describe.each(['staging', 'prod'] as const)('stack %s under Pulumi mocks', (stac
     expect(values.autoscaling.minReplicas).toBe(want.replicas);
     expect(values.pdb).toEqual({ enabled: true, minAvailable: want.pdbMin });
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.instances).toBe(want.db);
+    // A deleted primary fails over after 15 s, not CloudNativePG's 180 s smart shutdown.
+    expect(find(run, 'Cluster', 'postgres-cluster').props.spec.smartShutdownTimeout).toBe(15);
     // Instances on distinct nodes (required) and spread over zones.
     expect(find(run, 'Cluster', 'postgres-cluster').props.spec.affinity).toEqual({
       enablePodAntiAffinity: true,

@@ -56,25 +56,36 @@ export const notFoundHandler: RequestHandler = (req) => {
 };
 
 /** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
+/**
+ * A connection that failed at the socket, before or while talking to the server: refused, reset,
+ * no route (a Kubernetes Service with no endpoints during a PostgreSQL failover answers
+ * ENETUNREACH: npm run test:chaos), timed out, or a name that does not resolve. pg passes these on
+ * as Node's socket errors, with no SQLSTATE.
+ */
+const SOCKET_FAILURE =
+  /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ENETUNREACH|EHOSTUNREACH|ENETDOWN|EHOSTDOWN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to connect|ECONNREFUSED/;
+
+function isConnectionFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return (
+    (typeof e?.code === 'string' && SOCKET_FAILURE.test(e.code)) ||
+    (typeof e?.message === 'string' && CONNECTION_LOST.test(e.message))
+  );
+}
+
 /** pg errors carry a SQLSTATE and a severity; connection failures carry a socket error code. */
 export function isDatabaseError(err: unknown): boolean {
-  const e = err as { severity?: unknown; code?: unknown; message?: unknown };
+  const e = err as { severity?: unknown; code?: unknown };
   if (typeof e?.severity === 'string' && typeof e.code === 'string') return true;
-  return (
-    typeof e?.message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect|ECONNREFUSED/.test(e.message)
-  );
+  return isConnectionFailure(err);
 }
 
 /** The database is unreachable or refusing connections: a 503 the client may retry, not a 500. */
 function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && /^(08|57P0|53300)/.test(code)) return true;
-  const message = (err as { message?: unknown })?.message;
-  return (
-    typeof message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect|ECONNREFUSED/.test(message)
-  );
+  return isConnectionFailure(err);
 }
 
 export function errorHandler(

@@ -61,7 +61,8 @@ export function gateJobManifests(o: {
   /** The broker's Secret holding ADMIN_TOKEN. */
   secret: string;
   image: string;
-  script: 'smoke' | 'load';
+  /** The gate's scripts; `chaos` is the failure run of `npm run test:chaos` (loadtests/chaos.ts). */
+  script: 'smoke' | 'load' | 'chaos';
   runId: string;
   env?: Record<string, string>;
   files?: Record<string, string>;
@@ -232,7 +233,8 @@ export function stuckPod(pods: GatePod[], now: Date, unschedulableSeconds = 120)
  * Runs one gate script as a Job with the real kubectl: applies the ConfigMap and Job, waits for
  * the Job to finish (bounded; given up at once on a pod that cannot start), reads the summary, the
  * k6 version and the HTML report from its log, keeps the summary and the report in `summaryDir`
- * (`<script>-summary.json`, `<script>-report.html`, the local gate's names), and deletes both.
+ * (`<script>-summary.json`, `<script>-report.html`, the local gate's names, and the whole log as
+ * `<script>.log`: the chaos run's journal is in it), and deletes both.
  * Thin: the verdict is gateVerdict's.
  */
 export async function runGateJob(
@@ -279,6 +281,7 @@ export async function runGateJob(
     const { stdout: log } = await run(kubectl, [...ns, 'logs', `job/${job}`], {
       maxBuffer: 64 * 1024 * 1024,
     });
+    writeFileSync(path.join(dir, `${o.script}.log`), log);
     const summary = summaryFromLog(log);
     if (summary) writeFileSync(path.join(dir, `${o.script}-summary.json`), JSON.stringify(summary, null, 2));
     const html = reportFromLog(log);

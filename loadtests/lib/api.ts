@@ -43,6 +43,12 @@ export function tagRequests(tags: Record<string, string>): void {
   extraTags = tags;
 }
 
+/** How long a request may take (k6's default is 60 s; the chaos run gives up sooner and says so). */
+let timeout: string | undefined;
+export function requestTimeout(t: string): void {
+  timeout = t;
+}
+
 /**
  * One request. `expected`: statuses besides 2xx and 3xx that this request is meant to get (a
  * refusal the script checks for), so http_req_failed does not count it.
@@ -62,6 +68,7 @@ function send(
     ...(expected.length
       ? { responseCallback: http.expectedStatuses({ min: 200, max: 399 }, ...expected) }
       : {}),
+    ...(timeout ? { timeout } : {}),
   });
 }
 

@@ -1,5 +1,5 @@
 import { check } from 'k6';
-import { admin, keyClient, registerAgent, signed, type ApiKey } from './api.ts';
+import { admin, keyClient, registerAgent, signed, type ApiKey, type Res } from './api.ts';
 import { exportSigner, importSigner, newSigner, type ExportedSigner, type Signer } from './did.ts';
 import { slo } from './slo.ts';
 import { requireHealthyTarget } from './health.ts';
@@ -80,16 +80,19 @@ export async function trafficIteration(data: TrafficData): Promise<void> {
     check(res, { 'status 201': (r) => r.status === 201 });
     return;
   }
-  const read = (roll - WRITE_SHARE) / (1 - WRITE_SHARE);
+  const res = readRequest(data, (roll - WRITE_SHARE) / (1 - WRITE_SHARE));
+  check(res, { 'status 200': (r) => r.status === 200 });
+}
+
+/** One read of the mix, chosen by `read` in [0, 1). */
+export function readRequest(data: TrafficData, read: number): Res {
   const c = keyClient(pick(data.keys));
   const id = { id: pick(data.agents).id };
-  let res;
-  if (read < 0.4) res = c.get(['/api/v1/agents/{id}', id]);
-  else if (read < 0.55) res = c.get(['/api/v1/agents/{id}/reputation', id]);
-  else if (read < 0.7) res = c.get(['/api/v1/agents/{id}/stats', id]);
-  else if (read < 0.85) res = c.get('/api/v1/agents?q=translation&limit=10');
-  else res = c.get('/api/discovery?q=translation&limit=10');
-  check(res, { 'status 200': (r) => r.status === 200 });
+  if (read < 0.4) return c.get(['/api/v1/agents/{id}', id]);
+  if (read < 0.55) return c.get(['/api/v1/agents/{id}/reputation', id]);
+  if (read < 0.7) return c.get(['/api/v1/agents/{id}/stats', id]);
+  if (read < 0.85) return c.get('/api/v1/agents?q=translation&limit=10');
+  return c.get('/api/discovery?q=translation&limit=10');
 }
 
 export function trafficTeardown(data: TrafficData): void {
