@@ -185,6 +185,35 @@ describe('GET /ws', () => {
     again.ws.close();
   });
 
+  it('pages a long resume: WS_RESUME_LIMIT events, then 1013 naming where to go on, and the rest on reconnect', async () => {
+    const paged = await stack.broker({ WS_RESUME_LIMIT: '3' });
+    try {
+      const client = newSigner();
+      await settledReceipt(b.url, client, provider);
+      const all = await eventIdsFor(client.did);
+      // The client was away for all of them (it resumes from 0): 4 events, sent 3 then 1.
+      expect(all.length).toBe(4);
+      const first = connect(paged.url, client, '0');
+      const closed = new Promise<[number, string]>((r) =>
+        first.ws.once('close', (code, reason) => r([code, String(reason)])),
+      );
+      await first.opened;
+      const [code, reason] = await closed;
+      expect(first.received.map((e) => e.event_id)).toEqual(all.slice(0, 3));
+      const last = first.received[2]!.id;
+      expect([code, reason]).toEqual([1013, `resume continues: reconnect with last_event_id=${last}`]);
+      const again = connect(paged.url, client, last);
+      await again.opened;
+      await until(() => again.received.length >= 1);
+      await new Promise((r) => setTimeout(r, 300)); // nothing more, nothing twice; the socket stays open
+      expect(again.received.map((e) => e.event_id)).toEqual(all.slice(3));
+      expect(again.ws.readyState).toBe(WebSocket.OPEN);
+      again.ws.close();
+    } finally {
+      await paged.stop();
+    }
+  });
+
   it('resumes without a gap when an event with an earlier insert id commits after the client left', async () => {
     const client = newSigner();
     const first = connect(a.url, client);

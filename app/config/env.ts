@@ -225,6 +225,8 @@ export const envSchema = z.object({
   WS_PING_INTERVAL_MS: int(100, 600_000).default(30_000),
   WS_MAX_CONNECTIONS_PER_IDENTITY: int(1, 10_000).default(10),
   WS_REVOCATION_CHECK_MS: int(100, 5_000).default(2_000),
+  /** Events a resume sends on one connection; beyond, the socket closes so the client asks for the rest. */
+  WS_RESUME_LIMIT: int(1, 10_000).default(1_000),
 
   SCHEDULER_ENABLED: bool.optional(),
   POU_FINALIZER_CRON: cronExpression.default('*/1 * * * *'),

@@ -12,7 +12,6 @@ import { signatureNonces, verifySignedRequest } from '../services/signature-serv
 import { EventRelay } from './event-relay.js';
 import { CLOSE, Hub, send, type Connection } from './hub.js';
 
-const RESUME_LIMIT = 1000;
 /**
  * How long shutdown waits for clients to answer the closing handshake before it cuts their sockets.
  * ws itself would wait 30 s, and an upgraded socket is outside the HTTP server's bound
@@ -29,8 +28,11 @@ export interface Realtime {
 /**
  * `GET /ws`: authenticated at the upgrade by an API key (its address and the DIDs of the agents it
  * owns) or a DID signature over `GET /ws...` with an empty body. A client resumes with
- * `?last_event_id=N` (or the Last-Event-ID header): it first gets what it missed (at most 1,000
- * events), then live ones. A ping every WS_PING_INTERVAL_MS; a connection that missed a pong is
+ * `?last_event_id=N` (or the Last-Event-ID header): it first gets what it missed, then live ones.
+ * A resume sends at most WS_RESUME_LIMIT (1,000) missed events on one connection: when more are
+ * waiting it sends that many, then closes with 1013 and the reason `resume continues: reconnect
+ * with last_event_id=<the last one sent>`, so a client away for long pages through what it missed
+ * and never loses an event silently. A ping every WS_PING_INTERVAL_MS; a connection that missed a pong is
  * dropped. Shutdown closes every socket with 1001.
  *
  * Each API key or DID holds at most WS_MAX_CONNECTIONS_PER_IDENTITY sockets on a replica (429
@@ -136,9 +138,18 @@ export function attachRealtime(ctx: AppContext, server: Server, guards: UpgradeG
     ws.on('message', () => undefined); // clients only listen; frames are ignored
     hub.add(conn);
     if (!resume) return;
+    const limit = ctx.env.WS_RESUME_LIMIT;
     try {
-      for (const e of await eventsSince(ctx.db, who.identities, resume, RESUME_LIMIT))
-        send(conn, e, ctx.metrics);
+      const missed = await eventsSince(ctx.db, who.identities, resume, limit + 1);
+      for (const e of missed.slice(0, limit)) send(conn, e, ctx.metrics);
+      if (missed.length > limit) {
+        // More are waiting than one resume sends: live events would leave a gap behind them.
+        ws.close(
+          CLOSE.tryAgainLater,
+          `resume continues: reconnect with last_event_id=${missed[limit - 1]!.id}`,
+        );
+        return;
+      }
     } catch (err) {
       // The missed events cannot be read now: the client reconnects with the same id later.
       ctx.logger.warn({ err: (err as Error).message }, 'websocket resume failed');
