@@ -1,0 +1,376 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import type { Stack } from '@pulumi/pulumi/automation/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, waitFor } from '../../infra/cluster/control-plane.js';
+import { nodePaths } from '../../infra/cluster/node-plan.js';
+import type { K6Summary } from '../../infra/ops/gate-verdict.js';
+import { loadNumbers } from '../../infra/ops/gate-verdict.js';
+import { historyOf } from '../../infra/ops/pulumi-stack.js';
+import { readSlo } from '../../infra/slo.js';
+import {
+  appStack,
+  BIN,
+  captured,
+  clusterStack,
+  npmRun,
+  startNodeLane,
+  stopNodeLane,
+  timer,
+  type NodeLane,
+} from './node-fixture.js';
+import {
+  pushReleases,
+  reachFromNode,
+  startRegistry,
+  type LaneRegistry,
+  type LaneReleases,
+} from './lane-registry.js';
+
+/**
+ * Promotion end to end on the lane's real node (issue 33, its first half): the cluster stack and
+ * two app stacks, `staging` and `prod`, in their own namespaces, from the committed programs with
+ * the lane's image settings; the broker pulled by digest from a registry on loopback (Debian's
+ * docker-registry, lane-registry.ts) by the node's containerd; `npm run promote`, `npm run up`,
+ * `npm run rollback` and `npm run health` run as an operator runs them, in a git clone of this
+ * repository made for the lane (so the promoted digest is committed there, in Pulumi.prod.yaml,
+ * and rollback checks out the commit an update recorded). The gate runs as Jobs in the cluster
+ * against staging's Service: smoke, then load at the SLO's rate for a short --load-duration.
+ *
+ *   1. the good release: staging runs it from the registry, promote passes the gate, prod runs the
+ *      same digest (its pods' imageID), Pulumi.prod.yaml is committed with it, the registry holds
+ *      the tag prod-<commit>;
+ *   2. a bad release (p95 over the SLO, every answer right; scripts/images/registry-push.sh):
+ *      staging gets it, the gate stops it naming the threshold, prod is untouched;
+ *   3. a bad prod rollout (pods never Ready): `up` fails after brokerRolloutTimeoutSeconds,
+ *      `rollback` restores the last good update, the pods run the good digest again;
+ *   4. `npm run health -- --stack prod` passes.
+ *
+ * The lane's own settings (in the clone's stack files, set by the test): images from the registry
+ * (the broker) or imported into the node (the rest), IfNotPresent; the charts vendored; storage
+ * hostPath volumes; CronJobs hourly or half-hourly (fewer pods on the one node; `health` counts a
+ * CronJob not yet due as healthy). AINP_PROMOTION_EVIDENCE names a file for the evidence (JSON).
+ * Needs root and scripts/install-deps.sh node; run it under `flock /tmp/ainp-real-node.lock`.
+ */
+const exec = promisify(execFile);
+const CLUSTER = 'promotion';
+const NS = { staging: 'ainp-staging', prod: 'ainp-prod' } as const;
+const RELEASE = 'ainp-broker';
+const API = `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=api`;
+/** Short and bounded: the load step at the SLO's rate. */
+const LOAD_DURATION = '20s';
+/** How long `up` waits for the broker's rollout in the lane (the default, 900 s, is production's). */
+const ROLLOUT_TIMEOUT_S = 150;
+
+const { times, timed } = timer();
+/** What the note pastes: gate summaries, the history after the rollback, commands' outputs. */
+const evidence: Record<string, string> = {};
+let lane: NodeLane | undefined;
+let registry: LaneRegistry | undefined;
+let bridge: { stop(): Promise<void> } | undefined;
+let releases: LaneReleases;
+let clone = '';
+let prod: Stack;
+
+const digestOf = (ref: string) => ref.split('@')[1]!;
+const git = async (...args: string[]) => (await exec('git', ['-C', clone, ...args])).stdout.trim();
+/** An npm script in the lane's clone, as an operator runs it there. */
+const inClone = (script: string, args: string[]) =>
+  captured('npm', ['--prefix', clone, 'run', '--silent', script, '--', ...args]);
+/** The real pulumi CLI in the clone (its Pulumi.yaml and stack files). */
+const pulumi = (...args: string[]) => captured(path.join(BIN, 'pulumi'), ['--cwd', clone, ...args]);
+
+type BrokerPod = {
+  metadata: { name: string; deletionTimestamp?: string };
+  status: {
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; image: string; imageID: string; ready: boolean }[];
+  };
+};
+const brokerPods = async (ns: string) =>
+  (await lane!.kubectlJson<{ items: BrokerPod[] }>('-n', ns, 'get', 'pods', '-l', API)).items;
+const imageIds = (pods: BrokerPod[]) =>
+  pods.flatMap((p) => p.status.containerStatuses ?? []).map((c) => c.imageID);
+
+/** Every broker pod Ready and running `digest` (at least `min` of them), no other pod left. */
+const runningOnly = (ns: string, digest: string, min = 2, timeoutMs = 300_000) =>
+  lane!.orDiagnose(
+    waitFor(`${ns}'s broker pods all Ready on ${digest}`, timeoutMs, async () => {
+      const pods = await brokerPods(ns);
+      const ids = imageIds(pods);
+      const done =
+        pods.length >= min &&
+        pods.every(
+          (p) => !p.metadata.deletionTimestamp && p.status.containerStatuses?.every((c) => c.ready),
+        ) &&
+        ids.length === pods.length &&
+        ids.every((id) => id.endsWith(`@${digest}`));
+      return done ? pods : undefined;
+    }),
+  );
+
+/** The registry's digest for a tag of the broker repository (null when it has no such tag). */
+const registryTag = async (tag: string) =>
+  (
+    await fetch(`http://${registry!.host}/v2/ainp/broker/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: {
+        Accept:
+          'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+      },
+    })
+  ).headers.get('docker-content-digest');
+
+/** The gate's summaries and reports, where promote said it kept them. */
+function gateFiles(out: string) {
+  const dir = /staging-gate summaries: (\S+)/.exec(out)?.[1];
+  expect(dir, out.slice(-4000)).toBeDefined();
+  const read = (f: string) => {
+    try {
+      return readFileSync(path.join(dir!, f), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const summary = (s: string) => {
+    const text = read(`${s}-summary.json`);
+    return text ? (JSON.parse(text) as K6Summary) : undefined;
+  };
+  return { dir: dir!, smoke: summary('smoke'), load: summary('load'), loadHtml: read('load-report.html') };
+}
+
+/** A few lines of a gate run: requests, rate, p95/p99, errors, every threshold and whether it held. */
+function gateSummary(name: string, s: K6Summary | undefined): string {
+  if (!s) return `${name}: no summary`;
+  const n = loadNumbers(s);
+  const thresholds = Object.entries(s.metrics).flatMap(([metric, m]) =>
+    Object.entries(m.thresholds ?? {}).map(([t, r]) => `${r.ok ? 'ok  ' : 'FAIL'} ${metric} ${t}`),
+  );
+  return [
+    `${name}: ${n.requests} requests at ${n.rate.toFixed(1)}/s, p95 ${n.p95Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms, errors ${(n.errorRate * 100).toFixed(2)}%, checks ${s.metrics.checks?.values.passes ?? 0} passed / ${s.metrics.checks?.values.fails ?? 0} failed`,
+    ...thresholds.map((t) => `  ${t}`),
+  ].join('\n');
+}
+
+/** The data k6's web dashboard embeds in its HTML report (gzip, base64): what the page shows. */
+function reportData(html: string): string {
+  const b64 = /<script id="data"[^>]*>([\s\S]*?)<\/script>/.exec(html)?.[1];
+  expect(b64, 'the HTML report embeds its data').toBeDefined();
+  return gunzipSync(Buffer.from(b64!.trim(), 'base64')).toString('utf8');
+}
+
+beforeAll(async () => {
+  // The registry and the releases in it first: nothing of the node is needed for them.
+  registry = await timed('registry up', () =>
+    startRegistry(mkdtempSync(path.join(os.tmpdir(), 'ainp-registry-'))),
+  );
+  releases = await timed('releases built and pushed', () => pushReleases(registry!));
+  lane = await timed('control plane and real node up', () =>
+    startNodeLane({ volumes: 8, workPrefix: 'ainp-pulumi-promotion-' }),
+  );
+  bridge = await timed('registry reachable from the node', () =>
+    reachFromNode(registry!, { dir: lane!.cp.dir, hostsDir: nodePaths(lane!.cp.dir).registryHosts }),
+  );
+  await clusterStack(lane, CLUSTER);
+
+  // The operator's clone: this repository's HEAD, the tools and packages of this checkout.
+  clone = path.join(mkdtempSync(path.join(os.tmpdir(), 'ainp-clone-')), 'ainp');
+  await exec('git', ['clone', '--quiet', ROOT, clone]);
+  await git('config', 'user.name', 'ainp promotion lane');
+  await git('config', 'user.email', 'lane@ainp.invalid');
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
+  symlinkSync(path.join(ROOT, '.tools'), path.join(clone, '.tools'));
+  // The stack files are the lane's (the committed ones name real clusters, hosts and backups).
+  for (const s of ['staging', 'prod'])
+    writeFileSync(
+      path.join(clone, `Pulumi.${s}.yaml`),
+      `# the promotion lane's ${s} (loopback)\nconfig: {}\n`,
+    );
+  process.env.AINP_PULUMI_WORKDIR = clone;
+  const repository = releases.broker.split('@')[0]!;
+  const config = (ns: string) => ({
+    'ainp:clusterStack': { value: `organization/ainp-cluster/${CLUSTER}` },
+    'ainp:imageRepository': { value: repository },
+    'ainp:imageDigest': { value: digestOf(releases.broker) },
+    'ainp:imagePullPolicy': { value: 'IfNotPresent' },
+    'ainp:gateImage': { value: lane!.images.pinned.k6 },
+    'ainp:brokerRolloutTimeoutSeconds': { value: String(ROLLOUT_TIMEOUT_S) },
+    'ainp:finalizerCron': { value: '*/30 * * * *' },
+    'ainp:aggregatorCron': { value: '0 * * * *' },
+    'ainp:creditsCron': { value: '0 * * * *' },
+    'ainp:namespace': { value: ns },
+  });
+  await appStack(lane, 'staging', { namespace: NS.staging, config: config(NS.staging) });
+  prod = await appStack(lane, 'prod', { namespace: NS.prod, config: config(NS.prod) });
+}, 1_200_000);
+
+afterAll(async () => {
+  console.log('promotion lane times (s):', JSON.stringify(times));
+  for (const [k, v] of Object.entries(evidence)) console.log(`--- ${k} ---\n${v}`);
+  if (process.env.AINP_PROMOTION_EVIDENCE)
+    writeFileSync(process.env.AINP_PROMOTION_EVIDENCE, JSON.stringify({ times, evidence }, null, 2));
+  await bridge?.stop();
+  await registry?.stop();
+  if (clone) rmSync(path.dirname(clone), { recursive: true, force: true });
+  await stopNodeLane(lane);
+}, 300_000);
+
+describe('the stacks on the real node, the broker from the registry', () => {
+  it('npm run up:cluster installs the CloudNativePG operator', async () => {
+    const r = await timed('npm run up:cluster', () => npmRun('up:cluster', ['--stack', CLUSTER]));
+    expect(r.code, `${r.out.slice(-4000)}\n${await lane!.diagnose()}`).toBe(0);
+  });
+
+  it('staging runs the broker pulled by digest from the registry on loopback', async () => {
+    const r = await timed('staging: npm run up', () => inClone('up', ['--stack', 'staging']));
+    expect(r.code, `${r.out.slice(-6000)}\n${await lane!.diagnose()}`).toBe(0);
+    const pods = await runningOnly(NS.staging, digestOf(releases.broker));
+    // The pods name the registry's reference, and the node pulled it from there.
+    for (const c of pods.flatMap((p) => p.status.containerStatuses ?? []))
+      expect(c.image).toBe(releases.broker);
+    const pulled = await lane!.cp.kubectl([
+      '-n',
+      NS.staging,
+      'get',
+      'events',
+      '--field-selector',
+      'reason=Pulled',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    expect(pulled).toContain(releases.broker);
+  });
+});
+
+describe('npm run promote', () => {
+  it('a good release: the gate passes in the cluster, prod runs the digest, Pulumi.prod.yaml commits it, the registry tags it', async () => {
+    const before = await git('rev-parse', 'HEAD');
+    const r = await timed('promote (good release)', () =>
+      inClone('promote', ['--load-duration', LOAD_DURATION]),
+    );
+    evidence['promote (good release): last lines'] = r.out.split('\n').slice(-25).join('\n');
+    expect(r.code, `${r.out.slice(-8000)}\n${await lane!.diagnose()}`).toBe(0);
+    const good = digestOf(releases.broker);
+    const files = gateFiles(r.out);
+    evidence['gate summary, good release'] = [
+      gateSummary('smoke', files.smoke),
+      gateSummary('load', files.load),
+    ].join('\n');
+    // The load ran at the SLO's rate, every threshold held.
+    expect(files.load).toBeDefined();
+    const load = loadNumbers(files.load!);
+    expect(load.requests).toBeGreaterThan(0);
+    for (const m of Object.values(files.load!.metrics))
+      for (const t of Object.values(m.thresholds ?? {})) expect(t.ok).toBe(true);
+    expect(r.out).toContain(`promoting ${good} to prod`);
+    // The promote commit in the clone holds the digest in Pulumi.prod.yaml, and only that file.
+    const commit = await git('rev-parse', 'HEAD');
+    expect(commit).not.toBe(before);
+    expect(await git('log', '-1', '--format=%s')).toBe(`promote ${good} to prod`);
+    expect(await git('show', '--name-only', '--format=', 'HEAD')).toBe('Pulumi.prod.yaml');
+    expect(await git('show', 'HEAD:Pulumi.prod.yaml')).toContain(`ainp:imageDigest: ${good}`);
+    expect(r.out).toContain(`recorded ${good} in Pulumi.prod.yaml, commit ${commit}`);
+    // Prod's pods run it, and the registry keeps it under prod-<commit>.
+    await runningOnly(NS.prod, good);
+    expect(await registryTag(`prod-${commit.slice(0, 12)}`)).toBe(good);
+    evidence['prod after the good release'] = (await brokerPods(NS.prod))
+      .map((p) => `${p.metadata.name} ${imageIds([p]).join(' ')}`)
+      .join('\n');
+  });
+
+  it('a bad release (p95 over the SLO) is stopped at the gate, naming the threshold; prod is untouched', async () => {
+    const bad = digestOf(releases['broker-api-slow']);
+    const good = digestOf(releases.broker);
+    const prodFile = readFileSync(path.join(clone, 'Pulumi.prod.yaml'), 'utf8');
+    const head = await git('rev-parse', 'HEAD');
+    const updates = (await historyOf(prod)).length;
+    // Staging gets the new release as an operator sets it.
+    const set = await pulumi('config', 'set', '--stack', 'staging', 'ainp:imageDigest', bad);
+    expect(set.code, set.out).toBe(0);
+    const r = await timed('promote (bad release)', () =>
+      inClone('promote', ['--load-duration', LOAD_DURATION]),
+    );
+    evidence['promote (bad release): last lines'] = r.out.split('\n').slice(-25).join('\n');
+    expect(r.code, r.out.slice(-8000)).toBe(1);
+    const p95 = `p(95)<${readSlo().latency.p95Ms}`;
+    expect(r.out).toMatch(
+      new RegExp(
+        `staging-gate failed \\(.*threshold http_req_duration ${p95.replace(/[()<]/g, '\\$&')} failed`,
+      ),
+    );
+    expect(r.out).toContain('prod was not changed');
+    // Staging ran it (the gate measured it, not the old release).
+    await runningOnly(NS.staging, bad);
+    const files = gateFiles(r.out);
+    evidence['gate summary, bad release'] = [
+      gateSummary('smoke', files.smoke),
+      gateSummary('load', files.load),
+    ].join('\n');
+    // The smoke passed (every answer is right); the load's summary marks the p95 threshold failed.
+    expect(files.load?.metrics.http_req_duration?.thresholds?.[p95]?.ok).toBe(false);
+    // The HTML report names it too: the threshold and the measured p95 its page is drawn from.
+    expect(files.loadHtml).toBeDefined();
+    const data = reportData(files.loadHtml!);
+    expect(data).toContain('"http_req_duration":["p(95)\\u003c');
+    // Prod: the same committed digest, the same pods' image, the same number of updates.
+    expect(readFileSync(path.join(clone, 'Pulumi.prod.yaml'), 'utf8')).toBe(prodFile);
+    expect(await git('rev-parse', 'HEAD')).toBe(head);
+    expect((await historyOf(prod)).length).toBe(updates);
+    await runningOnly(NS.prod, good, 2, 10_000);
+    // Staging back on the good release, as an operator would after a stopped promotion.
+    const back = await pulumi('config', 'set', '--stack', 'staging', 'ainp:imageDigest', good);
+    expect(back.code, back.out).toBe(0);
+  });
+});
+
+describe('a bad prod rollout', () => {
+  it('npm run up fails on pods that never turn Ready; npm run rollback restores the last good update', async () => {
+    const good = digestOf(releases.broker);
+    const bad = digestOf(releases['broker-never-ready']);
+    const set = await pulumi('config', 'set', '--stack', 'prod', 'ainp:imageDigest', bad);
+    expect(set.code, set.out).toBe(0);
+    const up = await timed('prod: npm run up (never Ready)', () =>
+      inClone('up', ['--stack', 'prod', '--message', 'hotfix straight to prod']),
+    );
+    evidence['the failed up: last lines'] = up.out.split('\n').slice(-15).join('\n');
+    expect(up.code, up.out.slice(-6000)).toBe(1);
+    // The new pod was pulled from the registry and never turned Ready; the old ones still serve.
+    const pods = await brokerPods(NS.prod);
+    const fresh = pods.filter((p) => imageIds([p]).some((id) => id.endsWith(`@${bad}`)));
+    expect(fresh.length, JSON.stringify(pods.map((p) => p.status))).toBeGreaterThan(0);
+    for (const p of fresh) expect(p.status.containerStatuses?.every((c) => !c.ready)).toBe(true);
+    expect(pods.filter((p) => imageIds([p]).every((id) => id.endsWith(`@${good}`))).length).toBeGreaterThan(
+      0,
+    );
+    expect((await historyOf(prod))[0]).toMatchObject({ kind: 'update', result: 'failed' });
+
+    const r = await timed('npm run rollback', () => inClone('rollback', ['--stack', 'prod']));
+    evidence['npm run rollback'] = r.out.split('\n').slice(-20).join('\n');
+    expect(r.code, `${r.out.slice(-6000)}\n${await lane!.diagnose()}`).toBe(0);
+    expect(r.out).toContain(`set ainp:imageDigest = ${good}`);
+    await timed('prod back on the good digest', () => runningOnly(NS.prod, good));
+    const history = await pulumi('stack', 'history', '--stack', 'prod');
+    evidence['pulumi stack history --stack prod (after the rollback)'] = history.out;
+    expect(history.code, history.out).toBe(0);
+    expect(history.out).toMatch(/hotfix straight to prod[\s\S]*failed|failed[\s\S]*hotfix straight to prod/);
+    expect(history.out).toContain('rollback to version');
+    const [newest, failed] = await historyOf(prod);
+    expect(newest).toMatchObject({ result: 'succeeded' });
+    expect(newest!.message).toMatch(/^rollback to version/);
+    expect(failed).toMatchObject({ result: 'failed' });
+  });
+});
+
+describe('prod at the end', () => {
+  it('npm run health -- --stack prod passes every check', async () => {
+    const r = await timed('npm run health', () => inClone('health', ['--stack', 'prod']));
+    evidence['npm run health -- --stack prod'] = r.out;
+    expect(r.out).toContain('ok   /ready: 200');
+    expect(r.out).toContain('health: OK');
+    expect(r.code).toBe(0);
+  });
+});
