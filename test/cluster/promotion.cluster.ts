@@ -78,11 +78,14 @@ let prod: Stack;
 
 const digestOf = (ref: string) => ref.split('@')[1]!;
 const git = async (...args: string[]) => (await exec('git', ['-C', clone, ...args])).stdout.trim();
+/** The clone is the app stacks' work dir (their stack files); the cluster stack's is the fixture's. */
+const cloneEnv = () => ({ ...process.env, AINP_PULUMI_WORKDIR: clone });
 /** An npm script in the lane's clone, as an operator runs it there. */
 const inClone = (script: string, args: string[]) =>
-  captured('npm', ['--prefix', clone, 'run', '--silent', script, '--', ...args]);
+  captured('npm', ['--prefix', clone, 'run', '--silent', script, '--', ...args], { env: cloneEnv() });
 /** The real pulumi CLI in the clone (its Pulumi.yaml and stack files). */
-const pulumi = (...args: string[]) => captured(path.join(BIN, 'pulumi'), ['--cwd', clone, ...args]);
+const pulumi = (...args: string[]) =>
+  captured(path.join(BIN, 'pulumi'), ['--cwd', clone, ...args], { env: cloneEnv() });
 
 type BrokerPod = {
   metadata: { name: string; deletionTimestamp?: string };
@@ -190,6 +193,7 @@ beforeAll(async () => {
       path.join(clone, `Pulumi.${s}.yaml`),
       `# the promotion lane's ${s} (loopback)\nconfig: {}\n`,
     );
+  const fixtureWork = process.env.AINP_PULUMI_WORKDIR;
   process.env.AINP_PULUMI_WORKDIR = clone;
   const repository = releases.broker.split('@')[0]!;
   const config = (ns: string) => ({
@@ -206,6 +210,7 @@ beforeAll(async () => {
   });
   await appStack(lane, 'staging', { namespace: NS.staging, config: config(NS.staging) });
   prod = await appStack(lane, 'prod', { namespace: NS.prod, config: config(NS.prod) });
+  process.env.AINP_PULUMI_WORKDIR = fixtureWork;
 }, 1_200_000);
 
 afterAll(async () => {
