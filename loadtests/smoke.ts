@@ -5,6 +5,10 @@
  *
  *   k6 run -e TARGET=http://127.0.0.1:3000 -e ADMIN_TOKEN=... loadtests/smoke.ts
  *   optional: -e POU_M=9 (committee size of the target; default 5) -e STAKE=1000000 (its minimum stake)
+ *   -e MONEY=none: move no money (prod's smoke after a promotion, `npm run promote`): no deposit,
+ *   stake, settlement, slash or withdrawal; the pou area checks that an unfunded intent is refused
+ *   and writes nothing, and the ledger area reads the system accounts before and after the run.
+ *   The paid flow itself was proven on staging by the gate, with the same image digest.
  *
  * The summary reports each area (platform, registry, pou, usefulness, realtime, cleanup) through
  * an `area` tag and a threshold per area. Not k6's group(): its tags are unreliable across
@@ -36,8 +40,12 @@ const STAKE = __ENV.STAKE || '1000000';
 const STAKE_LOCK_SECONDS = 7 * 86_400;
 // Deposit references must be unique: one prefix per run.
 const RUN = `${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
-const AREAS = ['platform', 'registry', 'pou', 'usefulness', 'realtime', 'cleanup', 'ledger'] as const;
-type Area = (typeof AREAS)[number];
+const MONEY = __ENV.MONEY || 'full';
+if (MONEY !== 'full' && MONEY !== 'none') throw new Error(`MONEY must be full or none (got ${MONEY})`);
+const ALL_AREAS = ['platform', 'registry', 'pou', 'usefulness', 'realtime', 'cleanup', 'ledger'] as const;
+type Area = (typeof ALL_AREAS)[number];
+/** With MONEY=none no auditor is staked, so there is nothing to clean up. */
+const AREAS = ALL_AREAS.filter((a) => MONEY === 'full' || a !== 'cleanup');
 
 export const options = {
   scenarios: { smoke: { executor: 'shared-iterations', vus: 1, iterations: 1, maxDuration: '2m' } },
@@ -49,7 +57,8 @@ export const options = {
   summaryTrendStats: TREND_STATS,
 };
 
-type Data = { owner: ApiKey; rater: ApiKey };
+type SystemLedger = Record<'treasury_atomic' | 'broker_atomic' | 'validators_atomic' | 'pool_atomic', string>;
+type Data = { owner: ApiKey; rater: ApiKey; system: SystemLedger | undefined };
 
 let area: Area | 'setup' = 'setup';
 function enter(next: Area): void {
@@ -59,7 +68,11 @@ function enter(next: Area): void {
 
 export function setup(): Data {
   requireHealthyTarget();
-  const data = { owner: admin.createKey('k6-smoke-owner'), rater: admin.createKey('k6-smoke-rater') };
+  const data = {
+    owner: admin.createKey('k6-smoke-owner'),
+    rater: admin.createKey('k6-smoke-rater'),
+    system: systemLedger(),
+  };
   ok(admin.get('/api/admin/api-keys'), 200, 'admin lists API keys');
   return data;
 }
@@ -85,6 +98,15 @@ export default async function (data: Data) {
   const staked: Staked[] = [];
   const provider = await newSigner();
   const client = await newSigner();
+  if (MONEY === 'none') {
+    platform();
+    await registry(owner, rater, data, provider, client);
+    await unfunded(client);
+    await usefulness(client, provider, undefined);
+    realtime(data.owner);
+    await untouched(data.system, [client, provider]);
+    return;
+  }
   try {
     platform();
     await registry(owner, rater, data, provider, client);
@@ -96,6 +118,64 @@ export default async function (data: Data) {
     cleanup(staked);
     await withdrawAll([client, provider, ...staked.map((s) => s.signer)]);
   }
+}
+
+/** The system accounts' balances (admin), or undefined when the target answers otherwise. */
+function systemLedger(): SystemLedger | undefined {
+  return ok(admin.get('/api/admin/ledger/system'), 200, 'admin reads the system accounts', (b) =>
+    ['treasury_atomic', 'broker_atomic', 'validators_atomic', 'pool_atomic'].every(
+      (k) => typeof b?.[k] === 'string',
+    ),
+  ) as SystemLedger | undefined;
+}
+
+/**
+ * MONEY=none: the pou routes answer without money moving. An intent its client cannot fund is
+ * refused (409) and leaves nothing behind: the client's balances stay zero.
+ */
+async function unfunded(client: Signer): Promise<void> {
+  enter('pou');
+  ok(
+    await signed(
+      client,
+      'POST',
+      '/api/intents',
+      {
+        intent_type: 'translation',
+        description: 'k6 smoke: an intent nobody funded',
+        budget_atomic: '1000',
+        sla_ms: 10_000,
+      },
+      {},
+      [409],
+    ),
+    409,
+    'an unfunded intent is refused',
+    (b) => b?.error === 'INSUFFICIENT_FUNDS',
+  );
+}
+
+/**
+ * MONEY=none: the run's own DIDs hold nothing, and the system accounts are read again. On a target
+ * nobody else uses they must equal what setup read (the local gate checks that); on a shared one
+ * (prod) other traffic moves them, so the difference is reported, not checked.
+ */
+async function untouched(before: SystemLedger | undefined, signers: Signer[]): Promise<void> {
+  enter('ledger');
+  for (const s of signers)
+    ok(
+      await signed(s, 'GET', ['/api/credits/{did}', { did: s.did }]),
+      200,
+      'the run left its DIDs no money',
+      (b) => b.available === '0' && b.escrow === '0' && b.stake === '0' && b.total === 0,
+    );
+  const after = systemLedger();
+  if (before && after)
+    console.log(
+      `system accounts moved during the run: ${Object.entries(after)
+        .map(([k, v]) => `${k} ${BigInt(v) - BigInt(before[k as keyof SystemLedger])}`)
+        .join(', ')}`,
+    );
 }
 
 function platform(): void {
@@ -291,18 +371,20 @@ async function settleAttestFinalize(client: Signer, provider: Signer, staked: St
   return t.task_id;
 }
 
-async function usefulness(client: Signer, provider: Signer, taskId: string): Promise<void> {
+/** A usefulness proof of the settled task (none with MONEY=none: no task was paid), then the reads. */
+async function usefulness(client: Signer, provider: Signer, taskId: string | undefined): Promise<void> {
   enter('usefulness');
   const did = { did: provider.did };
-  ok(
-    await signed(provider, 'POST', '/api/usefulness/proofs', {
-      trace_id: `k6-${Date.now()}`,
-      task_id: taskId,
-      metrics: { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 },
-    }),
-    201,
-    'usefulness proof',
-  );
+  if (taskId)
+    ok(
+      await signed(provider, 'POST', '/api/usefulness/proofs', {
+        trace_id: `k6-${Date.now()}`,
+        task_id: taskId,
+        metrics: { compute_ms: 1000, memory_mb: 5, hops: 1, checks: 1, samples: 10 },
+      }),
+      201,
+      'usefulness proof',
+    );
   ok(await signed(provider, 'GET', ['/api/usefulness/{did}', did]), 200, 'usefulness');
   ok(await signed(provider, 'GET', ['/api/credits/{did}', did]), 200, 'credits');
   ok(await signed(client, 'GET', '/api/discovery?q=translation'), 200, 'discovery');

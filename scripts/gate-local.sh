@@ -39,9 +39,29 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && 
 curl -sf "http://127.0.0.1:$port/health" | grep -q '"status":"healthy"' || {
   echo "the local stack is not healthy:"; curl -s "http://127.0.0.1:$port/health"; tail -20 "$dir/broker.log"; exit 1; }
 
+# The system accounts (treasury, broker, validators, pool) as the admin API reads them.
+system() { curl -sf -H "Authorization: Bearer $(cat "$DATA_DIR/admin-token")" "http://127.0.0.1:$port/api/admin/ledger/system"; }
+fresh=$(system)
+
 echo "== gate against the local stack (load ${duration})"
 npm run --silent gate -- --target "http://127.0.0.1:$port" --admin-token-file "$DATA_DIR/admin-token" \
   --duration "$duration" --summary-dir "$dir"
+
+echo "== prod's smoke (MONEY=none, as npm run promote runs it after prod's up) moves no money"
+gated=$(system)
+# The gate's paid flows moved fee shares: the comparison below sees a move when there is one.
+if [ "$gated" = "$fresh" ]; then
+  echo "FAILED: the gate's settlements moved no system account ($fresh): the check below could not fail"; exit 1
+fi
+mkdir -p "$dir/no-money"
+ADMIN_TOKEN=$(cat "$DATA_DIR/admin-token") .tools/bin/k6 run --quiet --no-color -e TARGET="http://127.0.0.1:$port" \
+  -e MONEY=none -e SUMMARY_DIR="$dir/no-money" loadtests/smoke.ts >"$dir/no-money.out" 2>&1 || {
+  cat "$dir/no-money.out"; echo "FAILED: the smoke with MONEY=none did not pass"; exit 1; }
+after=$(system)
+if [ "$after" != "$gated" ]; then
+  echo "FAILED: the smoke with MONEY=none moved the system accounts: before $gated, after $after"; exit 1
+fi
+echo "system accounts unchanged by it: $after"
 
 echo "== gate against the same stack behind a ${delay} ms delaying proxy (must fail)"
 node --import tsx scripts/slow-proxy.ts --target "http://127.0.0.1:$port" --delay-ms "$delay" --max-seconds 180 \

@@ -210,6 +210,45 @@ describe('POST /api/admin/withdrawals (available → treasury, idempotent by ref
   });
 });
 
+describe('GET /api/admin/ledger/system (the system accounts, for the books and the smoke)', () => {
+  it("answers each system account's balance as the ledger has it; a deposit and its withdrawal leave them as they were", async () => {
+    const system = async () => {
+      const res = await call(broker.url, 'GET', '/api/admin/ledger/system', { token: ADMIN_TOKEN });
+      expect(res.status).toBe(200);
+      return res.body as Record<string, string>;
+    };
+    const fromDb = async () =>
+      Object.fromEntries(
+        (
+          await stack.db.query<{ account: string; b: string }>(
+            `SELECT account, balance_atomic::text AS b FROM ledger_accounts
+              WHERE account IN ('treasury', 'broker', 'validators', 'pool')`,
+          )
+        ).rows.map((r) => [`${r.account}_atomic`, r.b]),
+      );
+    const before = await system();
+    expect(Object.keys(before).sort()).toEqual([
+      'broker_atomic',
+      'pool_atomic',
+      'treasury_atomic',
+      'validators_atomic',
+    ]);
+    expect({ ...before, ...(await fromDb()) }).toEqual(before);
+    const s = newSigner();
+    await fund(broker.url, s.did, '700');
+    const funded = await system();
+    expect(BigInt(funded.treasury_atomic!) - BigInt(before.treasury_atomic!)).toBe(-700n);
+    const wd = { did: s.did, amount_atomic: '700', reference: `sys-${s.did.slice(-8)}` };
+    expect((await withdraw(wd)).status).toBe(201);
+    expect(await system()).toEqual(before);
+  });
+
+  it('refuses a missing or wrong admin token (401)', async () => {
+    expect((await call(broker.url, 'GET', '/api/admin/ledger/system')).status).toBe(401);
+    expect((await call(broker.url, 'GET', '/api/admin/ledger/system', { token: 'wrong' })).status).toBe(401);
+  });
+});
+
 describe('intent escrow (H3: credits from nothing)', () => {
   it('refuses an intent its client cannot fund (409) and writes nothing', async () => {
     const client = newSigner();

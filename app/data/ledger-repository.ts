@@ -1,4 +1,12 @@
-import { available, escrow, firstOverdraft, stake, type Transfer } from '../domain/ledger.js';
+import {
+  available,
+  escrow,
+  firstOverdraft,
+  stake,
+  SYSTEM_ACCOUNTS,
+  type SystemAccount,
+  type Transfer,
+} from '../domain/ledger.js';
 import { AppError } from '../errors.js';
 import { eventsWritten, type NewEvent } from './event-repository.js';
 import type pg from 'pg';
@@ -140,6 +148,16 @@ export async function balancesOf(db: Queryable, did: string) {
   );
   const of = (name: string) => rows.find((r) => r.account === name)?.balance ?? '0';
   return { available: of(names[0]!), escrow: of(names[1]!), stake: of(names[2]!) };
+}
+
+/** The system accounts' balances (each the sum of its shards; 0 for one never used). */
+export async function systemBalances(db: Queryable): Promise<Record<SystemAccount, string>> {
+  const { rows } = await db.query<{ account: SystemAccount; balance: string }>(
+    `SELECT account, balance_atomic::text AS balance FROM ledger_accounts WHERE account = ANY($1::text[])`,
+    [SYSTEM_ACCOUNTS],
+  );
+  const of = (name: SystemAccount) => rows.find((r) => r.account === name)?.balance ?? '0';
+  return Object.fromEntries(SYSTEM_ACCOUNTS.map((a) => [a, of(a)])) as Record<SystemAccount, string>;
 }
 
 /** A page of the transfers into or out of a DID's accounts, newest first. */

@@ -6,7 +6,8 @@ import { splitPrice } from './credit-split.js';
  * are three accounts; the system has four. `treasury` is where money enters (it alone may be
  * negative), so the sum of every balance is always zero.
  */
-export type SystemAccount = 'treasury' | 'broker' | 'validators' | 'pool';
+export const SYSTEM_ACCOUNTS = ['treasury', 'broker', 'validators', 'pool'] as const;
+export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
 export type DidAccountKind = 'available' | 'escrow' | 'stake';
 
 export const accountOf = (kind: DidAccountKind, did: string): string => `${kind}:${did}`;

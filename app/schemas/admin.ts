@@ -18,3 +18,11 @@ export const CreatedKey = ApiKey.omit({ revoked_at: true }).extend({ key: z.stri
 /** A withdrawal takes what a deposit takes: the DID, the amount and a reference naming it. */
 export const WithdrawalBody = DepositBody;
 export type WithdrawalInput = z.infer<typeof WithdrawalBody>;
+
+/** The system accounts' balances, atomic units as decimal strings (treasury alone may be negative). */
+export const SystemLedger = z.object({
+  treasury_atomic: z.string(),
+  broker_atomic: z.string(),
+  validators_atomic: z.string(),
+  pool_atomic: z.string(),
+});

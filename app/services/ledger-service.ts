@@ -1,6 +1,12 @@
 import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
-import { applyTransfers, balancesOf, findTransfer, transfersOf } from '../data/ledger-repository.js';
+import {
+  applyTransfers,
+  balancesOf,
+  findTransfer,
+  systemBalances,
+  transfersOf,
+} from '../data/ledger-repository.js';
 import { DidError, parseDidKey } from '../domain/did.js';
 import { available, type Transfer } from '../domain/ledger.js';
 import { AppError } from '../errors.js';
@@ -87,4 +93,15 @@ export async function credits(ctx: AppContext, did: string, limit: number, offse
     transfersOf(ctx.db, did, limit, offset),
   ]);
   return { did, ...balances, transfers: page.transfers, total: page.total, limit, offset };
+}
+
+/** The system accounts' balances, for an operator's books and the smoke's check that it moved none. */
+export async function systemLedger(ctx: AppContext) {
+  const b = await systemBalances(ctx.db);
+  return {
+    treasury_atomic: b.treasury,
+    broker_atomic: b.broker,
+    validators_atomic: b.validators,
+    pool_atomic: b.pool,
+  };
 }

@@ -158,11 +158,14 @@ async function main() {
       'prod-smoke',
       async () => {
         const o = await stackOutputs(prod);
-        // Where prod has a gateImage, its smoke runs beside its broker as staging's gate did.
+        // Prod's smoke moves no money (issue 34, item 12): the paid flow was proven on staging, with
+        // this digest, by the gate; here every route answers and prod's books stay as they were.
+        // Where prod has a gateImage, it runs beside prod's broker as staging's gate did.
+        const env = { POU_M: String(o.pou.m), MONEY: 'none' };
         const inCluster = await inClusterGate(prod, o);
         const run = inCluster
-          ? await runGateJob({ ...inCluster, script: 'smoke', runId: Date.now().toString(36) })
-          : await runK6('smoke', { TARGET: o.url, ADMIN_TOKEN: o.adminToken, POU_M: String(o.pou.m) });
+          ? await runGateJob({ ...inCluster, script: 'smoke', runId: Date.now().toString(36), env })
+          : await runK6('smoke', { TARGET: o.url, ADMIN_TOKEN: o.adminToken, ...env });
         const verdict = gateVerdict([run]);
         if (!verdict.pass) throw new Error(verdict.reasons.join('; '));
         return true;

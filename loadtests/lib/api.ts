@@ -43,12 +43,25 @@ export function tagRequests(tags: Record<string, string>): void {
   extraTags = tags;
 }
 
-function send(method: string, at: Path, body: unknown, headers: Record<string, string>): Res {
+/**
+ * One request. `expected`: statuses besides 2xx and 3xx that this request is meant to get (a
+ * refusal the script checks for), so http_req_failed does not count it.
+ */
+function send(
+  method: string,
+  at: Path,
+  body: unknown,
+  headers: Record<string, string>,
+  expected: number[] = [],
+): Res {
   const { url, name } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
   return http.request(method, url, raw || null, {
     headers: body === undefined ? headers : { ...json, ...headers },
     tags: { ...extraTags, name },
+    ...(expected.length
+      ? { responseCallback: http.expectedStatuses({ min: 200, max: 399 }, ...expected) }
+      : {}),
   });
 }
 
@@ -95,10 +108,17 @@ export async function signed(
   at: Path,
   body?: unknown,
   headers: Record<string, string> = {},
+  expected: number[] = [],
 ): Promise<Res> {
   const { path } = resolve(method, at);
   const raw = body === undefined ? '' : JSON.stringify(body);
-  return send(method, at, body, { ...headers, ...(await signedHeaders(signer, method, path, raw)) });
+  return send(
+    method,
+    at,
+    body,
+    { ...headers, ...(await signedHeaders(signer, method, path, raw)) },
+    expected,
+  );
 }
 
 /**

@@ -1,20 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, waitFor as poll, type ControlPlane } from '../../infra/cluster/control-plane.js';
 import { mountsUnder } from '../../infra/cluster/node-sweep.js';
 import {
-  HOST_PATHS,
   LANE_IMAGES,
   NODE_NAME,
   NODE_TAINT,
   nodePaths,
-  SYSCTLS,
   type LaneImage,
 } from '../../infra/cluster/node-plan.js';
 import { compareVersions } from '../../infra/config.js';
 import { MIN_K6 } from '../../infra/ops/gate-job.js';
-import { nodeLeftovers, processesIn } from '../../scripts/leftovers.js';
+import { processesIn } from '../../scripts/leftovers.js';
+import { expectMachineAsBefore, machineBefore, type MachineBefore } from './node-fixture.js';
 
 /**
  * The lane's own images (scripts/node-images.sh, scripts/images/) running on the real node
@@ -30,13 +29,12 @@ const NS = 'images-lane';
 const PASSWORD = 'lane-only-password-not-a-secret';
 const ADMIN_TOKEN = 'lane-only-admin-token-0123456789';
 let cp: ControlPlane;
-let before: { sysctls: Record<string, string>; leftovers: string[]; absent: string[] };
+let before: MachineBefore;
 const times: Record<string, number> = {};
 
 type Obj = Record<string, unknown>;
 /** The command's output, or undefined while it fails or prints nothing (for poll). */
 const guard = async (f: () => Promise<string>) => (await f().catch(() => '')) || undefined;
-const readSysctls = () => Object.fromEntries(SYSCTLS.map((f) => [f, readFileSync(f, 'utf8').trim()]));
 const apply = (...objects: Obj[]) =>
   cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
 const kubectl = (...args: string[]) => cp.kubectl(['-n', NS, ...args]);
@@ -103,11 +101,7 @@ const image = (name: LaneImage) => cp.node!.images[name];
 const pinned = (name: LaneImage) => cp.node!.images.pinned[name];
 
 beforeAll(async () => {
-  before = {
-    sysctls: readSysctls(),
-    leftovers: nodeLeftovers(),
-    absent: HOST_PATHS.filter((f) => !existsSync(f)),
-  };
+  before = machineBefore();
   const t = Date.now();
   cp = await startControlPlane({ node: true, crds: false, pointer: process.env.AINP_CLUSTER_STATE });
   times['control plane, images and real node up'] = (Date.now() - t) / 1000;
@@ -445,8 +439,6 @@ describe('npm run cluster -- down (cp.stop) after the images ran', () => {
     expect(processesIn(dir)).toEqual([]);
     expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
-    expect(nodeLeftovers()).toEqual([]);
-    expect(readSysctls()).toEqual(before.sysctls);
-    expect(HOST_PATHS.filter((f) => existsSync(f) && before.absent.includes(f))).toEqual([]);
+    expectMachineAsBefore(before);
   });
 });

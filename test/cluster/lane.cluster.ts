@@ -1,14 +1,6 @@
 import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +14,7 @@ import { LAST_GOOD_TAG, recordedSource, updateId, type HistoryEntry } from '../.
 import { createOrSelectClusterStack, createOrSelectStack, historyOf } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
+import { pulumiWorkDir } from './pulumi-work.js';
 import { recordFixtures } from './record.js';
 
 /**
@@ -34,8 +27,6 @@ import { recordFixtures } from './record.js';
  */
 const exec = promisify(execFile);
 const BIN = path.join(ROOT, '.tools/bin');
-/** A fixed passphrase for a throw-away file:// backend on loopback: a test value, not a secret. */
-const PASSPHRASE = 'ainp-loopback-test-passphrase';
 const local = parse(readFileSync(path.join(ROOT, 'Pulumi.local.yaml'), 'utf8')) as {
   config: Record<string, string>;
 };
@@ -99,26 +90,10 @@ beforeAll(async () => {
   broker = await services.broker({ MIGRATE_ON_START: 'true' });
   readyUrl = `${broker.url}/ready`;
 
-  work = mkdtempSync(path.join(os.tmpdir(), 'ainp-pulumi-'));
-  mkdirSync(path.join(work, 'state'));
-  for (const f of ['Pulumi.yaml', 'Pulumi.local.yaml']) copyFileSync(path.join(ROOT, f), path.join(work, f));
-  // The CLI checks that Pulumi.yaml's `main` exists, even for an inline program.
-  symlinkSync(path.join(ROOT, 'infra'), path.join(work, 'infra'));
-  // The cluster project beside it, on the same file:// backend (where StackReferences read).
-  mkdirSync(path.join(work, 'cluster-stack'));
-  for (const f of ['Pulumi.yaml', 'Pulumi.local.yaml'])
-    copyFileSync(path.join(ROOT, 'infra/cluster-stack', f), path.join(work, 'cluster-stack', f));
-  symlinkSync(path.join(ROOT, 'infra/cluster-stack/index.ts'), path.join(work, 'cluster-stack/index.ts'));
-  Object.assign(process.env, {
-    PATH: `${BIN}:${process.env.PATH}`,
-    KUBECONFIG: cp.kubeconfig,
-    KUBECTL: path.join(BIN, 'kubectl'),
-    PULUMI_BACKEND_URL: `file://${path.join(work, 'state')}`,
-    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-    PULUMI_HOME: path.join(work, 'home'),
-    PULUMI_SKIP_UPDATE_CHECK: 'true',
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
-    AINP_PULUMI_WORKDIR: work,
+  work = pulumiWorkDir({
+    prefix: 'ainp-pulumi-',
+    kubeconfig: cp.kubeconfig,
+    stackFiles: ['Pulumi.local.yaml'],
   });
   // The cluster stack first, with the command the RUNBOOK gives (it creates the stack).
   const cluster = await timed('npm run up:cluster', () => npmRun('up:cluster', ['--stack', 'local']));

@@ -12,7 +12,6 @@ import {
   CLUSTER_DOMAIN,
   NODE_LINK,
   FENCE_CHAIN,
-  HOST_PATHS,
   HOST_SIDE_IP,
   LINK_CIDR,
   NODE_NETNS,
@@ -24,9 +23,9 @@ import {
   POD_CIDR,
   POD_GATEWAY,
   SERVICE_CIDR,
-  SYSCTLS,
 } from '../../infra/cluster/node-plan.js';
-import { nodeLeftovers, processesIn } from '../../scripts/leftovers.js';
+import { processesIn } from '../../scripts/leftovers.js';
+import { expectMachineAsBefore, machineBefore, type MachineBefore } from './node-fixture.js';
 
 /**
  * The lane's real node (SPEC 11, v3): containerd, runc, the CNI bridge, the kubelet and kube-proxy
@@ -39,7 +38,7 @@ import { nodeLeftovers, processesIn } from '../../scripts/leftovers.js';
 const NS = 'node-lane';
 const FIXTURES = path.join(ROOT, 'test/fixtures/iptables');
 let cp: ControlPlane;
-let before: { sysctls: Record<string, string>; leftovers: string[]; absent: string[] };
+let before: MachineBefore;
 const times: Record<string, number> = {};
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
@@ -48,7 +47,6 @@ const inNode = (cmd: string, args: string[]) => sh('ip', ['netns', 'exec', NODE_
 const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
   JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
 const exec = (pod: string, ...cmd: string[]) => cp.kubectl(['-n', NS, 'exec', pod, '--', ...cmd]);
-const readSysctls = () => Object.fromEntries(SYSCTLS.map((f) => [f, readFileSync(f, 'utf8').trim()]));
 
 /** A pod of the lane's busybox image on the real node (it tolerates the node's taint). */
 function pod(name: string, command: string[], probe?: number) {
@@ -116,11 +114,7 @@ function kubeletGet(pathname: string, cert?: { cert: string; key: string }) {
 }
 
 beforeAll(async () => {
-  before = {
-    sysctls: readSysctls(),
-    leftovers: nodeLeftovers(),
-    absent: HOST_PATHS.filter((f) => !existsSync(f)),
-  };
+  before = machineBefore();
   const t = Date.now();
   cp = await startControlPlane({ node: true, crds: false, pointer: process.env.AINP_CLUSTER_STATE });
   times['control plane and real node up'] = (Date.now() - t) / 1000;
@@ -409,8 +403,6 @@ describe('npm run cluster -- down (cp.stop) after the real node', () => {
     expect(
       readdirSync('/sys/class/net').filter((l) => l === BRIDGE || l === NODE_LINK || l.startsWith('ainp-')),
     ).toEqual([]);
-    expect(nodeLeftovers()).toEqual([]);
-    expect(readSysctls()).toEqual(before.sysctls);
-    expect(HOST_PATHS.filter((f) => existsSync(f) && before.absent.includes(f))).toEqual([]);
+    expectMachineAsBefore(before);
   });
 });

@@ -1,11 +1,11 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { ApiKey, CreatedKey, CreateKeyBody, WithdrawalBody } from '../../schemas/admin.js';
+import { ApiKey, CreatedKey, CreateKeyBody, SystemLedger, WithdrawalBody } from '../../schemas/admin.js';
 import { IdParams, Pagination } from '../../schemas/common.js';
 import { DepositBody, SlashBody } from '../../schemas/pou.js';
 import { createApiKey, listKeys, revokeKey } from '../../services/api-keys-service.js';
-import { deposit, withdraw } from '../../services/ledger-service.js';
+import { deposit, systemLedger, withdraw } from '../../services/ledger-service.js';
 import { slash } from '../../services/reputation-service.js';
 import { defineRoute, routesAt, type RouteApp } from '../define-route.js';
 import { errorResponse, jsonContent } from '../openapi.js';
@@ -115,6 +115,19 @@ export function adminRoutes(ctx: AppContext, app: RouteApp, forgetKey: (hash: st
       },
     },
     ({ body }) => withdraw(ctx, body),
+  );
+  defineRoute(
+    routes,
+    {
+      method: 'get',
+      path: '/ledger/system',
+      summary:
+        "The system accounts' balances (treasury, broker, validators, pool) in atomic units: where deposits come from and withdrawals go, and the fee shares of every settlement",
+      auth: 'admin',
+      limit: 'admin',
+      responses: { 200: jsonContent(SystemLedger) },
+    },
+    () => systemLedger(ctx),
   );
   return routes.router;
 }
