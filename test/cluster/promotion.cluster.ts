@@ -8,6 +8,7 @@ import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from '../../infra/cluster/control-plane.js';
 import { nodePaths } from '../../infra/cluster/node-plan.js';
+import { ENV_SECRET } from '../../infra/components/broker.js';
 import type { K6Summary } from '../../infra/ops/gate-verdict.js';
 import { loadNumbers } from '../../infra/ops/gate-verdict.js';
 import { historyOf } from '../../infra/ops/pulumi-stack.js';
@@ -63,6 +64,13 @@ const RELEASE = 'ainp-broker';
 const API = `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=api`;
 /** Short and bounded: the load step at the SLO's rate. */
 const LOAD_DURATION = '20s';
+/**
+ * The lane's latency bars (loadtests/slo.json in the clone). Measured here at load 5 on 2 cores with
+ * the committed bars: the good release's load run (the SLO's 300/s, k6 reaching about 200/s) had
+ * p95 293 ms, p99 626 ms. The bad release answers every 5th /api request 2.5 s late: its p95 is over
+ * 2.5 s whatever the machine does, its p99 under nothing it could pass.
+ */
+const LANE_LATENCY = { p95Ms: 1000, p99Ms: 5000 };
 /** How long `up` waits for the broker's rollout in the lane (the default, 900 s, is production's). */
 const ROLLOUT_TIMEOUT_S = 150;
 
@@ -178,6 +186,12 @@ beforeAll(async () => {
   bridge = await timed('registry reachable from the node', () =>
     reachFromNode(registry!, { dir: lane!.cp.dir, hostsDir: nodePaths(lane!.cp.dir).registryHosts }),
   );
+  // The node pulls the broker from the registry: the copy node.ts imported goes (the content
+  // with it, by containerd's garbage collection), so nothing but the registry can provide it.
+  await exec('ctr', [
+    ...['--address', nodePaths(lane.cp.dir).containerdSock, '--namespace', 'k8s.io'],
+    ...['images', 'rm', lane.images.broker, lane.images.pinned.broker],
+  ]);
   await clusterStack(lane, CLUSTER);
 
   // The operator's clone: this repository's HEAD, the tools and packages of this checkout.
@@ -187,6 +201,21 @@ beforeAll(async () => {
   await git('config', 'user.email', 'lane@ainp.invalid');
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
   symlinkSync(path.join(ROOT, '.tools'), path.join(clone, '.tools'));
+  // The lane's SLO, committed in the clone as an operator commits theirs: the production latency
+  // bars (p95 50 ms) are not this shared 2-core machine's, which runs the broker, its database, the
+  // gate's k6 and other sessions at once; the error rate and the target rate stay the committed ones.
+  const sloFile = path.join(clone, 'loadtests/slo.json');
+  const slo = JSON.parse(readFileSync(sloFile, 'utf8')) as { latency: Record<string, number> };
+  slo.latency = { ...slo.latency, ...LANE_LATENCY };
+  writeFileSync(sloFile, `${JSON.stringify(slo, null, 2)}\n`);
+  await git(
+    'commit',
+    '--quiet',
+    '-m',
+    'lane: the latency SLO of a loaded 2-core machine',
+    '--',
+    'loadtests/slo.json',
+  );
   // The stack files are the lane's (the committed ones name real clusters, hosts and backups).
   for (const s of ['staging', 'prod'])
     writeFileSync(
@@ -197,7 +226,6 @@ beforeAll(async () => {
   process.env.AINP_PULUMI_WORKDIR = clone;
   const repository = releases.broker.split('@')[0]!;
   const config = (ns: string) => ({
-    'ainp:clusterStack': { value: `organization/ainp-cluster/${CLUSTER}` },
     'ainp:imageRepository': { value: repository },
     'ainp:imageDigest': { value: digestOf(releases.broker) },
     'ainp:imagePullPolicy': { value: 'IfNotPresent' },
@@ -208,8 +236,22 @@ beforeAll(async () => {
     'ainp:creditsCron': { value: '0 * * * *' },
     'ainp:namespace': { value: ns },
   });
-  await appStack(lane, 'staging', { namespace: NS.staging, config: config(NS.staging) });
-  prod = await appStack(lane, 'prod', { namespace: NS.prod, config: config(NS.prod) });
+  await appStack(lane, 'staging', { namespace: NS.staging, cluster: CLUSTER, config: config(NS.staging) });
+  // Prod as the program wants it (environment prod: three broker replicas, protected data, a
+  // promoted digest), its backing services external (the databaseUrl, redisUrl and natsUrl secrets,
+  // set once staging's exist): the one node has no room for prod's three database, three NATS and
+  // three Valkey instances beside staging's, nor an object store for the backups prod requires.
+  prod = await appStack(lane, 'prod', {
+    namespace: NS.prod,
+    cluster: CLUSTER,
+    config: {
+      ...config(NS.prod),
+      'ainp:environment': { value: 'prod' },
+      'ainp:brokerReplicas': { value: '3' },
+      'ainp:brokerMaxReplicas': { value: '3' },
+      'ainp:protectData': { value: 'true' },
+    },
+  });
   process.env.AINP_PULUMI_WORKDIR = fixtureWork;
 }, 1_200_000);
 
@@ -236,7 +278,7 @@ describe('the stacks on the real node, the broker from the registry', () => {
     const pods = await runningOnly(NS.staging, digestOf(releases.broker));
     // The pods name the registry's reference, and the node pulled it from there.
     for (const c of pods.flatMap((p) => p.status.containerStatuses ?? []))
-      expect(c.image).toBe(releases.broker);
+      expect(c.imageID).toBe(releases.broker);
     const pulled = await lane!.cp.kubectl([
       '-n',
       NS.staging,
@@ -248,6 +290,23 @@ describe('the stacks on the real node, the broker from the registry', () => {
       'jsonpath={.items[*].message}',
     ]);
     expect(pulled).toContain(releases.broker);
+    // Prod's backing services: staging's, by the URLs staging's broker was given.
+    const env = await lane!.kubectlJson<{ data: Record<string, string> }>(
+      '-n',
+      NS.staging,
+      'get',
+      'secret',
+      ENV_SECRET,
+    );
+    const url = (k: string) => ({
+      value: Buffer.from(env.data[k]!, 'base64').toString('utf8'),
+      secret: true,
+    });
+    await prod.setAllConfig({
+      'ainp:databaseUrl': url('DATABASE_URL'),
+      'ainp:redisUrl': url('REDIS_URL'),
+      'ainp:natsUrl': url('NATS_URL'),
+    });
   });
 });
 
@@ -280,7 +339,7 @@ describe('npm run promote', () => {
     expect(await git('show', 'HEAD:Pulumi.prod.yaml')).toContain(`ainp:imageDigest: ${good}`);
     expect(r.out).toContain(`recorded ${good} in Pulumi.prod.yaml, commit ${commit}`);
     // Prod's pods run it, and the registry keeps it under prod-<commit>.
-    await runningOnly(NS.prod, good);
+    await runningOnly(NS.prod, good, 3);
     expect(await registryTag(`prod-${commit.slice(0, 12)}`)).toBe(good);
     evidence['prod after the good release'] = (await brokerPods(NS.prod))
       .map((p) => `${p.metadata.name} ${imageIds([p]).join(' ')}`)
@@ -301,7 +360,7 @@ describe('npm run promote', () => {
     );
     evidence['promote (bad release): last lines'] = r.out.split('\n').slice(-25).join('\n');
     expect(r.code, r.out.slice(-8000)).toBe(1);
-    const p95 = `p(95)<${readSlo().latency.p95Ms}`;
+    const p95 = `p(95)<${readSlo(path.join(clone, 'loadtests/slo.json')).latency.p95Ms}`;
     expect(r.out).toMatch(
       new RegExp(
         `staging-gate failed \\(.*threshold http_req_duration ${p95.replace(/[()<]/g, '\\$&')} failed`,
@@ -320,12 +379,12 @@ describe('npm run promote', () => {
     // The HTML report names it too: the threshold and the measured p95 its page is drawn from.
     expect(files.loadHtml).toBeDefined();
     const data = reportData(files.loadHtml!);
-    expect(data).toContain('"http_req_duration":["p(95)\\u003c');
+    expect(data).toContain(p95.replace('<', '\\u003c'));
     // Prod: the same committed digest, the same pods' image, the same number of updates.
     expect(readFileSync(path.join(clone, 'Pulumi.prod.yaml'), 'utf8')).toBe(prodFile);
     expect(await git('rev-parse', 'HEAD')).toBe(head);
     expect((await historyOf(prod)).length).toBe(updates);
-    await runningOnly(NS.prod, good, 2, 10_000);
+    await runningOnly(NS.prod, good, 3, 10_000);
     // Staging back on the good release, as an operator would after a stopped promotion.
     const back = await pulumi('config', 'set', '--stack', 'staging', 'ainp:imageDigest', good);
     expect(back.code, back.out).toBe(0);
@@ -357,7 +416,7 @@ describe('a bad prod rollout', () => {
     evidence['npm run rollback'] = r.out.split('\n').slice(-20).join('\n');
     expect(r.code, `${r.out.slice(-6000)}\n${await lane!.diagnose()}`).toBe(0);
     expect(r.out).toContain(`set ainp:imageDigest = ${good}`);
-    await timed('prod back on the good digest', () => runningOnly(NS.prod, good));
+    await timed('prod back on the good digest', () => runningOnly(NS.prod, good, 3));
     const history = await pulumi('stack', 'history', '--stack', 'prod');
     evidence['pulumi stack history --stack prod (after the rollback)'] = history.out;
     expect(history.code, history.out).toBe(0);
