@@ -93,16 +93,16 @@ function withFault(fault: string, requests: string[]) {
 }
 
 describe('the promotion lane’s bad releases', () => {
-  it('api-slow answers every 5th /api request right but 200 ms late, nothing else', async () => {
+  it('api-slow answers every 10th /api request right but 200 ms late, nothing else', async () => {
     const answers = await withFault('api-slow', [
-      ...Array.from({ length: 10 }, () => '/api/v1/agents'),
+      ...Array.from({ length: 20 }, () => '/api/v1/agents'),
       '/ready',
       '/health',
     ]);
     expect(answers.every((a) => a.status === 200)).toBe(true);
-    // The delay is a floor: the 5th and 10th /api answers come at least 200 ms late.
-    expect(answers[4]!.ms).toBeGreaterThanOrEqual(195);
+    // The delay is a floor: the 10th and 20th /api answers come at least 200 ms late.
     expect(answers[9]!.ms).toBeGreaterThanOrEqual(195);
+    expect(answers[19]!.ms).toBeGreaterThanOrEqual(195);
   });
 
   it('never-ready answers /ready 503 and everything else as the broker would', async () => {

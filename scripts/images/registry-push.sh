@@ -4,7 +4,7 @@
 # and two bad releases built FROM it with one more layer, test/cluster/faults/broker-fault.mjs, loaded
 # by every node process of the image (NODE_OPTIONS=--import) and told by AINP_FAULT what to break:
 #   broker              the release as built
-#   broker-api-slow     every 5th /api request of a pod is answered 2.5 s late: a release whose
+#   broker-api-slow     every 10th /api request of a pod is answered 2 s late: a release whose
 #                       answers are all right and whose p95 is far over the SLO's, which only load
 #                       shows (its pods turn Ready, the smoke passes)
 #   broker-never-ready  /ready always 503: a release whose pods never take traffic
@@ -31,7 +31,7 @@ for fault in api-slow never-ready; do
   ctr=$("${B[@]}" from -q --pull=never "$ref")
   "${B[@]}" copy -q --chown 0:0 "$ctr" "$ROOT/test/cluster/faults/broker-fault.mjs" /app/broker-fault.mjs >/dev/null
   "${B[@]}" config --env NODE_OPTIONS=--import=/app/broker-fault.mjs --env "AINP_FAULT=$fault" \
-    --env AINP_FAULT_DELAY_MS=2500 \
+    --env AINP_FAULT_DELAY_MS=2000 \
     --label "ainp.fault=$fault" "$ctr"
   "${B[@]}" commit -q "$ctr" "localhost/ainp/broker-$fault:lane" >/dev/null
   echo "broker-$fault $repository $(push "localhost/ainp/broker-$fault:lane" "$fault")"

@@ -2,8 +2,8 @@
  * A bad release for the promotion lane (scripts/images/registry-push.sh lays this file into an image
  * built FROM the broker's, loaded by `NODE_OPTIONS=--import`): it wraps every HTTP server's request
  * event before the broker's own listener sees it, and breaks what AINP_FAULT names.
- *   api-slow     every 5th request to /api of this process is answered AINP_FAULT_DELAY_MS (200 by
- *                default) late (20 %,
+ *   api-slow     every 10th request to /api of this process is answered AINP_FAULT_DELAY_MS (200 by
+ *                default) late (10 %,
  *                deterministic): every answer right, the p95 far above the SLO's; /ready, /live and
  *                /health stay as they are, so the pods turn Ready and the smoke passes
  *   never-ready  /ready always answers 503: the pod never turns Ready
@@ -14,7 +14,7 @@ import process from 'node:process';
 import { setTimeout } from 'node:timers';
 
 const fault = process.env.AINP_FAULT ?? '';
-const EVERY = 5;
+const EVERY = 10;
 const DELAY_MS = Number(process.env.AINP_FAULT_DELAY_MS) || 200;
 let apiRequests = 0;
 
