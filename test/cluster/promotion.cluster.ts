@@ -444,6 +444,8 @@ describe('npm run promote', () => {
       ),
     );
     expect(r.out).toContain('prod was not changed');
+    // What k6 did, from the Job: its thresholds failed, not an unexplained error.
+    expect(r.out).not.toContain('k6 exited 1 (error)');
     // Staging ran it (the gate measured it, not the old release).
     await runningOnly(NS.staging, bad);
     const files = gateFiles(r.out);
