@@ -84,6 +84,16 @@ describe('the in-cluster gate Job', () => {
     const log = `load against x\n${SUMMARY_BEGIN}\n${JSON.stringify(summary)}\n${SUMMARY_END}\n`;
     expect(summaryFromLog(log)).toEqual(summary);
     expect(summaryFromLog('no summary here')).toBeUndefined();
+    // k6's stderr, interleaved by the Job's log (seen in the promotion lane), is not the summary's.
+    const pretty = JSON.stringify(summary, null, 2).split('\n');
+    const interleaved = [
+      SUMMARY_BEGIN,
+      ...pretty.slice(0, 3),
+      'time="2026-12-07T21:20:00Z" level=error msg="thresholds on metrics \'http_req_duration\' have been crossed"',
+      ...pretty.slice(3),
+      SUMMARY_END,
+    ].join('\n');
+    expect(summaryFromLog(interleaved)).toEqual(summary);
   });
 
   it("is let through the broker's NetworkPolicy to the API port", async () => {

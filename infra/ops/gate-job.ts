@@ -168,7 +168,14 @@ const between = (log: string, begin: string, end: string): string | undefined =>
 /** The k6 summary a gate Job printed in its log; undefined when the run printed none. */
 export function summaryFromLog(log: string): K6Summary | undefined {
   const text = between(log, SUMMARY_BEGIN, SUMMARY_END);
-  return text === undefined ? undefined : (JSON.parse(text) as K6Summary);
+  // The Job's log interleaves k6's stderr with its stdout: a log line k6 writes as the run ends
+  // (`time="..." level=error msg="thresholds on metrics ... have been crossed"`) can land inside the
+  // summary. No line of the JSON starts that way.
+  const json = text
+    ?.split('\n')
+    .filter((line) => !/^time="[^"]*" level=/.test(line))
+    .join('\n');
+  return json === undefined ? undefined : (JSON.parse(json) as K6Summary);
 }
 
 /** The HTML report a gate Job printed (base64) in its log; undefined when k6 wrote none. */
