@@ -296,6 +296,9 @@ export const configSchema = z.object({
   brokerCpuLimit: quantity('1'),
   brokerMemoryRequest: quantity('256Mi'),
   brokerMemoryLimit: quantity('512Mi'),
+  // How long `up` waits for the broker's release (migration hook, rollout, Jobs) before it fails:
+  // a release whose pods never turn Ready fails the update after this, and promote rolls back.
+  brokerRolloutTimeoutSeconds: int(30, 900),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   pouK: int(1, 3),
   pouM: int(1, 5),

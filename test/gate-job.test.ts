@@ -7,6 +7,7 @@ import { gateVerdict } from '../infra/ops/gate-verdict.js';
 import {
   gateCommand,
   gateJobManifests,
+  k6ExitFromLog,
   k6VersionFromLog,
   reportFromLog,
   runGateJob,
@@ -83,6 +84,16 @@ describe('the in-cluster gate Job', () => {
     const log = `load against x\n${SUMMARY_BEGIN}\n${JSON.stringify(summary)}\n${SUMMARY_END}\n`;
     expect(summaryFromLog(log)).toEqual(summary);
     expect(summaryFromLog('no summary here')).toBeUndefined();
+    // k6's stderr, interleaved by the Job's log (seen in the promotion lane), is not the summary's.
+    const pretty = JSON.stringify(summary, null, 2).split('\n');
+    const interleaved = [
+      SUMMARY_BEGIN,
+      ...pretty.slice(0, 3),
+      'time="2026-12-07T21:20:00Z" level=error msg="thresholds on metrics \'http_req_duration\' have been crossed"',
+      ...pretty.slice(3),
+      SUMMARY_END,
+    ].join('\n');
+    expect(summaryFromLog(interleaved)).toEqual(summary);
   });
 
   it("is let through the broker's NetworkPolicy to the API port", async () => {
@@ -138,6 +149,9 @@ describe("the gate Job's command, run by a real sh", () => {
       env: { PATH: `${bin}:${process.env.PATH}`, K6_WEB_DASHBOARD_EXPORT: exported, FAKE_K6_EXIT: '99' },
     }).catch((e: { code: number; stdout: string }) => e);
     expect('code' in failed && failed.code).toBe(99);
+    // k6's status is in the log too: runGateJob reports it for a failed Job.
+    expect(k6ExitFromLog((failed as { stdout: string }).stdout)).toBe(99);
+    expect(k6ExitFromLog(out.stdout)).toBe(0);
   });
 });
 
@@ -277,6 +291,20 @@ describe('runGateJob (kubectl stand-in)', () => {
     expect(calls.at(-1)).toBe(
       '--context ainp-staging -n ainp-staging delete job,configmap ainp-broker-gate-smoke-r1 --ignore-not-found --wait=false',
     );
+  });
+
+  it('reports k6’s own exit status for a failed Job: thresholds failed (99), not a bare error', async () => {
+    const dir = scratchDir('ainp-fake-kubectl');
+    const failedJob = { status: { conditions: [{ type: 'Failed', status: 'True' }] } };
+    process.env.KUBECTL = fakeKubectl(dir, {
+      job: failedJob,
+      pods: [],
+      log: `${logOf('1.4.2')}\n==ainp-k6-exit==99`,
+    });
+    const r = await runGateJob({ ...base, script: 'load', summaryDir: path.join(dir, 'out') });
+    expect(r.exitCode).toBe(99);
+    // This summary names no failed threshold, so the verdict says what the status means.
+    expect(gateVerdict([r]).reasons).toContain('load: k6 exited 99 (thresholds failed)');
   });
 
   it('fails a run whose image is a k6 too old for TypeScript scripts', async () => {

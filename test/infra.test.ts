@@ -537,6 +537,24 @@ describe('a Gateway API route', () => {
   });
 });
 
+describe('the broker release’s rollout timeout', () => {
+  it('waits 900 s by default and brokerRolloutTimeoutSeconds when set; refuses one under 30 s', async () => {
+    const staging = await runProgram('staging', stackConfig('staging'), {}, deploy);
+    expect(find(staging, 'Release', 'broker').props.timeout).toBe(900);
+    const short = await runProgram(
+      'staging',
+      { ...stackConfig('staging'), 'ainp:brokerRolloutTimeoutSeconds': '120' },
+      {},
+      deploy,
+    );
+    expect(find(short, 'Release', 'broker').props).toMatchObject({ timeout: 120, skipAwait: false });
+    expect(parseStackConfig({ brokerRolloutTimeoutSeconds: '5' })).toMatchObject({
+      ok: false,
+      problems: [expect.stringMatching(/^brokerRolloutTimeoutSeconds: /)],
+    });
+  });
+});
+
 describe('a private registry', () => {
   const PUSH = 'operator-set-push-token';
   const PULL = 'operator-set-read-only-token';

@@ -70,6 +70,7 @@ describe('the real node plan', () => {
     expect(toml).toContain('netns_mounts_under_state_dir = true');
     expect(toml).toContain(`sandbox_image = "${images.pause}"`);
     expect(toml).toContain('stream_server_address = "127.0.0.1"');
+    expect(toml).toContain(`config_path = "${dir}/node/containerd/certs.d"`);
     const paths = [...toml.matchAll(/= "(\/[^"]*)"/g)].map((m) => m[1]!);
     expect(paths.filter((p) => !p.startsWith(`${dir}/node/`))).toEqual(['/usr/lib/cni']);
   });

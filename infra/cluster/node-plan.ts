@@ -98,6 +98,8 @@ export const nodePaths = (dir: string) => ({
   containerdRoot: `${dir}/node/containerd/root`,
   containerdState: `${dir}/node/containerd/state`,
   containerdSock: `${dir}/node/containerd/containerd.sock`,
+  /** containerd's registry hosts (`<host:port>/hosts.toml`): empty unless a lane test adds one. */
+  registryHosts: `${dir}/node/containerd/certs.d`,
   cniConfDir: `${dir}/node/cni/net.d`,
   cniIpam: `${dir}/node/cni/ipam`,
   kubeletRoot: `${dir}/node/kubelet`,
@@ -152,6 +154,10 @@ export function containerdConfig(dir: string, images: Images): string {
     `[${cri}.containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
     `  Root = "${p.root}/runc"`,
+    // Registries as `<host:port>/hosts.toml` files in the lane's folder, read at each pull (a lane
+    // test adds its loopback registry there); none by default, and the node has no route out.
+    `[${cri}.registry]`,
+    `  config_path = "${p.registryHosts}"`,
     `[${cri}.cni]`,
     '  bin_dir = "/usr/lib/cni"',
     `  conf_dir = "${p.cniConfDir}"`,

@@ -169,10 +169,11 @@ export class Broker extends pulumi.ComponentResource {
         chart,
         namespace: args.namespace,
         values,
-        // Wait for the migration hook, the rollout and the Jobs; a failed upgrade fails `up`.
+        // Wait for the migration hook, the rollout and the Jobs; a failed upgrade (or one not done
+        // within brokerRolloutTimeoutSeconds: pods that never turn Ready) fails `up`.
         skipAwait: false,
         waitForJobs: true,
-        timeout: 900,
+        timeout: c.brokerRolloutTimeoutSeconds,
       },
       { parent: this, dependsOn: [this.envSecret, ...(pullSecret ? [pullSecret] : []), ...args.dependsOn] },
     );

@@ -22,6 +22,7 @@ export const SUMMARY_END = '==ainp-summary-end==';
 export const VERSION_MARK = '==ainp-k6-version==';
 export const REPORT_BEGIN = '==ainp-report-base64==';
 export const REPORT_END = '==ainp-report-end==';
+export const EXIT_MARK = '==ainp-k6-exit==';
 /** The first k6 that runs `.ts` scripts without a flag (TypeScript support left experimental in 0.57). */
 export const MIN_K6 = '0.57.0';
 
@@ -37,6 +38,7 @@ export function gateCommand(script: string): string[] {
     [
       `echo "${VERSION_MARK}$(k6 version)"`,
       `k6 run --quiet --no-color /scripts/${script}.ts; rc=$?`,
+      `echo "${EXIT_MARK}$rc"`,
       `if [ -s ${report} ]; then echo ${REPORT_BEGIN}; base64 ${report}; echo ${REPORT_END}; fi`,
       'exit $rc',
     ].join('\n'),
@@ -167,7 +169,14 @@ const between = (log: string, begin: string, end: string): string | undefined =>
 /** The k6 summary a gate Job printed in its log; undefined when the run printed none. */
 export function summaryFromLog(log: string): K6Summary | undefined {
   const text = between(log, SUMMARY_BEGIN, SUMMARY_END);
-  return text === undefined ? undefined : (JSON.parse(text) as K6Summary);
+  // The Job's log interleaves k6's stderr with its stdout: a log line k6 writes as the run ends
+  // (`time="..." level=error msg="thresholds on metrics ... have been crossed"`) can land inside the
+  // summary. No line of the JSON starts that way.
+  const json = text
+    ?.split('\n')
+    .filter((line) => !/^time="[^"]*" level=/.test(line))
+    .join('\n');
+  return json === undefined ? undefined : (JSON.parse(json) as K6Summary);
 }
 
 /** The HTML report a gate Job printed (base64) in its log; undefined when k6 wrote none. */
@@ -180,6 +189,13 @@ export function reportFromLog(log: string): Buffer | undefined {
 export function k6VersionFromLog(log: string): string | undefined {
   const line = log.split('\n').find((l) => l.startsWith(VERSION_MARK));
   return line ? /v?(\d+\.\d+\.\d+)/.exec(line.slice(VERSION_MARK.length))?.[1] : undefined;
+}
+
+/** k6's own exit status, as the command printed it (99: thresholds failed); undefined if none. */
+export function k6ExitFromLog(log: string): number | undefined {
+  const line = log.split('\n').find((l) => l.startsWith(EXIT_MARK));
+  const code = line === undefined ? NaN : Number(line.slice(EXIT_MARK.length).trim());
+  return Number.isInteger(code) ? code : undefined;
 }
 
 /** Why the gate image cannot run the scripts, or undefined when it can. */
@@ -288,9 +304,11 @@ export async function runGateJob(
     const report = html ? path.join(dir, `${o.script}-report.html`) : undefined;
     if (report) writeFileSync(report, html!);
     const problem = k6VersionProblem(k6VersionFromLog(log), o.image);
+    // A failed Job carries k6's own status (99: thresholds failed), so the verdict says what k6 did.
+    const k6Exit = k6ExitFromLog(log);
     return {
       script: o.script,
-      exitCode: state === 'Complete' && !problem ? 0 : 1,
+      exitCode: problem ? 1 : state === 'Complete' ? 0 : k6Exit || 1,
       summary,
       report,
       ...(problem ? { problem } : {}),

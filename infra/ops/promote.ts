@@ -20,7 +20,17 @@ import type { HealthTarget } from './kubectl.js';
 import { LAST_GOOD_TAG, newestUpdateId, promotionDigest, type StepName } from './history.js';
 import { runPromotion } from './promotion.js';
 import { ROOT, runK6 } from './k6.js';
-import { historyOf, print, selectStack, stackOutputs, upRecorded, workDir } from './pulumi-stack.js';
+import {
+  historyOf,
+  print,
+  selectStack,
+  stackOutputs,
+  upRecorded,
+  workDir,
+  type StackOutputs,
+} from './pulumi-stack.js';
+import { runGateJob } from './gate-job.js';
+import type { Stack } from '@pulumi/pulumi/automation/index.js';
 import { realRollback, rollback } from './rollback.js';
 import { RegistryError, tagDigest, type Credentials } from './registry.js';
 import { commitStackFile } from './source.js';
@@ -42,6 +52,33 @@ export async function healthStep(target: HealthTarget, log: (line: string) => vo
         .join('; '),
     );
   return true;
+}
+
+/** A stack's `ainp:` setting as written, or '' when the stack sets none. */
+const setting = async (stack: Stack, key: string) =>
+  (await stack.getConfig(`ainp:${key}`).catch(() => ({ value: '' }))).value;
+
+/**
+ * Where a stack has a `gateImage` (k6 pinned by digest), its gate runs as Jobs beside its broker
+ * (gate-job.ts), against its Service, where the broker's pods run (its nodeSelector and
+ * tolerations); otherwise undefined: k6 runs here against the stack's URL.
+ */
+export async function inClusterGate(stack: Stack, o: StackOutputs) {
+  const image = await setting(stack, 'gateImage');
+  if (!image) return undefined;
+  return {
+    context: o.kubeContext,
+    namespace: o.namespace,
+    release: o.release,
+    secret: ENV_SECRET,
+    image,
+    scheduling: {
+      nodeSelector: configSchema.shape.nodeSelector.parse(
+        (await setting(stack, 'nodeSelector')) || undefined,
+      ),
+      tolerations: configSchema.shape.tolerations.parse((await setting(stack, 'tolerations')) || undefined),
+    },
+  };
 }
 
 async function main() {
@@ -86,34 +123,15 @@ async function main() {
       'staging-gate',
       async () => {
         const o = await stackOutputs(staging);
-        // With a pinned k6 image the gate runs beside the broker (its p95, not this network's).
-        const config = async (k: string) =>
-          (await staging.getConfig(`ainp:${k}`).catch(() => ({ value: '' }))).value;
-        const image = await config('gateImage');
-        // Where the broker runs (a dedicated, tainted pool), the gate's pod runs too.
-        const scheduling = {
-          nodeSelector: configSchema.shape.nodeSelector.parse((await config('nodeSelector')) || undefined),
-          tolerations: configSchema.shape.tolerations.parse((await config('tolerations')) || undefined),
-        };
-        if (!image)
+        const inCluster = await inClusterGate(staging, o);
+        if (!inCluster)
           console.warn('staging-gate: no gateImage in the stack: k6 runs here, against the public URL');
         const r = await gate({
           target: o.url,
           adminToken: o.adminToken,
           pouM: String(o.pou.m),
           duration: f['load-duration'],
-          ...(image
-            ? {
-                inCluster: {
-                  context: o.kubeContext,
-                  namespace: o.namespace,
-                  release: o.release,
-                  secret: ENV_SECRET,
-                  image,
-                  scheduling,
-                },
-              }
-            : {}),
+          ...(inCluster ? { inCluster } : {}),
         });
         console.log(`staging-gate summaries: ${r.summaryDir}`);
         for (const run of r.runs)
@@ -142,13 +160,15 @@ async function main() {
         const o = await stackOutputs(prod);
         // Prod's smoke moves no money (issue 34, item 12): the paid flow was proven on staging, with
         // this digest, by the gate; here every route answers and prod's books stay as they were.
-        const run = await runK6('smoke', {
-          TARGET: o.url,
-          ADMIN_TOKEN: o.adminToken,
-          POU_M: String(o.pou.m),
-          MONEY: 'none',
-        });
-        return gateVerdict([run]).pass;
+        // Where prod has a gateImage, it runs beside prod's broker as staging's gate did.
+        const env = { POU_M: String(o.pou.m), MONEY: 'none' };
+        const inCluster = await inClusterGate(prod, o);
+        const run = inCluster
+          ? await runGateJob({ ...inCluster, script: 'smoke', runId: Date.now().toString(36), env })
+          : await runK6('smoke', { TARGET: o.url, ADMIN_TOKEN: o.adminToken, ...env });
+        const verdict = gateVerdict([run]);
+        if (!verdict.pass) throw new Error(verdict.reasons.join('; '));
+        return true;
       },
     ],
   ];
