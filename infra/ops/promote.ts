@@ -54,9 +54,20 @@ export async function healthStep(target: HealthTarget, log: (line: string) => vo
   return true;
 }
 
-/** A stack's `ainp:` setting as written, or '' when the stack sets none. */
-const setting = async (stack: Stack, key: string) =>
-  (await stack.getConfig(`ainp:${key}`).catch(() => ({ value: '' }))).value;
+/**
+ * A stack's `ainp:` setting as written; when the stack sets none, the program's default for it
+ * when that default is a string (config.ts), else '' (a secret such as registryPassword has none).
+ */
+async function setting(stack: Stack, key: string): Promise<string> {
+  const set = await stack.getConfig(`ainp:${key}`).catch(() => undefined);
+  if (set) return set.value;
+  const shape = configSchema.shape as Record<
+    string,
+    { safeParse(v: undefined): { success: boolean; data?: unknown } } | undefined
+  >;
+  const parsed = shape[key]?.safeParse(undefined);
+  return parsed?.success && typeof parsed.data === 'string' ? parsed.data : '';
+}
 
 /**
  * Where a stack has a `gateImage` (k6 pinned by digest), its gate runs as Jobs beside its broker
@@ -207,12 +218,12 @@ async function main() {
   }
   // The registry keeps what prod runs: an immutable tag naming the promote commit, which staging's
   // next build (it moves only its own tag) and a retention policy for untagged digests leave alone.
-  const repository = await configValue(prod, 'imageRepository');
+  const repository = await setting(prod, 'imageRepository');
   const tag = `prod-${commit.slice(0, 12)}`;
   try {
-    const username = await configValue(staging, 'registryUsername');
+    const username = await setting(staging, 'registryUsername');
     const credentials: Credentials | undefined = username
-      ? { username, password: await configValue(staging, 'registryPassword') }
+      ? { username, password: await setting(staging, 'registryPassword') }
       : undefined;
     const r = await tagDigest({ repository, digest: promoted, tag, ...(credentials ? { credentials } : {}) });
     console.log(
@@ -227,21 +238,6 @@ async function main() {
     process.exit(1);
   }
   process.exit(0);
-}
-
-/** A stack's `ainp:` setting, or its default in the program's schema when the stack sets none. */
-async function configValue(
-  stack: Awaited<ReturnType<typeof selectStack>>,
-  key: 'imageRepository' | 'registryUsername' | 'registryPassword',
-) {
-  const set = await stack.getConfig(`ainp:${key}`).catch(() => undefined);
-  if (set) return set.value;
-  const shape = configSchema.shape as Record<
-    string,
-    { safeParse(v: undefined): { success: boolean; data?: unknown } }
-  >;
-  const parsed = shape[key]?.safeParse(undefined);
-  return parsed?.success && typeof parsed.data === 'string' ? parsed.data : '';
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void main();
