@@ -55,7 +55,6 @@ export const notFoundHandler: RequestHandler = (req) => {
   throw AppError.notFound(`No route for ${req.method} ${req.path}`);
 };
 
-/** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
 /**
  * A connection that failed at the socket, before or while talking to the server: refused, reset,
  * no route (a Kubernetes Service with no endpoints during a PostgreSQL failover answers
@@ -88,6 +87,7 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return isConnectionFailure(err);
 }
 
+/** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
 export function errorHandler(
   logger: Logger,
   onInternal: (err: unknown) => void = () => undefined,
