@@ -13,6 +13,16 @@ import type pg from 'pg';
 import { queryThenCommit } from './db.js';
 import { iso, type Queryable } from './sql.js';
 
+/** Transfers as the six parallel arrays ($1..$6) the statements below unnest, in this order. */
+const transferArrays = (list: readonly Transfer[]) => [
+  list.map((t) => t.id),
+  list.map((t) => t.debit),
+  list.map((t) => t.credit),
+  list.map((t) => t.amount.toString()),
+  list.map((t) => t.kind),
+  list.map((t) => t.reference),
+];
+
 /**
  * Applies transfers inside the caller's transaction. The balance rows they touch (every shard of a
  * debited account, the one shard a credit lands on: migration 0014) are created when new and locked
@@ -37,14 +47,7 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
               WITH ORDINALITY AS t (id, d, c, a, k, r, n)
         ORDER BY n
        ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [
-        list.map((t) => t.id),
-        list.map((t) => t.debit),
-        list.map((t) => t.credit),
-        list.map((t) => t.amount.toString()),
-        list.map((t) => t.kind),
-        list.map((t) => t.reference),
-      ],
+      transferArrays(list),
     );
     return rows.map((r) => r.id);
   } catch (err) {
@@ -90,12 +93,7 @@ export async function applyTransfersWithEvents(
        )
        SELECT (SELECT count(*) FROM ev) AS events`,
       [
-        list.map((t) => t.id),
-        list.map((t) => t.debit),
-        list.map((t) => t.credit),
-        list.map((t) => t.amount.toString()),
-        list.map((t) => t.kind),
-        list.map((t) => t.reference),
+        ...transferArrays(list),
         JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] }))),
       ],
     );

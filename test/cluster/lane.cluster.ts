@@ -14,6 +14,7 @@ import { LAST_GOOD_TAG, recordedSource, updateId, type HistoryEntry } from '../.
 import { createOrSelectClusterStack, createOrSelectStack, historyOf } from '../../infra/ops/pulumi-stack.js';
 import type { RunningBroker } from '../../app/server.js';
 import { ADMIN_TOKEN, createTestStack, type TestStack } from '../helpers/stack.js';
+import { timer } from './node-fixture.js';
 import { pulumiWorkDir } from './pulumi-work.js';
 import { recordFixtures } from './record.js';
 
@@ -45,7 +46,7 @@ let work: string;
 let stack: Stack;
 /** The cluster stack `local` (project ainp-cluster) the app stack `local` names in ainp:clusterStack. */
 let clusterStack: Stack;
-const times: Record<string, number> = {};
+const { times, timed } = timer();
 
 const kubectlJson = async <T = any>(...args: string[]): Promise<T> =>
   JSON.parse(await cp.kubectl([...args, '-o', 'json'])) as T;
@@ -61,15 +62,6 @@ function captured(cmd: string, args: string[], cwd: string) {
 /** `npm run <script> -- args` in the repository. */
 const npmRun = (script: string, args: string[]) =>
   captured('npm', ['run', '--silent', script, '--', ...args], ROOT);
-
-const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-  const t = Date.now();
-  try {
-    return await f();
-  } finally {
-    times[name] = (Date.now() - t) / 1000;
-  }
-};
 
 /** The broker container's image and LOG_LEVEL, as the Deployment in the cluster has them. */
 async function deployed() {
