@@ -37,6 +37,7 @@ export async function createContext(env: Env, logger: Logger, version: string): 
       idleTimeoutMs: env.DB_POOL_IDLE_TIMEOUT_MS,
       connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      prepare: env.DB_PREPARED_STATEMENTS,
     },
     logger,
   );

@@ -20,7 +20,9 @@
  * statements) and nothing else. A bar the floor misses cannot be met on this machine
  * by the broker, nor by any implementation on the same parts (Express 5, pg, zod, these statements).
  * Each write row is also reported as a ratio to its floor row (column `x floor`, JSON floor_ratio),
- * with SPEC 9 (v3)'s bar: at least 0.8x of the floor in the same run.
+ * with SPEC 9 (v3)'s bar: at least 0.8x of the floor in the same run. That is a write row's only
+ * bar: v3 replaced the earlier bars against bare Express (0.4x, 0.3x), whose ratio stays in the
+ * table as information.
  * Prints a table and writes JSON (default
  * .test-data/bench/bars-<sha>-<time>.json) for comparison between commits. Exits 0 when a bar is
  * missed: this is a measurement, not a test. BENCH_PROFILE=1 starts the broker with --cpu-prof
@@ -316,9 +318,10 @@ try {
       attestRun(floorPairs, floorCount, floor!.url),
       { warm: false, label: '/api/receipts/{task_id}/attestations' },
     );
+    // SPEC 9 (v3): the write bars are against the floor (floor_ratio), not bare Express.
     await measure(
       'POST /api/receipts/{task_id}/attestations (signed)',
-      { kind: 'ratio', min: 0.4 },
+      null,
       attestRun(attestPairs, attestCount),
       { warm: false, label: '/api/receipts/{task_id}/attestations' },
     );
@@ -333,7 +336,7 @@ try {
       body: JSON.stringify(agentBody({ name: 'bench registered' })),
     });
     await measure('floor: the same registration, only what must be done', null, register(floor!.url));
-    await measure('POST /api/v1/agents/register', { kind: 'ratio', min: 0.3 }, register(base));
+    await measure('POST /api/v1/agents/register', null, register(base));
     if (only.has('search')) await bareRun('after the registrations');
   }
 

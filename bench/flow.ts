@@ -1,12 +1,14 @@
 /**
  * Rate of complete settle → attest → finalize flows over HTTP with real signatures:
- *   npm run bench:flow -- [--seconds 15] [--workers 20] [--providers 1] [--out file.json]
+ *   npm run bench:flow -- [--seconds 15] [--workers 20] [--providers 1] [--statements] [--out file.json]
  * Each flow is 10 requests: the admin deposit of the client's budget (money enters the ledger only so),
  * then 9 signed: intent (escrows the budget), negotiation, accept, settle (pays out of the escrow),
  * 3 AUDIT_PASS, ACCEPTED, finalize. While the flows run, pg_stat_activity is sampled (bench/pg-waits.ts):
  * what the database sessions wait on shows where the flow serializes. Prints flows/s and the wait
  * table, and writes both as JSON (default .test-data/bench/flow-<sha>-p<providers>-<time>.json)
- * with the commit and the machine's load, for comparison between commits.
+ * with the commit and the machine's load, for comparison between commits. With --statements,
+ * PostgreSQL runs with pg_stat_statements (planning tracked too) and the run also prints, per flow,
+ * the statements that cost the database the most time: calls, planning and execution milliseconds.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     // Flows spread over this many providers, in turn (each finalization updates its provider's
     // reputation row: with one provider, that row is what every flow waits for).
     providers: { type: 'string', default: '1' },
+    statements: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -47,7 +50,7 @@ const out =
     `flow-${shortSha}-p${values.providers}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`,
   );
 const loadStart = os.loadavg();
-const services = await benchServices();
+const services = await benchServices({ statements: values.statements });
 const broker = await startBroker(services, {
   POU_MIN_STAKE: '1',
   RATE_LIMIT_REGISTER: '1000000',
@@ -103,14 +106,27 @@ try {
   // CPU time per flow of the broker and of this load generator (the postgres group counts every
   // postgres process on the machine, other users' too).
   const processes = { broker: broker.pid, load: process.pid };
+  if (values.statements) {
+    await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await db.query('SELECT pg_stat_statements_reset()');
+  }
   const cpuBefore = cpuSeconds(processes);
   const t0 = Date.now();
+  let statements: StatementCost[] = [];
   await Promise.all(Array.from({ length: Number(values.workers) }, worker)).finally(async () => {
     table = waits.stop();
+    if (values.statements) statements = await statementCosts(db, flows);
     await db.end();
   });
   const seconds = (Date.now() - t0) / 1000;
   const cpuUs = cpuPerRequest(cpuBefore, cpuSeconds(processes), flows);
+  if (statements.length) {
+    console.log('statements by database time per flow (calls, plan ms, exec ms):');
+    for (const st of statements)
+      console.log(
+        `${st.calls_per_flow.toFixed(2).padStart(6)} ${st.plan_ms_per_flow.toFixed(3).padStart(7)} ${st.exec_ms_per_flow.toFixed(3).padStart(7)}  ${st.query}`,
+      );
+  }
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
     Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!);
@@ -144,6 +160,7 @@ try {
         loadavg_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
         ...result,
         waits: table,
+        ...(values.statements ? { statements } : {}),
       },
       null,
       2,
@@ -153,4 +170,28 @@ try {
 } finally {
   await broker.stop();
   await services.stop();
+}
+
+interface StatementCost {
+  query: string;
+  calls_per_flow: number;
+  plan_ms_per_flow: number;
+  exec_ms_per_flow: number;
+}
+
+/** The 25 statements with the most planning plus execution time since the reset, per flow. */
+async function statementCosts(db: pg.Pool, flows: number): Promise<StatementCost[]> {
+  const { rows } = await db.query<{ query: string; calls: string; plan: number; exec: number }>(
+    `SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query, calls, total_plan_time AS plan,
+            total_exec_time AS exec
+       FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'
+      ORDER BY total_plan_time + total_exec_time DESC LIMIT 25`,
+  );
+  const per = (x: number) => Math.round((x / Math.max(1, flows)) * 1000) / 1000;
+  return rows.map((r) => ({
+    query: r.query,
+    calls_per_flow: per(Number(r.calls)),
+    plan_ms_per_flow: per(r.plan),
+    exec_ms_per_flow: per(r.exec),
+  }));
 }

@@ -24,6 +24,7 @@ export async function benchServices({ statements = false }: { statements?: boole
     try {
       await admin.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
       await admin.query(`ALTER SYSTEM SET pg_stat_statements.track_utility = on`);
+      await admin.query(`ALTER SYSTEM SET pg_stat_statements.track_planning = on`);
     } finally {
       await admin.end();
     }

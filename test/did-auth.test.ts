@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ed25519 } from '@noble/curves/ed25519';
 import { p256 } from '@noble/curves/p256';
 import { sha256 } from '@noble/hashes/sha256';
 import { canonicalString, didFromPublicKey, parseDidKey, verifySignature } from '../app/domain/did.js';
@@ -39,6 +40,16 @@ describe('did:key', () => {
       expect(verifySignature(key, msg, sig)).toBe(true);
       expect(verifySignature(key, `${msg}x`, sig)).toBe(false);
     }
+  });
+
+  it('signs Ed25519 from a given seed exactly as RFC 8032 (an independent signer agrees)', () => {
+    const seed = ed25519.utils.randomPrivateKey();
+    const s = newSigner('ed25519', seed);
+    expect(s.did).toBe(didFromPublicKey('ed25519', ed25519.getPublicKey(seed)));
+    const msg = new TextEncoder().encode(canonicalString('POST', '/api/intents', '123', '{"a":1}'));
+    expect(Buffer.from(s.sign(msg)).toString('hex')).toBe(
+      Buffer.from(ed25519.sign(msg, seed)).toString('hex'),
+    );
   });
 
   it('rejects other multicodecs and malformed identifiers', () => {

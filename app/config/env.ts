@@ -105,6 +105,10 @@ export const envSchema = z.object({
   // start while PostgreSQL is still initialising).
   MIGRATE_CONNECT_RETRY_SECONDS: int(0, 3600).default(120),
   DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  // Statements with parameters are prepared once per connection (data/db.ts). Off only behind a
+  // pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or
+  // without max_prepared_statements).
+  DB_PREPARED_STATEMENTS: bool.default(true),
   // Group commit of hot writes (data/group-commit.ts): at most this many writes per statement (1
   // turns batching off) and this many batches at once, each on one pooled connection.
   DB_WRITE_BATCH_MAX: int(1, 500).default(50),

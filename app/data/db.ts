@@ -12,13 +12,78 @@ export interface DbOptions {
   connectionTimeoutMs: number;
   statementTimeoutMs: number;
   applicationName?: string;
+  /** Prepare parameterised statements once per connection (PreparingClient). */
+  prepare?: boolean;
 }
 
 // BIGINT (int8) and NUMERIC stay strings: money is never squeezed through a float.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
+/** The most SQL texts one process prepares; texts past it run unprepared (bounds both ends' memory). */
+export const PREPARED_TEXTS_MAX = 1000;
+const statementNames = new Map<string, string>();
+let statementSerial = 0;
+
+/** The name `text` is prepared under, undefined once PREPARED_TEXTS_MAX texts have names. */
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < PREPARED_TEXTS_MAX) {
+    name = `ainp_${++statementSerial}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * PostgreSQL refuses to run a prepared statement whose result columns a migration changed
+ * (SQLSTATE 0A000, "cached plan must not change result type"); every other schema change it
+ * re-plans by itself.
+ */
+export function isPreparedResultChanged(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return (
+    e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('must not change result type')
+  );
+}
+
+type QueryFn = (...args: unknown[]) => Promise<pg.QueryResult>;
+
+/**
+ * A pg client that prepares every statement sent with parameters (`query(text, values)`) once per
+ * connection under a name, then only binds and executes it: PostgreSQL parses, analyses and
+ * (once it settles on a generic plan) plans it once per connection instead of once per call
+ * (issue 35: 19.7/17.9 → 14.9/15.1 ms of PostgreSQL CPU per settle → attest → finalize flow).
+ * Statements without parameters and query configs that carry their own options go as they are.
+ * When a migration changed a prepared statement's result columns, the text gets a new name (so
+ * every connection prepares it afresh) and, outside a transaction, the statement is sent once more;
+ * inside one the transaction is already aborted, and the error reaches the caller (503, retry).
+ */
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [text, values, cb] = args;
+    const send = super.query.bind(this) as unknown as QueryFn;
+    const name = typeof text === 'string' && Array.isArray(values) ? statementName(text) : undefined;
+    if (name === undefined) return send(...args) as never;
+    const run = (n: string) => send({ name: n, text, values });
+    const result = run(name).catch((err: unknown) => {
+      if (!isPreparedResultChanged(err)) throw err;
+      if (statementNames.get(text as string) === name) statementNames.delete(text as string);
+      const fresh = statementName(text as string);
+      if (open.has(this) || fresh === undefined) throw err;
+      return run(fresh);
+    });
+    if (typeof cb !== 'function') return result as never;
+    result.then(
+      (r) => (cb as (e: unknown, r?: unknown) => void)(null, r),
+      (e: unknown) => (cb as (e: unknown) => void)(e),
+    );
+    return undefined as never;
+  }
+}
+
 export function createPool(opts: DbOptions, logger: Logger): Db {
   const pool = new pg.Pool({
+    Client: opts.prepare ? PreparingClient : pg.Client,
     connectionString: opts.url,
     max: opts.max,
     idleTimeoutMillis: opts.idleTimeoutMs,

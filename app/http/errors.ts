@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
+import { isPreparedResultChanged } from '../data/db.js';
 
 export { AppError };
 
@@ -106,7 +107,9 @@ export function errorHandler(
       }
       appError ??= isDatabaseUnavailable(err)
         ? AppError.unavailable('The database is unavailable; retry shortly')
-        : new AppError(500, 'INTERNAL', 'Internal server error');
+        : isPreparedResultChanged(err)
+          ? AppError.unavailable('A migration changed the database under this request; retry')
+          : new AppError(500, 'INTERNAL', 'Internal server error');
     }
     if (res.headersSent) {
       res.destroy();
