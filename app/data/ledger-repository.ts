@@ -65,16 +65,17 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
  * credit only on the shard its transfer id picks, see migration 0014), and the CHECK on every
  * balance still refuses an overdraft (409 INSUFFICIENT_FUNDS). The rows are thus locked by the
  * caller's last statement, and held only until its COMMIT, which is sent with it (queryThenCommit:
- * this statement ends the caller's transaction).
+ * this statement ends the caller's transaction). Returns how many transfers were applied (a
+ * transfer whose id is already in the ledger is skipped).
  */
 export async function applyTransfersWithEvents(
   tx: pg.PoolClient,
   transfers: readonly Transfer[],
   events: NewEvent[],
-): Promise<void> {
+): Promise<number> {
   const list = transfers.filter((t) => t.amount > 0n);
   try {
-    await queryThenCommit(
+    const [row] = await queryThenCommit<{ applied: string }>(
       tx,
       `WITH l AS (SELECT account FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])),
        t AS (
@@ -91,13 +92,14 @@ export async function applyTransfersWithEvents(
           WHERE (SELECT count(*) FROM t) >= 0
          RETURNING 1
        )
-       SELECT (SELECT count(*) FROM ev) AS events`,
+       SELECT (SELECT count(*) FROM t) AS applied, (SELECT count(*) FROM ev) AS events`,
       [
         ...transferArrays(list),
         JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] }))),
       ],
     );
     if (events.length) eventsWritten(tx);
+    return Number(row!.applied);
   } catch (err) {
     const e = err as { code?: string; constraint?: string };
     if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')
