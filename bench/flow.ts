@@ -9,6 +9,7 @@
  * with the commit and the machine's load, for comparison between commits. With --statements,
  * PostgreSQL runs with pg_stat_statements (planning tracked too) and the run also prints, per flow,
  * the statements that cost the database the most time: calls, planning and execution milliseconds.
+ * BENCH_PROFILE=1 starts the broker with --cpu-prof (the profile lands in .test-data/prof when it stops).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -51,16 +52,20 @@ const out =
   );
 const loadStart = os.loadavg();
 const services = await benchServices({ statements: values.statements });
-const broker = await startBroker(services, {
-  POU_MIN_STAKE: '1',
-  RATE_LIMIT_REGISTER: '1000000',
-  RATE_LIMIT_SIGNED_WRITE: '1000000',
-  RATE_LIMIT_FINALIZE: '1000000',
-  RATE_LIMIT_API_READ: '1000000',
-  RATE_LIMIT_IP_WRITE: '1000000',
-  RATE_LIMIT_AUTH_FAILURE: '1000000',
-  RATE_LIMIT_PROBE: '1000000',
-});
+const broker = await startBroker(
+  services,
+  {
+    POU_MIN_STAKE: '1',
+    RATE_LIMIT_REGISTER: '1000000',
+    RATE_LIMIT_SIGNED_WRITE: '1000000',
+    RATE_LIMIT_FINALIZE: '1000000',
+    RATE_LIMIT_API_READ: '1000000',
+    RATE_LIMIT_IP_WRITE: '1000000',
+    RATE_LIMIT_AUTH_FAILURE: '1000000',
+    RATE_LIMIT_PROBE: '1000000',
+  },
+  process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=.test-data/prof'] : [],
+);
 const base = broker.url;
 try {
   const owner = await newClient(base);
