@@ -70,6 +70,17 @@ describe('deposits (admin, idempotent by reference)', () => {
     expect((await credits(s)).available).toBe('500');
   });
 
+  it('the same deposit sent five times at once credits once; every answer is that transfer', async () => {
+    const s = newSigner();
+    const body = { did: s.did, amount_atomic: '700', reference: `dep-race-${s.did.slice(-8)}` };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => deposit(body)));
+    expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(answers.filter((a) => !a.body.replayed)).toHaveLength(1);
+    expect(new Set(answers.map((a) => a.body.transfer.id))).toEqual(new Set([`deposit:${body.reference}`]));
+    expect((await credits(s)).available).toBe('700');
+    expect(await ledgerProblems(stack.db)).toEqual([]);
+  });
+
   it('refuses a missing admin token (401), a DID that is not a did:key (400) and a zero amount (400)', async () => {
     const s = newSigner();
     expect((await deposit({ did: s.did, amount_atomic: '1', reference: 'x1' }, 'wrong')).status).toBe(401);

@@ -59,25 +59,12 @@ export async function applyTransfers(tx: Queryable, transfers: readonly Transfer
 }
 
 /**
- * applyTransfers and appendEvents in one statement, so one round trip (where they took three), for
- * a caller whose transfers cannot overdraw but through a bug (a settlement pays out of an escrow
- * that holds the budget): the balance rows are locked first, as applyTransfers locks them (each
- * credit only on the shard its transfer id picks, see migration 0014), and the CHECK on every
- * balance still refuses an overdraft (409 INSUFFICIENT_FUNDS). The rows are thus locked by the
- * caller's last statement, and held only until its COMMIT, which is sent with it (queryThenCommit:
- * this statement ends the caller's transaction). Returns how many transfers were applied (a
- * transfer whose id is already in the ledger is skipped).
+ * Locks the balance rows the transfers touch (as applyTransfers locks them: each credit only on the
+ * shard its transfer id picks, see migration 0014), inserts the transfers (one already in the
+ * ledger is skipped) and appends the events, in one statement. The CHECK on every balance still
+ * refuses an overdraft. Returns how many transfers were applied.
  */
-export async function applyTransfersWithEvents(
-  tx: pg.PoolClient,
-  transfers: readonly Transfer[],
-  events: NewEvent[],
-): Promise<number> {
-  const list = transfers.filter((t) => t.amount > 0n);
-  try {
-    const [row] = await queryThenCommit<{ applied: string }>(
-      tx,
-      `WITH l AS (SELECT account FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])),
+const TRANSFERS_WITH_EVENTS = `WITH l AS (SELECT account FROM ledger_lock_transfers($1::text[], $2::text[], $3::text[])),
        t AS (
          INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_atomic, kind, reference)
          SELECT id, d, c, a, k, r FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
@@ -92,19 +79,64 @@ export async function applyTransfersWithEvents(
           WHERE (SELECT count(*) FROM t) >= 0
          RETURNING 1
        )
-       SELECT (SELECT count(*) FROM t) AS applied, (SELECT count(*) FROM ev) AS events`,
-      [
-        ...transferArrays(list),
-        JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] }))),
-      ],
+       SELECT (SELECT count(*) FROM t) AS applied, (SELECT count(*) FROM ev) AS events`;
+
+const transfersWithEvents = (list: readonly Transfer[], events: NewEvent[]) => [
+  ...transferArrays(list),
+  JSON.stringify(events.map((e) => ({ ...e, recipients: [...new Set(e.recipients)] }))),
+];
+
+/** The CHECK that refused an overdraft, as the API answers it; any other error as it is. */
+function overdraftAs409(err: unknown): never {
+  const e = err as { code?: string; constraint?: string };
+  if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')
+    throw new AppError(409, 'INSUFFICIENT_FUNDS', 'The transfer would overdraw an account');
+  throw err;
+}
+
+/**
+ * applyTransfers and appendEvents in one statement (TRANSFERS_WITH_EVENTS), so one round trip
+ * (where they took three), for a caller whose transfers cannot overdraw but through a bug (a
+ * settlement pays out of an escrow that holds the budget). The rows are thus locked by the caller's
+ * last statement, and held only until its COMMIT, which is sent with it (queryThenCommit: this
+ * statement ends the caller's transaction). Returns how many transfers were applied.
+ */
+export async function applyTransfersWithEvents(
+  tx: pg.PoolClient,
+  transfers: readonly Transfer[],
+  events: NewEvent[],
+): Promise<number> {
+  const list = transfers.filter((t) => t.amount > 0n);
+  try {
+    const [row] = await queryThenCommit<{ applied: string }>(
+      tx,
+      TRANSFERS_WITH_EVENTS,
+      transfersWithEvents(list, events),
     );
     if (events.length) eventsWritten(tx);
     return Number(row!.applied);
   } catch (err) {
-    const e = err as { code?: string; constraint?: string };
-    if (e.code === '23514' && e.constraint === 'ledger_accounts_non_negative')
-      throw new AppError(409, 'INSUFFICIENT_FUNDS', 'The transfer would overdraw an account');
-    throw err;
+    return overdraftAs409(err);
+  }
+}
+
+/**
+ * Transfers that are a transaction by themselves (a deposit: treasury may go negative, so nothing
+ * is read first): TRANSFERS_WITH_EVENTS with no events as one autocommit statement, so one round
+ * trip, prepared, with no BEGIN or COMMIT to send, and the rows locked only for the statement and
+ * its commit. Returns how many transfers were applied (0: already in the ledger).
+ */
+export async function applyTransfersAlone(db: Queryable, transfers: readonly Transfer[]): Promise<number> {
+  const list = transfers.filter((t) => t.amount > 0n);
+  if (!list.length) return 0;
+  try {
+    const { rows } = await db.query<{ applied: string }>(
+      TRANSFERS_WITH_EVENTS,
+      transfersWithEvents(list, []),
+    );
+    return Number(rows[0]!.applied);
+  } catch (err) {
+    return overdraftAs409(err);
   }
 }
 

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import { withTransaction } from '../data/db.js';
 import {
   applyTransfers,
-  applyTransfersWithEvents,
+  applyTransfersAlone,
   balancesOf,
   findTransfer,
   systemBalances,
@@ -50,19 +50,16 @@ async function adminTransfer(
     kind,
     reference: body.reference,
   };
-  // A repeat is answered from the ledger before any balance check: a withdrawal repeated after the
-  // balance was spent is still the same withdrawal, not an overdraft.
-  // A deposit cannot overdraw (treasury may go negative): its lock, its row and its COMMIT go in
-  // one round trip, so treasury's shard is held for microseconds, not across three round trips
-  // (issue 35: concurrent deposits waited for each other there). A withdrawal reads the balance
-  // under its lock first, to refuse an overdraft naming the balance.
+  // A deposit cannot overdraw (treasury may go negative): one autocommit statement locks
+  // treasury's shard, writes the transfer (a repeat writes nothing) and commits, so concurrent
+  // deposits hold the shard for microseconds, not across round trips (issue 35). A withdrawal reads
+  // the balance under its lock first, to refuse an overdraft naming the balance; a repeat is
+  // answered from the ledger before any balance check: a withdrawal repeated after the balance was
+  // spent is still the same withdrawal, not an overdraft.
   let applied: string[] = [];
-  if (!(await findTransfer(ctx.db, transfer.id)))
-    applied = await withTransaction(ctx.db, (tx) =>
-      kind === 'deposit'
-        ? applyTransfersWithEvents(tx, [transfer], []).then((n) => (n ? [transfer.id] : []))
-        : applyTransfers(tx, [transfer]),
-    ).catch(async (err) => {
+  if (kind === 'deposit') applied = (await applyTransfersAlone(ctx.db, [transfer])) ? [transfer.id] : [];
+  else if (!(await findTransfer(ctx.db, transfer.id)))
+    applied = await withTransaction(ctx.db, (tx) => applyTransfers(tx, [transfer])).catch(async (err) => {
       // Two of the same request at once: the second waited for the first's lock and then found
       // the balance spent by it. That is the same withdrawal, answered as a repeat.
       if (
