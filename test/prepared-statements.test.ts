@@ -5,6 +5,7 @@ import express from 'express';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, isPreparedResultChanged, withTransaction, type Db } from '../app/data/db.js';
+import { unprepared } from '../app/data/sql.js';
 import { errorHandler } from '../app/http/errors.js';
 import { createTestStack, type TestStack } from './helpers/stack.js';
 
@@ -56,6 +57,26 @@ describe('prepared statements', () => {
     });
     // One connection (max 1): the text was prepared on it once, whatever the number of calls.
     expect((await prepared(db)).filter((s) => s === text)).toHaveLength(1);
+  });
+
+  it('a value pg cannot encode fails that call only: the text is prepared afresh for the next', async () => {
+    const db = pool(true);
+    const text = `SELECT t FROM prep WHERE id = $1::int`;
+    expect((await db.query(text, [1])).rows).toEqual([{ t: 'one' }]);
+    // pg refuses the value while binding and closes the statement on the server.
+    const bad = await withTransaction(db, (tx) => tx.query(text, [{ n: 1n }])).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(Error);
+    expect((await db.query(text, [2])).rows).toEqual([{ t: 'two' }]);
+  });
+
+  it('leaves unprepared a query config (unprepared()) and a text without parameters', async () => {
+    const db = pool(true);
+    const before = (await prepared(db)).length;
+    expect(
+      (await db.query(unprepared(`SELECT t FROM prep WHERE id = $1 AND $2::text IS NULL`, [1, null]))).rows,
+    ).toEqual([{ t: 'one' }]);
+    expect((await db.query(`SELECT count(*)::int AS n FROM prep; SELECT 1`, [])) as unknown).toHaveLength(2);
+    expect((await prepared(db)).length).toBe(before);
   });
 
   it('sends statements as before when turned off (DB_PREPARED_STATEMENTS=false)', async () => {

@@ -53,7 +53,7 @@ type QueryFn = (...args: unknown[]) => Promise<pg.QueryResult>;
  * connection under a name, then only binds and executes it: PostgreSQL parses, analyses and
  * (once it settles on a generic plan) plans it once per connection instead of once per call
  * (issue 35: 19.7/17.9 → 14.9/15.1 ms of PostgreSQL CPU per settle → attest → finalize flow).
- * Statements without parameters and query configs that carry their own options go as they are.
+ * Statements without parameters, and query configs (`unprepared` in sql.ts), go as they are.
  * When a migration changed a prepared statement's result columns, the text gets a new name (so
  * every connection prepares it afresh) and, outside a transaction, the statement is sent once more;
  * inside one the transaction is already aborted, and the error reaches the caller (503, retry).
@@ -62,12 +62,24 @@ class PreparingClient extends pg.Client {
   override query(...args: unknown[]): never {
     const [text, values, cb] = args;
     const send = super.query.bind(this) as unknown as QueryFn;
-    const name = typeof text === 'string' && Array.isArray(values) ? statementName(text) : undefined;
+    // Only a text with parameters: one without goes as a simple query, which may hold several statements.
+    const name =
+      typeof text === 'string' && Array.isArray(values) && values.length ? statementName(text) : undefined;
     if (name === undefined) return send(...args) as never;
     const run = (n: string) => send({ name: n, text, values });
-    const result = run(name).catch((err: unknown) => {
-      if (!isPreparedResultChanged(err)) throw err;
+    const forget = () => {
       if (statementNames.get(text as string) === name) statementNames.delete(text as string);
+    };
+    const result = run(name).catch((err: unknown) => {
+      // Not the server's error: a value pg could not encode, after which pg closes the statement on
+      // the server while still counting it as prepared on this connection; or a lost connection.
+      // The text takes a new name, so no connection binds a name its server may have dropped.
+      if (typeof (err as { severity?: unknown })?.severity !== 'string') {
+        forget();
+        throw err;
+      }
+      if (!isPreparedResultChanged(err)) throw err;
+      forget();
       const fresh = statementName(text as string);
       if (open.has(this) || fresh === undefined) throw err;
       return run(fresh);

@@ -1,5 +1,5 @@
 import { AGENT_COLUMNS, countByTag, toAgent, type AgentRecord } from './agent-repository.js';
-import type { Queryable } from './sql.js';
+import { unprepared, type Queryable } from './sql.js';
 import { positiveSearchText } from '../domain/search-text.js';
 import type { DiscoveryWeights } from '../config/settings.js';
 
@@ -36,13 +36,15 @@ export async function refreshRankBase(
   const dids = typeof which === 'object' && 'dids' in which ? which.dids : null;
   const ids = typeof which === 'object' && 'ids' in which ? which.ids : null;
   const { rowCount } = await db.query(
-    `UPDATE agents a SET rank_base = $1::float8 * coalesce(p.trust_score, 0.5) + $2::float8 * coalesce(u.score, 0) / 100
+    unprepared(
+      `UPDATE agents a SET rank_base = $1::float8 * coalesce(p.trust_score, 0.5) + $2::float8 * coalesce(u.score, 0) / 100
        FROM agents x
        LEFT JOIN reputations p ON p.did = x.did
        LEFT JOIN agent_usefulness u ON u.did = x.did
       WHERE x.id = a.id AND ($3::text[] IS NULL OR x.did = ANY($3::text[])) AND ($4::uuid[] IS NULL OR x.id = ANY($4::uuid[]))
         AND a.rank_base IS DISTINCT FROM $1::float8 * coalesce(p.trust_score, 0.5) + $2::float8 * coalesce(u.score, 0) / 100`,
-    [w.trust, w.usefulness, dids, ids],
+      [w.trust, w.usefulness, dids, ids],
+    ),
   );
   return rowCount ?? 0;
 }
@@ -88,7 +90,8 @@ export async function discoverAgents(
     // One cheap ts_rank per match on the rows the count reads anyway, then the count and the page
     // with its agents in full, in one statement (one round trip).
     const { rows } = await db.query<Ranked & { total: string }>(
-      `WITH m AS MATERIALIZED (
+      unprepared(
+        `WITH m AS MATERIALIZED (
          SELECT a.id, ${RELEVANCE} AS relevance, a.rank_base
            FROM agents a WHERE ${MATCH}
        ), p AS (
@@ -102,16 +105,19 @@ export async function discoverAgents(
              LEFT JOIN reputations r ON r.did = a.did LEFT JOIN agent_usefulness u ON u.did = a.did
          ) ON true
         ORDER BY p.score DESC, p.id`,
-      [f.q, f.tag ?? null, w.relevance, f.limit, f.offset, positiveSearchText(f.q)],
+        [f.q, f.tag ?? null, w.relevance, f.limit, f.offset, positiveSearchText(f.q)],
+      ),
     );
     total = Number(rows[0]?.total ?? 0);
     page = rows.filter((r) => r.id !== null).map(({ total: _, ...r }) => r);
   } else {
     const [ranked, count] = await Promise.all([
       db.query<{ id: string; relevance: number; score: number }>(
-        `SELECT a.id, 0::float8 AS relevance, a.rank_base AS score
+        unprepared(
+          `SELECT a.id, 0::float8 AS relevance, a.rank_base AS score
            FROM agents a WHERE ${MATCH} ORDER BY a.rank_base DESC, a.id LIMIT $3 OFFSET $4`,
-        [null, f.tag ?? null, f.limit, f.offset],
+          [null, f.tag ?? null, f.limit, f.offset],
+        ),
       ),
       f.tag
         ? countByTag(db, f.tag, 'active')

@@ -1,6 +1,6 @@
 import type { AttestationFact, ReceiptStatus } from '../domain/quorum.js';
 import type { ScoredAttestation } from '../domain/reputation.js';
-import { iso, type Queryable } from './sql.js';
+import { iso, unprepared, type Queryable } from './sql.js';
 import { eventsWritten } from './event-repository.js';
 
 export interface ReceiptRecord {
@@ -109,13 +109,15 @@ export async function claimPending(
   limit: number,
 ): Promise<ReceiptRow[]> {
   const { rows } = await tx.query<ReceiptRow>(
-    `SELECT ${COLUMNS} FROM receipts
+    unprepared(
+      `SELECT ${COLUMNS} FROM receipts
       WHERE status = 'pending'
         AND ($1::uuid IS NULL OR (created_at, task_id) > (SELECT created_at, task_id FROM receipts WHERE task_id = $1))
       ORDER BY created_at, task_id
       LIMIT $2
       FOR UPDATE SKIP LOCKED`,
-    [afterTaskId ?? null, limit],
+      [afterTaskId ?? null, limit],
+    ),
   );
   return rows;
 }
