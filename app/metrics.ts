@@ -51,6 +51,12 @@ export function createMetrics(db: Db) {
       this.set({ state: 'waiting' }, db.waitingCount);
     },
   });
+  const shortPath = new client.Counter({
+    name: 'ainp_http_short_path_total',
+    help: 'Requests answered in front of the Express chain (plain registrations), by route template',
+    labelNames: ['route'] as const,
+    registers: [registry],
+  });
   const dbErrors = new client.Counter({
     name: 'ainp_db_errors_total',
     help: 'Database errors seen by request handlers and jobs',
@@ -180,6 +186,7 @@ export function createMetrics(db: Db) {
     rateLimited,
     registry,
     httpRequests,
+    shortPath,
     httpDuration,
     dbErrors,
     dependencyUp,

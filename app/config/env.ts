@@ -109,6 +109,9 @@ export const envSchema = z.object({
   // pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or
   // without max_prepared_statements).
   DB_PREPARED_STATEMENTS: bool.default(true),
+  // POST /api/v1/agents/register answered in front of Express when nothing could change the answer
+  // (http/fast-register.ts); false sends every registration through the Express chain.
+  HTTP_FAST_REGISTER: bool.default(true),
   // Group commit of hot writes (data/group-commit.ts): at most this many writes per statement (1
   // turns batching off) and this many batches at once, each on one pooled connection.
   DB_WRITE_BATCH_MAX: int(1, 500).default(50),

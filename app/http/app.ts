@@ -8,6 +8,7 @@ import { accessLog } from './middleware/access-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { helmetHeaders, securityHeaders } from './middleware/security-headers.js';
 import { hotReads, type HotReadsDeps } from './hot-reads.js';
+import { fastRegister, PARSE_ERROR, type FastRegisterDeps } from './fast-register.js';
 import { jsonOnly } from './middleware/json-only.js';
 import { rejectNul } from './middleware/reject-nul.js';
 import { withRequestContext } from './middleware/request-context.js';
@@ -124,17 +125,23 @@ export function createApp(ctx: AppContext): BrokerHttp {
   app.use(securityHeaders(helmet));
   app.use(cors.middleware);
   app.use(jsonOnly);
-  app.use(
-    express.json({
-      limit: ctx.env.BODY_LIMIT,
-      strict: true,
-      type: 'application/json',
-      // DID signatures cover the raw bytes of the body, so keep them.
-      verify: (req, _res, buf) => {
-        (req as unknown as { rawBody: Buffer }).rawBody = buf;
-      },
-    }),
-  );
+  const json = express.json({
+    limit: ctx.env.BODY_LIMIT,
+    strict: true,
+    type: 'application/json',
+    // DID signatures cover the raw bytes of the body, so keep them.
+    verify: (req, _res, buf) => {
+      (req as unknown as { rawBody: Buffer }).rawBody = buf;
+    },
+  });
+  // A body the short register path read arrives parsed (the parser skips a read request), or with
+  // the parser's error, raised here where the parser would have raised it.
+  app.use((req, res, next) => {
+    const parseError = (req as { [PARSE_ERROR]?: unknown })[PARSE_ERROR];
+    if (parseError === undefined) return json(req, res, next);
+    delete (req as { [PARSE_ERROR]?: unknown })[PARSE_ERROR];
+    next(parseError);
+  });
 
   app.use(rejectNul);
   // Per client IP, before any credential is looked at (SPEC section 10, v3): writes, and refused
@@ -152,20 +159,39 @@ export function createApp(ctx: AppContext): BrokerHttp {
   app.use('/api/v1/agents', apiKeys.identify, dids, feedbackRoutes(ctx, api), agentRoutes(ctx, api));
   app.use('/api', apiKeys.identify, dids, pouRoutes(ctx, api), usefulnessRoutes(ctx, api));
 
+  const onInternal = (err: unknown) => void (isDatabaseError(err) && ctx.metrics.dbErrors.inc());
   app.use(notFoundHandler);
-  app.use(errorHandler(ctx.logger, (err) => isDatabaseError(err) && ctx.metrics.dbErrors.inc()));
+  app.use(errorHandler(ctx.logger, onInternal));
+
+  const trust = app.get('trust proxy fn') as Parameters<typeof proxyAddr>[1];
+  // Plain registrations in front of Express too (fast-register.ts), unless turned off.
+  const register = ctx.env.HTTP_FAST_REGISTER
+    ? fastRegister(
+        {
+          ctx,
+          json,
+          cachedKey: apiKeys.cached,
+          clientIp: (req) => proxyAddr(req, trust),
+          ipWrite: guards.limits.ip_write,
+          register: guards.limits.register,
+          etag: app.get('etag fn') as FastRegisterDeps['etag'],
+          common: [...helmet.set, ...cors.withoutOrigin],
+          onInternal,
+        },
+        (req, res) => app(req, res),
+      )
+    : () => false;
 
   const listener: RequestListener = (req, res) => {
     try {
-      if (hot(req, res)) return;
+      if (hot(req, res) || register(req, res)) return;
     } catch (err) {
       // Not expected; if the answer went out, it stands (and is not sent twice), else the app answers.
-      ctx.logger.error({ err }, 'hot read failed');
+      ctx.logger.error({ err }, 'short path failed');
       if (res.headersSent) return;
     }
     app(req, res);
   };
-  const trust = app.get('trust proxy fn') as Parameters<typeof proxyAddr>[1];
   const upgrade: UpgradeGuards = {
     clientIp: (req) => proxyAddr(req, trust),
     wsConnect: guards.limits.ws_connect,

@@ -88,6 +88,46 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return isConnectionFailure(err);
 }
 
+/**
+ * The status and body of the answer to an error (the error middleware's, and the short register
+ * path's): an AppError as it says, a validation or body-parser error as a 4xx naming the problem,
+ * anything else logged (and counted by `onInternal`) and answered with a generic 5xx.
+ */
+export function errorAnswer(
+  err: unknown,
+  logger: Logger,
+  onInternal: (err: unknown) => void,
+  where: { method: string; path: string },
+  requestId: string,
+): { status: number; body: Record<string, unknown> } {
+  let appError: AppError | undefined;
+  if (err instanceof AppError) appError = err;
+  else if (err instanceof z.ZodError) appError = AppError.validation('Invalid request', zodDetails(err));
+  else if (err && typeof err === 'object') appError = fromHttpError(err as { type?: string });
+
+  if (!appError || appError.status >= 500) {
+    if (!appError) {
+      logger.error({ err, method: where.method, path: where.path }, 'unhandled error');
+      onInternal(err);
+    }
+    appError ??= isDatabaseUnavailable(err)
+      ? AppError.unavailable('The database is unavailable; retry shortly')
+      : isPreparedResultChanged(err)
+        ? AppError.unavailable('A migration changed the database under this request; retry')
+        : new AppError(500, 'INTERNAL', 'Internal server error');
+  }
+  return {
+    status: appError.status,
+    body: {
+      error: appError.code,
+      message: appError.message,
+      ...(appError.details !== undefined ? { details: appError.details } : {}),
+      ...appError.extra,
+      request_id: requestId,
+    },
+  };
+}
+
 /** The one error middleware, registered last. 5xx bodies are generic; details go to the log. */
 export function errorHandler(
   logger: Logger,
@@ -95,33 +135,18 @@ export function errorHandler(
 ): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const requestId = String(res.getHeader('X-Request-ID') ?? '');
-    let appError: AppError | undefined;
-    if (err instanceof AppError) appError = err;
-    else if (err instanceof z.ZodError) appError = AppError.validation('Invalid request', zodDetails(err));
-    else if (err && typeof err === 'object') appError = fromHttpError(err as { type?: string });
-
-    if (!appError || appError.status >= 500) {
-      if (!appError) {
-        logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-        onInternal(err);
-      }
-      appError ??= isDatabaseUnavailable(err)
-        ? AppError.unavailable('The database is unavailable; retry shortly')
-        : isPreparedResultChanged(err)
-          ? AppError.unavailable('A migration changed the database under this request; retry')
-          : new AppError(500, 'INTERNAL', 'Internal server error');
-    }
+    const { status, body } = errorAnswer(
+      err,
+      logger,
+      onInternal,
+      { method: req.method, path: req.path },
+      requestId,
+    );
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    if (appError.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
-    res.status(appError.status).json({
-      error: appError.code,
-      message: appError.message,
-      ...(appError.details !== undefined ? { details: appError.details } : {}),
-      ...appError.extra,
-      request_id: requestId,
-    });
+    if (status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
+    res.status(status).json(body);
   };
 }

@@ -9,7 +9,7 @@ function badString(s: string): string | undefined {
 }
 
 /** The first problem with any string in the value (keys included). */
-function badStrings(value: unknown, depth = 0): string | undefined {
+export function badStrings(value: unknown, depth = 0): string | undefined {
   if (typeof value === 'string') return badString(value);
   if (depth > 64 || value === null || typeof value !== 'object') return undefined;
   for (const [k, v] of Object.entries(value)) {
