@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { parseEnv } from '../app/config/env.js';
-import { LIMIT_CLASSES, settingsFrom } from '../app/config/settings.js';
+import { settingsFrom } from '../app/config/settings.js';
 import { searchAgents } from '../app/data/agent-repository.js';
 import { discoverAgents } from '../app/data/discovery-repository.js';
 import { DiscoveryQuery } from '../app/schemas/pou.js';
@@ -48,7 +48,7 @@ import { AUDIT, attestationCast } from './attestation-cast.js';
 import { cannon, loop, round, type Sample } from './cannon.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { seedAgents } from './seed-agents.js';
-import { benchServices, startBareExpress, startBroker, startFloor } from './services.js';
+import { benchServices, startBareExpress, startBroker, startFloor, UNLIMITED } from './services.js';
 
 const { values } = parseArgs({
   options: {
@@ -189,8 +189,6 @@ async function expect2xx(url: string, headers: Record<string, string>) {
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-// Every rate-limit class lifted, whatever classes the broker gains later.
-const unlimited = Object.fromEntries(LIMIT_CLASSES.map((c) => [`RATE_LIMIT_${c.toUpperCase()}`, '1000000']));
 const loadStart = os.loadavg();
 const services = await benchServices();
 const stops: (() => Promise<unknown>)[] = [() => services.stop()];
@@ -198,7 +196,7 @@ try {
   const broker = await startBroker(
     services,
     {
-      ...unlimited,
+      ...UNLIMITED,
       POU_M: String(MEMBERS),
       POU_K: '3',
       POU_MIN_STAKE: '1',
@@ -222,7 +220,7 @@ try {
   const auth = { Authorization: `Bearer ${reader.key}` };
   // The floor of the write rows (bench/floor-app.ts), on the broker's database and Valkey.
   const floor = only.has('writes')
-    ? await startFloor(services, reader.key, reader.address, unlimited)
+    ? await startFloor(services, reader.key, reader.address, UNLIMITED)
     : undefined;
   if (floor) {
     stops.unshift(() => floor.stop());

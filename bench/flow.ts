@@ -21,7 +21,7 @@ import { newClient } from '../test/helpers/api.js';
 import { newSigner, registeredAgent, settledReceipt, signed, type Signer } from '../test/helpers/ainp.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
 import { sampleWaits, type WaitTable } from './pg-waits.js';
-import { benchServices, startBroker } from './services.js';
+import { benchServices, startBroker, UNLIMITED } from './services.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,16 +54,7 @@ const loadStart = os.loadavg();
 const services = await benchServices({ statements: values.statements });
 const broker = await startBroker(
   services,
-  {
-    POU_MIN_STAKE: '1',
-    RATE_LIMIT_REGISTER: '1000000',
-    RATE_LIMIT_SIGNED_WRITE: '1000000',
-    RATE_LIMIT_FINALIZE: '1000000',
-    RATE_LIMIT_API_READ: '1000000',
-    RATE_LIMIT_IP_WRITE: '1000000',
-    RATE_LIMIT_AUTH_FAILURE: '1000000',
-    RATE_LIMIT_PROBE: '1000000',
-  },
+  { ...UNLIMITED, POU_MIN_STAKE: '1' },
   process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=.test-data/prof'] : [],
 );
 const base = broker.url;

@@ -11,22 +11,13 @@ import { WebSocket } from 'ws';
 import { signedHeaders } from '../app/domain/did-signing.js';
 import { newClient } from '../test/helpers/api.js';
 import { fund, newSigner, registeredAgent, signed } from '../test/helpers/ainp.js';
-import { benchServices, startBroker } from './services.js';
+import { benchServices, startBroker, UNLIMITED } from './services.js';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '300' } } });
 const services = await benchServices();
 const brokers: { url: string; stop(): Promise<void> }[] = [];
 async function broker(): Promise<string> {
-  const b = await startBroker(services, {
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_SIGNED_WRITE: '1000000',
-    RATE_LIMIT_FINALIZE: '1000000',
-    RATE_LIMIT_API_READ: '1000000',
-    RATE_LIMIT_IP_WRITE: '1000000',
-    RATE_LIMIT_AUTH_FAILURE: '1000000',
-    RATE_LIMIT_PROBE: '1000000',
-    RATE_LIMIT_WS_CONNECT: '1000000',
-  });
+  const b = await startBroker(services, { ...UNLIMITED, LOG_LEVEL: 'warn' });
   brokers.push(b);
   return b.url;
 }

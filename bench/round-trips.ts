@@ -12,12 +12,11 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { LIMIT_CLASSES } from '../app/config/settings.js';
 import { agentBody, newClient } from '../test/helpers/api.js';
 import { attestationCast } from './attestation-cast.js';
 import { cannon } from './cannon.js';
 import { cpuPerRequest, cpuSeconds } from './cpu.js';
-import { benchServices, startBroker, startFloor } from './services.js';
+import { benchServices, startBroker, startFloor, UNLIMITED } from './services.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +31,6 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 if (!(seconds > 0) || !(connections >= 1)) throw new Error('--seconds and --connections must be positive');
 
-const unlimited = Object.fromEntries(LIMIT_CLASSES.map((c) => [`RATE_LIMIT_${c.toUpperCase()}`, '1000000']));
 const services = await benchServices({ statements: true });
 const stops: (() => Promise<unknown>)[] = [() => services.stop()];
 const db = new pg.Pool({ connectionString: services.databaseUrl, max: 1 });
@@ -41,7 +39,7 @@ try {
   await valkey.connect();
   await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   const broker = await startBroker(services, {
-    ...unlimited,
+    ...UNLIMITED,
     POU_M: '50',
     POU_K: '3',
     POU_MIN_STAKE: '1',
@@ -49,7 +47,7 @@ try {
   });
   stops.unshift(() => broker.stop());
   const client = await newClient(broker.url);
-  const floor = await startFloor(services, client.key, client.address, unlimited);
+  const floor = await startFloor(services, client.key, client.address, UNLIMITED);
   stops.unshift(() => floor.stop());
   const cast = op === 'attest' ? await attestationCast(broker.url, 50) : undefined;
 

@@ -7,7 +7,13 @@ import { startNatsServer, startRedisServer } from '../app/local/child-service.js
 import { startEmbeddedPostgres } from '../app/local/embedded-postgres.js';
 import { freePort } from '../app/local/free-port.js';
 import { runEvery } from '../app/local/run-every.js';
+import { LIMIT_CLASSES } from '../app/config/settings.js';
 import { ADMIN_TOKEN } from '../test/helpers/admin-token.js';
+
+/** Every rate-limit class lifted, whatever classes the broker gains later: a benchmark measures the work. */
+export const UNLIMITED: Record<string, string> = Object.fromEntries(
+  LIMIT_CLASSES.map((c) => [`RATE_LIMIT_${c.toUpperCase()}`, '1000000']),
+);
 
 /**
  * PostgreSQL, Valkey and NATS in a temporary folder for one benchmark run. With `statements`,
