@@ -1,6 +1,6 @@
 import type { TrustThresholds } from '../domain/feedback-summary.js';
 import type { PatchAgentInput, RegisterAgentInput, SearchAgentsInput } from '../schemas/registry.js';
-import { iso, type Queryable } from './sql.js';
+import { iso, unprepared, type Queryable } from './sql.js';
 
 export interface AgentRecord {
   id: string;
@@ -255,6 +255,12 @@ export const thresholdParams = (t: TrustThresholds) => [
   t.fair.successRate,
 ];
 
+/**
+ * Search's statements go unprepared (sql.ts `unprepared`): how many agents a text or a tag matches
+ * decides the plan (a text's GIN matches, or the created_at order stopped at the limit), and a
+ * generic plan cannot see it. Measured with them prepared, 100,000 agents, q=legal contracts at 8
+ * clients: 4.1-4.6 ms of PostgreSQL CPU a request against 2.6-2.8 ms for the same call unprepared.
+ */
 export async function searchAgents(
   db: Queryable,
   f: SearchAgentsInput,
@@ -296,13 +302,15 @@ export async function searchAgents(
     // the matches are ranked once on narrow rows, counted, and only the page is read in full
     // (q=legal contracts over 100,000 agents, 8 clients: 287 pages/s, 242 as two queries).
     const { rows } = await db.query<Row & { total: string }>(
-      `WITH m AS MATERIALIZED (
+      unprepared(
+        `WITH m AS MATERIALIZED (
          SELECT a.id, a.created_at, ${rank} AS rank FROM ${from} ${filter}
        ), p AS (SELECT id, created_at, rank FROM m ORDER BY rank DESC, created_at DESC, id LIMIT ${limit} OFFSET ${offset})
        SELECT (SELECT count(*) FROM m) AS total, ${AGENT_COLUMNS}
          FROM (SELECT 1) one LEFT JOIN (p JOIN agents a ON a.id = p.id) ON true
         ORDER BY p.rank DESC, p.created_at DESC, p.id`,
-      values,
+        values,
+      ),
     );
     const total = Number(rows[0]?.total ?? 0);
     return { agents: rows.filter((r) => r.id !== null).map(({ total: _, ...r }) => toAgent(r)), total };
@@ -314,12 +322,16 @@ export async function searchAgents(
   // (migration 0009).
   const [page, count] = await Promise.all([
     db.query<Row>(
-      `SELECT ${AGENT_COLUMNS} FROM ${from} ${filter} ORDER BY a.created_at DESC, a.id LIMIT ${limit} OFFSET ${offset}`,
-      values,
+      unprepared(
+        `SELECT ${AGENT_COLUMNS} FROM ${from} ${filter} ORDER BY a.created_at DESC, a.id LIMIT ${limit} OFFSET ${offset}`,
+        values,
+      ),
     ),
     tagOnly(f)
       ? countByTag(db, f.tag!, f.status)
-      : db.query<{ n: string }>(`SELECT count(*) AS n FROM ${from} ${filter}`, values.slice(0, counted)),
+      : db.query<{ n: string }>(
+          unprepared(`SELECT count(*) AS n FROM ${from} ${filter}`, values.slice(0, counted)),
+        ),
   ]);
   return { agents: page.rows.map(toAgent), total: Number(count.rows[0]!.n) };
 }
