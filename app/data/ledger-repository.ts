@@ -99,22 +99,17 @@ function overdraftAs409(err: unknown): never {
  * (where they took three), for a caller whose transfers cannot overdraw but through a bug (a
  * settlement pays out of an escrow that holds the budget). The rows are thus locked by the caller's
  * last statement, and held only until its COMMIT, which is sent with it (queryThenCommit: this
- * statement ends the caller's transaction). Returns how many transfers were applied.
+ * statement ends the caller's transaction).
  */
 export async function applyTransfersWithEvents(
   tx: pg.PoolClient,
   transfers: readonly Transfer[],
   events: NewEvent[],
-): Promise<number> {
+): Promise<void> {
   const list = transfers.filter((t) => t.amount > 0n);
   try {
-    const [row] = await queryThenCommit<{ applied: string }>(
-      tx,
-      TRANSFERS_WITH_EVENTS,
-      transfersWithEvents(list, events),
-    );
+    await queryThenCommit(tx, TRANSFERS_WITH_EVENTS, transfersWithEvents(list, events));
     if (events.length) eventsWritten(tx);
-    return Number(row!.applied);
   } catch (err) {
     return overdraftAs409(err);
   }

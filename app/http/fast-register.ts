@@ -6,13 +6,13 @@ import { requestContext } from '../logger.js';
 import { RegisterAgentBody } from '../schemas/registry.js';
 import { registerAgent } from '../services/agents-service.js';
 import { errorAnswer } from './errors.js';
-import { logRequest } from './middleware/access-log.js';
 import { badStrings } from './middleware/reject-nul.js';
 import { ipKey, type Limiter } from './middleware/rate-limit.js';
 import { requestIdOf } from './middleware/request-context.js';
+import { fixedHeaders, writeShortAnswer } from './short-answer.js';
 
-export const REGISTER_PATH = '/api/v1/agents/register';
-const ROUTE = '/api/v1/agents/register';
+/** The path, which is also its route template in metrics. */
+const REGISTER_PATH = '/api/v1/agents/register';
 
 /** A body parse error the short path met, handed to the app's JSON parser to raise in its place. */
 export const PARSE_ERROR = Symbol('ainp.parseError');
@@ -58,48 +58,13 @@ export function fastRegister(
   app: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { ctx, register, ipWrite } = deps;
-  const windowSeconds = Math.ceil(register.windowMs / 1000);
-  const fixed = [
-    ...deps.common.flat(),
-    'RateLimit-Policy',
-    `${register.limit};w=${windowSeconds}`,
-    'RateLimit-Limit',
-    String(register.limit),
-    'Content-Type',
-    'application/json; charset=utf-8',
-  ];
-
-  const answer = (
-    res: ServerResponse,
-    start: number,
-    requestId: string,
-    admitted: { totalHits: number; resetAt: number },
-    status: number,
-    body: unknown,
-  ) => {
-    const text = JSON.stringify(body);
-    const bytes = Buffer.from(text);
-    const etag = deps.etag?.(text, 'utf8');
-    res.writeHead(status, [
-      'X-Request-ID',
-      requestId,
-      ...fixed,
-      'RateLimit-Remaining',
-      String(Math.max(register.limit - admitted.totalHits, 0)),
-      'RateLimit-Reset',
-      String(Math.max(0, Math.ceil((admitted.resetAt - Date.now()) / 1000))),
-      ...(status === 503 ? ['Retry-After', '5'] : []),
-      'Content-Length',
-      String(bytes.length),
-      ...(etag ? ['ETag', etag] : []),
-    ]);
-    res.end(bytes);
-    const seconds = (performance.now() - start) / 1000;
-    const labels = { method: 'POST', route: ROUTE, status: String(status) };
-    ctx.metrics.httpRequests.inc(labels);
-    ctx.metrics.shortPath.inc({ route: ROUTE });
-    ctx.metrics.httpDuration.observe(labels, seconds);
-    logRequest(ctx.logger, { method: 'POST', originalUrl: REGISTER_PATH }, requestId, status, seconds * 1000);
+  const fixed = fixedHeaders(deps.common, register);
+  const record = {
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    method: 'POST',
+    url: REGISTER_PATH,
+    route: REGISTER_PATH,
   };
 
   const afterBody = async (req: IncomingMessage, res: ServerResponse, key: ApiKeyRecord, start: number) => {
@@ -132,7 +97,21 @@ export function fastRegister(
         ));
       }
       if (res.headersSent || res.destroyed) return;
-      answer(res, start, requestId, admitted, status, body);
+      const text = JSON.stringify(body);
+      writeShortAnswer(
+        res,
+        {
+          status,
+          requestId,
+          fixed,
+          limiter: register,
+          admitted,
+          bytes: Buffer.from(text),
+          etag: deps.etag?.(text, 'utf8'),
+        },
+        { ...record, start },
+      );
+      ctx.metrics.shortPath.inc({ route: REGISTER_PATH });
     });
   };
 

@@ -5,8 +5,8 @@ import type { LocalCache } from '../data/local-cache.js';
 import type { Metrics } from '../metrics.js';
 import { serializedOnce } from './define-route.js';
 import type { Limiter } from './middleware/rate-limit.js';
-import { logRequest } from './middleware/access-log.js';
 import { requestIdOf } from './middleware/request-context.js';
+import { fixedHeaders, writeShortAnswer } from './short-answer.js';
 
 /** One read served from the in-process cache: `GET <prefix><key>`. */
 export interface HotRoute {
@@ -73,20 +73,7 @@ function param(raw: string): string | undefined {
  * dispatch) is a cost the answer does not need. Returns true when it answered.
  */
 export function hotReads(deps: HotReadsDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const routes = deps.routes.map((r) => {
-    const labels = { method: 'GET', route: r.route, status: '200' };
-    const windowSeconds = Math.ceil(r.limiter.windowMs / 1000);
-    const fixed = [
-      ...deps.common.flat(),
-      'RateLimit-Policy',
-      `${r.limiter.limit};w=${windowSeconds}`,
-      'RateLimit-Limit',
-      String(r.limiter.limit),
-      'Content-Type',
-      'application/json; charset=utf-8',
-    ];
-    return { ...r, labels, fixed };
-  });
+  const routes = deps.routes.map((r) => ({ ...r, fixed: fixedHeaders(deps.common, r.limiter) }));
   const { cache, metrics, logger } = deps;
 
   return (req, res) => {
@@ -107,28 +94,21 @@ export function hotReads(deps: HotReadsDeps): (req: IncomingMessage, res: Server
     const admitted = route.limiter.store.admitLocally(`key:${key.id}`, route.limiter.limit);
     if (!admitted) return false;
 
-    const requestId = requestIdOf(headers['x-request-id']);
     const body = serializedOnce(value as object, deps.etag);
-    const reset = Math.max(0, Math.ceil((admitted.resetAt - Date.now()) / 1000));
-    res.writeHead(200, [
-      'X-Request-ID',
-      requestId,
-      ...route.fixed,
-      'RateLimit-Remaining',
-      String(Math.max(route.limiter.limit - admitted.totalHits, 0)),
-      'RateLimit-Reset',
-      String(reset),
-      ...(body.etag ? ['ETag', body.etag] : []),
-      'Content-Length',
-      String(body.bytes.length),
-    ]);
-    res.end(body.bytes);
-
+    writeShortAnswer(
+      res,
+      {
+        status: 200,
+        requestId: requestIdOf(headers['x-request-id']),
+        fixed: route.fixed,
+        limiter: route.limiter,
+        admitted,
+        bytes: body.bytes,
+        etag: body.etag,
+      },
+      { metrics, logger, method: 'GET', url, route: route.route, start },
+    );
     cache.hit(route.kind);
-    const seconds = (performance.now() - start) / 1000;
-    metrics.httpRequests.inc(route.labels);
-    metrics.httpDuration.observe(route.labels, seconds);
-    logRequest(logger, { method: 'GET', originalUrl: url }, requestId, 200, seconds * 1000);
     return true;
   };
 }
